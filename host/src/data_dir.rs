@@ -1,0 +1,37 @@
+//! The per-user data directory: `--data-dir`, else `PYROLAB_HOME`, else the
+//! platform's data directory (`$XDG_DATA_HOME/pyrolab-host`, by default
+//! `~/.local/share/pyrolab-host` on Linux).
+
+use std::path::{Path, PathBuf};
+
+/// The environment variable that overrides the default data directory.
+pub const DATA_DIR_ENV: &str = "PYROLAB_HOME";
+
+/// The data directory and the well-known paths inside it.
+#[derive(Clone, Debug)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    /// Uses `root` as the data directory.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        DataDir { root: root.into() }
+    }
+
+    /// The platform default, when neither `--data-dir` nor `PYROLAB_HOME`
+    /// is given. `None` if the platform has no home directory.
+    pub fn platform_default() -> Option<Self> {
+        dirs::data_dir().map(|dir| DataDir::new(dir.join("pyrolab-host")))
+    }
+
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where users drop driver libraries; always on the plugin search path.
+    pub fn plugins(&self) -> PathBuf {
+        self.root.join("plugins")
+    }
+}

@@ -1,0 +1,15 @@
+//! `pyrolab-host`: loads lab instrument drivers from plugin libraries and
+//! serves them to Pyro5 clients.
+//!
+//! # Layout
+//!
+//! - [`loader`]: finds driver libraries on the plugin search path, loads
+//!   them through the stable ABI, and creates and calls driver instances.
+//! - [`data_dir`]: the per-user data directory and what lives in it.
+//! - [`logging`]: the host's `tracing` output, which plugin logs join.
+//! - [`cli`]: the `pyrolab-host` command line.
+
+pub mod cli;
+pub mod data_dir;
+pub mod loader;
+pub mod logging;

@@ -1,0 +1,124 @@
+//! The frozen binary interface between a host and a driver library.
+//!
+//! Driver authors never use this module: the [`service`](crate::service)
+//! macro and [`export_plugin!`](crate::export_plugin) build it for them. Hosts
+//! use it to load libraries.
+//!
+//! # The surface
+//!
+//! A library exports one root module, [`PluginRoot`], an `abi_stable` prefix
+//! type with three entries:
+//!
+//! - [`describe`](PluginRoot::describe): the library's
+//!   [`LibraryDescriptor`](crate::descriptor::LibraryDescriptor), encoded;
+//! - [`install_logger`](PluginRoot::install_logger): hands the library a
+//!   [`LogSink`] through which its `tracing` events reach the host;
+//! - [`create`](PluginRoot::create): constructs an instance of a class from
+//!   encoded parameters.
+//!
+//! An instance ([`InstanceBox`]) has a single entry,
+//! [`call`](Instance::call): method name and encoded arguments in, encoded
+//! result or error out. Everything that crosses is bytes of one
+//! self-describing encoding: [`value::encode`](crate::value::encode) of a
+//! [`Value`](crate::Value).
+//!
+//! # Evolution policy
+//!
+//! - The library's `pyrolab-plugin-api` version is recorded in it. A host
+//!   loads libraries whose version is semver-compatible with its own (same
+//!   major version; for `0.y.z`, same `y`) and refuses others with one line
+//!   naming both versions.
+//! - Within a compatible series, fields are only ever added at the end of
+//!   [`PluginRoot`] and [`Instance`] (they are prefix types), and a host
+//!   checks for a field's presence before using one added later.
+//! - The encodings that cross are self-describing maps: new keys may be
+//!   added, and readers ignore keys they do not know. The tag numbers of
+//!   [`Value`](crate::Value) kinds are frozen; new kinds are appended.
+//! - Anything else is a breaking change and bumps the version.
+
+// `#[sabi_trait]` generates trait impls inside a const block.
+#![allow(non_local_definitions)]
+
+use abi_stable::{
+    StableAbi, declare_root_module_statics,
+    library::RootModule,
+    package_version_strings, sabi_trait,
+    sabi_types::VersionStrings,
+    std_types::{RBox, RResult, RSlice, RStr, RVec},
+};
+
+/// The root module every driver library exports.
+#[repr(C)]
+#[derive(StableAbi)]
+#[sabi(kind(Prefix(prefix_ref = PluginRootRef)))]
+#[sabi(missing_field(panic))]
+pub struct PluginRoot {
+    /// Returns the library's descriptor: `value::encode` of a
+    /// [`LibraryDescriptor`](crate::descriptor::LibraryDescriptor) turned
+    /// into a [`Value`](crate::Value).
+    pub describe: extern "C" fn() -> RVec<u8>,
+
+    /// Routes the library's `tracing` events at `max_level` or more severe
+    /// (1 = error ... 5 = trace, 0 = off) to `sink`. Calling it again replaces
+    /// the sink and level.
+    pub install_logger: extern "C" fn(sink: LogSink, max_level: u8),
+
+    /// Creates an instance of `classname` from `parameters` (an encoded
+    /// [`Value`](crate::Value), usually a map). On failure, returns an encoded
+    /// [`DriverError`](crate::DriverError).
+    #[sabi(last_prefix_field)]
+    pub create: extern "C" fn(
+        classname: RStr<'_>,
+        parameters: RSlice<'_, u8>,
+    ) -> RResult<InstanceBox, RVec<u8>>,
+}
+
+impl RootModule for PluginRootRef {
+    declare_root_module_statics! {PluginRootRef}
+    const BASE_NAME: &'static str = "pyrolab_plugin";
+    const NAME: &'static str = "pyrolab plugin";
+    const VERSION_STRINGS: VersionStrings = package_version_strings!();
+}
+
+/// Receives a library's log events.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct LogSink {
+    /// Called for each event with its level (1 = error ... 5 = trace), its
+    /// target (a Rust module path inside the library) and its formatted
+    /// message and fields.
+    pub log: extern "C" fn(level: u8, target: RStr<'_>, message: RStr<'_>),
+}
+
+/// A live driver instance, as seen across the boundary.
+#[sabi_trait]
+pub trait Instance: Send + Sync {
+    /// Calls `method` with `arguments` (an encoded
+    /// [`Value`](crate::Value) map `{"args": [...], "kwargs": {...}}`).
+    /// Returns the encoded result value, or an encoded
+    /// [`DriverError`](crate::DriverError).
+    ///
+    /// The property protocol is Pyro5's: `__getattr__(name)` reads a property
+    /// and `__setattr__(name, value)` assigns one.
+    #[sabi(last_prefix_field)]
+    fn call(&self, method: RStr<'_>, arguments: RSlice<'_, u8>) -> RResult<RVec<u8>, RVec<u8>>;
+}
+
+/// An owned instance handle; dropping it drops the driver.
+pub type InstanceBox = Instance_TO<'static, RBox<()>>;
+
+/// The `tracing` level numbering used by [`LogSink`] and `install_logger`.
+pub mod level {
+    /// Logging off.
+    pub const OFF: u8 = 0;
+    /// `ERROR`.
+    pub const ERROR: u8 = 1;
+    /// `WARN`.
+    pub const WARN: u8 = 2;
+    /// `INFO`.
+    pub const INFO: u8 = 3;
+    /// `DEBUG`.
+    pub const DEBUG: u8 = 4;
+    /// `TRACE`.
+    pub const TRACE: u8 = 5;
+}

@@ -1,0 +1,623 @@
+//! [`Value`] to typed Rust values: `Value` is itself a `serde::Deserializer`,
+//! and has a natural `Deserialize` form so drivers can take a `Value`
+//! parameter.
+
+use std::fmt::{self, Display};
+
+use serde::de::{
+    self, DeserializeOwned, DeserializeSeed, EnumAccess, IntoDeserializer, MapAccess, SeqAccess,
+    Unexpected, VariantAccess, Visitor,
+};
+use serde::forward_to_deserialize_any;
+
+use super::{Value, ValueError};
+
+/// Converts a [`Value`] to any `Deserialize` type, consuming it (byte
+/// buffers and strings are moved, not copied).
+///
+/// An `int` is accepted where a float is expected, since Python users write
+/// `2` for `2.0`; integer range is checked (`300` is not a `u8`).
+pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ValueError> {
+    T::deserialize(value)
+}
+
+impl de::Error for ValueError {
+    fn custom<T: Display>(msg: T) -> Self {
+        ValueError::new(msg.to_string())
+    }
+}
+
+impl Value {
+    fn unexpected(&self) -> Unexpected<'_> {
+        match self {
+            Value::Null => Unexpected::Other("None"),
+            Value::Bool(b) => Unexpected::Bool(*b),
+            Value::Int(i) => Unexpected::Signed(*i),
+            Value::Float(f) => Unexpected::Float(*f),
+            Value::Str(s) => Unexpected::Str(s),
+            Value::Bytes(b) => Unexpected::Bytes(b),
+            Value::List(_) => Unexpected::Seq,
+            Value::Map(_) => Unexpected::Map,
+        }
+    }
+
+    fn invalid_type<E: de::Error>(&self, expected: &dyn de::Expected) -> E {
+        E::invalid_type(self.unexpected(), expected)
+    }
+}
+
+/// Typed requests for a non-optional value: `None` is reported as `None`
+/// (serde would say "unit value"), anything else goes to `deserialize_any`.
+macro_rules! reject_none_then_forward {
+    ($($method:ident)*) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
+            match self {
+                Value::Null => Err(Value::Null.invalid_type(&visitor)),
+                other => other.deserialize_any(visitor),
+            }
+        }
+    )*};
+}
+
+impl<'de> de::Deserializer<'de> for Value {
+    type Error = ValueError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
+        match self {
+            Value::Null => visitor.visit_unit(),
+            Value::Bool(b) => visitor.visit_bool(b),
+            Value::Int(i) => visitor.visit_i64(i),
+            Value::Float(f) => visitor.visit_f64(f),
+            Value::Str(s) => visitor.visit_string(s),
+            Value::Bytes(b) => visitor.visit_byte_buf(b),
+            Value::List(items) => visit_list(items, visitor),
+            Value::Map(entries) => visit_map(entries, visitor),
+        }
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
+        match self {
+            Value::Null => visitor.visit_none(),
+            other => visitor.visit_some(other),
+        }
+    }
+
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
+        match self {
+            Value::Null => visitor.visit_unit(),
+            other => Err(other.invalid_type(&visitor)),
+        }
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, ValueError> {
+        self.deserialize_unit(visitor)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, ValueError> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
+        self.deserialize_f64(visitor)
+    }
+
+    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
+        match self {
+            Value::Int(i) => visitor.visit_f64(i as f64),
+            other => other.deserialize_any(visitor),
+        }
+    }
+
+    fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
+        self.deserialize_byte_buf(visitor)
+    }
+
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
+        match self {
+            Value::Bytes(b) => visitor.visit_byte_buf(b),
+            Value::Str(s) => visitor.visit_string(s),
+            Value::List(items) => match list_of_bytes(&items) {
+                Some(bytes) => visitor.visit_byte_buf(bytes),
+                None => Err(Value::List(items).invalid_type(&visitor)),
+            },
+            other => Err(other.invalid_type(&visitor)),
+        }
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
+        match self {
+            Value::List(items) => visit_list(items, visitor),
+            // `Vec<u8>` asks for a sequence; Python sends bytes.
+            Value::Bytes(bytes) => {
+                visit_list(bytes.into_iter().map(Value::from).collect(), visitor)
+            }
+            other => Err(other.invalid_type(&visitor)),
+        }
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, ValueError> {
+        self.deserialize_seq(visitor)
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, ValueError> {
+        self.deserialize_seq(visitor)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, ValueError> {
+        match self {
+            Value::Str(variant) => visitor.visit_enum(Variant {
+                name: variant,
+                content: None,
+            }),
+            Value::Map(mut entries) if entries.len() == 1 => {
+                let (key, content) = entries.pop().expect("one entry");
+                match key {
+                    Value::Str(name) => visitor.visit_enum(Variant {
+                        name,
+                        content: Some(content),
+                    }),
+                    other => Err(other.invalid_type(&"a variant name")),
+                }
+            }
+            other => Err(other.invalid_type(
+                &"a variant name, or a one-entry map from a variant name to its content",
+            )),
+        }
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
+        visitor.visit_unit()
+    }
+
+    forward_to_deserialize_any! {
+        identifier
+    }
+
+    reject_none_then_forward! {
+        deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
+        deserialize_i128 deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64
+        deserialize_u128 deserialize_char deserialize_str deserialize_string deserialize_map
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, ValueError> {
+        self.deserialize_map(visitor)
+    }
+}
+
+fn list_of_bytes(items: &[Value]) -> Option<Vec<u8>> {
+    items
+        .iter()
+        .map(|item| item.as_int().and_then(|i| u8::try_from(i).ok()))
+        .collect()
+}
+
+fn visit_list<'de, V: Visitor<'de>>(items: Vec<Value>, visitor: V) -> Result<V::Value, ValueError> {
+    let len = items.len();
+    let mut access = ListAccess {
+        items: items.into_iter(),
+    };
+    let value = visitor.visit_seq(&mut access)?;
+    if access.items.len() == 0 {
+        Ok(value)
+    } else {
+        Err(de::Error::invalid_length(len, &"fewer elements"))
+    }
+}
+
+fn visit_map<'de, V: Visitor<'de>>(
+    entries: Vec<(Value, Value)>,
+    visitor: V,
+) -> Result<V::Value, ValueError> {
+    let mut access = MapEntries {
+        entries: entries.into_iter(),
+        pending_value: None,
+    };
+    visitor.visit_map(&mut access)
+}
+
+struct ListAccess {
+    items: std::vec::IntoIter<Value>,
+}
+
+impl<'de> SeqAccess<'de> for ListAccess {
+    type Error = ValueError;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, ValueError> {
+        self.items
+            .next()
+            .map(|item| seed.deserialize(item))
+            .transpose()
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.items.len())
+    }
+}
+
+struct MapEntries {
+    entries: std::vec::IntoIter<(Value, Value)>,
+    pending_value: Option<Value>,
+}
+
+impl<'de> MapAccess<'de> for MapEntries {
+    type Error = ValueError;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, ValueError> {
+        match self.entries.next() {
+            Some((key, value)) => {
+                self.pending_value = Some(value);
+                seed.deserialize(key).map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, ValueError> {
+        let value = self
+            .pending_value
+            .take()
+            .ok_or_else(|| ValueError::new("map value requested before its key"))?;
+        seed.deserialize(value)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.entries.len())
+    }
+}
+
+/// An enum variant: its name, and its content unless it is a unit variant.
+struct Variant {
+    name: String,
+    content: Option<Value>,
+}
+
+impl<'de> EnumAccess<'de> for Variant {
+    type Error = ValueError;
+    type Variant = VariantContent;
+
+    fn variant_seed<V: DeserializeSeed<'de>>(
+        self,
+        seed: V,
+    ) -> Result<(V::Value, VariantContent), ValueError> {
+        let name = seed.deserialize(Value::Str(self.name))?;
+        Ok((name, VariantContent(self.content)))
+    }
+}
+
+struct VariantContent(Option<Value>);
+
+impl<'de> VariantAccess<'de> for VariantContent {
+    type Error = ValueError;
+
+    fn unit_variant(self) -> Result<(), ValueError> {
+        match self.0 {
+            None | Some(Value::Null) => Ok(()),
+            Some(other) => Err(other.invalid_type(&"a unit variant")),
+        }
+    }
+
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(
+        self,
+        seed: T,
+    ) -> Result<T::Value, ValueError> {
+        match self.0 {
+            Some(content) => seed.deserialize(content),
+            None => Err(de::Error::invalid_type(
+                Unexpected::UnitVariant,
+                &"a newtype variant",
+            )),
+        }
+    }
+
+    fn tuple_variant<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, ValueError> {
+        match self.0 {
+            Some(content) => de::Deserializer::deserialize_seq(content, visitor),
+            None => Err(de::Error::invalid_type(
+                Unexpected::UnitVariant,
+                &"a tuple variant",
+            )),
+        }
+    }
+
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, ValueError> {
+        match self.0 {
+            Some(content) => de::Deserializer::deserialize_map(content, visitor),
+            None => Err(de::Error::invalid_type(
+                Unexpected::UnitVariant,
+                &"a struct variant",
+            )),
+        }
+    }
+}
+
+impl<'de> IntoDeserializer<'de, ValueError> for Value {
+    type Deserializer = Value;
+
+    fn into_deserializer(self) -> Value {
+        self
+    }
+}
+
+/// The natural form: whatever the data is, as the matching `Value`.
+impl<'de> de::Deserialize<'de> for Value {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(ValueVisitor)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Int(v))
+    }
+
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Value, E> {
+        i64::try_from(v).map(Value::Int).map_err(|_| {
+            E::custom(format!(
+                "integer {v} is out of range for a 64-bit signed integer"
+            ))
+        })
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        self.visit_i128(v.into())
+    }
+
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
+        i64::try_from(v).map(Value::Int).map_err(|_| {
+            E::custom(format!(
+                "integer {v} is out of range for a 64-bit signed integer"
+            ))
+        })
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::Float(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::Str(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::Str(v))
+    }
+
+    fn visit_bytes<E>(self, v: &[u8]) -> Result<Value, E> {
+        Ok(Value::Bytes(v.to_vec()))
+    }
+
+    fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<Value, E> {
+        Ok(Value::Bytes(v))
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        de::Deserialize::deserialize(deserializer)
+    }
+
+    fn visit_newtype_struct<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Value, D::Error> {
+        de::Deserialize::deserialize(deserializer)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::List(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(4096));
+        while let Some(entry) = map.next_entry()? {
+            entries.push(entry);
+        }
+        Ok(Value::Map(entries))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+    use crate::value::to_value;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    enum Mode {
+        Idle,
+        Sweep(f64),
+        Pair(u8, u8),
+        Window { start: u32, stop: u32 },
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Number {
+        Int(i64),
+        Float(f64),
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Inner {
+        flag: bool,
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Everything {
+        text: String,
+        count: u32,
+        ratio: f64,
+        maybe: Option<i16>,
+        names: Vec<String>,
+        table: BTreeMap<String, u32>,
+        inner: Inner,
+        modes: Vec<Mode>,
+        numbers: Vec<Number>,
+        blob: serde_bytes::ByteBuf,
+        pair: (u8, String),
+        anything: Value,
+    }
+
+    #[test]
+    fn typed_values_round_trip() {
+        let everything = Everything {
+            text: "héllo".into(),
+            count: 7,
+            ratio: -0.25,
+            maybe: Some(-3),
+            names: vec!["a".into(), "b".into()],
+            table: [("x".to_owned(), 1), ("y".to_owned(), 2)].into(),
+            inner: Inner { flag: true },
+            modes: vec![
+                Mode::Idle,
+                Mode::Sweep(1.5),
+                Mode::Pair(1, 2),
+                Mode::Window { start: 3, stop: 4 },
+            ],
+            numbers: vec![Number::Int(2), Number::Float(2.5)],
+            blob: serde_bytes::ByteBuf::from(vec![0, 1, 255]),
+            pair: (9, "nine".into()),
+            anything: Value::List(vec![Value::Null, Value::Bytes(vec![1])]),
+        };
+        let value = to_value(&everything).unwrap();
+        assert_eq!(from_value::<Everything>(value).unwrap(), everything);
+    }
+
+    #[test]
+    fn an_int_is_accepted_where_a_float_is_expected() {
+        assert_eq!(from_value::<f64>(Value::Int(2)).unwrap(), 2.0);
+    }
+
+    #[test]
+    fn integer_ranges_are_checked() {
+        let err = from_value::<u8>(Value::Int(300)).unwrap_err();
+        assert!(err.message().contains("300"), "{err}");
+        assert!(from_value::<u32>(Value::Int(-1)).is_err());
+    }
+
+    #[test]
+    fn wrong_types_are_reported_in_python_terms() {
+        let err = from_value::<u32>(Value::from("two")).unwrap_err();
+        assert_eq!(err.message(), "invalid type: string \"two\", expected u32");
+        let err = from_value::<String>(Value::Null).unwrap_err();
+        assert!(err.message().contains("None"), "{err}");
+    }
+
+    #[test]
+    fn unknown_fields_are_named() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Settings {
+            port: String,
+        }
+        let value = Value::Map(vec![
+            ("port".into(), "COM1".into()),
+            ("parity".into(), "even".into()),
+        ]);
+        let err = from_value::<Settings>(value).unwrap_err();
+        assert!(err.message().contains("unknown field `parity`"), "{err}");
+    }
+
+    #[test]
+    fn bytes_arrive_from_bytes_strings_or_lists_of_small_ints() {
+        let from_bytes: serde_bytes::ByteBuf = from_value(Value::Bytes(vec![1, 2])).unwrap();
+        assert_eq!(from_bytes.into_vec(), [1, 2]);
+        let from_list: serde_bytes::ByteBuf =
+            from_value(Value::List(vec![3.into(), 4.into()])).unwrap();
+        assert_eq!(from_list.into_vec(), [3, 4]);
+        let as_vec: Vec<u8> = from_value(Value::Bytes(vec![5, 6])).unwrap();
+        assert_eq!(as_vec, [5, 6]);
+        assert!(from_value::<serde_bytes::ByteBuf>(Value::List(vec![300.into()])).is_err());
+    }
+
+    #[test]
+    fn value_round_trips_through_json_in_its_natural_form() {
+        let value = Value::Map(vec![
+            (
+                "a".into(),
+                Value::List(vec![1.into(), 2.5.into(), Value::Null]),
+            ),
+            ("b".into(), Value::Bool(true)),
+        ]);
+        let json = serde_json::to_string(&value).unwrap();
+        assert_eq!(json, r#"{"a":[1,2.5,null],"b":true}"#);
+        assert_eq!(serde_json::from_str::<Value>(&json).unwrap(), value);
+        assert_eq!(from_value::<Value>(value.clone()).unwrap(), value);
+    }
+
+    #[test]
+    fn too_many_tuple_elements_are_an_error() {
+        let value = Value::List(vec![1.into(), 2.into(), 3.into()]);
+        assert!(from_value::<(u8, u8)>(value).is_err());
+    }
+}

@@ -1,0 +1,209 @@
+//! Drivers built outside this workspace, the way third parties build them:
+//! a new crate in a temporary directory depending on `plugin-api` by path,
+//! compiled with cargo and dropped into a plugin directory.
+
+use std::fs;
+use std::path::Path;
+
+use pyrolab_host::loader::{LoadError, Loader};
+use pyrolab_test_support::{Sandbox, build_external_crate, copy_tree, repo_root, run_host};
+
+const THERMOMETER: &str = r#"
+use pyrolab_plugin_api::prelude::*;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    location: String,
+    #[serde(default)]
+    offset: f64,
+}
+
+pub struct Thermometer {
+    settings: Settings,
+}
+
+/// A thermometer that always reads room temperature.
+#[service]
+impl Thermometer {
+    #[constructor]
+    pub fn new(settings: Settings) -> Result<Self> {
+        Ok(Thermometer { settings })
+    }
+
+    /// Reads the temperature in the given unit ("K" or "C").
+    pub fn read(&self, #[default("K")] unit: String) -> Result<f64> {
+        let kelvin = 293.15 + self.settings.offset;
+        match unit.as_str() {
+            "K" => Ok(kelvin),
+            "C" => Ok(kelvin - 273.15),
+            other => Err(DriverError::value(format!("unknown unit {other:?}"))),
+        }
+    }
+
+    /// Where the probe is.
+    #[getter]
+    pub fn location(&self) -> String {
+        self.settings.location.clone()
+    }
+}
+
+export_plugin!(Thermometer);
+"#;
+
+fn write(path: &Path, text: &str) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, text).unwrap();
+}
+
+#[test]
+fn a_driver_crate_outside_the_workspace_builds_and_loads() {
+    let sandbox = Sandbox::new();
+    let crate_dir = sandbox.path().join("acme-thermometer");
+    write(
+        &crate_dir.join("Cargo.toml"),
+        &format!(
+            r#"[package]
+name = "acme-thermometer"
+version = "0.3.1"
+edition = "2021"
+
+[lib]
+crate-type = ["cdylib"]
+
+[dependencies]
+pyrolab-plugin-api = {{ path = {plugin_api:?} }}
+serde = {{ version = "1", features = ["derive"] }}
+
+[workspace]
+"#,
+            plugin_api = repo_root().join("plugin-api").display().to_string()
+        ),
+    );
+    write(&crate_dir.join("src/lib.rs"), THERMOMETER);
+    let built = build_external_crate(&crate_dir, "acme_thermometer");
+    sandbox.install_file(&built);
+
+    let list = run_host(sandbox.host().args(["plugins", "list", "--json"])).success();
+    let plugin = &list.json()["plugins"][0];
+    assert_eq!(plugin["module"], "acme_thermometer", "{list}");
+    assert_eq!(plugin["classes"][0]["name"], "Thermometer", "{list}");
+
+    // `-` and `_` are interchangeable in module names.
+    let inspect =
+        run_host(
+            sandbox
+                .host()
+                .args(["plugins", "inspect", "acme-thermometer:Thermometer"]),
+        )
+        .success();
+    assert!(
+        inspect.stdout.contains("read(unit: str = 'K') -> float"),
+        "{inspect}"
+    );
+    assert!(
+        inspect.stdout.contains("location: str  [read-only]"),
+        "{inspect}"
+    );
+
+    let call = run_host(sandbox.host().args([
+        "plugins",
+        "call",
+        "acme-thermometer:Thermometer",
+        "read",
+        "--params",
+        r#"{"location": "cleanroom"}"#,
+    ]))
+    .success();
+    assert_eq!(call.stdout.trim(), "293.15");
+}
+
+/// Builds a driver against a copy of plugin-api whose version is bumped to
+/// 0.2.0, as a third party would by depending on a newer release.
+#[test]
+fn a_driver_built_against_an_incompatible_plugin_api_is_refused_in_one_line() {
+    let sandbox = Sandbox::new();
+    let workspace = sandbox.path().join("future-api");
+    copy_tree(
+        &repo_root().join("plugin-api"),
+        &workspace.join("plugin-api"),
+    );
+    let root_manifest = fs::read_to_string(repo_root().join("Cargo.toml")).unwrap();
+    write(
+        &workspace.join("Cargo.toml"),
+        &future_manifest(&root_manifest),
+    );
+    write(
+        &workspace.join("driver/Cargo.toml"),
+        r#"[package]
+name = "future-driver"
+version = "0.1.0"
+edition = "2021"
+
+[lib]
+crate-type = ["cdylib"]
+
+[dependencies]
+pyrolab-plugin-api.workspace = true
+serde.workspace = true
+"#,
+    );
+    write(&workspace.join("driver/src/lib.rs"), THERMOMETER);
+    let built = build_external_crate(&workspace, "future_driver");
+    let installed = sandbox.install_file(&built);
+
+    let err = Loader::new().load(&installed).unwrap_err();
+    assert!(
+        matches!(err, LoadError::IncompatibleVersion { .. }),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(!message.contains('\n'), "one line: {message}");
+    assert!(
+        message.contains("built against pyrolab-plugin-api 0.2.0, but this host uses 0.1."),
+        "{message}"
+    );
+    assert!(message.contains("0.1.x"), "{message}");
+
+    let list = run_host(sandbox.host().args(["plugins", "list"])).failure(1);
+    let error_lines: Vec<&str> = list
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    assert_eq!(error_lines.len(), 1, "{list}");
+    assert!(error_lines[0].contains("0.2.0"), "{list}");
+    assert!(list.stdout.lines().count() < 10, "no layout dump:\n{list}");
+}
+
+/// The workspace manifest for the copied plugin-api: same dependency
+/// versions, version 0.2.0, members plugin-api and the driver.
+fn future_manifest(root_manifest: &str) -> String {
+    let dependencies_start = root_manifest
+        .find("[workspace.dependencies]")
+        .expect("root manifest has [workspace.dependencies]");
+    let dependencies: String = root_manifest[dependencies_start..]
+        .lines()
+        .skip(1)
+        .take_while(|line| !line.starts_with('['))
+        .filter(|line| !line.starts_with("pyrolab-"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    format!(
+        r#"[workspace]
+resolver = "3"
+members = ["plugin-api", "plugin-api/macros", "driver"]
+
+[workspace.package]
+version = "0.2.0"
+edition = "2024"
+rust-version = "1.85"
+license = "MIT OR Apache-2.0"
+repository = "https://example.invalid/future"
+
+[workspace.dependencies]
+pyrolab-plugin-api = {{ path = "plugin-api", version = "0.2.0" }}
+pyrolab-plugin-api-macros = {{ path = "plugin-api/macros", version = "0.2.0" }}
+{dependencies}"#
+    )
+}
