@@ -17,6 +17,12 @@ use super::{Value, ValueError};
 ///
 /// An `int` is accepted where a float is expected, since Python users write
 /// `2` for `2.0`; integer range is checked (`300` is not a `u8`).
+///
+/// # Errors
+///
+/// When the value does not fit the type: a wrong kind, an integer out of
+/// range, a missing or (with `deny_unknown_fields`) unknown field, an unknown
+/// enum variant, or any error the type's own `Deserialize` raises.
 pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ValueError> {
     T::deserialize(value)
 }
@@ -46,13 +52,13 @@ impl Value {
     }
 }
 
-/// Typed requests for a non-optional value: `None` is reported as `None`
-/// (serde would say "unit value"), anything else goes to `deserialize_any`.
-macro_rules! reject_none_then_forward {
+/// Forwards type hints to `deserialize_any`, except that `None` is reported
+/// as `None` (serde's visitors would call it a "unit value").
+macro_rules! refuse_none_else_forward {
     ($($method:ident)*) => {$(
         fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
             match self {
-                Value::Null => Err(Value::Null.invalid_type(&visitor)),
+                Value::Null => Err(self.invalid_type(&visitor)),
                 other => other.deserialize_any(visitor),
             }
         }
@@ -111,7 +117,9 @@ impl<'de> de::Deserializer<'de> for Value {
 
     fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
         match self {
+            // Python users write `2` where a float is expected.
             Value::Int(i) => visitor.visit_f64(i as f64),
+            Value::Null => Err(self.invalid_type(&visitor)),
             other => other.deserialize_any(visitor),
         }
     }
@@ -137,7 +145,14 @@ impl<'de> de::Deserializer<'de> for Value {
             Value::List(items) => visit_list(items, visitor),
             // `Vec<u8>` asks for a sequence; Python sends bytes.
             Value::Bytes(bytes) => {
-                visit_list(bytes.into_iter().map(Value::from).collect(), visitor)
+                let mut access = ByteAccess {
+                    bytes: bytes.into_iter(),
+                };
+                let value = visitor.visit_seq(&mut access)?;
+                match access.bytes.len() {
+                    0 => Ok(value),
+                    left => Err(too_long(left, "item", "items")),
+                }
             }
             other => Err(other.invalid_type(&visitor)),
         }
@@ -191,16 +206,6 @@ impl<'de> de::Deserializer<'de> for Value {
         visitor.visit_unit()
     }
 
-    forward_to_deserialize_any! {
-        identifier
-    }
-
-    reject_none_then_forward! {
-        deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
-        deserialize_i128 deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64
-        deserialize_u128 deserialize_char deserialize_str deserialize_string deserialize_map
-    }
-
     fn deserialize_struct<V: Visitor<'de>>(
         self,
         _name: &'static str,
@@ -208,6 +213,16 @@ impl<'de> de::Deserializer<'de> for Value {
         visitor: V,
     ) -> Result<V::Value, ValueError> {
         self.deserialize_map(visitor)
+    }
+
+    refuse_none_else_forward! {
+        deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
+        deserialize_i128 deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64
+        deserialize_u128 deserialize_char deserialize_str deserialize_string deserialize_map
+    }
+
+    forward_to_deserialize_any! {
+        identifier
     }
 }
 
@@ -218,16 +233,22 @@ fn list_of_bytes(items: &[Value]) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// The error for a list or map with more items than the type takes (a
+/// 3-item list for a pair, say): serde's visitors stop reading early and
+/// cannot tell.
+fn too_long(left: usize, singular: &str, plural: &str) -> ValueError {
+    let noun = if left == 1 { singular } else { plural };
+    ValueError::new(format!("invalid length: {left} more {noun} than expected"))
+}
+
 fn visit_list<'de, V: Visitor<'de>>(items: Vec<Value>, visitor: V) -> Result<V::Value, ValueError> {
-    let len = items.len();
     let mut access = ListAccess {
         items: items.into_iter(),
     };
     let value = visitor.visit_seq(&mut access)?;
-    if access.items.len() == 0 {
-        Ok(value)
-    } else {
-        Err(de::Error::invalid_length(len, &"fewer elements"))
+    match access.items.len() {
+        0 => Ok(value),
+        left => Err(too_long(left, "item", "items")),
     }
 }
 
@@ -239,7 +260,11 @@ fn visit_map<'de, V: Visitor<'de>>(
         entries: entries.into_iter(),
         pending_value: None,
     };
-    visitor.visit_map(&mut access)
+    let value = visitor.visit_map(&mut access)?;
+    match access.entries.len() {
+        0 => Ok(value),
+        left => Err(too_long(left, "entry", "entries")),
+    }
 }
 
 struct ListAccess {
@@ -261,6 +286,29 @@ impl<'de> SeqAccess<'de> for ListAccess {
 
     fn size_hint(&self) -> Option<usize> {
         Some(self.items.len())
+    }
+}
+
+/// The items of a [`Value::Bytes`] read as a sequence of `u8`s.
+struct ByteAccess {
+    bytes: std::vec::IntoIter<u8>,
+}
+
+impl<'de> SeqAccess<'de> for ByteAccess {
+    type Error = ValueError;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, ValueError> {
+        self.bytes
+            .next()
+            .map(|byte| seed.deserialize(byte.into_deserializer()))
+            .transpose()
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.bytes.len())
     }
 }
 
@@ -391,6 +439,18 @@ impl<'de> de::Deserialize<'de> for Value {
 
 struct ValueVisitor;
 
+fn int_in_range<N, E>(n: N) -> Result<Value, E>
+where
+    N: Copy + Display + TryInto<i64>,
+    E: de::Error,
+{
+    n.try_into().map(Value::Int).map_err(|_| {
+        E::custom(format_args!(
+            "integer {n} is out of range for a 64-bit signed integer"
+        ))
+    })
+}
+
 impl<'de> Visitor<'de> for ValueVisitor {
     type Value = Value;
 
@@ -407,23 +467,15 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_i128<E: de::Error>(self, v: i128) -> Result<Value, E> {
-        i64::try_from(v).map(Value::Int).map_err(|_| {
-            E::custom(format!(
-                "integer {v} is out of range for a 64-bit signed integer"
-            ))
-        })
+        int_in_range(v)
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
-        self.visit_i128(v.into())
+        int_in_range(v)
     }
 
     fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
-        i64::try_from(v).map(Value::Int).map_err(|_| {
-            E::custom(format!(
-                "integer {v} is out of range for a 64-bit signed integer"
-            ))
-        })
+        int_in_range(v)
     }
 
     fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
@@ -512,11 +564,15 @@ mod tests {
     }
 
     #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Wavelength(f64);
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
     struct Everything {
         text: String,
         count: u32,
         ratio: f64,
         maybe: Option<i16>,
+        nothing: Option<String>,
         names: Vec<String>,
         table: BTreeMap<String, u32>,
         inner: Inner,
@@ -524,16 +580,19 @@ mod tests {
         numbers: Vec<Number>,
         blob: serde_bytes::ByteBuf,
         pair: (u8, String),
+        letter: char,
+        wavelength: Wavelength,
+        unit: (),
         anything: Value,
     }
 
-    #[test]
-    fn typed_values_round_trip() {
-        let everything = Everything {
+    fn everything() -> Everything {
+        Everything {
             text: "héllo".into(),
             count: 7,
             ratio: -0.25,
             maybe: Some(-3),
+            nothing: None,
             names: vec!["a".into(), "b".into()],
             table: [("x".to_owned(), 1), ("y".to_owned(), 2)].into(),
             inner: Inner { flag: true },
@@ -546,15 +605,62 @@ mod tests {
             numbers: vec![Number::Int(2), Number::Float(2.5)],
             blob: serde_bytes::ByteBuf::from(vec![0, 1, 255]),
             pair: (9, "nine".into()),
+            letter: 'λ',
+            wavelength: Wavelength(1550.0),
+            unit: (),
             anything: Value::List(vec![Value::Null, Value::Bytes(vec![1])]),
-        };
-        let value = to_value(&everything).unwrap();
-        assert_eq!(from_value::<Everything>(value).unwrap(), everything);
+        }
+    }
+
+    #[test]
+    fn typed_values_round_trip() {
+        let value = to_value(&everything()).unwrap();
+        assert_eq!(from_value::<Everything>(value).unwrap(), everything());
+    }
+
+    #[test]
+    fn typed_values_round_trip_through_json_as_a_value() {
+        // Typed -> Value -> JSON -> Value -> typed. The blob goes through
+        // JSON as a list of small ints, which is accepted as bytes (a raw
+        // `Value::Bytes` would come back as a list, so `anything` has none).
+        let mut original = everything();
+        original.anything = Value::List(vec![Value::Null, Value::Float(0.5)]);
+        let value = to_value(&original).unwrap();
+        let json = serde_json::to_string(&value).unwrap();
+        let back: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(from_value::<Everything>(back).unwrap(), original);
+    }
+
+    #[test]
+    fn untagged_enums_tell_ints_from_floats() {
+        assert_eq!(from_value::<Number>(Value::Int(2)).unwrap(), Number::Int(2));
+        assert_eq!(
+            from_value::<Number>(Value::Float(2.0)).unwrap(),
+            Number::Float(2.0)
+        );
+    }
+
+    #[test]
+    fn enums_are_read_externally_tagged() {
+        assert_eq!(from_value::<Mode>("Idle".into()).unwrap(), Mode::Idle);
+        let sweep = Value::Map(vec![("Sweep".into(), Value::Int(3))]);
+        assert_eq!(from_value::<Mode>(sweep).unwrap(), Mode::Sweep(3.0));
+        let err = from_value::<Mode>("Dance".into()).unwrap_err();
+        assert!(err.message().contains("unknown variant `Dance`"), "{err}");
+        let err = from_value::<Mode>(Value::Int(1)).unwrap_err();
+        assert!(err.message().contains("integer `1`"), "{err}");
+        let two = Value::Map(vec![
+            ("Idle".into(), Value::Null),
+            ("Sweep".into(), Value::Int(3)),
+        ]);
+        assert!(from_value::<Mode>(two).is_err());
     }
 
     #[test]
     fn an_int_is_accepted_where_a_float_is_expected() {
         assert_eq!(from_value::<f64>(Value::Int(2)).unwrap(), 2.0);
+        assert_eq!(from_value::<f32>(Value::Int(-2)).unwrap(), -2.0);
+        assert!(from_value::<i64>(Value::Float(2.0)).is_err());
     }
 
     #[test]
@@ -562,14 +668,26 @@ mod tests {
         let err = from_value::<u8>(Value::Int(300)).unwrap_err();
         assert!(err.message().contains("300"), "{err}");
         assert!(from_value::<u32>(Value::Int(-1)).is_err());
+        assert!(from_value::<u64>(Value::Int(-1)).is_err());
+        assert_eq!(from_value::<u128>(Value::Int(5)).unwrap(), 5);
+        assert_eq!(from_value::<i8>(Value::Int(-128)).unwrap(), -128);
     }
 
     #[test]
     fn wrong_types_are_reported_in_python_terms() {
         let err = from_value::<u32>(Value::from("two")).unwrap_err();
         assert_eq!(err.message(), "invalid type: string \"two\", expected u32");
-        let err = from_value::<String>(Value::Null).unwrap_err();
-        assert!(err.message().contains("None"), "{err}");
+        for err in [
+            from_value::<String>(Value::Null).unwrap_err(),
+            from_value::<u8>(Value::Null).unwrap_err(),
+            from_value::<f64>(Value::Null).unwrap_err(),
+            from_value::<Inner>(Value::Null).unwrap_err(),
+            from_value::<Vec<u8>>(Value::Null).unwrap_err(),
+        ] {
+            assert!(err.message().contains("None"), "{err}");
+        }
+        assert_eq!(from_value::<Option<u8>>(Value::Null).unwrap(), None);
+        assert_eq!(from_value::<()>(Value::Null).unwrap(), ());
     }
 
     #[test]
@@ -586,6 +704,8 @@ mod tests {
         ]);
         let err = from_value::<Settings>(value).unwrap_err();
         assert!(err.message().contains("unknown field `parity`"), "{err}");
+        let err = from_value::<Settings>(Value::Map(vec![])).unwrap_err();
+        assert!(err.message().contains("missing field `port`"), "{err}");
     }
 
     #[test]
@@ -595,9 +715,23 @@ mod tests {
         let from_list: serde_bytes::ByteBuf =
             from_value(Value::List(vec![3.into(), 4.into()])).unwrap();
         assert_eq!(from_list.into_vec(), [3, 4]);
+        let from_str: serde_bytes::ByteBuf = from_value("hi".into()).unwrap();
+        assert_eq!(from_str.into_vec(), b"hi");
         let as_vec: Vec<u8> = from_value(Value::Bytes(vec![5, 6])).unwrap();
         assert_eq!(as_vec, [5, 6]);
+        let as_array: [u8; 2] = from_value(Value::Bytes(vec![7, 8])).unwrap();
+        assert_eq!(as_array, [7, 8]);
+        assert!(from_value::<[u8; 1]>(Value::Bytes(vec![7, 8])).is_err());
         assert!(from_value::<serde_bytes::ByteBuf>(Value::List(vec![300.into()])).is_err());
+        assert!(from_value::<serde_bytes::ByteBuf>(Value::Int(1)).is_err());
+    }
+
+    #[test]
+    fn a_big_byte_buffer_is_moved_not_copied() {
+        let bytes = vec![7u8; 1 << 20];
+        let address = bytes.as_ptr();
+        let buf: serde_bytes::ByteBuf = from_value(Value::Bytes(bytes)).unwrap();
+        assert_eq!(buf.as_ptr(), address);
     }
 
     #[test]
@@ -608,16 +742,37 @@ mod tests {
                 Value::List(vec![1.into(), 2.5.into(), Value::Null]),
             ),
             ("b".into(), Value::Bool(true)),
+            ("c".into(), Value::Map(vec![("d".into(), "e".into())])),
         ]);
         let json = serde_json::to_string(&value).unwrap();
-        assert_eq!(json, r#"{"a":[1,2.5,null],"b":true}"#);
+        assert_eq!(json, r#"{"a":[1,2.5,null],"b":true,"c":{"d":"e"}}"#);
         assert_eq!(serde_json::from_str::<Value>(&json).unwrap(), value);
         assert_eq!(from_value::<Value>(value.clone()).unwrap(), value);
+        assert_eq!(to_value(&value).unwrap(), value);
     }
 
     #[test]
-    fn too_many_tuple_elements_are_an_error() {
+    fn natural_form_refuses_integers_beyond_i64() {
+        let err = serde_json::from_str::<Value>("18446744073709551615").unwrap_err();
+        assert!(err.to_string().contains("out of range"), "{err}");
+        assert_eq!(
+            serde_json::from_str::<Value>("9223372036854775807").unwrap(),
+            Value::Int(i64::MAX)
+        );
+    }
+
+    #[test]
+    fn value_is_its_own_deserializer() {
+        let value: Value = "x".into();
+        let text = String::deserialize(value.into_deserializer()).unwrap();
+        assert_eq!(text, "x");
+    }
+
+    #[test]
+    fn too_many_items_are_an_error() {
         let value = Value::List(vec![1.into(), 2.into(), 3.into()]);
-        assert!(from_value::<(u8, u8)>(value).is_err());
+        let err = from_value::<(u8, u8)>(value).unwrap_err();
+        assert!(err.message().contains("1 more item"), "{err}");
+        assert!(from_value::<(u8, u8, u8, u8)>(Value::List(vec![1.into()])).is_err());
     }
 }

@@ -13,8 +13,12 @@ use super::{Value, ValueError};
 /// Structs and maps become [`Value::Map`]s, sequences and tuples
 /// [`Value::List`]s, `None` and `()` [`Value::Null`]. Enums are externally
 /// tagged as in JSON: a unit variant is its name, any other variant a
-/// one-entry map from its name to its content. Integers outside the `i64`
-/// range are an error.
+/// one-entry map from its name to its content.
+///
+/// # Errors
+///
+/// When an integer is outside the `i64` range, or the type's own `Serialize`
+/// raises an error.
 pub fn to_value<T: ?Sized + Serialize>(value: &T) -> Result<Value, ValueError> {
     value.serialize(ValueSerializer)
 }
@@ -397,6 +401,71 @@ mod tests {
         let err = to_value(&u64::MAX).unwrap_err();
         assert!(err.message().contains("out of range"), "{err}");
         assert_eq!(to_value(&(i64::MAX as u64)).unwrap(), Value::Int(i64::MAX));
+    }
+
+    #[test]
+    fn every_integer_width_fits_or_is_refused() {
+        assert_eq!(to_value(&-5i8).unwrap(), Value::Int(-5));
+        assert_eq!(to_value(&u32::MAX).unwrap(), Value::Int(u32::MAX.into()));
+        assert_eq!(to_value(&-7i128).unwrap(), Value::Int(-7));
+        assert_eq!(to_value(&7u128).unwrap(), Value::Int(7));
+        let err = to_value(&i128::MIN).unwrap_err();
+        assert_eq!(
+            err.message(),
+            format!(
+                "integer {} is out of range for a 64-bit signed integer",
+                i128::MIN
+            )
+        );
+        assert!(to_value(&u128::MAX).is_err());
+        assert_eq!(
+            to_value(&u64::MAX).unwrap_err().message(),
+            "integer 18446744073709551615 is out of range for a 64-bit signed integer"
+        );
+    }
+
+    #[test]
+    fn scalars_and_wrappers() {
+        #[derive(Serialize)]
+        struct Marker;
+        #[derive(Serialize)]
+        struct Meters(f32);
+        #[derive(Serialize)]
+        struct Point(i32, i32);
+        #[derive(Serialize)]
+        enum Shape {
+            Line(Point, Point),
+        }
+        assert_eq!(to_value(&()).unwrap(), Value::Null);
+        assert_eq!(to_value(&Marker).unwrap(), Value::Null);
+        assert_eq!(to_value(&None::<u8>).unwrap(), Value::Null);
+        assert_eq!(to_value(&Some(3u8)).unwrap(), Value::Int(3));
+        assert_eq!(to_value(&'é').unwrap(), Value::from("é"));
+        assert_eq!(to_value("text").unwrap(), Value::from("text"));
+        assert_eq!(to_value(&Meters(0.5)).unwrap(), Value::Float(0.5));
+        assert_eq!(
+            to_value(&Point(1, -1)).unwrap(),
+            Value::List(vec![1.into(), (-1).into()])
+        );
+        assert_eq!(
+            to_value(&(true, "x")).unwrap(),
+            Value::List(vec![true.into(), "x".into()])
+        );
+        let line = Shape::Line(Point(0, 0), Point(1, 1));
+        let point = |x: i64| Value::List(vec![x.into(), x.into()]);
+        assert_eq!(
+            to_value(&line).unwrap(),
+            Value::Map(vec![("Line".into(), Value::List(vec![point(0), point(1)]))])
+        );
+    }
+
+    #[test]
+    fn a_value_serializes_to_itself() {
+        let value = Value::Map(vec![
+            (Value::Int(1), Value::Bytes(vec![1, 2])),
+            ("list".into(), Value::List(vec![Value::Null, 1.5.into()])),
+        ]);
+        assert_eq!(to_value(&value).unwrap(), value);
     }
 
     #[test]

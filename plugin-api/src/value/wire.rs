@@ -1,10 +1,24 @@
 //! The compact binary encoding in which values cross the plugin boundary:
 //! postcard over an externally tagged enum.
 //!
-//! The tag numbers are frozen: Null = 0, Bool = 1, Int = 2, Float = 3,
-//! Str = 4, Bytes = 5, List = 6, Map = 7. New kinds may only be appended.
+//! Every value is a postcard enum: its tag as a varint, then its content.
+//!
+//! | tag | kind  | content                                              |
+//! |-----|-------|------------------------------------------------------|
+//! | 0   | Null  | nothing                                              |
+//! | 1   | Bool  | one byte, 0 or 1                                     |
+//! | 2   | Int   | zigzag varint `i64`                                  |
+//! | 3   | Float | 8 bytes, little-endian `f64`                         |
+//! | 4   | Str   | varint length, UTF-8 bytes                           |
+//! | 5   | Bytes | varint length, bytes                                 |
+//! | 6   | List  | varint count, that many values                       |
+//! | 7   | Map   | varint count, that many pairs: key value, then value |
+//!
+//! The tag numbers are FROZEN: plugins built against older versions of this
+//! crate read and write them. New kinds may only be appended (8, 9, ...);
+//! an existing tag must never be renumbered, removed or change its content.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, EnumAccess, SeqAccess, VariantAccess, Visitor};
@@ -15,66 +29,119 @@ use super::{Value, ValueError};
 
 /// How deeply lists and maps may nest in decoded input: deeper input is
 /// refused rather than risking the stack.
-pub const MAX_DEPTH: usize = 128;
+const MAX_DEPTH: usize = 128;
 
 const VARIANTS: &[&str] = &[
     "Null", "Bool", "Int", "Float", "Str", "Bytes", "List", "Map",
 ];
 
-/// Encodes a value.
+/// Encodes a value in the wire format.
+///
+/// Byte strings are copied once, straight into the output buffer, which is
+/// sized up front. Encoding never fails, but [`decode`] refuses lists and
+/// maps nested more than 128 deep, so such values do not round-trip.
 pub fn encode(value: &Value) -> Vec<u8> {
-    let buffer = Vec::with_capacity(size_hint(value, 0));
+    let buffer = VecFlavor(Vec::with_capacity(encoded_len(value, 0)));
     // Serializing into a Vec cannot fail: every Value kind maps onto a
-    // postcard primitive.
-    postcard::to_extend(&Tagged(value), buffer).expect("a Value always encodes")
+    // postcard primitive, and `Tagged` raises no errors of its own.
+    postcard::serialize_with_flavor(&Tagged(value), buffer).expect("a Value always encodes")
 }
 
-/// Decodes a value encoded by [`encode`], refusing truncated, malformed or
-/// over-deep input and trailing bytes.
+/// Decodes a value encoded by [`encode`].
+///
+/// Byte strings are copied once, from the input into the new value.
+///
+/// # Errors
+///
+/// Truncated or malformed input, trailing bytes and lists or maps nested
+/// more than 128 deep are refused with a "malformed value encoding: ..."
+/// error (never a panic).
 pub fn decode(bytes: &[u8]) -> Result<Value, ValueError> {
-    let refusal = RefCell::new(None);
+    let malformed =
+        |detail: &dyn fmt::Display| ValueError::new(format!("malformed value encoding: {detail}"));
+    let problem = Cell::new(None);
     let mut deserializer = postcard::Deserializer::from_bytes(bytes);
     let value = TaggedSeed {
         depth: 0,
-        refusal: &refusal,
+        problem: &problem,
     }
     .deserialize(&mut deserializer)
     .map_err(|err| {
-        // postcard drops the text of custom errors; ours is kept aside.
-        let reason = refusal.take().unwrap_or_else(|| err.to_string());
-        ValueError::new(format!("malformed value encoding: {reason}"))
+        // postcard drops the text of custom errors: report ours instead.
+        match problem.take() {
+            Some(detail) => malformed(&detail),
+            None => malformed(&err),
+        }
     })?;
-    let rest = deserializer
-        .finalize()
-        .map_err(|err| ValueError::new(format!("malformed value encoding: {err}")))?;
+    let rest = deserializer.finalize().map_err(|err| malformed(&err))?;
     if !rest.is_empty() {
-        return Err(ValueError::new(format!(
-            "malformed value encoding: {} trailing bytes",
+        return Err(malformed(&format_args!(
+            "{} trailing byte(s) after the value",
             rest.len()
         )));
     }
     Ok(value)
 }
 
-/// Roughly the encoded size, so that large byte strings are copied once
-/// instead of through a growing buffer.
-fn size_hint(value: &Value, depth: usize) -> usize {
+/// A postcard output that appends to a `Vec` with `extend_from_slice`, so
+/// byte strings are one `memcpy` (postcard's `to_extend` goes byte by byte
+/// through `Extend`, and `to_allocvec` cannot take a presized buffer).
+struct VecFlavor(Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for VecFlavor {
+    type Output = Vec<u8>;
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<Vec<u8>> {
+        Ok(self.0)
+    }
+}
+
+/// The exact encoded size, so the output buffer is allocated once.
+fn encoded_len(value: &Value, depth: usize) -> usize {
     if depth > MAX_DEPTH {
+        // Not decodable anyway: let the buffer grow rather than recurse
+        // further here.
         return 0;
     }
-    match value {
-        Value::Null | Value::Bool(_) => 2,
-        Value::Int(_) | Value::Float(_) => 11,
-        Value::Str(s) => s.len() + 6,
-        Value::Bytes(b) => b.len() + 6,
-        Value::List(items) => 6 + items.iter().map(|v| size_hint(v, depth + 1)).sum::<usize>(),
+    let tag = 1;
+    tag + match value {
+        Value::Null => 0,
+        Value::Bool(_) => 1,
+        Value::Int(i) => varint_len(((*i << 1) ^ (*i >> 63)) as u64),
+        Value::Float(_) => 8,
+        Value::Str(s) => varint_len(s.len() as u64) + s.len(),
+        Value::Bytes(b) => varint_len(b.len() as u64) + b.len(),
+        Value::List(items) => {
+            varint_len(items.len() as u64)
+                + items
+                    .iter()
+                    .map(|v| encoded_len(v, depth + 1))
+                    .sum::<usize>()
+        }
         Value::Map(entries) => {
-            6 + entries
-                .iter()
-                .map(|(k, v)| size_hint(k, depth + 1) + size_hint(v, depth + 1))
-                .sum::<usize>()
+            varint_len(entries.len() as u64)
+                + entries
+                    .iter()
+                    .map(|(k, v)| encoded_len(k, depth + 1) + encoded_len(v, depth + 1))
+                    .sum::<usize>()
         }
     }
+}
+
+/// The size of a LEB128 varint (7 bits per byte), as postcard writes them.
+fn varint_len(n: u64) -> usize {
+    let bits = 64 - n.leading_zeros() as usize;
+    bits.div_ceil(7).max(1)
 }
 
 struct Tagged<'a>(&'a Value);
@@ -135,20 +202,21 @@ impl Serialize for TaggedPair<'_> {
     }
 }
 
-/// Decodes one tagged value at a nesting depth.
+/// Decodes one tagged value at a nesting depth (the top-level value is at
+/// depth 0, the items of a top-level list at depth 1, ...).
 #[derive(Clone, Copy)]
-struct TaggedSeed<'r> {
+struct TaggedSeed<'a> {
     depth: usize,
-    /// Why decoding was refused, when the refusal is ours (postcard keeps
-    /// no message for custom errors).
-    refusal: &'r RefCell<Option<String>>,
+    /// Where our own error messages are kept, since postcard's error type
+    /// drops the text of custom errors.
+    problem: &'a Cell<Option<String>>,
 }
 
 impl TaggedSeed<'_> {
-    fn refuse<E: de::Error>(&self, reason: String) -> E {
-        let error = E::custom(&reason);
-        *self.refusal.borrow_mut() = Some(reason);
-        error
+    fn fail<E: de::Error>(self, message: String) -> E {
+        let err = E::custom(&message);
+        self.problem.set(Some(message));
+        err
     }
 }
 
@@ -157,7 +225,9 @@ impl<'de> DeserializeSeed<'de> for TaggedSeed<'_> {
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
         if self.depth > MAX_DEPTH {
-            return Err(self.refuse(format!("lists and maps nested more than {MAX_DEPTH} deep")));
+            return Err(self.fail(format!(
+                "lists and maps are nested more than {MAX_DEPTH} deep"
+            )));
         }
         d.deserialize_enum("Value", VARIANTS, self)
     }
@@ -174,7 +244,7 @@ impl<'de> Visitor<'de> for TaggedSeed<'_> {
         let (tag, variant): (u32, _) = data.variant()?;
         let inner = TaggedSeed {
             depth: self.depth + 1,
-            refusal: self.refusal,
+            ..self
         };
         match tag {
             0 => variant.unit_variant().map(|()| Value::Null),
@@ -191,12 +261,12 @@ impl<'de> Visitor<'de> for TaggedSeed<'_> {
             7 => variant
                 .newtype_variant_seed(EntriesSeed(inner))
                 .map(Value::Map),
-            other => Err(self.refuse(format!("unknown value tag {other}"))),
+            other => Err(self.fail(format!("unknown value kind (tag {other})"))),
         }
     }
 }
 
-struct ListSeed<'r>(TaggedSeed<'r>);
+struct ListSeed<'a>(TaggedSeed<'a>);
 
 impl<'de> DeserializeSeed<'de> for ListSeed<'_> {
     type Value = Vec<Value>;
@@ -224,7 +294,7 @@ impl<'de> Visitor<'de> for ListSeed<'_> {
     }
 }
 
-struct EntriesSeed<'r>(TaggedSeed<'r>);
+struct EntriesSeed<'a>(TaggedSeed<'a>);
 
 impl<'de> DeserializeSeed<'de> for EntriesSeed<'_> {
     type Value = Vec<(Value, Value)>;
@@ -250,7 +320,7 @@ impl<'de> Visitor<'de> for EntriesSeed<'_> {
     }
 }
 
-struct PairSeed<'r>(TaggedSeed<'r>);
+struct PairSeed<'a>(TaggedSeed<'a>);
 
 impl<'de> DeserializeSeed<'de> for PairSeed<'_> {
     type Value = (Value, Value);
@@ -285,67 +355,160 @@ mod tests {
     fn every_kind() -> Value {
         Value::Map(vec![
             ("null".into(), Value::Null),
-            ("bool".into(), true.into()),
+            ("true".into(), true.into()),
+            ("false".into(), false.into()),
             ("int".into(), Value::Int(-1234567890123)),
+            (
+                "extremes".into(),
+                Value::List(vec![
+                    Value::Int(i64::MIN),
+                    Value::Int(i64::MAX),
+                    Value::Int(0),
+                    Value::Float(f64::INFINITY),
+                    Value::Float(f64::NEG_INFINITY),
+                    Value::Float(-0.0),
+                    Value::Float(f64::MIN_POSITIVE),
+                ]),
+            ),
             ("float".into(), 2.5.into()),
             ("str".into(), "ünïcode".into()),
+            ("empty".into(), "".into()),
             ("bytes".into(), Value::Bytes(vec![0, 1, 2, 255])),
             (
                 Value::Int(7),
                 Value::List(vec![Value::List(vec![]), Value::Map(vec![])]),
             ),
+            (
+                Value::List(vec![1.into(), "tuple key".into()]),
+                Value::Map(vec![(Value::Null, Value::Bytes(vec![]))]),
+            ),
         ])
+    }
+
+    fn nested_lists(depth: usize) -> Value {
+        let mut value = Value::Null;
+        for _ in 0..depth {
+            value = Value::List(vec![value]);
+        }
+        value
     }
 
     #[test]
     fn every_kind_round_trips() {
         let value = every_kind();
-        assert_eq!(decode(&encode(&value)).unwrap(), value);
+        let bytes = encode(&value);
+        assert_eq!(decode(&bytes).unwrap(), value);
+        // -0.0 == 0.0, so check the sign survived separately.
+        let back = decode(&encode(&Value::Float(-0.0))).unwrap();
+        assert!(back.as_float().unwrap().is_sign_negative());
+    }
+
+    #[test]
+    fn nan_round_trips_bit_for_bit() {
+        for bits in [
+            f64::NAN.to_bits(),
+            0x7ff0_0000_0000_0001,
+            0xfff8_dead_beef_0000,
+        ] {
+            let back = decode(&encode(&Value::Float(f64::from_bits(bits)))).unwrap();
+            match back {
+                Value::Float(x) => assert_eq!(x.to_bits(), bits),
+                other => panic!("decoded {other:?}"),
+            }
+        }
     }
 
     #[test]
     fn tags_are_frozen() {
         assert_eq!(encode(&Value::Null), [0]);
         assert_eq!(encode(&Value::Bool(true)), [1, 1]);
+        assert_eq!(encode(&Value::Bool(false)), [1, 0]);
         assert_eq!(encode(&Value::Int(1)), [2, 2]); // zigzag varint
+        assert_eq!(encode(&Value::Int(-1)), [2, 1]);
+        assert_eq!(
+            encode(&Value::Float(1.0)),
+            [3, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f]
+        );
         assert_eq!(encode(&Value::Str("a".into())), [4, 1, b'a']);
         assert_eq!(encode(&Value::Bytes(vec![9])), [5, 1, 9]);
         assert_eq!(encode(&Value::List(vec![Value::Null])), [6, 1, 0]);
         assert_eq!(
-            encode(&Value::Map(vec![(Value::Null, Value::Null)])),
-            [7, 1, 0, 0]
+            encode(&Value::Map(vec![(Value::Null, Value::Bool(true))])),
+            [7, 1, 0, 1, 1]
         );
-        assert_eq!(encode(&Value::Float(0.0))[0], 3);
     }
 
     #[test]
     fn truncated_and_garbage_input_is_an_error() {
         let bytes = encode(&every_kind());
         for len in 0..bytes.len() {
+            let err = decode(&bytes[..len]).unwrap_err();
             assert!(
-                decode(&bytes[..len]).is_err(),
-                "prefix of {len} bytes decoded"
+                err.message().starts_with("malformed value encoding: "),
+                "{err}"
             );
         }
-        assert!(decode(&[200]).is_err()); // an unfinished varint
-        assert!(
-            decode(&[100])
-                .unwrap_err()
-                .message()
-                .contains("unknown value tag 100")
+        let err = decode(&[8]).unwrap_err();
+        assert_eq!(
+            err.message(),
+            "malformed value encoding: unknown value kind (tag 8)"
         );
-        assert!(decode(&[5, 255, 255, 255, 255, 15]).is_err());
+        assert!(decode(&[200]).is_err());
+        assert!(decode(&[1, 2]).is_err()); // bool 2
+        assert!(decode(&[4, 1, 0xff]).is_err()); // invalid UTF-8
+        assert!(decode(&[5, 255, 255, 255, 255, 15]).is_err()); // short bytes
+        assert!(
+            decode(&[
+                2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff
+            ])
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn random_input_never_panics() {
+        // A small xorshift generator: deterministic, no dependency.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut decoded = 0;
+        for _ in 0..20_000 {
+            let len = (next() % 24) as usize;
+            // Bias towards valid tags so decoding gets somewhere.
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| match next() % 4 {
+                    0 => (next() % 256) as u8,
+                    _ => (next() % 9) as u8,
+                })
+                .collect();
+            if let Ok(value) = decode(&bytes) {
+                decoded += 1;
+                assert!(decode(&encode(&value)).is_ok());
+            }
+        }
+        assert!(decoded > 0);
     }
 
     #[test]
     fn trailing_bytes_are_refused() {
         let mut bytes = encode(&Value::Null);
         bytes.push(0);
-        assert!(decode(&bytes).unwrap_err().message().contains("trailing"));
+        let err = decode(&bytes).unwrap_err();
+        assert!(err.message().contains("1 trailing byte"), "{err}");
     }
 
     #[test]
     fn deep_nesting_is_refused_without_exhausting_the_stack() {
+        let err = decode(&encode(&nested_lists(1000))).unwrap_err();
+        assert_eq!(
+            err.message(),
+            "malformed value encoding: lists and maps are nested more than 128 deep"
+        );
+
         // 100,000 nested one-element lists, written by hand.
         let mut bytes = Vec::new();
         for _ in 0..100_000 {
@@ -354,16 +517,56 @@ mod tests {
         bytes.push(0);
         let err = decode(&bytes).unwrap_err();
         assert!(err.message().contains("nested"), "{err}");
-        let mut shallow = Value::Null;
-        for _ in 0..MAX_DEPTH {
-            shallow = Value::List(vec![shallow]);
+
+        // Maps count too, in keys as well as values.
+        let mut bytes = Vec::new();
+        for _ in 0..1000 {
+            bytes.extend_from_slice(&[7, 1]);
         }
-        assert_eq!(decode(&encode(&shallow)).unwrap(), shallow);
+        let err = decode(&bytes).unwrap_err();
+        assert!(err.message().contains("nested"), "{err}");
+    }
+
+    #[test]
+    fn nesting_up_to_the_limit_is_fine() {
+        let deepest = nested_lists(MAX_DEPTH);
+        assert_eq!(decode(&encode(&deepest)).unwrap(), deepest);
+        assert!(decode(&encode(&nested_lists(MAX_DEPTH + 1))).is_err());
     }
 
     #[test]
     fn a_huge_length_prefix_does_not_allocate_up_front() {
         // A list claiming u32::MAX elements but holding none.
         assert!(decode(&[6, 255, 255, 255, 255, 15]).is_err());
+        assert!(decode(&[7, 255, 255, 255, 255, 255, 255, 255, 255, 255, 1]).is_err());
+    }
+
+    #[test]
+    fn large_bytes_go_straight_into_an_exactly_sized_buffer() {
+        let payload: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
+        let value = Value::List(vec![
+            Value::Bytes(payload.clone()),
+            Value::Bytes(payload.clone()),
+            every_kind(),
+        ]);
+        let bytes = encode(&value);
+        // Sized once up front: never grown (which would copy everything
+        // written so far) nor over-allocated.
+        assert_eq!(bytes.capacity(), bytes.len());
+        assert_eq!(decode(&bytes).unwrap(), value);
+    }
+
+    #[test]
+    fn the_size_is_computed_exactly() {
+        for i in [0, 1, -1, 63, -64, 64, -65, 8191, 8192, i64::MIN, i64::MAX] {
+            let value = Value::Int(i);
+            assert_eq!(encode(&value).len(), encoded_len(&value, 0), "{i}");
+        }
+        for len in [0, 127, 128, 16_383, 16_384] {
+            let value = Value::Str("x".repeat(len));
+            assert_eq!(encode(&value).len(), encoded_len(&value, 0), "{len}");
+        }
+        let value = every_kind();
+        assert_eq!(encode(&value).len(), encoded_len(&value, 0));
     }
 }
