@@ -123,34 +123,7 @@ serde = {{ version = "1", features = ["derive"] }}
 #[test]
 fn a_driver_built_against_an_incompatible_plugin_api_is_refused_in_one_line() {
     let sandbox = Sandbox::new();
-    let workspace = sandbox.path().join("future-api");
-    copy_tree(
-        &repo_root().join("plugin-api"),
-        &workspace.join("plugin-api"),
-    );
-    let root_manifest = fs::read_to_string(repo_root().join("Cargo.toml")).unwrap();
-    write(
-        &workspace.join("Cargo.toml"),
-        &future_manifest(&root_manifest),
-    );
-    write(
-        &workspace.join("driver/Cargo.toml"),
-        r#"[package]
-name = "future-driver"
-version = "0.1.0"
-edition = "2021"
-
-[lib]
-crate-type = ["cdylib"]
-
-[dependencies]
-pyrolab-plugin-api.workspace = true
-serde.workspace = true
-"#,
-    );
-    write(&workspace.join("driver/src/lib.rs"), THERMOMETER);
-    let built = build_external_crate(&workspace, "future_driver");
-    let installed = sandbox.install_file(&built);
+    let installed = build_against_copied_plugin_api(&sandbox, "newer-api-driver", "0.2.0", |_| {});
 
     let err = Loader::new().load(&installed).unwrap_err();
     assert!(
@@ -176,9 +149,88 @@ serde.workspace = true
     assert!(list.stdout.lines().count() < 10, "no layout dump:\n{list}");
 }
 
-/// The workspace manifest for the copied plugin-api: same dependency
-/// versions, version 0.2.0, members plugin-api and the driver.
-fn future_manifest(root_manifest: &str) -> String {
+/// Builds a driver against a copy of plugin-api that claims this host's
+/// version but whose binary interface was changed (a field added to the
+/// log sink the host hands over): abi_stable's layout check refuses it, and
+/// the user still reads one line, not the layout comparison.
+#[test]
+fn a_driver_built_against_a_modified_plugin_api_is_refused_in_one_line() {
+    let sandbox = Sandbox::new();
+    let installed = build_against_copied_plugin_api(
+        &sandbox,
+        "modified-api-driver",
+        pyrolab_plugin_api::PLUGIN_API_VERSION,
+        |plugin_api| {
+            let abi = plugin_api.join("src/abi.rs");
+            let source = fs::read_to_string(&abi).unwrap();
+            let sink_field =
+                "pub log: extern \"C\" fn(level: u8, target: RStr<'_>, message: RStr<'_>),\n";
+            assert!(
+                source.contains(sink_field),
+                "abi.rs changed: update this test"
+            );
+            let modified = source.replace(
+                sink_field,
+                &format!("{sink_field}    /// Added by the test.\n    pub flags: u32,\n"),
+            );
+            fs::write(&abi, modified).unwrap();
+        },
+    );
+
+    let err = Loader::new().load(&installed).unwrap_err();
+    assert!(matches!(err, LoadError::IncompatibleLayout { .. }), "{err}");
+    let message = err.to_string();
+    assert!(!message.contains('\n'), "one line: {message}");
+    assert!(message.contains("does not match this host's"), "{message}");
+
+    let list = run_host(sandbox.host().args(["plugins", "list"])).failure(1);
+    assert!(list.stdout.lines().count() < 10, "no layout dump:\n{list}");
+}
+
+/// Copies plugin-api into a new workspace with the given version, lets
+/// `modify` change the copy, builds the thermometer driver against it as
+/// crate `driver_name` (unique per test: the build directory is shared), and
+/// installs the library in the sandbox's plugin directory.
+fn build_against_copied_plugin_api(
+    sandbox: &Sandbox,
+    driver_name: &str,
+    version: &str,
+    modify: impl FnOnce(&Path),
+) -> std::path::PathBuf {
+    let workspace = sandbox.path().join("copied-api");
+    let plugin_api = workspace.join("plugin-api");
+    copy_tree(&repo_root().join("plugin-api"), &plugin_api);
+    modify(&plugin_api);
+    let root_manifest = fs::read_to_string(repo_root().join("Cargo.toml")).unwrap();
+    write(
+        &workspace.join("Cargo.toml"),
+        &copied_api_manifest(&root_manifest, version),
+    );
+    write(
+        &workspace.join("driver/Cargo.toml"),
+        &format!(
+            r#"[package]
+name = "{driver_name}"
+version = "0.1.0"
+edition = "2021"
+
+[lib]
+crate-type = ["cdylib"]
+
+[dependencies]
+pyrolab-plugin-api.workspace = true
+serde.workspace = true
+"#
+        ),
+    );
+    write(&workspace.join("driver/src/lib.rs"), THERMOMETER);
+    let built = build_external_crate(&workspace, &driver_name.replace('-', "_"));
+    sandbox.install_file(&built)
+}
+
+/// The workspace manifest for a copied plugin-api: the workspace's
+/// dependency versions, the given version, members plugin-api and a driver.
+fn copied_api_manifest(root_manifest: &str, version: &str) -> String {
     let dependencies_start = root_manifest
         .find("[workspace.dependencies]")
         .expect("root manifest has [workspace.dependencies]");
@@ -186,7 +238,11 @@ fn future_manifest(root_manifest: &str) -> String {
         .lines()
         .skip(1)
         .take_while(|line| !line.starts_with('['))
-        .filter(|line| !line.starts_with("pyrolab-"))
+        .filter(|line| {
+            !line.starts_with("pyrolab-")
+                && !line.starts_with("libservice")
+                && !line.starts_with("faulty")
+        })
         .map(|line| format!("{line}\n"))
         .collect();
     format!(
@@ -195,15 +251,15 @@ resolver = "3"
 members = ["plugin-api", "plugin-api/macros", "driver"]
 
 [workspace.package]
-version = "0.2.0"
+version = "{version}"
 edition = "2024"
-rust-version = "1.85"
+rust-version = "1.86"
 license = "MIT OR Apache-2.0"
-repository = "https://example.invalid/future"
+repository = "https://example.invalid/copied-api"
 
 [workspace.dependencies]
-pyrolab-plugin-api = {{ path = "plugin-api", version = "0.2.0" }}
-pyrolab-plugin-api-macros = {{ path = "plugin-api/macros", version = "0.2.0" }}
+pyrolab-plugin-api = {{ path = "plugin-api", version = "{version}" }}
+pyrolab-plugin-api-macros = {{ path = "plugin-api/macros", version = "{version}" }}
 {dependencies}"#
     )
 }

@@ -40,12 +40,12 @@ pub enum PluginsCommand {
         json: bool,
     },
 
-    /// Construct a driver and call one of its methods, without a daemon:
-    /// a quick way to try a driver out.
+    /// Construct a driver and call one of its methods, without a daemon.
     ///
-    /// Each ARG is read as JSON when it parses as JSON (42, 2.5, true, null,
-    /// "text", [1, 2], {"a": 1}); anything else is taken as a string.
-    #[command(verbatim_doc_comment)]
+    /// A quick way to try a driver out. Each ARG is read as JSON when it
+    /// parses as JSON (42, 2.5, true, null, "text", [1, 2], {"a": 1});
+    /// anything else is taken as a string. The result is printed as a Python
+    /// repr; a driver error is printed on stderr with exit code 1.
     Call {
         /// MODULE:CLASS as in a launch configuration, e.g. sample:SampleService.
         target: String,
