@@ -51,6 +51,24 @@ impl Thermometer {
 export_plugin!(Thermometer);
 "#;
 
+/// A driver crate's manifest: a cdylib with the given dependency lines.
+fn driver_manifest(name: &str, plugin_api: &str, serde: &str) -> String {
+    format!(
+        r#"[package]
+name = "{name}"
+version = "0.1.0"
+edition = "2021"
+
+[lib]
+crate-type = ["cdylib"]
+
+[dependencies]
+{plugin_api}
+{serde}
+"#
+    )
+}
+
 fn write(path: &Path, text: &str) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     fs::write(path, text).unwrap();
@@ -60,26 +78,19 @@ fn write(path: &Path, text: &str) {
 fn a_driver_crate_outside_the_workspace_builds_and_loads() {
     let sandbox = Sandbox::new();
     let crate_dir = sandbox.path().join("acme-thermometer");
+    let plugin_api = repo_root().join("plugin-api").display().to_string();
     write(
         &crate_dir.join("Cargo.toml"),
-        &format!(
-            r#"[package]
-name = "acme-thermometer"
-version = "0.3.1"
-edition = "2021"
-
-[lib]
-crate-type = ["cdylib"]
-
-[dependencies]
-pyrolab-plugin-api = {{ path = {plugin_api:?} }}
-serde = {{ version = "1", features = ["derive"] }}
-
-[workspace]
-"#,
-            plugin_api = repo_root().join("plugin-api").display().to_string()
+        &driver_manifest(
+            "acme-thermometer",
+            &format!("pyrolab-plugin-api = {{ path = {plugin_api:?} }}"),
+            "serde = { version = \"1\", features = [\"derive\"] }",
         ),
     );
+    // A crate outside any workspace declares itself the root of its own.
+    let manifest = crate_dir.join("Cargo.toml");
+    let standalone = fs::read_to_string(&manifest).unwrap() + "\n[workspace]\n";
+    fs::write(&manifest, standalone).unwrap();
     write(&crate_dir.join("src/lib.rs"), THERMOMETER);
     let built = build_external_crate(&crate_dir, "acme_thermometer");
     sandbox.install_file(&built);
@@ -208,19 +219,10 @@ fn build_against_copied_plugin_api(
     );
     write(
         &workspace.join("driver/Cargo.toml"),
-        &format!(
-            r#"[package]
-name = "{driver_name}"
-version = "0.1.0"
-edition = "2021"
-
-[lib]
-crate-type = ["cdylib"]
-
-[dependencies]
-pyrolab-plugin-api.workspace = true
-serde.workspace = true
-"#
+        &driver_manifest(
+            driver_name,
+            "pyrolab-plugin-api.workspace = true",
+            "serde.workspace = true",
         ),
     );
     write(&workspace.join("driver/src/lib.rs"), THERMOMETER);
