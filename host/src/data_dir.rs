@@ -30,6 +30,11 @@ impl DataDir {
         &self.root
     }
 
+    /// The configuration stored by `pyrolab-host config update`.
+    pub fn config_file(&self) -> PathBuf {
+        self.root.join("config.yaml")
+    }
+
     /// Where users drop driver libraries; always on the plugin search path.
     pub fn plugins(&self) -> PathBuf {
         self.root.join("plugins")

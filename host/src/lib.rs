@@ -5,11 +5,13 @@
 //!
 //! - [`loader`]: finds driver libraries on the plugin search path, loads
 //!   them through the stable ABI, and creates and calls driver instances.
+//! - [`config`]: the YAML launch configuration: reading, checking, storing.
 //! - [`data_dir`]: the per-user data directory and what lives in it.
 //! - [`logging`]: the host's `tracing` output, which plugin logs join.
 //! - [`cli`]: the `pyrolab-host` command line.
 
 pub mod cli;
+pub mod config;
 pub mod data_dir;
 pub mod loader;
 pub mod logging;

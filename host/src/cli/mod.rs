@@ -3,8 +3,12 @@
 //! # Layout
 //!
 //! - `mod.rs`: global options, dispatch, exit codes.
+//! - `config.rs`: `pyrolab-host config validate | update | export | show | reset`.
+//! - `info.rs`: `pyrolab-host info`.
 //! - `plugins.rs`: `pyrolab-host plugins list | inspect | call`.
 
+mod config;
+mod info;
 mod plugins;
 
 use std::path::PathBuf;
@@ -12,6 +16,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::config::ConfigStore;
 use crate::data_dir::{DATA_DIR_ENV, DataDir};
 use crate::loader::{PLUGIN_PATH_ENV, PluginSearchPath};
 use crate::logging;
@@ -21,8 +26,8 @@ use crate::logging;
 /// Drivers are plugin libraries (.so / .dll / .dylib) built against
 /// pyrolab-plugin-api. A launch configuration names each service's driver by
 /// `module` and `classname`; the host finds the library on the plugin search
-/// path: every --plugin-dir, then PYROLAB_PLUGIN_PATH, then
-/// <data-dir>/plugins.
+/// path: every --plugin-dir, then the stored configuration's plugin_dirs,
+/// then PYROLAB_PLUGIN_PATH, then <data-dir>/plugins.
 #[derive(Debug, Parser)]
 #[command(name = "pyrolab-host", version, about, long_about)]
 pub struct Cli {
@@ -48,6 +53,17 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Check, store and show the launch configuration.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+
+    /// Show the stored name servers, daemons and services.
+    Info {
+        /// Print JSON (every setting, defaults filled in) instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+
     /// Find, list and try out driver plugins.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
@@ -70,12 +86,30 @@ impl Cli {
             .or_else(DataDir::platform_default);
         let search_path = PluginSearchPath::from_sources(
             &self.plugin_dirs,
+            &stored_plugin_dirs(data_dir.as_ref()),
             std::env::var_os(PLUGIN_PATH_ENV),
             data_dir.as_ref(),
         );
         Context {
             data_dir,
             search_path,
+        }
+    }
+}
+
+/// The `plugin_dirs` of the stored configuration, if there is one. A stored
+/// configuration that no longer loads is reported by the commands that use
+/// it; here it only contributes nothing.
+fn stored_plugin_dirs(data_dir: Option<&DataDir>) -> Vec<PathBuf> {
+    let Some(data_dir) = data_dir else {
+        return Vec::new();
+    };
+    match ConfigStore::new(data_dir).load() {
+        Ok(Some(config)) => config.plugin_dirs,
+        Ok(None) => Vec::new(),
+        Err(err) => {
+            tracing::warn!("ignoring the stored configuration's plugin_dirs: {err}");
+            Vec::new()
         }
     }
 }
@@ -87,6 +121,8 @@ pub fn main() -> ExitCode {
     logging::init(cli.verbose);
     let context = cli.context();
     let result = match cli.command {
+        Command::Config(command) => config::run(command, &context),
+        Command::Info { json } => info::run(&context, json),
         Command::Plugins(command) => plugins::run(command, &context),
     };
     match result {

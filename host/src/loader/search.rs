@@ -28,13 +28,16 @@ impl PluginSearchPath {
     }
 
     /// The standard search path: the `--plugin-dir` directories in the order
-    /// given, then those in `PYROLAB_PLUGIN_PATH`, then `<data-dir>/plugins`.
+    /// given, then the stored configuration's `plugin_dirs`, then those in
+    /// `PYROLAB_PLUGIN_PATH`, then `<data-dir>/plugins`.
     pub fn from_sources(
         plugin_dirs: &[PathBuf],
+        config_dirs: &[PathBuf],
         env_path: Option<OsString>,
         data_dir: Option<&DataDir>,
     ) -> Self {
         let mut dirs: Vec<PathBuf> = plugin_dirs.to_vec();
+        dirs.extend_from_slice(config_dirs);
         if let Some(path) = env_path {
             dirs.extend(std::env::split_paths(&path));
         }

@@ -1,0 +1,173 @@
+//! `pyrolab-host info`: the stored name servers, daemons and services.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use anyhow::bail;
+
+use super::Context;
+use crate::config::{ConfigStore, LaunchConfig};
+
+pub fn run(context: &Context, json: bool) -> anyhow::Result<ExitCode> {
+    let Some(data_dir) = &context.data_dir else {
+        bail!("no data directory: give --data-dir DIR or set PYROLAB_HOME");
+    };
+    let store = ConfigStore::new(data_dir);
+    let Some(config) = store.load()? else {
+        bail!(
+            "no configuration is stored in {} (store one with `pyrolab-host config update FILE`)",
+            store.path().display()
+        );
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&config)?);
+    } else {
+        print!("{}", render(&config));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render(config: &LaunchConfig) -> String {
+    let autolaunched = |list: &[String], name: &str| {
+        if list.iter().any(|n| n == name) {
+            "yes"
+        } else {
+            "no"
+        }
+        .to_owned()
+    };
+    let mut out = String::new();
+    let rows: Vec<Vec<String>> = config
+        .nameservers
+        .iter()
+        .map(|(name, ns)| {
+            vec![
+                name.to_owned(),
+                format!("{}:{}", ns.host, ns.ns_port),
+                if ns.broadcast {
+                    format!(
+                        "{}:{}",
+                        ns.ns_bchost.as_deref().unwrap_or(&ns.host),
+                        ns.ns_bcport
+                    )
+                } else {
+                    "off".to_owned()
+                },
+                if ns.ns_autoclean == 0.0 {
+                    "off".to_owned()
+                } else {
+                    format!("{} s", ns.ns_autoclean)
+                },
+                match &ns.storage_file {
+                    Some(file) => format!("{}:{}", ns.storage.as_str(), file.display()),
+                    None => ns.storage.as_str().to_owned(),
+                },
+                autolaunched(&config.autolaunch.nameservers, name),
+            ]
+        })
+        .collect();
+    table(
+        &mut out,
+        "NAME SERVERS",
+        &[
+            "name",
+            "address",
+            "broadcast",
+            "autoclean",
+            "storage",
+            "autolaunch",
+        ],
+        &rows,
+    );
+    let rows: Vec<Vec<String>> = config
+        .daemons
+        .iter()
+        .map(|(name, d)| {
+            vec![
+                name.to_owned(),
+                format!("{:?}", d.classname),
+                match &d.unixsocket {
+                    Some(socket) => format!("unix:{}", socket.display()),
+                    None if d.port == 0 => format!("{}:any", d.host),
+                    None => format!("{}:{}", d.host, d.port),
+                },
+                format!("{:?}", d.servertype).to_lowercase(),
+                d.nameservers.join(", "),
+                autolaunched(&config.autolaunch.daemons, name),
+            ]
+        })
+        .collect();
+    table(
+        &mut out,
+        "DAEMONS",
+        &[
+            "name",
+            "class",
+            "address",
+            "servertype",
+            "nameservers",
+            "autolaunch",
+        ],
+        &rows,
+    );
+    let rows: Vec<Vec<String>> = config
+        .services
+        .iter()
+        .map(|(name, s)| {
+            vec![
+                name.to_owned(),
+                format!("{}:{}", s.module, s.classname),
+                s.daemon.clone(),
+                format!("{:?}", s.instancemode).to_lowercase(),
+                s.nameservers.join(", "),
+                s.description.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &mut out,
+        "SERVICES",
+        &[
+            "name",
+            "driver",
+            "daemon",
+            "instancemode",
+            "nameservers",
+            "description",
+        ],
+        &rows,
+    );
+    out
+}
+
+fn table(out: &mut String, title: &str, headers: &[&str], rows: &[Vec<String>]) {
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    let _ = writeln!(out, "{title}");
+    if rows.is_empty() {
+        out.push_str("  (none)\n");
+        return;
+    }
+    let widths: Vec<usize> = (0..headers.len())
+        .map(|i| {
+            rows.iter()
+                .map(|row| row[i].chars().count())
+                .chain([headers[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:width$}"))
+            .collect();
+        format!("  {}\n", padded.join("  ").trim_end())
+    };
+    out.push_str(&line(headers.to_vec()));
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+}

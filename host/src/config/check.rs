@@ -1,0 +1,259 @@
+//! Checks across entries, run before anything starts: that every name a
+//! configuration refers to exists, that registrations do not collide, and
+//! that no two components want the same address.
+
+use super::diagnostic::{Diagnostics, suggestion};
+use super::read::Marks;
+use super::schema::{LaunchConfig, Section};
+use super::yaml::Mark;
+
+/// Runs every check, recording problems in `diagnostics`.
+pub fn check(config: &LaunchConfig, marks: &Marks, diagnostics: &mut Diagnostics) {
+    let checker = Checker { config, marks };
+    checker.references(diagnostics);
+    checker.registrations(diagnostics);
+    checker.addresses(diagnostics);
+    checker.idle_daemons(diagnostics);
+    checker.plugin_dirs(diagnostics);
+}
+
+struct Checker<'a> {
+    config: &'a LaunchConfig,
+    marks: &'a Marks,
+}
+
+impl Checker<'_> {
+    fn mark(&self, path: &str) -> Mark {
+        self.marks
+            .get(path)
+            .copied()
+            .unwrap_or(Mark { line: 1, column: 1 })
+    }
+
+    /// Reports `name` at `path` if `section` has no such entry.
+    fn refer<T>(
+        &self,
+        diagnostics: &mut Diagnostics,
+        path: &str,
+        name: &str,
+        kind: &str,
+        section: &Section<T>,
+    ) {
+        if section.contains(name) {
+            return;
+        }
+        let known: Vec<&str> = section.names().collect();
+        let mut message = format!("no {kind} named {name:?}");
+        match suggestion(name, known.iter().copied()) {
+            Some(close) => message.push_str(&format!("; did you mean {close:?}?")),
+            None if known.is_empty() => message.push_str(&format!(" (no {kind}s are defined)")),
+            None => message.push_str(&format!(" (defined: {})", known.join(", "))),
+        }
+        diagnostics.error(self.mark(path), path, message);
+    }
+
+    fn references(&self, diagnostics: &mut Diagnostics) {
+        let config = self.config;
+        for (name, service) in config.services.iter() {
+            if !service.daemon.is_empty() {
+                let path = format!("services.{name}.daemon");
+                self.refer(
+                    diagnostics,
+                    &path,
+                    &service.daemon,
+                    "daemon",
+                    &config.daemons,
+                );
+            }
+            for (i, ns) in service.nameservers.iter().enumerate() {
+                let path = format!("services.{name}.nameservers[{i}]");
+                self.refer(diagnostics, &path, ns, "name server", &config.nameservers);
+            }
+        }
+        for (name, daemon) in config.daemons.iter() {
+            for (i, ns) in daemon.nameservers.iter().enumerate() {
+                let path = format!("daemons.{name}.nameservers[{i}]");
+                self.refer(diagnostics, &path, ns, "name server", &config.nameservers);
+            }
+        }
+        for (i, ns) in config.autolaunch.nameservers.iter().enumerate() {
+            let path = format!("autolaunch.nameservers[{i}]");
+            self.refer(diagnostics, &path, ns, "name server", &config.nameservers);
+        }
+        for (i, daemon) in config.autolaunch.daemons.iter().enumerate() {
+            let path = format!("autolaunch.daemons[{i}]");
+            self.refer(diagnostics, &path, daemon, "daemon", &config.daemons);
+        }
+    }
+
+    /// On each name server, every registered name must be unique: services
+    /// and daemons (which register themselves) share one namespace, and
+    /// `Pyro.` names belong to Pyro itself.
+    fn registrations(&self, diagnostics: &mut Diagnostics) {
+        let config = self.config;
+        for (ns_name, _) in config.nameservers.iter() {
+            let mut taken: Vec<(&str, String)> = Vec::new();
+            let registered = config
+                .daemons
+                .iter()
+                .filter(|(_, d)| d.nameservers.iter().any(|n| n == ns_name))
+                .map(|(name, _)| (name, format!("daemons.{name}"), "daemon"))
+                .chain(
+                    config
+                        .services
+                        .iter()
+                        .filter(|(_, s)| s.nameservers.iter().any(|n| n == ns_name))
+                        .map(|(name, _)| (name, format!("services.{name}"), "service")),
+                );
+            for (name, path, kind) in registered {
+                if name.starts_with("Pyro.") {
+                    diagnostics.error(
+                        self.mark(&path),
+                        &path,
+                        format!("names starting with \"Pyro.\" are reserved for Pyro itself; rename this {kind}"),
+                    );
+                }
+                match taken.iter().find(|(taken_name, _)| *taken_name == name) {
+                    Some((_, first)) => diagnostics.error(
+                        self.mark(&path),
+                        &path,
+                        format!(
+                            "{name:?} is registered twice on name server {ns_name:?} (also by {first}); the second registration would replace the first"
+                        ),
+                    ),
+                    None => taken.push((name, path)),
+                }
+            }
+        }
+    }
+
+    /// Two components may not listen on the same fixed host and port: an
+    /// error when both are autolaunched, a warning otherwise (they cannot
+    /// run at the same time).
+    fn addresses(&self, diagnostics: &mut Diagnostics) {
+        let config = self.config;
+        let mut endpoints: Vec<Endpoint> = Vec::new();
+        for (name, ns) in config.nameservers.iter() {
+            endpoints.push(Endpoint {
+                path: format!("nameservers.{name}"),
+                port_path: format!("nameservers.{name}.ns_port"),
+                what: format!("name server {name:?}"),
+                host: ns.host.clone(),
+                port: ns.ns_port,
+                autolaunched: config.autolaunch.nameservers.iter().any(|n| n == name),
+            });
+        }
+        for (name, daemon) in config.daemons.iter() {
+            if daemon.port == 0 || daemon.unixsocket.is_some() {
+                continue;
+            }
+            endpoints.push(Endpoint {
+                path: format!("daemons.{name}"),
+                port_path: format!("daemons.{name}.port"),
+                what: format!("daemon {name:?}"),
+                host: daemon.host.clone(),
+                port: daemon.port,
+                autolaunched: config.autolaunch.daemons.iter().any(|n| n == name),
+            });
+        }
+        for (i, later) in endpoints.iter().enumerate() {
+            let Some(earlier) = endpoints[..i].iter().find(|e| e.clashes_with(later)) else {
+                continue;
+            };
+            let mark = self
+                .marks
+                .get(&later.port_path)
+                .copied()
+                .unwrap_or_else(|| self.mark(&later.path));
+            let message = format!(
+                "{} and {} both use {}:{}",
+                earlier.what, later.what, later.host, later.port
+            );
+            if earlier.autolaunched && later.autolaunched {
+                diagnostics.error(mark, &later.path, message);
+            } else {
+                diagnostics.warning(
+                    mark,
+                    &later.path,
+                    format!("{message}; they cannot run at the same time"),
+                );
+            }
+        }
+        self.shared_unix_sockets(diagnostics);
+    }
+
+    fn shared_unix_sockets(&self, diagnostics: &mut Diagnostics) {
+        let daemons: Vec<_> = self
+            .config
+            .daemons
+            .iter()
+            .filter_map(|(name, d)| d.unixsocket.as_ref().map(|s| (name, s)))
+            .collect();
+        for (i, (name, socket)) in daemons.iter().enumerate() {
+            if let Some((first, _)) = daemons[..i].iter().find(|(_, s)| s == socket) {
+                let path = format!("daemons.{name}.unixsocket");
+                diagnostics.error(
+                    self.mark(&path),
+                    &path,
+                    format!("daemon {first:?} already listens on {}", socket.display()),
+                );
+            }
+        }
+    }
+
+    /// A plugin directory that does not exist finds no drivers: probably a
+    /// typo, or a path meant relative to another folder.
+    fn plugin_dirs(&self, diagnostics: &mut Diagnostics) {
+        for (i, dir) in self.config.plugin_dirs.iter().enumerate() {
+            if !dir.is_dir() {
+                let path = format!("plugin_dirs[{i}]");
+                diagnostics.warning(
+                    self.mark(&path),
+                    &path,
+                    format!(
+                        "{} is not a directory (relative paths are relative to this file's folder)",
+                        dir.display()
+                    ),
+                );
+            }
+        }
+    }
+
+    /// A daemon without services is legal (it can still be pinged) but is
+    /// usually a forgotten `daemon:` line.
+    fn idle_daemons(&self, diagnostics: &mut Diagnostics) {
+        for (name, _) in self.config.daemons.iter() {
+            if !self.config.services.iter().any(|(_, s)| s.daemon == name) {
+                let path = format!("daemons.{name}");
+                diagnostics.warning(self.mark(&path), &path, "no service uses this daemon");
+            }
+        }
+    }
+}
+
+struct Endpoint {
+    path: String,
+    port_path: String,
+    what: String,
+    host: String,
+    port: u16,
+    autolaunched: bool,
+}
+
+impl Endpoint {
+    fn clashes_with(&self, other: &Endpoint) -> bool {
+        self.port == other.port && same_host(&self.host, &other.host)
+    }
+}
+
+/// Whether two bind addresses can collide: the same address (with
+/// `localhost` meaning the loopback address), or either binding all
+/// interfaces.
+fn same_host(a: &str, b: &str) -> bool {
+    let normal = |host: &str| match host {
+        "localhost" | "127.0.0.1" | "::1" => "loopback".to_owned(),
+        other => other.to_ascii_lowercase(),
+    };
+    let wildcard = |host: &str| matches!(host, "0.0.0.0" | "::" | "");
+    wildcard(a) || wildcard(b) || normal(a) == normal(b)
+}

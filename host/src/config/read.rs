@@ -1,0 +1,915 @@
+//! Reads a YAML tree into a [`LaunchConfig`], recording every problem with
+//! its place instead of stopping at the first.
+//!
+//! Scalars are read by the type each key expects, from their text as
+//! written: `version: 1.0` is the string "1.0", and `broadcast: yes` is true
+//! (as PyYAML, which PyroLab uses, reads it).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use pyrolab_plugin_api::Value;
+
+use super::diagnostic::{Diagnostics, suggestion};
+use super::schema::{
+    Autolaunch, DAEMON_MODULE, DaemonClass, DaemonConfig, InstanceMode, LaunchConfig,
+    NameServerConfig, Section, ServerType, ServiceConfig, Storage, VERSION,
+};
+use super::yaml::{Mark, Node, NodeKind, Scalar};
+
+/// Where each key path's value was written, for the checks that run after
+/// reading (`services.library.daemon`, `daemons.d.nameservers[0]`, ...).
+pub type Marks = HashMap<String, Mark>;
+
+const TOP_KEYS: &[&str] = &[
+    "version",
+    "strict",
+    "plugin_dirs",
+    "nameservers",
+    "daemons",
+    "services",
+    "autolaunch",
+];
+const NAMESERVER_KEYS: &[&str] = &[
+    "host",
+    "ns_port",
+    "broadcast",
+    "ns_bchost",
+    "ns_bcport",
+    "ns_autoclean",
+    "storage",
+    "storage_type",
+    "storage_file",
+];
+const DAEMON_KEYS: &[&str] = &[
+    "module",
+    "classname",
+    "host",
+    "port",
+    "unixsocket",
+    "nathost",
+    "natport",
+    "servertype",
+    "nameservers",
+    "threadpool_size",
+    "max_connections",
+    "max_message_size",
+];
+const SERVICE_KEYS: &[&str] = &[
+    "module",
+    "classname",
+    "parameters",
+    "description",
+    "instancemode",
+    "daemon",
+    "nameservers",
+];
+const AUTOLAUNCH_KEYS: &[&str] = &["nameservers", "daemons"];
+
+/// Reads the document. Returns the configuration (meaningful only if no
+/// error was recorded) and where everything was written.
+pub fn read(
+    root: Option<&Node>,
+    base_dir: &Path,
+    strict_flag: bool,
+    diagnostics: &mut Diagnostics,
+) -> (LaunchConfig, Marks) {
+    let mut reader = Reader {
+        diagnostics,
+        unknown_keys: Vec::new(),
+        marks: Marks::new(),
+        base_dir,
+    };
+    let config = match root {
+        Some(root) => reader.top(root),
+        None => {
+            reader.diagnostics.error(
+                Mark { line: 1, column: 1 },
+                "",
+                "the file is empty: expected a launch configuration (version, nameservers, daemons, services, autolaunch)",
+            );
+            LaunchConfig::default()
+        }
+    };
+    let strict = strict_flag || config.strict;
+    for (mark, path, message) in std::mem::take(&mut reader.unknown_keys) {
+        if strict {
+            reader.diagnostics.error(mark, &path, message);
+        } else {
+            reader.diagnostics.warning(mark, &path, message);
+        }
+    }
+    (config, reader.marks)
+}
+
+struct Reader<'a> {
+    diagnostics: &'a mut Diagnostics,
+    /// Unknown keys, reported once `strict` is known.
+    unknown_keys: Vec<(Mark, String, String)>,
+    marks: Marks,
+    base_dir: &'a Path,
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// The known keys of one mapping, after unknown keys have been reported.
+struct Fields<'n> {
+    entries: Vec<(&'n str, &'n Node)>,
+}
+
+impl<'n> Fields<'n> {
+    fn get(&self, key: &str) -> Option<&'n Node> {
+        self.entries
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+    }
+}
+
+impl Reader<'_> {
+    fn error(&mut self, node: &Node, path: &str, message: impl Into<String>) {
+        self.diagnostics.error(node.mark, path, message);
+    }
+
+    fn top(&mut self, root: &Node) -> LaunchConfig {
+        let mut config = LaunchConfig::default();
+        let Some(fields) = self.fields(root, "", TOP_KEYS) else {
+            return config;
+        };
+        if let Some(node) = fields.get("version") {
+            if let Some(version) = self.string(node, "version") {
+                if version != VERSION {
+                    self.error(
+                        node,
+                        "version",
+                        format!("expected version '{VERSION}', found {version:?}"),
+                    );
+                }
+            }
+        }
+        if let Some(node) = fields.get("strict") {
+            config.strict = self.boolean(node, "strict").unwrap_or(false);
+        }
+        if let Some(node) = fields.get("plugin_dirs") {
+            config.plugin_dirs = self
+                .list(node, "plugin_dirs")
+                .into_iter()
+                .filter_map(|(path, item)| {
+                    self.marks.insert(path.clone(), item.mark);
+                    self.path(item, &path)
+                })
+                .collect();
+        }
+        if let Some(node) = fields.get("nameservers") {
+            config.nameservers = self.section(node, "nameservers", Self::nameserver);
+        }
+        if let Some(node) = fields.get("daemons") {
+            config.daemons = self.section(node, "daemons", Self::daemon);
+        }
+        if let Some(node) = fields.get("services") {
+            config.services = self.section(node, "services", Self::service);
+        }
+        if let Some(node) = fields.get("autolaunch") {
+            config.autolaunch = self.autolaunch(node);
+        }
+        config
+    }
+
+    /// A mapping's known keys; reports unknown keys (with a suggestion) and
+    /// non-mapping nodes. A `null` reads as an empty mapping.
+    fn fields<'n>(&mut self, node: &'n Node, path: &str, known: &[&str]) -> Option<Fields<'n>> {
+        let entries = self.mapping(node, path)?;
+        let mut fields = Fields {
+            entries: Vec::new(),
+        };
+        for (key, value) in entries {
+            let Some(name) = self.key(key, path) else {
+                continue;
+            };
+            if known.contains(&name) {
+                self.marks.insert(join(path, name), value.mark);
+                fields.entries.push((name, value));
+            } else {
+                let hint = match suggestion(name, known.iter().copied()) {
+                    Some(close) => format!("; did you mean `{close}`?"),
+                    None => format!(" (known keys: {})", known.join(", ")),
+                };
+                self.unknown_keys.push((
+                    key.mark,
+                    join(path, name),
+                    format!("unknown key `{name}`{hint}"),
+                ));
+            }
+        }
+        Some(fields)
+    }
+
+    fn mapping<'n>(&mut self, node: &'n Node, path: &str) -> Option<&'n [(Node, Node)]> {
+        match &node.kind {
+            NodeKind::Map(entries) => Some(entries),
+            _ if node.is_null() => Some(&[]),
+            _ => {
+                self.error(
+                    node,
+                    path,
+                    format!("expected a mapping, found {}", node.describe()),
+                );
+                None
+            }
+        }
+    }
+
+    fn key<'n>(&mut self, key: &'n Node, path: &str) -> Option<&'n str> {
+        match key.as_scalar() {
+            Some(scalar) if !scalar.text.is_empty() => Some(&scalar.text),
+            _ => {
+                self.error(
+                    key,
+                    path,
+                    format!("expected a name as key, found {}", key.describe()),
+                );
+                None
+            }
+        }
+    }
+
+    /// Reads `{name: {...}}`, each entry with `read_entry`.
+    fn section<T>(
+        &mut self,
+        node: &Node,
+        path: &str,
+        read_entry: fn(&mut Self, &Node, &str) -> T,
+    ) -> Section<T> {
+        let mut section = Section::default();
+        let Some(entries) = self.mapping(node, path) else {
+            return section;
+        };
+        for (key, value) in entries {
+            let Some(name) = self.key(key, path) else {
+                continue;
+            };
+            let entry_path = join(path, name);
+            self.marks.insert(entry_path.clone(), key.mark);
+            let entry = read_entry(self, value, &entry_path);
+            section.0.push((name.to_owned(), entry));
+        }
+        section
+    }
+
+    fn nameserver(&mut self, node: &Node, path: &str) -> NameServerConfig {
+        let mut ns = NameServerConfig::default();
+        let Some(fields) = self.fields(node, path, NAMESERVER_KEYS) else {
+            return ns;
+        };
+        if let Some(host) = self.field(&fields, path, "host", Self::host) {
+            ns.host = host;
+        }
+        if let Some(port) = self.field(&fields, path, "ns_port", Self::port) {
+            ns.ns_port = port;
+        }
+        if let Some(broadcast) = self.field(&fields, path, "broadcast", Self::boolean) {
+            ns.broadcast = broadcast;
+        }
+        if let Some(host) = self.field(&fields, path, "ns_bchost", Self::optional_host) {
+            ns.ns_bchost = host;
+        }
+        if let Some(port) = self.field(&fields, path, "ns_bcport", Self::port) {
+            ns.ns_bcport = port;
+        }
+        if let Some(period) = self.field(&fields, path, "ns_autoclean", Self::autoclean) {
+            ns.ns_autoclean = period;
+        }
+        self.storage(&fields, path, &mut ns);
+        ns
+    }
+
+    /// `storage` or `storage_type`: `memory`, `dbm`, `sql`, or `dbm:PATH` /
+    /// `sql:PATH`; and `storage_file`.
+    fn storage(&mut self, fields: &Fields<'_>, path: &str, ns: &mut NameServerConfig) {
+        let (key, node) = match (fields.get("storage"), fields.get("storage_type")) {
+            (Some(a), Some(b)) => {
+                self.error(
+                    b,
+                    &join(path, "storage_type"),
+                    "give `storage` or `storage_type`, not both (they are the same setting)",
+                );
+                ("storage", Some(a))
+            }
+            (Some(a), None) => ("storage", Some(a)),
+            (None, b) => ("storage_type", b),
+        };
+        let mut file_from_storage = None;
+        if let Some(node) = node {
+            let key_path = join(path, key);
+            if let Some(text) = self.string(node, &key_path) {
+                let (kind, file) = match text.split_once(':') {
+                    Some((kind, file)) => (kind, Some(file)),
+                    None => (text.as_str(), None),
+                };
+                match kind {
+                    "memory" if file.is_some() => self.error(
+                        node,
+                        &key_path,
+                        "memory storage has no file: write `memory`, or `dbm:PATH` / `sql:PATH`",
+                    ),
+                    "memory" => ns.storage = Storage::Memory,
+                    "dbm" => ns.storage = Storage::Dbm,
+                    "sql" => ns.storage = Storage::Sql,
+                    other => {
+                        let hint = did_you_mean(other, &["memory", "dbm", "sql"]);
+                        self.error(
+                            node,
+                            &key_path,
+                            format!("expected one of memory, dbm, sql (optionally dbm:PATH or sql:PATH), found {other:?}{hint}"),
+                        );
+                    }
+                }
+                file_from_storage = file.filter(|f| !f.is_empty()).map(|f| self.resolve(f));
+            }
+        }
+        let file_path = join(path, "storage_file");
+        let storage_file = fields
+            .get("storage_file")
+            .and_then(|node| self.optional_path(node, &file_path).map(|p| (node, p)));
+        match (file_from_storage, storage_file) {
+            (Some(_), Some((node, Some(_)))) => self.error(
+                node,
+                &file_path,
+                "the storage file is already given in `storage` (dbm:PATH / sql:PATH); give it once",
+            ),
+            (Some(file), _) => ns.storage_file = Some(file),
+            (None, Some((node, file))) => {
+                if file.is_some() && ns.storage == Storage::Memory {
+                    self.diagnostics.warning(
+                        node.mark,
+                        &file_path,
+                        "ignored: memory storage keeps no file",
+                    );
+                }
+                ns.storage_file = file;
+            }
+            (None, None) => {}
+        }
+    }
+
+    fn daemon(&mut self, node: &Node, path: &str) -> DaemonConfig {
+        let mut daemon = DaemonConfig::default();
+        let Some(fields) = self.fields(node, path, DAEMON_KEYS) else {
+            return daemon;
+        };
+        if let Some(module) = self.field(&fields, path, "module", Self::string) {
+            if module != DAEMON_MODULE {
+                self.error(
+                    fields.get("module").expect("just read"),
+                    &join(path, "module"),
+                    format!("expected {DAEMON_MODULE:?} (daemons are built into pyrolab-host), found {module:?}"),
+                );
+            }
+        }
+        if let Some(class) = self.field(&fields, path, "classname", |r, n, p| {
+            r.choice(n, p, &["Daemon", "LockableDaemon"])
+        }) {
+            daemon.classname = if class == 0 {
+                DaemonClass::Daemon
+            } else {
+                DaemonClass::LockableDaemon
+            };
+        }
+        if let Some(host) = self.field(&fields, path, "host", Self::host) {
+            daemon.host = host;
+        }
+        if let Some(port) = self.field(&fields, path, "port", Self::port) {
+            daemon.port = port;
+        }
+        if let Some(socket) = self.field(&fields, path, "unixsocket", Self::optional_path) {
+            daemon.unixsocket = socket;
+        }
+        if let Some(host) = self.field(&fields, path, "nathost", Self::optional_host) {
+            daemon.nathost = host;
+        }
+        if let Some(port) = self.field(&fields, path, "natport", Self::port) {
+            daemon.natport = port;
+        }
+        if let Some(kind) = self.field(&fields, path, "servertype", |r, n, p| {
+            r.choice(n, p, &["thread", "multiplex"])
+        }) {
+            daemon.servertype = if kind == 0 {
+                ServerType::Thread
+            } else {
+                ServerType::Multiplex
+            };
+        }
+        if let Some(node) = fields.get("nameservers") {
+            daemon.nameservers = self.names(node, &join(path, "nameservers"));
+        }
+        if let Some(size) = self.field(&fields, path, "threadpool_size", |r, n, p| {
+            r.count(n, p, 1, 100_000)
+        }) {
+            daemon.threadpool_size = size as usize;
+        }
+        if let Some(size) = self.field(&fields, path, "max_connections", |r, n, p| {
+            r.count(n, p, 1, 1_000_000)
+        }) {
+            daemon.max_connections = size as usize;
+        }
+        if let Some(size) = self.field(&fields, path, "max_message_size", |r, n, p| {
+            r.count(n, p, 1024, u64::MAX)
+        }) {
+            daemon.max_message_size = size;
+        }
+        daemon
+    }
+
+    fn service(&mut self, node: &Node, path: &str) -> ServiceConfig {
+        let mut service = ServiceConfig {
+            module: String::new(),
+            classname: String::new(),
+            parameters: Value::Null,
+            description: String::new(),
+            instancemode: InstanceMode::Session,
+            daemon: String::new(),
+            nameservers: Vec::new(),
+        };
+        let Some(fields) = self.fields(node, path, SERVICE_KEYS) else {
+            return service;
+        };
+        for (key, slot) in [
+            ("module", &mut service.module),
+            ("classname", &mut service.classname),
+            ("daemon", &mut service.daemon),
+        ] {
+            match fields.get(key) {
+                Some(value) => {
+                    if let Some(text) = self.nonempty_string(value, &join(path, key)) {
+                        *slot = text;
+                    }
+                }
+                None => {
+                    let entry = self.marks.get(path).copied().unwrap_or(node.mark);
+                    self.diagnostics
+                        .error(entry, path, format!("missing required key `{key}`"));
+                }
+            }
+        }
+        if let Some(node) = fields.get("parameters") {
+            service.parameters = self.parameters(node, &join(path, "parameters"));
+        }
+        if let Some(description) = self.field(&fields, path, "description", Self::optional_string) {
+            service.description = description.unwrap_or_default();
+        }
+        if let Some(mode) = self.field(&fields, path, "instancemode", |r, n, p| {
+            r.choice(n, p, &["single", "session", "percall"])
+        }) {
+            service.instancemode = match mode {
+                0 => InstanceMode::Single,
+                1 => InstanceMode::Session,
+                _ => InstanceMode::Percall,
+            };
+        }
+        if let Some(node) = fields.get("nameservers") {
+            service.nameservers = self.names(node, &join(path, "nameservers"));
+        }
+        service
+    }
+
+    fn autolaunch(&mut self, node: &Node) -> Autolaunch {
+        let mut autolaunch = Autolaunch::default();
+        let Some(fields) = self.fields(node, "autolaunch", AUTOLAUNCH_KEYS) else {
+            return autolaunch;
+        };
+        if let Some(node) = fields.get("nameservers") {
+            autolaunch.nameservers = self.names(node, "autolaunch.nameservers");
+        }
+        if let Some(node) = fields.get("daemons") {
+            autolaunch.daemons = self.names(node, "autolaunch.daemons");
+        }
+        autolaunch
+    }
+
+    /// Reads an optional field with `read`, if present.
+    fn field<'n, T>(
+        &mut self,
+        fields: &Fields<'n>,
+        path: &str,
+        key: &str,
+        read: impl FnOnce(&mut Self, &'n Node, &str) -> Option<T>,
+    ) -> Option<T> {
+        let node = fields.get(key)?;
+        read(self, node, &join(path, key))
+    }
+
+    fn scalar<'n>(&mut self, node: &'n Node, path: &str, expected: &str) -> Option<&'n Scalar> {
+        match node.as_scalar() {
+            Some(scalar) if !scalar.is_null() => Some(scalar),
+            _ => {
+                self.error(
+                    node,
+                    path,
+                    format!("expected {expected}, found {}", node.describe()),
+                );
+                None
+            }
+        }
+    }
+
+    fn string(&mut self, node: &Node, path: &str) -> Option<String> {
+        self.scalar(node, path, "a string").map(|s| s.text.clone())
+    }
+
+    fn nonempty_string(&mut self, node: &Node, path: &str) -> Option<String> {
+        let text = self.string(node, path)?;
+        if text.trim().is_empty() {
+            self.error(node, path, "expected a name, found an empty string");
+            return None;
+        }
+        Some(text)
+    }
+
+    fn optional_string(&mut self, node: &Node, path: &str) -> Option<Option<String>> {
+        if node.is_null() {
+            return Some(None);
+        }
+        self.string(node, path).map(Some)
+    }
+
+    fn host(&mut self, node: &Node, path: &str) -> Option<String> {
+        let host = self.string(node, path)?;
+        if host.trim().is_empty() || host.contains(char::is_whitespace) {
+            self.error(
+                node,
+                path,
+                format!("expected a host name or address, found {host:?}"),
+            );
+            return None;
+        }
+        Some(host)
+    }
+
+    fn optional_host(&mut self, node: &Node, path: &str) -> Option<Option<String>> {
+        if node.is_null() {
+            return Some(None);
+        }
+        self.host(node, path).map(Some)
+    }
+
+    fn path(&mut self, node: &Node, path: &str) -> Option<PathBuf> {
+        let text = self.nonempty_string(node, path)?;
+        Some(self.resolve(&text))
+    }
+
+    fn optional_path(&mut self, node: &Node, path: &str) -> Option<Option<PathBuf>> {
+        if node.is_null() {
+            return Some(None);
+        }
+        self.path(node, path).map(Some)
+    }
+
+    /// Relative paths are relative to the configuration file's folder, not
+    /// to wherever the host happens to be started from.
+    fn resolve(&self, text: &str) -> PathBuf {
+        let path = PathBuf::from(text);
+        if path.is_absolute() {
+            path
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+
+    fn boolean(&mut self, node: &Node, path: &str) -> Option<bool> {
+        let scalar = self.scalar(node, path, "true or false")?;
+        let value = if scalar.plain {
+            match scalar.text.as_str() {
+                "true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Some(true),
+                "false" | "False" | "FALSE" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => {
+                    Some(false)
+                }
+                _ => None,
+            }
+        } else {
+            None
+        };
+        if value.is_none() {
+            self.error(
+                node,
+                path,
+                format!("expected true or false, found {}", found(scalar)),
+            );
+        }
+        value
+    }
+
+    /// An integer written without quotes.
+    fn integer(&mut self, node: &Node, path: &str, expected: &str) -> Option<i128> {
+        let scalar = self.scalar(node, path, expected)?;
+        let parsed = if scalar.plain {
+            parse_int(&scalar.text)
+        } else {
+            None
+        };
+        if parsed.is_none() {
+            let mut message = format!("expected {expected}, found {}", found(scalar));
+            if !scalar.plain && parse_int(&scalar.text).is_some() {
+                message.push_str(" (a number in quotes is a string: remove the quotes)");
+            }
+            self.error(node, path, message);
+        }
+        parsed
+    }
+
+    fn port(&mut self, node: &Node, path: &str) -> Option<u16> {
+        const EXPECTED: &str = "a port number from 0 to 65535";
+        let number = self.integer(node, path, EXPECTED)?;
+        match u16::try_from(number) {
+            Ok(port) => Some(port),
+            Err(_) => {
+                self.error(node, path, format!("expected {EXPECTED}, found {number}"));
+                None
+            }
+        }
+    }
+
+    fn count(&mut self, node: &Node, path: &str, min: u64, max: u64) -> Option<u64> {
+        let expected = format!("a whole number of at least {min}");
+        let number = self.integer(node, path, &expected)?;
+        match u64::try_from(number) {
+            Ok(n) if (min..=max).contains(&n) => Some(n),
+            _ => {
+                self.error(node, path, format!("expected {expected}, found {number}"));
+                None
+            }
+        }
+    }
+
+    /// `ns_autoclean`: 0 (off) or a period of at least 3 seconds.
+    fn autoclean(&mut self, node: &Node, path: &str) -> Option<f64> {
+        const EXPECTED: &str = "0 (off) or a period of at least 3 seconds";
+        let scalar = self.scalar(node, path, EXPECTED)?;
+        let seconds = if scalar.plain {
+            parse_float(&scalar.text)
+        } else {
+            None
+        };
+        match seconds {
+            Some(s) if s == 0.0 || (s >= 3.0 && s.is_finite()) => Some(s),
+            Some(s) => {
+                self.error(node, path, format!("expected {EXPECTED}, found {s}"));
+                None
+            }
+            None => {
+                self.error(
+                    node,
+                    path,
+                    format!("expected {EXPECTED}, found {}", found(scalar)),
+                );
+                None
+            }
+        }
+    }
+
+    /// One of `options`, by index.
+    fn choice(&mut self, node: &Node, path: &str, options: &[&str]) -> Option<usize> {
+        let expected = format!("one of {}", options.join(", "));
+        let scalar = self.scalar(node, path, &expected)?;
+        let index = options.iter().position(|o| *o == scalar.text);
+        if index.is_none() {
+            let hint = did_you_mean(&scalar.text, options);
+            self.error(
+                node,
+                path,
+                format!("expected {expected}, found {}{hint}", found(scalar)),
+            );
+        }
+        index
+    }
+
+    /// A list's items with their paths (`key[0]`, ...). `null` is empty.
+    fn list<'n>(&mut self, node: &'n Node, path: &str) -> Vec<(String, &'n Node)> {
+        match &node.kind {
+            NodeKind::Seq(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| (format!("{path}[{i}]"), item))
+                .collect(),
+            _ if node.is_null() => Vec::new(),
+            _ => {
+                let hint = if node.as_scalar().is_some() {
+                    format!(
+                        " (write a list: [{}])",
+                        node.as_scalar().expect("scalar").text
+                    )
+                } else {
+                    String::new()
+                };
+                self.error(
+                    node,
+                    path,
+                    format!("expected a list, found {}{hint}", node.describe()),
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    /// A list of names of other entries; repeats are reported.
+    fn names(&mut self, node: &Node, path: &str) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for (item_path, item) in self.list(node, path) {
+            let Some(name) = self.nonempty_string(item, &item_path) else {
+                continue;
+            };
+            if names.contains(&name) {
+                self.diagnostics.warning(
+                    item.mark,
+                    &item_path,
+                    format!("{name:?} is listed twice"),
+                );
+                continue;
+            }
+            self.marks.insert(item_path, item.mark);
+            names.push(name);
+        }
+        names
+    }
+
+    /// A driver's constructor parameters: a mapping of any YAML values.
+    fn parameters(&mut self, node: &Node, path: &str) -> Value {
+        match &node.kind {
+            NodeKind::Map(_) => self.value(node, path),
+            _ if node.is_null() => Value::Null,
+            _ => {
+                self.error(
+                    node,
+                    path,
+                    format!(
+                        "expected a mapping of parameter names to values, found {}",
+                        node.describe()
+                    ),
+                );
+                Value::Null
+            }
+        }
+    }
+
+    /// Any YAML value, typed by YAML 1.2's core schema.
+    fn value(&mut self, node: &Node, path: &str) -> Value {
+        match &node.kind {
+            NodeKind::Scalar(scalar) => self.scalar_value(node, scalar, path),
+            NodeKind::Seq(items) => Value::List(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| self.value(item, &format!("{path}[{i}]")))
+                    .collect(),
+            ),
+            NodeKind::Map(entries) => Value::Map(
+                entries
+                    .iter()
+                    .map(|(key, value)| {
+                        let key_value = self.value(key, path);
+                        let key_text = key
+                            .as_scalar()
+                            .map_or_else(|| key.describe(), |s| s.text.clone());
+                        (key_value, self.value(value, &join(path, &key_text)))
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    fn scalar_value(&mut self, node: &Node, scalar: &Scalar, path: &str) -> Value {
+        const CORE: &str = "tag:yaml.org,2002:";
+        let typed = match scalar.tag.as_deref() {
+            None if !scalar.plain => Some(Value::Str(scalar.text.clone())),
+            None => Some(core_schema_value(&scalar.text)),
+            Some(tag) => match tag.strip_prefix(CORE) {
+                Some("str") => Some(Value::Str(scalar.text.clone())),
+                Some("null") => Some(Value::Null),
+                Some("bool") => match scalar.text.as_str() {
+                    "true" | "True" | "TRUE" => Some(Value::Bool(true)),
+                    "false" | "False" | "FALSE" => Some(Value::Bool(false)),
+                    _ => None,
+                },
+                Some("int") => parse_int(&scalar.text)
+                    .and_then(|i| i64::try_from(i).ok())
+                    .map(Value::Int),
+                Some("float") => parse_float(&scalar.text).map(Value::Float),
+                _ => {
+                    self.error(
+                        node,
+                        path,
+                        format!("unsupported tag `{tag}`: use plain YAML values"),
+                    );
+                    return Value::Null;
+                }
+            },
+        };
+        typed.unwrap_or_else(|| {
+            self.error(
+                node,
+                path,
+                format!(
+                    "{:?} is not a valid `{}`",
+                    scalar.text,
+                    scalar.tag.as_deref().unwrap_or_default()
+                ),
+            );
+            Value::Null
+        })
+    }
+}
+
+/// How a scalar was written, for "found ..." in messages.
+fn found(scalar: &Scalar) -> String {
+    if scalar.plain {
+        match parse_float(&scalar.text) {
+            Some(_) => scalar.text.clone(),
+            None => format!("{:?}", scalar.text),
+        }
+    } else {
+        format!("the string {:?}", scalar.text)
+    }
+}
+
+fn did_you_mean(word: &str, options: &[&str]) -> String {
+    match suggestion(word, options.iter().copied()) {
+        Some(close) => format!(" (did you mean {close:?}?)"),
+        None => String::new(),
+    }
+}
+
+/// YAML 1.2 core-schema integers: decimal, `0o` octal, `0x` hexadecimal.
+fn parse_int(text: &str) -> Option<i128> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let magnitude = if let Some(hex) = digits.strip_prefix("0x") {
+        i128::from_str_radix(hex, 16).ok()?
+    } else if let Some(octal) = digits.strip_prefix("0o") {
+        i128::from_str_radix(octal, 8).ok()?
+    } else if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        digits.parse().ok()?
+    } else {
+        return None;
+    };
+    Some(if negative { -magnitude } else { magnitude })
+}
+
+/// YAML 1.2 core-schema floats (and integers, read as floats).
+fn parse_float(text: &str) -> Option<f64> {
+    match text {
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Some(f64::INFINITY),
+        "-.inf" | "-.Inf" | "-.INF" => return Some(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => return Some(f64::NAN),
+        _ => {}
+    }
+    let looks_numeric = text
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
+        && text.bytes().any(|b| b.is_ascii_digit());
+    if looks_numeric {
+        text.parse().ok()
+    } else {
+        parse_int(text).map(|i| i as f64)
+    }
+}
+
+/// A plain scalar by YAML 1.2's core schema: null, bool, int, float or str.
+fn core_schema_value(text: &str) -> Value {
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        _ => {}
+    }
+    if let Some(int) = parse_int(text).and_then(|i| i64::try_from(i).ok()) {
+        return Value::Int(int);
+    }
+    match parse_float(text) {
+        Some(float) => Value::Float(float),
+        None => Value::Str(text.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_schema_types_plain_scalars() {
+        assert_eq!(core_schema_value("42"), Value::Int(42));
+        assert_eq!(core_schema_value("-0x10"), Value::Int(-16));
+        assert_eq!(core_schema_value("2.5e3"), Value::Float(2500.0));
+        assert_eq!(core_schema_value("True"), Value::Bool(true));
+        assert_eq!(core_schema_value("~"), Value::Null);
+        assert_eq!(core_schema_value("yes"), Value::from("yes"));
+        assert_eq!(core_schema_value("1.2.3"), Value::from("1.2.3"));
+        assert_eq!(core_schema_value("COM3"), Value::from("COM3"));
+    }
+}

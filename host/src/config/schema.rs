@@ -1,0 +1,280 @@
+//! The launch configuration, typed, with every default stated.
+//!
+//! A file is read into these types by `read.rs`; the stored configuration
+//! and `pyrolab-host info --json` are these types written out, with every
+//! default filled in.
+
+use std::path::PathBuf;
+
+use pyrolab_plugin_api::Value;
+use serde::Serialize;
+use serde::ser::SerializeMap;
+
+/// The only configuration format version there is.
+pub const VERSION: &str = "1.0";
+
+/// A whole launch configuration.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LaunchConfig {
+    /// The format version: `'1.0'`.
+    pub version: String,
+    /// Whether unknown keys are errors rather than warnings (`strict: true`
+    /// in the file, or `--strict`).
+    pub strict: bool,
+    /// Extra directories searched for driver plugins, before the others.
+    /// Relative paths in the file are resolved against the file's folder.
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Name servers, by name.
+    pub nameservers: Section<NameServerConfig>,
+    /// Daemons, by name.
+    pub daemons: Section<DaemonConfig>,
+    /// Services, by name (the name they are registered under).
+    pub services: Section<ServiceConfig>,
+    /// What `pyrolab-host up` starts.
+    pub autolaunch: Autolaunch,
+}
+
+impl Default for LaunchConfig {
+    fn default() -> Self {
+        LaunchConfig {
+            version: VERSION.to_owned(),
+            strict: false,
+            plugin_dirs: Vec::new(),
+            nameservers: Section::default(),
+            daemons: Section::default(),
+            services: Section::default(),
+            autolaunch: Autolaunch::default(),
+        }
+    }
+}
+
+/// Named entries in the order the file gives them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Section<T>(pub Vec<(String, T)>);
+
+impl<T> Default for Section<T> {
+    fn default() -> Self {
+        Section(Vec::new())
+    }
+}
+
+impl<T> Section<T> {
+    /// The entry called `name`.
+    pub fn get(&self, name: &str) -> Option<&T> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, t)| t)
+    }
+
+    /// Whether there is an entry called `name`.
+    pub fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// The entries, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &T)> {
+        self.0.iter().map(|(n, t)| (n.as_str(), t))
+    }
+
+    /// The names, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(n, _)| n.as_str())
+    }
+
+    /// How many entries there are.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn values_for_test(&self) -> Vec<&T> {
+        self.0.iter().map(|(_, t)| t).collect()
+    }
+}
+
+impl<T: Serialize> Serialize for Section<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, entry) in &self.0 {
+            map.serialize_entry(name, entry)?;
+        }
+        map.end()
+    }
+}
+
+/// A name server.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NameServerConfig {
+    /// The address it binds to; `public` means this machine's
+    /// outward-facing address. Default `localhost`.
+    pub host: String,
+    /// Its port. Default 9090.
+    pub ns_port: u16,
+    /// Whether it answers UDP discovery broadcasts. Default false.
+    pub broadcast: bool,
+    /// The address the broadcast responder binds to; default none (the
+    /// name server's host).
+    pub ns_bchost: Option<String>,
+    /// The broadcast responder's UDP port. Default 9091.
+    pub ns_bcport: u16,
+    /// Every this many seconds, remove registrations whose daemon no longer
+    /// answers; 0 (the default) turns it off, else at least 3.
+    pub ns_autoclean: f64,
+    /// Where registrations are kept. Default `memory`.
+    pub storage: Storage,
+    /// The storage file for `dbm` and `sql`; default a file in the data
+    /// directory named after the name server.
+    pub storage_file: Option<PathBuf>,
+}
+
+impl Default for NameServerConfig {
+    fn default() -> Self {
+        NameServerConfig {
+            host: "localhost".to_owned(),
+            ns_port: 9090,
+            broadcast: false,
+            ns_bchost: None,
+            ns_bcport: 9091,
+            ns_autoclean: 0.0,
+            storage: Storage::Memory,
+            storage_file: None,
+        }
+    }
+}
+
+/// Where a name server keeps its registrations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Storage {
+    /// In memory: fast, lost on restart.
+    Memory,
+    /// An embedded key-value file (no metadata, as in Pyro5).
+    Dbm,
+    /// An SQLite database.
+    Sql,
+}
+
+impl Storage {
+    /// The configuration spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Storage::Memory => "memory",
+            Storage::Dbm => "dbm",
+            Storage::Sql => "sql",
+        }
+    }
+}
+
+/// The daemon class: whether services can be locked by a client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum DaemonClass {
+    /// A plain Pyro5 daemon.
+    Daemon,
+    /// A daemon whose services a client can lock for itself.
+    LockableDaemon,
+}
+
+/// How a daemon runs calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServerType {
+    /// Calls run concurrently on a pool of worker threads.
+    Thread,
+    /// Every call of the daemon runs one after another.
+    Multiplex,
+}
+
+/// A daemon: one process serving a group of services on one port.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DaemonConfig {
+    /// Kept for PyroLab compatibility; always `pyrolab.server`.
+    pub module: String,
+    /// `Daemon` (default) or `LockableDaemon`.
+    pub classname: DaemonClass,
+    /// The address it binds to. Default `localhost`.
+    pub host: String,
+    /// Its port; 0 (the default) picks a free one at start-up.
+    pub port: u16,
+    /// A Unix socket to listen on instead of TCP. Default none.
+    pub unixsocket: Option<PathBuf>,
+    /// The address clients should use when behind NAT. Default none.
+    pub nathost: Option<String>,
+    /// The port clients should use when behind NAT; 0 (default) = `port`.
+    pub natport: u16,
+    /// `thread` (default) or `multiplex`.
+    pub servertype: ServerType,
+    /// The name servers it registers itself and its services with.
+    pub nameservers: Vec<String>,
+    /// Worker threads for a `thread` daemon. Default 80 (Pyro5's default).
+    pub threadpool_size: usize,
+    /// Client connections served at once; more are refused. Default 256.
+    pub max_connections: usize,
+    /// The largest message accepted, in bytes. Default 1 GiB (Pyro5's
+    /// default).
+    pub max_message_size: u64,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            module: DAEMON_MODULE.to_owned(),
+            classname: DaemonClass::Daemon,
+            host: "localhost".to_owned(),
+            port: 0,
+            unixsocket: None,
+            nathost: None,
+            natport: 0,
+            servertype: ServerType::Thread,
+            nameservers: Vec::new(),
+            threadpool_size: 80,
+            max_connections: 256,
+            max_message_size: 1 << 30,
+        }
+    }
+}
+
+/// The daemon module name PyroLab configurations use.
+pub const DAEMON_MODULE: &str = "pyrolab.server";
+
+/// How many driver instances a service has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstanceMode {
+    /// One instance for everyone.
+    Single,
+    /// One instance per client connection (the default, as in Pyro5).
+    Session,
+    /// A new instance for every call.
+    Percall,
+}
+
+/// A service: a driver class served by a daemon.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ServiceConfig {
+    /// The driver plugin's module name (required).
+    pub module: String,
+    /// The class in that plugin (required).
+    pub classname: String,
+    /// The mapping handed to the driver's constructor. Default none.
+    pub parameters: Value,
+    /// A description for people. Default empty.
+    pub description: String,
+    /// `single`, `session` (default) or `percall`.
+    pub instancemode: InstanceMode,
+    /// The daemon that serves it (required).
+    pub daemon: String,
+    /// The name servers it is registered with.
+    pub nameservers: Vec<String>,
+}
+
+/// What `pyrolab-host up` starts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Autolaunch {
+    /// Name servers to start.
+    pub nameservers: Vec<String>,
+    /// Daemons to start (with their services).
+    pub daemons: Vec<String>,
+}

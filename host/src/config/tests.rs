@@ -1,0 +1,407 @@
+//! The configuration rules, each driven by real YAML text.
+
+use std::path::{Path, PathBuf};
+
+use pyrolab_plugin_api::Value;
+
+use super::schema::{DaemonClass, InstanceMode, ServerType, Storage};
+use super::*;
+
+const SEED_EXAMPLE: &str = include_str!("../../../config/library-catalog.yaml");
+const SEED_NAMESERVERS: &str = include_str!("../../../config/nameservers.yaml");
+const COMMENTED_EXAMPLE: &str = include_str!("../../../config/example.yaml");
+
+fn load(text: &str) -> Result<Loaded, Vec<Diagnostic>> {
+    load_str(text, Path::new("lab.yaml"), Path::new("/labs/here"), false)
+}
+
+fn errors(text: &str) -> Vec<String> {
+    match load(text) {
+        Ok(loaded) => panic!("expected errors, got a valid config: {:?}", loaded.config),
+        Err(diagnostics) => diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(ToString::to_string)
+            .collect(),
+    }
+}
+
+fn warnings(text: &str) -> Vec<String> {
+    load(text)
+        .unwrap_or_else(|d| panic!("expected a valid config: {d:#?}"))
+        .warnings
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+/// A minimal valid lab around one extra YAML snippet.
+const BASE: &str = "\
+nameservers:
+  ns: {}
+daemons:
+  d:
+    nameservers: [ns]
+services:
+  s:
+    module: sample
+    classname: SampleService
+    daemon: d
+";
+
+#[test]
+fn the_seed_example_validates_unchanged_with_its_values() {
+    let config = load(SEED_EXAMPLE).unwrap().config;
+    let ns = config.nameservers.get("production").unwrap();
+    assert_eq!(
+        (ns.host.as_str(), ns.ns_port, ns.storage),
+        ("localhost", 9090, Storage::Memory)
+    );
+    let daemon = config.daemons.get("lockable").unwrap();
+    assert_eq!(daemon.classname, DaemonClass::LockableDaemon);
+    assert_eq!(daemon.servertype, ServerType::Thread);
+    let library = config.services.get("library").unwrap();
+    assert_eq!(
+        (library.module.as_str(), library.classname.as_str()),
+        ("libservice", "LibraryCatalog")
+    );
+    assert_eq!(library.instancemode, InstanceMode::Single);
+    assert_eq!(
+        library.parameters.get("catalog").unwrap().get("The Hobbit"),
+        Some(&Value::Int(3))
+    );
+    assert_eq!(config.autolaunch.daemons, ["lockable"]);
+}
+
+#[test]
+fn the_seed_nameserver_example_validates_unchanged() {
+    let loaded = load(SEED_NAMESERVERS).unwrap();
+    let production = loaded.config.nameservers.get("production").unwrap();
+    assert_eq!(production.storage, Storage::Sql);
+    assert_eq!(production.ns_autoclean, 15.0);
+    // `default` and `development` both want localhost:9090; as neither is
+    // autolaunched that is a warning, not an error.
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("both use localhost:9090")),
+        "{:?}",
+        loaded.warnings
+    );
+}
+
+#[test]
+fn the_commented_example_validates_and_shows_every_default() {
+    let loaded = load(COMMENTED_EXAMPLE).unwrap_or_else(|d| panic!("{d:#?}"));
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let config = loaded.config;
+    let daemon = config.daemons.values_for_test()[0];
+    let defaults = schema::DaemonConfig::default();
+    assert_eq!(daemon.threadpool_size, defaults.threadpool_size);
+    assert_eq!(daemon.max_message_size, defaults.max_message_size);
+}
+
+#[test]
+fn defaults_fill_what_a_file_leaves_out() {
+    let config = load(BASE).unwrap().config;
+    let ns = config.nameservers.get("ns").unwrap();
+    assert_eq!(*ns, schema::NameServerConfig::default());
+    let service = config.services.get("s").unwrap();
+    assert_eq!(service.instancemode, InstanceMode::Session);
+    assert_eq!(service.description, "");
+    assert_eq!(service.parameters, Value::Null);
+    assert_eq!(config.version, "1.0");
+}
+
+#[test]
+fn a_mistyped_choice_names_file_line_column_path_and_both_values() {
+    let text = BASE.replace(
+        "    daemon: d\n",
+        "    daemon: d\n    instancemode: singel\n",
+    );
+    assert_eq!(
+        errors(&text),
+        [
+            "lab.yaml:11:19: error: services.s.instancemode: expected one of single, session, percall, found \"singel\" (did you mean \"single\"?)"
+        ]
+    );
+}
+
+#[test]
+fn every_problem_in_a_file_is_reported_in_one_run() {
+    let text = "\
+nameservers:
+  ns:
+    ns_port: -1
+    broadcast: maybe
+daemons:
+  d:
+    port: 65536
+    servertype: threaded
+services:
+  s:
+    module: ''
+    classname: X
+    daemon: e
+";
+    let found = errors(text);
+    assert_eq!(
+        found,
+        [
+            "lab.yaml:3:14: error: nameservers.ns.ns_port: expected a port number from 0 to 65535, found -1",
+            "lab.yaml:4:16: error: nameservers.ns.broadcast: expected true or false, found \"maybe\"",
+            "lab.yaml:7:11: error: daemons.d.port: expected a port number from 0 to 65535, found 65536",
+            "lab.yaml:8:17: error: daemons.d.servertype: expected one of thread, multiplex, found \"threaded\" (did you mean \"thread\"?)",
+            "lab.yaml:11:13: error: services.s.module: expected a name, found an empty string",
+            "lab.yaml:13:13: error: services.s.daemon: no daemon named \"e\" (defined: d)",
+        ]
+    );
+}
+
+#[test]
+fn wrong_types_say_what_was_expected_and_found() {
+    let text = BASE.replace(
+        "  ns: {}\n",
+        "  ns:\n    host: [a, b]\n    ns_port: '9090'\n    ns_autoclean: soon\n",
+    );
+    let found = errors(&text);
+    assert_eq!(found.len(), 3, "{found:#?}");
+    assert!(
+        found[0].ends_with("nameservers.ns.host: expected a string, found a list"),
+        "{}",
+        found[0]
+    );
+    assert!(
+        found[1].ends_with("expected a port number from 0 to 65535, found the string \"9090\" (a number in quotes is a string: remove the quotes)"),
+        "{}",
+        found[1]
+    );
+    assert!(
+        found[2].contains(
+            "ns_autoclean: expected 0 (off) or a period of at least 3 seconds, found \"soon\""
+        ),
+        "{}",
+        found[2]
+    );
+}
+
+#[test]
+fn missing_required_service_keys_are_errors_at_the_service() {
+    let text = BASE.replace("    module: sample\n", "");
+    assert_eq!(
+        errors(&text),
+        ["lab.yaml:7:3: error: services.s: missing required key `module`"]
+    );
+}
+
+#[test]
+fn duplicate_keys_are_errors_naming_the_first() {
+    let text = format!("{BASE}  s:\n    module: other\n");
+    assert_eq!(
+        errors(&text),
+        ["lab.yaml:11:3: error: duplicate key `s` (first given at line 7, column 3)"]
+    );
+}
+
+#[test]
+fn unknown_keys_warn_by_default_and_fail_when_strict() {
+    let text = BASE.replace("  ns: {}\n", "  ns:\n    ns_prot: 9091\n");
+    assert_eq!(
+        warnings(&text),
+        [
+            "lab.yaml:3:5: warning: nameservers.ns.ns_prot: unknown key `ns_prot`; did you mean `ns_port`?"
+        ]
+    );
+    let strict = load_str(&text, Path::new("lab.yaml"), Path::new("/"), true).unwrap_err();
+    assert_eq!(
+        strict[0].to_string(),
+        "lab.yaml:3:5: error: nameservers.ns.ns_prot: unknown key `ns_prot`; did you mean `ns_port`?"
+    );
+    let strict_in_file = format!("strict: true\n{text}");
+    assert_eq!(errors(&strict_in_file).len(), 1);
+}
+
+#[test]
+fn references_to_missing_entries_are_errors_with_suggestions() {
+    let text = format!(
+        "{}autolaunch:\n  nameservers: [nss]\n  daemons: [d, x]\n",
+        BASE.replace(
+            "    daemon: d\n",
+            "    daemon: dd\n    nameservers: [ns, other]\n"
+        )
+    );
+    assert_eq!(
+        errors(&text),
+        [
+            "lab.yaml:10:13: error: services.s.daemon: no daemon named \"dd\"; did you mean \"d\"?",
+            "lab.yaml:11:23: error: services.s.nameservers[1]: no name server named \"other\" (defined: ns)",
+            "lab.yaml:13:17: error: autolaunch.nameservers[0]: no name server named \"nss\"; did you mean \"ns\"?",
+            "lab.yaml:14:16: error: autolaunch.daemons[1]: no daemon named \"x\" (defined: d)",
+        ]
+    );
+}
+
+#[test]
+fn one_name_registered_twice_on_a_name_server_is_an_error() {
+    let text = BASE
+        .replace("  s:\n", "  d:\n")
+        .replace("    daemon: d\n", "    daemon: d\n    nameservers: [ns]\n");
+    let found = errors(&text);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0].contains(
+            "services.d: \"d\" is registered twice on name server \"ns\" (also by daemons.d)"
+        ),
+        "{}",
+        found[0]
+    );
+}
+
+#[test]
+fn fixed_ports_that_clash_are_errors_when_launched_together_warnings_otherwise() {
+    let text = "\
+nameservers:
+  ns: {ns_port: 9100}
+daemons:
+  d: {port: 9100, host: 127.0.0.1}
+services:
+  s: {module: m, classname: C, daemon: d}
+";
+    let launched = format!("{text}autolaunch:\n  nameservers: [ns]\n  daemons: [d]\n");
+    assert_eq!(
+        errors(&launched),
+        [
+            "lab.yaml:4:13: error: daemons.d: name server \"ns\" and daemon \"d\" both use 127.0.0.1:9100"
+        ]
+    );
+    assert_eq!(
+        warnings(text),
+        [
+            "lab.yaml:4:13: warning: daemons.d: name server \"ns\" and daemon \"d\" both use 127.0.0.1:9100; they cannot run at the same time"
+        ]
+    );
+}
+
+#[test]
+fn autoclean_must_be_off_or_at_least_three_seconds() {
+    for (value, ok) in [
+        ("0.0", true),
+        ("0", true),
+        ("3", true),
+        ("15.5", true),
+        ("2.9", false),
+        ("-1", false),
+        (".inf", false),
+    ] {
+        let text = BASE.replace("  ns: {}\n", &format!("  ns: {{ns_autoclean: {value}}}\n"));
+        assert_eq!(load(&text).is_ok(), ok, "ns_autoclean: {value}");
+    }
+}
+
+#[test]
+fn storage_accepts_both_spellings_and_a_path_suffix() {
+    let text = BASE.replace("  ns: {}\n", "  ns: {storage_type: 'dbm:names.db'}\n");
+    let ns_config = load(&text).unwrap().config;
+    let ns = ns_config.nameservers.get("ns").unwrap();
+    assert_eq!(ns.storage, Storage::Dbm);
+    assert_eq!(
+        ns.storage_file.as_deref(),
+        Some(Path::new("/labs/here/names.db"))
+    );
+    let both = BASE.replace("  ns: {}\n", "  ns: {storage: sql, storage_type: sql}\n");
+    assert!(errors(&both)[0].contains("give `storage` or `storage_type`, not both"));
+}
+
+#[test]
+fn relative_paths_resolve_against_the_config_file_folder() {
+    let text = format!("plugin_dirs: [drivers, /opt/plugins]\n{BASE}");
+    let config = load(&text).unwrap().config;
+    assert_eq!(
+        config.plugin_dirs,
+        [
+            PathBuf::from("/labs/here/drivers"),
+            PathBuf::from("/opt/plugins")
+        ]
+    );
+}
+
+#[test]
+fn environment_variables_are_never_expanded() {
+    // SAFETY (of the test's intent): the variable is set for this process
+    // only; the point is that the value read is the literal text.
+    let text = BASE.replace(
+        "    daemon: d\n",
+        "    daemon: d\n    description: $HOME ${HOME} %HOME%\n",
+    );
+    let config = load(&text).unwrap().config;
+    assert_eq!(
+        config.services.get("s").unwrap().description,
+        "$HOME ${HOME} %HOME%"
+    );
+}
+
+#[test]
+fn pyyaml_style_booleans_and_unquoted_versions_are_accepted() {
+    let text = format!(
+        "version: 1.0\n{}",
+        BASE.replace("  ns: {}\n", "  ns: {broadcast: yes}\n")
+    );
+    let config = load(&text).unwrap().config;
+    assert!(config.nameservers.get("ns").unwrap().broadcast);
+    assert!(
+        errors(&format!("version: 2.0\n{BASE}"))[0]
+            .contains("expected version '1.0', found \"2.0\"")
+    );
+}
+
+#[test]
+fn parameters_keep_yaml_types() {
+    let text = BASE.replace(
+        "    daemon: d\n",
+        "    daemon: d\n    parameters:\n      port: COM3\n      baud: 9600\n      gain: 1.5\n      enabled: true\n      label: '42'\n      channels: [1, 2]\n",
+    );
+    let config = load(&text).unwrap().config;
+    let parameters = &config.services.get("s").unwrap().parameters;
+    assert_eq!(parameters.get("port"), Some(&Value::from("COM3")));
+    assert_eq!(parameters.get("baud"), Some(&Value::Int(9600)));
+    assert_eq!(parameters.get("gain"), Some(&Value::Float(1.5)));
+    assert_eq!(parameters.get("enabled"), Some(&Value::Bool(true)));
+    assert_eq!(parameters.get("label"), Some(&Value::from("42")));
+    assert_eq!(
+        parameters.get("channels"),
+        Some(&Value::List(vec![1.into(), 2.into()]))
+    );
+    let not_a_map = BASE.replace("    daemon: d\n", "    daemon: d\n    parameters: [1]\n");
+    assert!(
+        errors(&not_a_map)[0]
+            .contains("expected a mapping of parameter names to values, found a list")
+    );
+}
+
+#[test]
+fn syntax_errors_and_empty_files_have_a_place() {
+    let broken = errors("nameservers:\n  ns: {ns_port: 9090\n");
+    assert_eq!(broken.len(), 1);
+    assert!(broken[0].starts_with("lab.yaml:"), "{}", broken[0]);
+    assert!(broken[0].contains("invalid YAML"), "{}", broken[0]);
+    assert_eq!(
+        errors("# nothing here\n"),
+        [
+            "lab.yaml:1:1: error: the file is empty: expected a launch configuration (version, nameservers, daemons, services, autolaunch)"
+        ]
+    );
+    assert!(errors("- a\n- b\n")[0].contains("expected a mapping, found a list"));
+}
+
+#[test]
+fn the_written_form_reads_back_to_the_same_configuration() {
+    for text in [SEED_EXAMPLE, SEED_NAMESERVERS, COMMENTED_EXAMPLE] {
+        let config = load(text).unwrap().config;
+        let written = to_yaml(&config);
+        let again = load(&written)
+            .unwrap_or_else(|d| panic!("{d:#?}\n{written}"))
+            .config;
+        assert_eq!(again, config, "{written}");
+    }
+}
