@@ -10,6 +10,7 @@ use super::yaml::Mark;
 /// Runs every check, recording problems in `diagnostics`.
 pub fn check(config: &LaunchConfig, marks: &Marks, diagnostics: &mut Diagnostics) {
     let checker = Checker { config, marks };
+    checker.reserved_names(diagnostics);
     checker.references(diagnostics);
     checker.registrations(diagnostics);
     checker.addresses(diagnostics);
@@ -50,6 +51,27 @@ impl Checker<'_> {
             None => message.push_str(&format!(" (defined: {})", known.join(", "))),
         }
         diagnostics.error(self.mark(path), path, message);
+    }
+
+    /// `all` stands for every daemon or name server on the command line
+    /// (`pyrolab-host stop all`), as in PyroLab.
+    fn reserved_names(&self, diagnostics: &mut Diagnostics) {
+        let names = self
+            .config
+            .daemons
+            .names()
+            .map(|n| (n, "daemons"))
+            .chain(self.config.nameservers.names().map(|n| (n, "nameservers")));
+        for (name, section) in names {
+            if name == "all" {
+                let path = format!("{section}.{name}");
+                diagnostics.error(
+                    self.mark(&path),
+                    &path,
+                    "\"all\" is reserved (it means every one on the command line); choose another name",
+                );
+            }
+        }
     }
 
     fn references(&self, diagnostics: &mut Diagnostics) {

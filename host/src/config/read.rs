@@ -40,6 +40,7 @@ const NAMESERVER_KEYS: &[&str] = &[
     "storage",
     "storage_type",
     "storage_file",
+    "storage_filename",
 ];
 const DAEMON_KEYS: &[&str] = &[
     "module",
@@ -333,10 +334,25 @@ impl Reader<'_> {
                 file_from_storage = file.filter(|f| !f.is_empty()).map(|f| self.resolve(f));
             }
         }
-        let file_path = join(path, "storage_file");
-        let storage_file = fields
-            .get("storage_file")
-            .and_then(|node| self.optional_path(node, &file_path).map(|p| (node, p)));
+        // `storage_filename` is how PyroLab's own documentation spells it.
+        let (file_key, file_node) = match (
+            fields.get("storage_file"),
+            fields.get("storage_filename"),
+        ) {
+            (Some(a), Some(b)) => {
+                self.error(
+                    b,
+                    &join(path, "storage_filename"),
+                    "give `storage_file` or `storage_filename`, not both (they are the same setting)",
+                );
+                ("storage_file", Some(a))
+            }
+            (Some(a), None) => ("storage_file", Some(a)),
+            (None, b) => ("storage_filename", b),
+        };
+        let file_path = join(path, file_key);
+        let storage_file =
+            file_node.and_then(|node| self.optional_path(node, &file_path).map(|p| (node, p)));
         match (file_from_storage, storage_file) {
             (Some(_), Some((node, Some(_)))) => self.error(
                 node,
@@ -756,7 +772,7 @@ impl Reader<'_> {
         }
     }
 
-    /// Any YAML value, typed by YAML 1.2's core schema.
+    /// Any YAML value, typed as [`core_schema_value`] says.
     fn value(&mut self, node: &Node, path: &str) -> Value {
         match &node.kind {
             NodeKind::Scalar(scalar) => self.scalar_value(node, scalar, path),
@@ -880,12 +896,19 @@ fn parse_float(text: &str) -> Option<f64> {
     }
 }
 
-/// A plain scalar by YAML 1.2's core schema: null, bool, int, float or str.
+/// A plain scalar by YAML 1.2's core schema (null, bool, int, float or
+/// str), except that `yes`/`no`/`on`/`off` are booleans as PyYAML, which
+/// PyroLab uses, reads them: a configuration written for PyroLab hands its
+/// drivers the same values. Quoting keeps any of them a string.
 fn core_schema_value(text: &str) -> Value {
     match text {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
-        "true" | "True" | "TRUE" => return Value::Bool(true),
-        "false" | "False" | "FALSE" => return Value::Bool(false),
+        "true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => {
+            return Value::Bool(true);
+        }
+        "false" | "False" | "FALSE" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => {
+            return Value::Bool(false);
+        }
         _ => {}
     }
     if let Some(int) = parse_int(text).and_then(|i| i64::try_from(i).ok()) {
@@ -908,7 +931,8 @@ mod tests {
         assert_eq!(core_schema_value("2.5e3"), Value::Float(2500.0));
         assert_eq!(core_schema_value("True"), Value::Bool(true));
         assert_eq!(core_schema_value("~"), Value::Null);
-        assert_eq!(core_schema_value("yes"), Value::from("yes"));
+        assert_eq!(core_schema_value("yes"), Value::Bool(true));
+        assert_eq!(core_schema_value("Off"), Value::Bool(false));
         assert_eq!(core_schema_value("1.2.3"), Value::from("1.2.3"));
         assert_eq!(core_schema_value("COM3"), Value::from("COM3"));
     }

@@ -405,3 +405,57 @@ fn the_written_form_reads_back_to_the_same_configuration() {
         assert_eq!(again, config, "{written}");
     }
 }
+
+/// The "dumped" defaults shown in PyroLab's configuration documentation,
+/// verbatim (including its placeholder file name).
+#[test]
+fn pyrolab_documentation_dumped_forms_validate_unchanged() {
+    let nameservers = "\
+nameservers:
+    default:
+        host: localhost
+        broadcast: false
+        ns_port: 9090
+        ns_bchost: localhost
+        ns_bcport: 9091
+        ns_autoclean: 0.0
+        storage_type: sql
+        storage_filename: <pyrolab default data directory>
+";
+    let config = load(nameservers)
+        .unwrap_or_else(|d| panic!("{d:#?}"))
+        .config;
+    let ns = config.nameservers.get("default").unwrap();
+    assert_eq!(ns.storage, Storage::Sql);
+    assert!(
+        ns.storage_file
+            .as_ref()
+            .unwrap()
+            .ends_with("<pyrolab default data directory>")
+    );
+    let daemons = "\
+daemons:
+    default:
+        classname: Daemon
+        host: localhost
+        servertype: thread
+";
+    let loaded = load(daemons).unwrap_or_else(|d| panic!("{d:#?}"));
+    assert_eq!(
+        loaded.config.daemons.get("default").unwrap().classname,
+        DaemonClass::Daemon
+    );
+}
+
+#[test]
+fn all_is_a_reserved_name() {
+    let text = BASE
+        .replace("daemons:\n  d:\n", "daemons:\n  all:\n")
+        .replace("daemon: d", "daemon: all");
+    assert_eq!(
+        errors(&text),
+        [
+            "lab.yaml:4:3: error: daemons.all: \"all\" is reserved (it means every one on the command line); choose another name"
+        ]
+    );
+}
