@@ -459,3 +459,52 @@ fn all_is_a_reserved_name() {
         ]
     );
 }
+
+/// The seed document's `config.yaml`, character for character.
+#[test]
+fn the_seed_config_yaml_validates_verbatim() {
+    let seed = "version: '1.0'
+
+nameservers:
+  production:
+    host: localhost
+    ns_port: 9090
+    broadcast: false
+    ns_bchost: null
+    ns_bcport: 9091
+    ns_autoclean: 0.0
+    storage: memory
+
+daemons:
+  lockable:
+    module: pyrolab.server
+    classname: LockableDaemon
+    host: localhost
+    port: 0
+    unixsocket: null
+    nathost: null
+    natport: 0
+    servertype: thread
+    nameservers:
+    - production
+
+services:
+  library:
+    module: libservice
+    classname: LibraryCatalog
+    description: Library catalog system
+    instancemode: single
+    daemon: lockable
+    nameservers:
+    - production
+
+autolaunch:
+  nameservers:
+  - production
+  daemons:
+  - lockable
+";
+    let loaded = load(seed).unwrap_or_else(|d| panic!("{d:#?}"));
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert_eq!(loaded.config.services.get("library").unwrap().parameters, Value::Null);
+}
