@@ -506,5 +506,8 @@ autolaunch:
 ";
     let loaded = load(seed).unwrap_or_else(|d| panic!("{d:#?}"));
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
-    assert_eq!(loaded.config.services.get("library").unwrap().parameters, Value::Null);
+    assert_eq!(
+        loaded.config.services.get("library").unwrap().parameters,
+        Value::Null
+    );
 }

@@ -169,10 +169,20 @@ enum Frame {
     },
 }
 
+/// How deeply collections may nest: deeper is refused rather than risking
+/// the stack when the tree is walked or dropped.
+const MAX_DEPTH: usize = 256;
+
+/// How many nodes aliases may add in all: a few anchors referring to each
+/// other can otherwise expand exponentially (the "billion laughs").
+const MAX_ALIASED_NODES: usize = 1_000_000;
+
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes, with their sizes in nodes.
+    anchors: HashMap<usize, (Node, usize)>,
+    aliased_nodes: usize,
     root: Option<Node>,
     documents: usize,
     duplicates: Vec<Duplicate>,
@@ -203,6 +213,12 @@ impl Builder {
                     mark,
                 };
                 self.finish_node(node, anchor);
+            }
+            Event::SequenceStart(..) | Event::MappingStart(..) if self.stack.len() >= MAX_DEPTH => {
+                return Err(SyntaxError {
+                    mark,
+                    message: format!("lists and mappings nested more than {MAX_DEPTH} levels deep"),
+                });
             }
             Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq {
                 mark,
@@ -248,10 +264,19 @@ impl Builder {
                 self.finish_node(node, anchor);
             }
             Event::Alias(anchor) => {
-                let node = self.anchors.get(&anchor).cloned().ok_or(SyntaxError {
+                let (node, size) = self.anchors.get(&anchor).cloned().ok_or(SyntaxError {
                     mark,
                     message: "alias to an unknown anchor".to_owned(),
                 })?;
+                self.aliased_nodes += size;
+                if self.aliased_nodes > MAX_ALIASED_NODES {
+                    return Err(SyntaxError {
+                        mark,
+                        message: format!(
+                            "aliases expand the document to more than {MAX_ALIASED_NODES} nodes"
+                        ),
+                    });
+                }
                 self.finish_node(node, 0);
             }
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
@@ -261,7 +286,8 @@ impl Builder {
 
     fn finish_node(&mut self, node: Node, anchor: usize) {
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            let size = node_count(&node);
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         match self.stack.last_mut() {
             None => self.root = Some(node),
@@ -302,6 +328,18 @@ impl Builder {
             }
         }
         own
+    }
+}
+
+/// The number of nodes in a tree (bounded in depth by [`MAX_DEPTH`]).
+fn node_count(node: &Node) -> usize {
+    1 + match &node.kind {
+        NodeKind::Scalar(_) => 0,
+        NodeKind::Seq(items) => items.iter().map(node_count).sum(),
+        NodeKind::Map(entries) => entries
+            .iter()
+            .map(|(k, v)| node_count(k) + node_count(v))
+            .sum(),
     }
 }
 
@@ -413,6 +451,31 @@ mod tests {
     fn a_second_document_is_refused() {
         let err = parse("a: 1\n---\nb: 2\n").unwrap_err();
         assert_eq!(err.mark.line, 2);
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let previous = format!("*a{}", i - 1);
+            let items = vec![previous.as_str(); 10].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{items}]\n"));
+        }
+        let err = parse(&text).unwrap_err();
+        assert!(err.message.contains("aliases expand"), "{err:?}");
+    }
+
+    #[test]
+    fn absurd_nesting_is_refused() {
+        let text = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        // Refused by the parser's own recursion limit or by ours, whichever
+        // comes first: either way an error with a place, not a crash.
+        let err = parse(&text).unwrap_err();
+        assert!(
+            err.message.contains("nested more than 256") || err.message.contains("recursion limit"),
+            "{err:?}"
+        );
+        assert_eq!(err.mark.line, 1);
     }
 
     #[test]
