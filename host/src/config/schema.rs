@@ -10,6 +10,8 @@ use pyrolab_plugin_api::Value;
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
+use crate::data_dir::DataDir;
+
 /// The only configuration format version there is.
 pub const VERSION: &str = "1.0";
 
@@ -142,6 +144,25 @@ impl Default for NameServerConfig {
             storage: Storage::Memory,
             storage_file: None,
         }
+    }
+}
+
+impl NameServerConfig {
+    /// The file registrations are kept in: `storage_file` if given, else
+    /// `<data-dir>/nameservers/<name>.dbm` or `.sqlite`; `None` for memory
+    /// storage.
+    pub fn storage_path(&self, name: &str, data_dir: &DataDir) -> Option<PathBuf> {
+        let extension = match self.storage {
+            Storage::Memory => return None,
+            Storage::Dbm => "dbm",
+            Storage::Sql => "sqlite",
+        };
+        Some(self.storage_file.clone().unwrap_or_else(|| {
+            data_dir
+                .root()
+                .join("nameservers")
+                .join(format!("{name}.{extension}"))
+        }))
     }
 }
 

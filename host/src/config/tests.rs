@@ -511,3 +511,24 @@ autolaunch:
         Value::Null
     );
 }
+
+#[test]
+fn storage_files_default_to_the_data_directory_named_after_the_name_server() {
+    let data_dir = crate::data_dir::DataDir::new("/data");
+    let text = "nameservers:\n  mem: {}\n  lite: {storage: sql}\n  kv: {storage: dbm, ns_port: 9092}\n  own: {storage: 'sql:/srv/ns.db', ns_port: 9093}\n";
+    let config = load(text).unwrap().config;
+    let path = |name: &str| {
+        config
+            .nameservers
+            .get(name)
+            .unwrap()
+            .storage_path(name, &data_dir)
+    };
+    assert_eq!(path("mem"), None);
+    assert_eq!(
+        path("lite"),
+        Some(PathBuf::from("/data/nameservers/lite.sqlite"))
+    );
+    assert_eq!(path("kv"), Some(PathBuf::from("/data/nameservers/kv.dbm")));
+    assert_eq!(path("own"), Some(PathBuf::from("/srv/ns.db")));
+}
