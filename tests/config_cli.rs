@@ -10,6 +10,18 @@ fn seed_example() -> PathBuf {
     repo_root().join("config/library-catalog.yaml")
 }
 
+/// `config update` with PyroLab's library-catalog example.
+fn store_seed_example(sandbox: &Sandbox) {
+    run_host(
+        sandbox
+            .host()
+            .arg("config")
+            .arg("update")
+            .arg(seed_example()),
+    )
+    .success();
+}
+
 fn write_config(sandbox: &Sandbox, name: &str, text: &str) -> PathBuf {
     let path = sandbox.path().join(name);
     fs::write(&path, text).unwrap();
@@ -103,14 +115,7 @@ fn strict_turns_unknown_keys_into_errors() {
 #[test]
 fn update_stores_and_show_export_and_info_give_it_back() {
     let sandbox = Sandbox::new();
-    run_host(
-        sandbox
-            .host()
-            .arg("config")
-            .arg("update")
-            .arg(seed_example()),
-    )
-    .success();
+    store_seed_example(&sandbox);
     let stored = sandbox.data_dir().join("config.yaml");
     assert!(stored.is_file());
 
@@ -143,14 +148,7 @@ fn update_stores_and_show_export_and_info_give_it_back() {
 #[test]
 fn update_refuses_a_bad_file_and_keeps_the_stored_one() {
     let sandbox = Sandbox::new();
-    run_host(
-        sandbox
-            .host()
-            .arg("config")
-            .arg("update")
-            .arg(seed_example()),
-    )
-    .success();
+    store_seed_example(&sandbox);
     let stored = sandbox.data_dir().join("config.yaml");
     let before = fs::read(&stored).unwrap();
     let bad = write_config(&sandbox, "bad.yaml", MISTAKES);
@@ -167,14 +165,7 @@ fn update_refuses_a_bad_file_and_keeps_the_stored_one() {
 #[test]
 fn reset_asks_first_and_yes_skips_the_question() {
     let sandbox = Sandbox::new();
-    run_host(
-        sandbox
-            .host()
-            .arg("config")
-            .arg("update")
-            .arg(seed_example()),
-    )
-    .success();
+    store_seed_example(&sandbox);
     let stored = sandbox.data_dir().join("config.yaml");
     // No terminal to ask on: refused, and the file stays.
     let output = run_host(sandbox.host().args(["config", "reset"])).failure(1);
