@@ -8,10 +8,16 @@
 //! - [`config`]: the YAML launch configuration: reading, checking, storing.
 //! - [`data_dir`]: the per-user data directory and what lives in it.
 //! - [`logging`]: the host's `tracing` output, which plugin logs join.
+//! - [`wire`]: Pyro5's wire protocol: framing and serializers.
+//! - [`daemon`]: serving services to Pyro5 clients.
+//! - [`client`]: the native Rust client ([`client::Proxy`]).
 //! - [`cli`]: the `pyrolab-host` command line.
 
 pub mod cli;
+pub mod client;
 pub mod config;
+pub mod daemon;
 pub mod data_dir;
 pub mod loader;
 pub mod logging;
+pub mod wire;

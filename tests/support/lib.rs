@@ -347,3 +347,256 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// How long creating the Python environment may take (downloads from PyPI).
+pub const PYTHON_SETUP_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
+/// A Python interpreter with the pinned Pyro5 client
+/// (`tests/python/requirements.txt`) installed, in a virtual environment
+/// under the target directory, created on first use. Python being absent is
+/// a test failure with instructions, never a silent skip.
+pub fn python_with_pyro5() -> PathBuf {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(create_python_environment).clone()
+}
+
+fn create_python_environment() -> PathBuf {
+    let venv = target_dir().join("python-venv");
+    let python = if cfg!(windows) {
+        venv.join("Scripts").join("python.exe")
+    } else {
+        venv.join("bin").join("python")
+    };
+    let requirements = repo_root().join("tests/python/requirements.txt");
+    let wanted = fs::read_to_string(&requirements).expect("read tests/python/requirements.txt");
+    let stamp = venv.join("requirements.installed");
+    // Test binaries run in parallel processes: one creates, the others wait.
+    let _lock = DirLock::acquire(&target_dir().join("python-venv.lock"), PYTHON_SETUP_TIMEOUT);
+    if python.is_file() && fs::read_to_string(&stamp).is_ok_and(|done| done == wanted) {
+        return python;
+    }
+    let system_python = std::env::var_os("PYTHON").unwrap_or_else(|| "python3".into());
+    let mut create = Command::new(&system_python);
+    create.arg("-m").arg("venv").arg("--clear").arg(&venv);
+    let created = run(&mut create, PYTHON_SETUP_TIMEOUT);
+    assert_eq!(
+        created.code,
+        Some(0),
+        "the Python interop tests need Python 3 with venv (install python3 and python3-venv, or set PYTHON)\n{created}"
+    );
+    let mut install = Command::new(&python);
+    install
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
+        .arg(&requirements);
+    run(&mut install, PYTHON_SETUP_TIMEOUT).success();
+    fs::write(&stamp, wanted).expect("write the install stamp");
+    python
+}
+
+/// A lock between processes: a directory that exists while it is held.
+struct DirLock {
+    path: PathBuf,
+}
+
+impl DirLock {
+    fn acquire(path: &Path, timeout: Duration) -> DirLock {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match fs::create_dir(path) {
+                Ok(()) => {
+                    return DirLock {
+                        path: path.to_owned(),
+                    };
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                    // A lock older than the timeout was left by a killed run.
+                    let stale = fs::metadata(path)
+                        .and_then(|m| m.modified())
+                        .is_ok_and(|at| at.elapsed().unwrap_or_default() > timeout);
+                    if stale {
+                        let _ = fs::remove_dir(path);
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "timed out waiting for {}",
+                        path.display()
+                    );
+                    thread::sleep(Duration::from_millis(100));
+                }
+                Err(err) => panic!("cannot create {}: {err}", path.display()),
+            }
+        }
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir(&self.path);
+    }
+}
+
+/// A `pyrolab-host` process running in the background (a daemon), killed
+/// when dropped. Its stdout lines are collected as they come.
+pub struct Background {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+    stderr: thread::JoinHandle<String>,
+    command: String,
+}
+
+impl Background {
+    /// Starts `command` with piped output.
+    pub fn start(command: &mut Command) -> Background {
+        let description = describe(command);
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|err| panic!("cannot start {description}: {err}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (sender, lines) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = drain(child.stderr.take().expect("piped stderr"));
+        Background {
+            child,
+            lines,
+            seen: Vec::new(),
+            stderr,
+            command: description,
+        }
+    }
+
+    /// Waits for a stdout line starting with `prefix` and returns it.
+    #[track_caller]
+    pub fn wait_for_line(&mut self, prefix: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(line) = self.seen.iter().find(|l| l.starts_with(prefix)) {
+                return line.clone();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(_) => {
+                    let _ = self.child.kill();
+                    panic!(
+                        "no line starting with {prefix:?} within {timeout:?}\ncommand: {}\nstdout so far: {:#?}",
+                        self.command, self.seen
+                    );
+                }
+            }
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGINT (Ctrl-C) and waits for the exit; returns the output.
+    #[cfg(unix)]
+    pub fn interrupt(mut self, timeout: Duration) -> Output {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -INT failed");
+        let status = wait_with_deadline(&mut self.child, timeout);
+        self.finish(status)
+    }
+
+    /// Kills the process and returns what it printed (for failure reports).
+    pub fn stop(mut self) -> Output {
+        let _ = self.child.kill();
+        let status = self.child.wait().ok();
+        self.finish(status)
+    }
+
+    fn finish(mut self, status: Option<std::process::ExitStatus>) -> Output {
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
+            self.seen.push(line);
+        }
+        let stderr = std::mem::replace(&mut self.stderr, thread::spawn(String::new));
+        Output {
+            command: self.command.clone(),
+            code: status.and_then(|s| s.code()),
+            stdout: self.seen.join("\n"),
+            stderr: stderr.join().unwrap_or_default(),
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A launch configuration for one daemon `lab` on `127.0.0.1`, any port,
+/// serving the bundled drivers (installed into the sandbox's plugin
+/// directory): `library` (session), `sample` (single), `faulty` (single),
+/// and `faulty` again as `counter_single`, `counter_session` and
+/// `counter_percall` for instance-mode tests. `extra` is appended to the
+/// daemon's settings (e.g. `"    max_connections: 1\n"`).
+pub fn lab_config(sandbox: &Sandbox, servertype: &str, extra: &str) -> PathBuf {
+    for lib in ["sample", "libservice", "faulty"] {
+        sandbox.install_plugin(lib);
+    }
+    let mut text = format!(
+        "version: '1.0'
+plugin_dirs: [{plugins}]
+daemons:
+  lab:
+    host: 127.0.0.1
+    port: 0
+    servertype: {servertype}
+{extra}services:
+  library: {{module: libservice, classname: LibraryCatalog, instancemode: session, daemon: lab}}
+  sample: {{module: sample, classname: SampleService, instancemode: single, daemon: lab}}
+  faulty: {{module: faulty, classname: Faulty, parameters: {{port: COM1}}, instancemode: single, daemon: lab}}
+",
+        plugins = sandbox.plugin_dir().display()
+    );
+    for mode in ["single", "session", "percall"] {
+        text.push_str(&format!(
+            "  counter_{mode}: {{module: faulty, classname: Faulty, parameters: {{port: COM1}}, instancemode: {mode}, daemon: lab}}\n"
+        ));
+    }
+    let path = sandbox.path().join("lab.yaml");
+    fs::write(&path, text).expect("write lab.yaml");
+    path
+}
+
+/// Starts `pyrolab-host run daemon lab --config CONFIG` and returns it with
+/// the `host:port` it listens on.
+pub fn start_lab_daemon(sandbox: &Sandbox, config: &Path) -> (Background, String) {
+    let mut daemon = Background::start(
+        sandbox
+            .host()
+            .args(["run", "daemon", "lab", "--config"])
+            .arg(config),
+    );
+    let line = daemon.wait_for_line("daemon lab listening on ", Duration::from_secs(30));
+    let location = line.rsplit(' ').next().expect("a location").to_owned();
+    (daemon, location)
+}

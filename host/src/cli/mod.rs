@@ -3,13 +3,17 @@
 //! # Layout
 //!
 //! - `mod.rs`: global options, dispatch, exit codes.
+//! - `call.rs`: `pyrolab-host call`, the command-line client.
 //! - `config.rs`: `pyrolab-host config validate | update | export | show | reset`.
 //! - `info.rs`: `pyrolab-host info`.
 //! - `plugins.rs`: `pyrolab-host plugins list | inspect | call`.
+//! - `run.rs`: `pyrolab-host run daemon`.
 
+mod call;
 mod config;
 mod info;
 mod plugins;
+mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,6 +57,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Call a method of a remote service and print the result as JSON.
+    Call(call::CallCommand),
+
     /// Check, store and show the launch configuration.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -67,12 +74,18 @@ enum Command {
     /// Find, list and try out driver plugins.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
+
+    /// Run one component in the foreground.
+    #[command(subcommand)]
+    Run(run::RunCommand),
 }
 
 /// What a command needs from the global options.
 pub struct Context {
     /// The data directory, if one could be determined.
     pub data_dir: Option<DataDir>,
+    /// The `--plugin-dir` directories.
+    pub plugin_dirs: Vec<PathBuf>,
     /// The plugin search path.
     pub search_path: PluginSearchPath,
 }
@@ -92,6 +105,7 @@ impl Cli {
         );
         Context {
             data_dir,
+            plugin_dirs: self.plugin_dirs.clone(),
             search_path,
         }
     }
@@ -118,12 +132,17 @@ fn stored_plugin_dirs(data_dir: Option<&DataDir>) -> Vec<PathBuf> {
 /// 1 when the command failed, 2 for a usage error.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.verbose);
+    // A component running in the foreground reports what it does (info);
+    // one-shot commands only what goes wrong (warnings).
+    let running = u8::from(matches!(cli.command, Command::Run(_)));
+    logging::init(cli.verbose.saturating_add(running));
     let context = cli.context();
     let result = match cli.command {
+        Command::Call(command) => call::run(command),
         Command::Config(command) => config::run(command, &context),
         Command::Info { json } => info::run(&context, json),
         Command::Plugins(command) => plugins::run(command, &context),
+        Command::Run(command) => run::run(command, &context),
     };
     match result {
         Ok(code) => code,
@@ -131,5 +150,48 @@ pub fn main() -> ExitCode {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A command-line argument as a value: a YAML/JSON literal when it reads as
+/// one, else the text itself.
+fn argument(text: &str) -> pyrolab_plugin_api::Value {
+    crate::config::literal(text).unwrap_or_else(|_| text.into())
+}
+
+/// Positional ARGs and `--kw NAME=VALUE` options as call arguments.
+fn call_arguments(
+    args: &[String],
+    kwargs: &[String],
+) -> anyhow::Result<pyrolab_plugin_api::CallArgs> {
+    let mut call =
+        pyrolab_plugin_api::CallArgs::positional(args.iter().map(|a| argument(a)).collect());
+    for kwarg in kwargs {
+        let Some((name, value)) = kwarg.split_once('=') else {
+            anyhow::bail!("--kw expects NAME=VALUE, found {kwarg:?}");
+        };
+        call = call.kwarg(name, argument(value));
+    }
+    Ok(call)
+}
+
+#[cfg(test)]
+mod tests {
+    use pyrolab_plugin_api::Value;
+
+    use super::*;
+
+    #[test]
+    fn arguments_are_yaml_literals_or_text() {
+        assert_eq!(argument("42"), Value::Int(42));
+        assert_eq!(argument("\"42\""), Value::from("42"));
+        assert_eq!(argument("hello world"), Value::from("hello world"));
+        assert_eq!(
+            argument("[1, two]"),
+            Value::List(vec![1.into(), "two".into()])
+        );
+        assert_eq!(argument("{a: 1}"), Value::Map(vec![("a".into(), 1.into())]));
+        assert_eq!(argument("a: b: c"), Value::from("a: b: c"));
+        assert_eq!(argument(""), Value::Null);
     }
 }

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
+use pyrolab_plugin_api::Value;
 use pyrolab_plugin_api::descriptor::{ClassDescriptor, Receiver};
-use pyrolab_plugin_api::{CallArgs, Value};
 use serde::Serialize;
 
 use super::Context;
@@ -42,10 +42,10 @@ pub enum PluginsCommand {
 
     /// Construct a driver and call one of its methods, without a daemon.
     ///
-    /// A quick way to try a driver out. Each ARG is read as JSON when it
-    /// parses as JSON (42, 2.5, true, null, "text", [1, 2], {"a": 1});
-    /// anything else is taken as a string. The result is printed as a Python
-    /// repr; a driver error is printed on stderr with exit code 1.
+    /// A quick way to try a driver out. Each ARG is read as a YAML/JSON
+    /// literal (42, 2.5, true, null, "text", [1, 2], {a: 1}); anything else
+    /// is taken as a string. The result is printed as a Python repr; a
+    /// driver error is printed on stderr with exit code 1.
     Call {
         /// MODULE:CLASS as in a launch configuration, e.g. sample:SampleService.
         target: String,
@@ -330,13 +330,7 @@ fn call(
             .with_context(|| format!("--params is not valid JSON: {text}"))?,
         None => Value::Null,
     };
-    let mut call_args = CallArgs::positional(args.iter().map(|a| parse_argument(a)).collect());
-    for kwarg in kwargs {
-        let Some((name, value)) = kwarg.split_once('=') else {
-            bail!("--kw expects NAME=VALUE, found {kwarg:?}");
-        };
-        call_args = call_args.kwarg(name, parse_argument(value));
-    }
+    let call_args = super::call_arguments(args, kwargs)?;
     let library = open(context, module)?;
     let instance = library.create(class, &parameters)?;
     match instance.call(method, call_args) {
@@ -351,11 +345,6 @@ fn call(
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// A command-line argument as a value: JSON when it parses, else a string.
-fn parse_argument(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|_| Value::from(text))
 }
 
 /// `module:Class` → (`module`, `Some("Class")`). A Windows drive letter
@@ -416,12 +405,5 @@ mod tests {
             split_target("C:\\plugins\\x.dll"),
             ("C:\\plugins\\x.dll", None)
         );
-    }
-
-    #[test]
-    fn arguments_are_json_when_they_parse() {
-        assert_eq!(parse_argument("42"), Value::Int(42));
-        assert_eq!(parse_argument("\"42\""), Value::from("42"));
-        assert_eq!(parse_argument("hello world"), Value::from("hello world"));
     }
 }

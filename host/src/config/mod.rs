@@ -30,6 +30,18 @@ pub use emit::to_yaml;
 pub use schema::LaunchConfig;
 pub use store::ConfigStore;
 
+/// Reads one command-line value as a YAML literal, typed as driver
+/// parameters are: `42`, `2.5`, `true`, `null`, `[1, 2]`, `{a: 1}`,
+/// `"quoted text"`; anything else is a string.
+pub fn literal(text: &str) -> Result<pyrolab_plugin_api::Value, String> {
+    let parsed = yaml::parse(text)
+        .map_err(|err| format!("{text:?} is not a YAML value: {}", err.message))?;
+    Ok(match parsed.root {
+        Some(node) => read::literal_value(&node),
+        None => pyrolab_plugin_api::Value::Null,
+    })
+}
+
 /// A configuration that passed validation, and its warnings.
 #[derive(Debug)]
 pub struct Loaded {

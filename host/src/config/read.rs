@@ -840,6 +840,19 @@ impl Reader<'_> {
     }
 }
 
+/// A YAML node as a typed value (for command-line literals); problems
+/// become strings rather than errors, since there is no file to point at.
+pub fn literal_value(node: &Node) -> Value {
+    let mut diagnostics = Diagnostics::new(Path::new("argument"));
+    let mut reader = Reader {
+        diagnostics: &mut diagnostics,
+        unknown_keys: Vec::new(),
+        marks: Marks::new(),
+        base_dir: Path::new("."),
+    };
+    reader.value(node, "")
+}
+
 /// How a scalar was written, for "found ..." in messages.
 fn found(scalar: &Scalar) -> String {
     if scalar.plain {

@@ -110,6 +110,12 @@ impl SampleService {
         data.len()
     }
 
+    /// Returns the bytes it received: for measuring bulk transfers (not in
+    /// PyroLab's sample).
+    pub fn echo_bytes(&self, data: Bytes) -> Bytes {
+        data
+    }
+
     /// A read/write attribute holding any value (initially None).
     #[getter]
     pub fn attribute(&self) -> Value {

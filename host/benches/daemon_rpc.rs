@@ -1,0 +1,266 @@
+//! Calls through a daemon on loopback, next to raw TCP in the same run.
+//!
+//! Run: `cargo build --release -p pyrolab-sample && cargo bench -p pyrolab-host --bench daemon_rpc`
+//!
+//! Reports: raw TCP ping-pong (the baseline); the Rust client's calls/s and
+//! p50/p99 latency, sequential and over 16 concurrent connections; 1 MB
+//! bytes echo against a raw TCP 1 MB echo; and, when the test suite's
+//! Python environment exists (`target/python-venv`), the stock Python
+//! Pyro5 client against this daemon and against a stock Pyro5 daemon.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use pyrolab_host::client::Proxy;
+use pyrolab_host::config::schema::{InstanceMode, ServerType};
+use pyrolab_host::daemon::{Daemon, DaemonSettings, HostedService};
+use pyrolab_host::loader::Loader;
+use pyrolab_plugin_api::{Bytes, Value};
+
+const SEQUENTIAL_CALLS: usize = 20_000;
+const CONCURRENT_CONNECTIONS: usize = 16;
+const CALLS_PER_CONNECTION: usize = 2_000;
+const BULK_BYTES: usize = 1 << 20;
+const BULK_ROUNDS: usize = 60;
+
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("bench executable");
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("<profile>/deps")
+        .to_owned()
+}
+
+fn sample_library() -> PathBuf {
+    let name = format!(
+        "{}sample{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    );
+    let path = profile_dir().join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build --release -p pyrolab-sample` first",
+        path.display()
+    );
+    path
+}
+
+/// Starts a thread daemon serving `sample` on 127.0.0.1; returns its
+/// `host:port`.
+fn start_daemon() -> String {
+    let library = Loader::new().load(&sample_library()).expect("load sample");
+    let service = HostedService::new(
+        "sample",
+        library,
+        "SampleService",
+        Value::Null,
+        InstanceMode::Single,
+    )
+    .expect("construct SampleService");
+    let daemon = Daemon::new(
+        DaemonSettings {
+            name: "bench".into(),
+            servertype: ServerType::Thread,
+            lockable: false,
+            max_connections: 256,
+            max_message_size: 1 << 30,
+        },
+        vec![service],
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let location = listener.local_addr().unwrap().to_string();
+    let shutdown = daemon.shutdown_handle();
+    let serve_location = location.clone();
+    thread::spawn(move || daemon.serve(listener, &serve_location, &shutdown));
+    location
+}
+
+struct Stats {
+    calls: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Stats {
+    fn per_second(&self) -> f64 {
+        self.calls as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile(&mut self, p: f64) -> Duration {
+        self.latencies.sort_unstable();
+        let at = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies[at]
+    }
+
+    fn report(&mut self, what: &str) -> f64 {
+        let rate = self.per_second();
+        let (p50, p99) = (self.percentile(0.50), self.percentile(0.99));
+        println!(
+            "{what:<52} {rate:>10.0} calls/s   p50 {:>7.1} µs   p99 {:>7.1} µs",
+            p50.as_secs_f64() * 1e6,
+            p99.as_secs_f64() * 1e6
+        );
+        rate
+    }
+}
+
+fn timed(calls: usize, mut one: impl FnMut()) -> Stats {
+    for _ in 0..calls / 10 {
+        one();
+    }
+    let mut latencies = Vec::with_capacity(calls);
+    let start = Instant::now();
+    for _ in 0..calls {
+        let t = Instant::now();
+        one();
+        latencies.push(t.elapsed());
+    }
+    Stats {
+        calls,
+        elapsed: start.elapsed(),
+        latencies,
+    }
+}
+
+/// A TCP echo server: reads `size`-byte messages and sends them back.
+fn raw_echo_server(size: usize) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let mut stream = stream.unwrap();
+            stream.set_nodelay(true).unwrap();
+            thread::spawn(move || {
+                let mut buffer = vec![0u8; size];
+                while stream.read_exact(&mut buffer).is_ok() {
+                    if stream.write_all(&buffer).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    address
+}
+
+fn raw_ping_pong(size: usize, calls: usize) -> Stats {
+    let address = raw_echo_server(size);
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.set_nodelay(true).unwrap();
+    let message = vec![7u8; size];
+    let mut reply = vec![0u8; size];
+    timed(calls, || {
+        stream.write_all(&message).unwrap();
+        stream.read_exact(&mut reply).unwrap();
+    })
+}
+
+fn main() {
+    let location = start_daemon();
+    let uri = format!("PYRO:sample@{location}");
+    println!(
+        "pyrolab-host daemon benchmark ({} cores)\n",
+        thread::available_parallelism().map_or(1, |n| n.get())
+    );
+
+    // 1. Small calls.
+    let raw_rate =
+        raw_ping_pong(100, SEQUENTIAL_CALLS).report("raw TCP ping-pong, 100 bytes (baseline)");
+    let proxy = Proxy::connect(&uri).unwrap();
+    let rust_rate = timed(SEQUENTIAL_CALLS, || {
+        let _: String = proxy.call("echo", ("hello",)).unwrap();
+    })
+    .report("Rust client, echo(\"hello\"), sequential");
+    println!(
+        "{:<52} {:>9.0}%",
+        "  sequential Rust calls vs raw ping-pong",
+        100.0 * rust_rate / raw_rate
+    );
+
+    let start = Instant::now();
+    let mut all: Vec<Duration> = thread::scope(|scope| {
+        let workers: Vec<_> = (0..CONCURRENT_CONNECTIONS)
+            .map(|_| {
+                let uri = uri.clone();
+                scope.spawn(move || {
+                    let proxy = Proxy::connect(&uri).unwrap();
+                    timed(CALLS_PER_CONNECTION, || {
+                        let _: String = proxy.call("echo", ("hello",)).unwrap();
+                    })
+                    .latencies
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    let elapsed = start.elapsed();
+    all.sort_unstable();
+    let total = CONCURRENT_CONNECTIONS * CALLS_PER_CONNECTION;
+    Stats {
+        calls: total + total / 10,
+        elapsed,
+        latencies: all,
+    }
+    .report(&format!(
+        "Rust client, echo, {CONCURRENT_CONNECTIONS} connections"
+    ));
+
+    // 2. Bulk transfer.
+    let raw = raw_ping_pong(BULK_BYTES, BULK_ROUNDS);
+    let raw_bandwidth = 2.0 * BULK_BYTES as f64 * raw.per_second() / 1e6;
+    println!(
+        "{:<52} {raw_bandwidth:>10.0} MB/s (both directions)",
+        "raw TCP 1 MB echo (baseline)"
+    );
+    let data = Bytes::from(vec![42u8; BULK_BYTES]);
+    let bulk = timed(BULK_ROUNDS, || {
+        let back: Bytes = proxy.call("echo_bytes", (&data,)).unwrap();
+        assert_eq!(back.len(), BULK_BYTES);
+    });
+    let bandwidth = 2.0 * BULK_BYTES as f64 * bulk.per_second() / 1e6;
+    println!(
+        "{:<52} {bandwidth:>10.0} MB/s (both directions)",
+        "Rust client, echo_bytes(1 MB)"
+    );
+    let upload = timed(BULK_ROUNDS, || {
+        let count: usize = proxy.call("byte_count", (&data,)).unwrap();
+        assert_eq!(count, BULK_BYTES);
+    });
+    let upload_bandwidth = BULK_BYTES as f64 * upload.per_second() / 1e6;
+    println!(
+        "{:<52} {upload_bandwidth:>10.0} MB/s (one direction)",
+        "Rust client, byte_count(1 MB)"
+    );
+    println!(
+        "{:<52} {:>9.0}%",
+        "  1 MB echo vs raw TCP",
+        100.0 * bandwidth / raw_bandwidth
+    );
+
+    // 3. Stock Python clients, when the test suite's environment exists.
+    let python = profile_dir()
+        .parent()
+        .unwrap()
+        .join("python-venv/bin/python");
+    if python.is_file() {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/pyro5_compare.py");
+        let status = Command::new(python)
+            .arg(script)
+            .arg(&uri)
+            .status()
+            .expect("run python");
+        assert!(status.success(), "the Python comparison failed");
+    } else {
+        println!(
+            "\n(no target/python-venv: run `cargo test --workspace` once to create it for the Python comparison)"
+        );
+    }
+}

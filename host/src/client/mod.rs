@@ -1,0 +1,471 @@
+//! The native Rust client: a [`Proxy`] for one remote object.
+//!
+//! ```no_run
+//! use pyrolab_host::client::Proxy;
+//!
+//! let proxy = Proxy::connect("PYRO:sample@localhost:9100")?;
+//! let sum: i64 = proxy.call("add", (1, 2))?;
+//! let echoed: String = proxy.call("echo", ("hello",))?;
+//! # Ok::<(), pyrolab_host::client::ClientError>(())
+//! ```
+//!
+//! Calls go out with the native serializer (the plugin ABI's value
+//! encoding), so arguments reach the driver without being re-parsed.
+//!
+//! A dropped connection is reopened by the next call. A call whose request
+//! may already have reached the daemon is never sent twice: if the
+//! connection breaks while waiting for its reply, that call fails with
+//! [`ClientError::ConnectionClosed`], because an instrument command must not
+//! run twice by accident.
+
+use std::io::{self, BufReader, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use pyrolab_plugin_api::{CallArgs, Value, from_value, to_value};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::wire::message::{Message, ReadError, flags, kind};
+use crate::wire::native::Native;
+use crate::wire::serializer::Serializer;
+use crate::wire::uri::{Location, PyroUri, UriError};
+
+/// An exception raised in the daemon or the driver.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteError {
+    /// The qualified exception class (`builtins.ValueError`,
+    /// `Pyro5.errors.DaemonError`).
+    pub class: String,
+    /// Its message.
+    pub message: String,
+    /// The remote traceback lines.
+    pub traceback: Vec<String>,
+}
+
+impl RemoteError {
+    /// The class without its module (`ValueError`).
+    pub fn kind(&self) -> &str {
+        self.class.rsplit('.').next().unwrap_or(&self.class)
+    }
+
+    fn from_value(value: &Value) -> RemoteError {
+        let class = value
+            .get("__class__")
+            .and_then(Value::as_str)
+            .unwrap_or("builtins.Exception")
+            .to_owned();
+        let message = match value.get("args").and_then(Value::as_list) {
+            Some([Value::Str(text)]) => text.clone(),
+            Some(args) => args
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            None => String::new(),
+        };
+        let traceback = value
+            .get("attributes")
+            .and_then(|a| a.get("_pyroTraceback"))
+            .and_then(Value::as_list)
+            .map(|lines| {
+                lines
+                    .iter()
+                    .filter_map(|l| l.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        RemoteError {
+            class,
+            message,
+            traceback,
+        }
+    }
+}
+
+impl std::fmt::Display for RemoteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.kind(), self.message)
+    }
+}
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The URI is not valid.
+    #[error(transparent)]
+    Uri(#[from] UriError),
+    /// The daemon could not be reached.
+    #[error("cannot connect to {location}: {source}")]
+    Connect {
+        /// Where.
+        location: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// The daemon refused the connection (CONNECTFAIL), with its reason.
+    #[error("the daemon refused the connection: {0}")]
+    Refused(String),
+    /// The connection broke while waiting for a reply; the call may or may
+    /// not have run.
+    #[error("the connection closed while waiting for the reply: {0}")]
+    ConnectionClosed(String),
+    /// No reply within the timeout; the call may still be running.
+    #[error("no reply within {0:?}")]
+    Timeout(Duration),
+    /// The reply was not what the protocol promises.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// The daemon or the driver raised an exception.
+    #[error("{0}")]
+    Remote(RemoteError),
+    /// Arguments or result could not be converted.
+    #[error("cannot convert: {0}")]
+    Convert(String),
+}
+
+enum Stream {
+    Tcp(TcpStream),
+    #[cfg(unix)]
+    Unix(std::os::unix::net::UnixStream),
+}
+
+impl Stream {
+    fn try_clone(&self) -> io::Result<Stream> {
+        Ok(match self {
+            Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
+            #[cfg(unix)]
+            Stream::Unix(s) => Stream::Unix(s.try_clone()?),
+        })
+    }
+
+    fn set_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => {
+                s.set_read_timeout(timeout)?;
+                s.set_write_timeout(timeout)
+            }
+            #[cfg(unix)]
+            Stream::Unix(s) => {
+                s.set_read_timeout(timeout)?;
+                s.set_write_timeout(timeout)
+            }
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.flush(),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.flush(),
+        }
+    }
+}
+
+struct Connection {
+    reader: BufReader<Stream>,
+    writer: Stream,
+    seq: u16,
+}
+
+/// The largest reply a proxy accepts.
+const MAX_REPLY_SIZE: u64 = 1 << 30;
+
+/// A connection to one remote object, usable from several threads (calls
+/// are sent one at a time, as on a Pyro5 proxy).
+pub struct Proxy {
+    uri: PyroUri,
+    timeout: Option<Duration>,
+    connection: Mutex<Option<Connection>>,
+}
+
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proxy")
+            .field("uri", &self.uri.to_string())
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Proxy {
+    /// A proxy for `uri`; connects (and checks the object exists) now.
+    pub fn connect(uri: &str) -> Result<Proxy, ClientError> {
+        let proxy = Proxy::new(uri.parse()?);
+        proxy.ensure_connected()?;
+        Ok(proxy)
+    }
+
+    /// A proxy for `uri` that connects on its first call.
+    pub fn new(uri: PyroUri) -> Proxy {
+        Proxy {
+            uri,
+            timeout: None,
+            connection: Mutex::new(None),
+        }
+    }
+
+    /// Sets how long a call may wait for its reply (and for connecting).
+    /// `None` (the default) waits forever.
+    pub fn set_timeout(&mut self, timeout: Option<Duration>) {
+        self.timeout = timeout;
+        if let Some(connection) = self.lock().as_ref() {
+            let _ = connection.writer.set_timeout(timeout);
+        }
+    }
+
+    /// The URI.
+    pub fn uri(&self) -> &PyroUri {
+        &self.uri
+    }
+
+    /// Calls `method` with positional arguments (a tuple, or `()` for none)
+    /// and converts the result.
+    pub fn call<R: DeserializeOwned>(
+        &self,
+        method: &str,
+        args: impl Serialize,
+    ) -> Result<R, ClientError> {
+        let result = self.call_with(method, positional(args)?)?;
+        from_value(result)
+            .map_err(|err| ClientError::Convert(format!("result of {method}(): {err}")))
+    }
+
+    /// Calls `method` with positional and keyword arguments.
+    pub fn call_with(&self, method: &str, args: CallArgs) -> Result<Value, ClientError> {
+        self.invoke(method, args, 0)
+            .map(|reply| reply.expect("a call that is not oneway has a reply"))
+    }
+
+    /// Calls `method` without waiting for it to run (Pyro5 `@oneway`).
+    pub fn call_oneway(&self, method: &str, args: CallArgs) -> Result<(), ClientError> {
+        self.invoke(method, args, flags::ONEWAY).map(drop)
+    }
+
+    /// Reads a property.
+    pub fn get<R: DeserializeOwned>(&self, property: &str) -> Result<R, ClientError> {
+        self.call("__getattr__", (property,))
+    }
+
+    /// Assigns a property.
+    pub fn set(&self, property: &str, value: impl Serialize) -> Result<(), ClientError> {
+        let value = to_value(&value).map_err(|err| ClientError::Convert(err.to_string()))?;
+        self.call_with(
+            "__setattr__",
+            CallArgs::positional(vec![Value::from(property), value]),
+        )
+        .map(drop)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Connection>> {
+        self.connection.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn ensure_connected(&self) -> Result<(), ClientError> {
+        let mut guard = self.lock();
+        if guard.is_none() {
+            *guard = Some(self.open()?);
+        }
+        Ok(())
+    }
+
+    fn invoke(
+        &self,
+        method: &str,
+        args: CallArgs,
+        call_flags: u16,
+    ) -> Result<Option<Value>, ClientError> {
+        let kwargs = Value::Map(
+            args.kwargs
+                .into_iter()
+                .map(|(name, value)| (Value::Str(name), value))
+                .collect(),
+        );
+        let request = Value::List(vec![
+            Value::from(self.uri.object.as_str()),
+            Value::from(method),
+            Value::List(args.args),
+            kwargs,
+        ]);
+        let payload = Native
+            .serialize(&request)
+            .map_err(|err| ClientError::Convert(err.to_string()))?;
+        let mut guard = self.lock();
+        // A connection that broke earlier is replaced before sending.
+        if guard.is_none() {
+            *guard = Some(self.open()?);
+        }
+        let connection = guard.as_mut().expect("just opened");
+        connection.seq = connection.seq.wrapping_add(1);
+        let seq = connection.seq;
+        let message =
+            Message::new(kind::INVOKE, Native.id(), call_flags, seq, payload).encode(false);
+        if let Err(err) = connection.writer.write_all(&message) {
+            // Nothing was delivered: reopen and send once more.
+            tracing::debug!("reconnecting after a failed send: {err}");
+            *guard = Some(self.open()?);
+            let connection = guard.as_mut().expect("just opened");
+            connection
+                .writer
+                .write_all(&message)
+                .map_err(|err| ClientError::ConnectionClosed(err.to_string()))?;
+        }
+        if call_flags & flags::ONEWAY != 0 {
+            return Ok(None);
+        }
+        let connection = guard.as_mut().expect("connected");
+        let reply = match Message::read_from(&mut connection.reader, MAX_REPLY_SIZE) {
+            Ok(reply) => reply,
+            Err(err) => {
+                *guard = None;
+                return Err(self.read_failure(err));
+            }
+        };
+        if reply.seq != seq || reply.kind != kind::RESULT {
+            *guard = None;
+            return Err(ClientError::Protocol(format!(
+                "expected the RESULT of call {seq}, got message type {} for call {}",
+                reply.kind, reply.seq
+            )));
+        }
+        let value = Native
+            .deserialize(&reply.payload)
+            .map_err(|err| ClientError::Protocol(err.to_string()))?;
+        if reply.flags & flags::EXCEPTION != 0 {
+            return Err(ClientError::Remote(RemoteError::from_value(&value)));
+        }
+        Ok(Some(value))
+    }
+
+    fn read_failure(&self, err: ReadError) -> ClientError {
+        match err {
+            ReadError::Io(io)
+                if matches!(
+                    io.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                ClientError::Timeout(self.timeout.unwrap_or_default())
+            }
+            ReadError::Closed => ClientError::ConnectionClosed("closed by the daemon".to_owned()),
+            ReadError::Io(io) => ClientError::ConnectionClosed(io.to_string()),
+            ReadError::Protocol(reason) => ClientError::Protocol(reason),
+        }
+    }
+
+    /// Connects and performs the handshake.
+    fn open(&self) -> Result<Connection, ClientError> {
+        let location = self.uri.location.to_string();
+        let connect_error = |source: io::Error| ClientError::Connect {
+            location: location.clone(),
+            source,
+        };
+        let stream = match &self.uri.location {
+            Location::Tcp { host, port } => {
+                let addresses: Vec<_> = (host.as_str(), *port)
+                    .to_socket_addrs()
+                    .map_err(connect_error)?
+                    .collect();
+                let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+                let mut connected = None;
+                for address in addresses {
+                    let attempt = match self.timeout {
+                        Some(timeout) => TcpStream::connect_timeout(&address, timeout),
+                        None => TcpStream::connect(address),
+                    };
+                    match attempt {
+                        Ok(stream) => {
+                            connected = Some(stream);
+                            break;
+                        }
+                        Err(err) => last = err,
+                    }
+                }
+                let stream = connected.ok_or_else(|| connect_error(last))?;
+                let _ = stream.set_nodelay(true);
+                Stream::Tcp(stream)
+            }
+            #[cfg(unix)]
+            Location::Unix(path) => {
+                Stream::Unix(std::os::unix::net::UnixStream::connect(path).map_err(connect_error)?)
+            }
+            #[cfg(not(unix))]
+            Location::Unix(_) => {
+                return Err(connect_error(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "unix sockets are not available on this platform",
+                )));
+            }
+        };
+        stream.set_timeout(self.timeout).map_err(connect_error)?;
+        let reader = BufReader::new(stream.try_clone().map_err(connect_error)?);
+        let mut connection = Connection {
+            reader,
+            writer: stream,
+            seq: 0,
+        };
+        self.handshake(&mut connection)?;
+        Ok(connection)
+    }
+
+    fn handshake(&self, connection: &mut Connection) -> Result<(), ClientError> {
+        let hello = Value::Map(vec![
+            (Value::from("handshake"), Value::from("hello")),
+            (Value::from("object"), Value::from(self.uri.object.as_str())),
+        ]);
+        let payload = Native
+            .serialize(&hello)
+            .map_err(|err| ClientError::Convert(err.to_string()))?;
+        let message = Message::new(kind::CONNECT, Native.id(), 0, 0, payload).encode(false);
+        connection
+            .writer
+            .write_all(&message)
+            .map_err(|err| ClientError::ConnectionClosed(err.to_string()))?;
+        let reply = Message::read_from(&mut connection.reader, MAX_REPLY_SIZE)
+            .map_err(|err| self.read_failure(err))?;
+        let value = Native
+            .deserialize(&reply.payload)
+            .map_err(|err| ClientError::Protocol(err.to_string()))?;
+        match reply.kind {
+            kind::CONNECTOK => Ok(()),
+            kind::CONNECTFAIL => Err(ClientError::Refused(
+                value
+                    .as_str()
+                    .map_or_else(|| value.to_string(), str::to_owned),
+            )),
+            other => Err(ClientError::Protocol(format!(
+                "expected CONNECTOK or CONNECTFAIL, got message type {other}"
+            ))),
+        }
+    }
+}
+
+/// Positional arguments from a tuple (or `()` for none, or one value).
+fn positional(args: impl Serialize) -> Result<CallArgs, ClientError> {
+    match to_value(&args).map_err(|err| ClientError::Convert(err.to_string()))? {
+        Value::Null => Ok(CallArgs::default()),
+        Value::List(items) => Ok(CallArgs::positional(items)),
+        single => Ok(CallArgs::positional(vec![single])),
+    }
+}

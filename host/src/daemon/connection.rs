@@ -1,0 +1,142 @@
+//! One client connection: the handshake, then messages until the client
+//! goes away. A malformed message closes this connection only, with the
+//! reason logged; the daemon serves everyone else as before.
+
+use std::io::{BufReader, Write};
+use std::net::TcpStream;
+
+use pyrolab_plugin_api::Value;
+
+use super::dispatch::{self, Outcome};
+use super::pyro::{DAEMON_OBJECT, daemon_metadata, metadata};
+use super::{Sessions, Shared};
+use crate::wire::message::{Message, ReadError, flags, kind};
+use crate::wire::serializer::{self, Serializer};
+
+/// Serves one connection until it closes.
+pub(super) fn run(shared: &Shared, stream: TcpStream, connection: u64) {
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "unknown peer".to_owned());
+    // Replies go out in one write, and without Nagle's delay: Python clients
+    // do not set TCP_NODELAY, so a split reply would cost them 40 ms.
+    let _ = stream.set_nodelay(true);
+    let Ok(read_half) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::with_capacity(64 * 1024, read_half);
+    let mut writer = stream;
+    let mut sessions = Sessions::new(connection);
+    match serve(shared, &mut reader, &mut writer, &mut sessions) {
+        Ok(()) => tracing::debug!(%peer, "connection closed"),
+        Err(reason) => tracing::warn!(%peer, "closing connection: {reason}"),
+    }
+}
+
+fn serve(
+    shared: &Shared,
+    reader: &mut BufReader<TcpStream>,
+    writer: &mut TcpStream,
+    sessions: &mut Sessions,
+) -> Result<(), String> {
+    let max_size = shared.settings.max_message_size;
+    let hello = match Message::read_from(reader, max_size) {
+        Ok(message) => message,
+        Err(ReadError::Closed) => return Ok(()),
+        Err(err) => return Err(err.to_string()),
+    };
+    if hello.kind != kind::CONNECT {
+        return Err(format!(
+            "expected a CONNECT handshake first, got message type {}",
+            hello.kind
+        ));
+    }
+    if !handshake(shared, &hello, writer)? {
+        return Ok(());
+    }
+    loop {
+        let message = match Message::read_from(reader, max_size) {
+            Ok(message) => message,
+            Err(ReadError::Closed) => return Ok(()),
+            Err(err) => return Err(err.to_string()),
+        };
+        match message.kind {
+            kind::PING => {
+                let pong = Message::new(
+                    kind::PING,
+                    message.serializer_id,
+                    0,
+                    message.seq,
+                    b"pong".to_vec(),
+                );
+                send(writer, &pong)?;
+            }
+            kind::INVOKE => {
+                let serializer = serializer_for(&message)?;
+                match dispatch::invoke(shared, sessions, serializer, &message) {
+                    Outcome::Reply(reply) => send(writer, &reply)?,
+                    Outcome::NoReply => {}
+                }
+            }
+            other => return Err(format!("unexpected message type {other} from a client")),
+        }
+    }
+}
+
+fn serializer_for(message: &Message) -> Result<&'static dyn Serializer, String> {
+    serializer::by_id(message.serializer_id).ok_or_else(|| match message.serializer_id {
+        serializer::id::MARSHAL => {
+            "the client uses the marshal serializer, which pyrolab-host does not speak (use serpent, json or msgpack)".to_owned()
+        }
+        other => format!("unknown serializer id {other}"),
+    })
+}
+
+fn send(writer: &mut TcpStream, message: &Message) -> Result<(), String> {
+    writer
+        .write_all(&message.encode(false))
+        .map_err(|err| format!("cannot send a reply: {err}"))
+}
+
+/// Answers the CONNECT: the handshake reply with the object's metadata, or a
+/// CONNECTFAIL with the reason. Returns whether the connection goes on.
+fn handshake(shared: &Shared, hello: &Message, writer: &mut TcpStream) -> Result<bool, String> {
+    let serializer = serializer_for(hello)?;
+    let reply = serializer
+        .deserialize(&hello.payload)
+        .map_err(|err| err.to_string())
+        .and_then(|request| {
+            let object = request
+                .get("object")
+                .and_then(Value::as_str)
+                .ok_or("the handshake names no object")?;
+            let meta = if object == DAEMON_OBJECT {
+                daemon_metadata(shared.settings.lockable)
+            } else {
+                let service = shared.services.get(object).ok_or("unknown object")?;
+                metadata(service.descriptor(), shared.added_methods())
+            };
+            Ok(Value::Map(vec![
+                (Value::from("handshake"), Value::from("hello")),
+                (Value::from("meta"), meta),
+            ]))
+        });
+    let (message_kind, payload) = match reply {
+        Ok(reply) => (kind::CONNECTOK, reply),
+        Err(reason) => {
+            tracing::info!("handshake refused: {reason}");
+            (kind::CONNECTFAIL, Value::from(reason))
+        }
+    };
+    let payload = serializer
+        .serialize(&payload)
+        .map_err(|err| err.to_string())?;
+    let mut message = Message::new(message_kind, hello.serializer_id, 0, hello.seq, payload);
+    message.correlation_id = hello.correlation_id;
+    if hello.flags & flags::CORR_ID == 0 {
+        message.correlation_id = [0; 16];
+    }
+    send(writer, &message)?;
+    Ok(message_kind == kind::CONNECTOK)
+}

@@ -1,0 +1,342 @@
+//! Running calls: on services and on `Pyro.Daemon`, single or batched,
+//! waited for or oneway, inline (thread daemon) or on the executor
+//! (multiplex daemon).
+
+use std::sync::Arc;
+use std::sync::mpsc::{self, Sender};
+use std::thread;
+
+use pyrolab_plugin_api::{CallArgs, DriverError, ErrorKind, Value};
+
+use super::lock::LOCK_METHODS;
+use super::pyro::{
+    self, Call, DAEMON_METHODS, DAEMON_OBJECT, batch_exception, daemon_metadata, driver_exception,
+    exception, metadata, pyro_exception,
+};
+use super::{Sessions, Shared};
+use crate::config::schema::ServerType;
+use crate::loader::Instance;
+use crate::wire::message::{Message, flags, kind};
+use crate::wire::serializer::Serializer;
+
+/// What to send back for an INVOKE.
+pub(super) enum Outcome {
+    /// This reply.
+    Reply(Message),
+    /// Nothing (a oneway call).
+    NoReply,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The one thread a multiplex daemon runs all its calls on, in order.
+pub(super) struct Executor {
+    jobs: Sender<Job>,
+}
+
+impl Executor {
+    pub(super) fn start(daemon: &str) -> Executor {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        thread::Builder::new()
+            .name(format!("{daemon}-multiplex"))
+            .spawn(move || {
+                for job in queue {
+                    job();
+                }
+            })
+            .expect("start the multiplex executor thread");
+        Executor { jobs }
+    }
+
+    /// Runs `job` on the executor and waits for its result.
+    fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> T {
+        let (done, result) = mpsc::channel();
+        self.submit(move || {
+            let _ = done.send(job());
+        });
+        result
+            .recv()
+            .expect("the executor runs every job it accepts")
+    }
+
+    fn submit(&self, job: impl FnOnce() + Send + 'static) {
+        self.jobs
+            .send(Box::new(job))
+            .expect("the executor lives as long as the daemon");
+    }
+}
+
+/// Handles one INVOKE message.
+pub(super) fn invoke(
+    shared: &Shared,
+    sessions: &mut Sessions,
+    serializer: &'static dyn Serializer,
+    request: &Message,
+) -> Outcome {
+    let oneway = request.flags & flags::ONEWAY != 0;
+    let batch = request.flags & flags::BATCH != 0;
+    let result = serializer
+        .deserialize(&request.payload)
+        .map_err(|err| pyro_exception("SerializeError", &format!("cannot read the call: {err}")))
+        .and_then(|value| {
+            Call::from_value(value).map_err(|err| pyro_exception("ProtocolError", &err))
+        })
+        .and_then(|call| {
+            if batch {
+                run_batch(shared, sessions, call)
+            } else if oneway {
+                run_oneway(shared, sessions, call).map(|()| Value::Null)
+            } else {
+                run_call(shared, sessions, call)
+            }
+        });
+    if oneway {
+        if let Err(exception) = result {
+            tracing::warn!("oneway call failed: {}", describe(&exception));
+        }
+        return Outcome::NoReply;
+    }
+    let mut reply_flags = if batch { flags::BATCH } else { 0 };
+    let body = result.unwrap_or_else(|exception| {
+        reply_flags |= flags::EXCEPTION;
+        exception
+    });
+    let payload = serializer.serialize(&body).unwrap_or_else(|err| {
+        // The result cannot be expressed in the client's serializer (a map
+        // key json cannot hold, say): the client gets an exception saying so.
+        reply_flags |= flags::EXCEPTION;
+        let exception = pyro_exception("SerializeError", &format!("cannot send the result: {err}"));
+        serializer.serialize(&exception).unwrap_or_else(|err| {
+            tracing::error!("cannot serialize even an error reply: {err}");
+            Vec::new()
+        })
+    });
+    let mut reply = Message::new(
+        kind::RESULT,
+        request.serializer_id,
+        reply_flags,
+        request.seq,
+        payload,
+    );
+    reply.correlation_id = request.correlation_id;
+    Outcome::Reply(reply)
+}
+
+fn describe(exception: &Value) -> String {
+    let class = exception
+        .get("__class__")
+        .and_then(Value::as_str)
+        .unwrap_or("?");
+    let message = exception
+        .get("args")
+        .and_then(Value::as_list)
+        .and_then(|args| args.first())
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    format!("{class}: {message}")
+}
+
+/// On a lockable daemon, runs the lock methods, and refuses calls on a
+/// service another connection has locked. `None`: go on with the call.
+fn lock_call(shared: &Shared, sessions: &Sessions, call: &Call) -> Option<Result<Value, Value>> {
+    if !shared.settings.lockable || !shared.services.contains_key(&call.object) {
+        return None;
+    }
+    let connection = sessions.connection();
+    if LOCK_METHODS.contains(&call.method.as_str()) {
+        return Some(shared.locks.call(
+            &call.object,
+            &call.method,
+            connection,
+            &call.args,
+            &call.kwargs,
+        ));
+    }
+    shared.locks.check(&call.object, connection).err().map(Err)
+}
+
+/// Finds the instance a call goes to, or the exception explaining why
+/// there is none.
+fn target(shared: &Shared, sessions: &mut Sessions, call: &Call) -> Result<Arc<Instance>, Value> {
+    let Some(service) = shared.services.get(&call.object) else {
+        return Err(pyro_exception("DaemonError", "unknown object"));
+    };
+    let is_property_access = matches!(call.method.as_str(), "__getattr__" | "__setattr__");
+    if call.method.starts_with('_') && !is_property_access {
+        return Err(exception(
+            "builtins.AttributeError",
+            &format!("attempt to access private attribute '{}'", call.method),
+            Vec::new(),
+        ));
+    }
+    service
+        .instance(sessions)
+        .map_err(|err| driver_exception(&call.object, "__init__", &err))
+}
+
+fn run_call(shared: &Shared, sessions: &mut Sessions, call: Call) -> Result<Value, Value> {
+    if call.object == DAEMON_OBJECT {
+        return daemon_call(shared, &call);
+    }
+    if let Some(result) = lock_call(shared, sessions, &call) {
+        return result;
+    }
+    let instance = target(shared, sessions, &call)?;
+    let Call {
+        object,
+        method,
+        args,
+        kwargs,
+    } = call;
+    let execute = move || {
+        instance
+            .call(&method, CallArgs { args, kwargs })
+            .map_err(|err| driver_exception(&object, &method, &err))
+    };
+    match &shared.executor {
+        Some(executor) => executor.run(execute),
+        None => execute(),
+    }
+}
+
+/// A oneway call runs apart from the connection, so the client's next call
+/// is not held up by it (as Pyro5 does).
+fn run_oneway(shared: &Shared, sessions: &mut Sessions, call: Call) -> Result<(), Value> {
+    if call.object == DAEMON_OBJECT {
+        return daemon_call(shared, &call).map(drop);
+    }
+    if let Some(result) = lock_call(shared, sessions, &call) {
+        return result.map(drop);
+    }
+    let instance = target(shared, sessions, &call)?;
+    let job = move || {
+        if let Err(err) = instance.call(
+            &call.method,
+            CallArgs {
+                args: call.args,
+                kwargs: call.kwargs,
+            },
+        ) {
+            tracing::warn!(service = %call.object, "oneway {}() failed: {err}", call.method);
+        }
+    };
+    match &shared.executor {
+        Some(executor) => executor.submit(job),
+        None => {
+            thread::Builder::new()
+                .name("oneway".to_owned())
+                .spawn(job)
+                .map_err(|err| {
+                    pyro_exception("DaemonError", &format!("cannot run the oneway call: {err}"))
+                })?;
+        }
+    }
+    Ok(())
+}
+
+/// A batch: `(method, args, kwargs)` triples run in order; results are
+/// collected until the first exception, which ends the batch (Pyro5's rule).
+fn run_batch(shared: &Shared, sessions: &mut Sessions, call: Call) -> Result<Value, Value> {
+    let mut results = Vec::with_capacity(call.args.len());
+    for item in call.args {
+        let single =
+            batch_item(&call.object, item).map_err(|err| pyro_exception("ProtocolError", &err))?;
+        match run_call(shared, sessions, single) {
+            Ok(value) => results.push(value),
+            Err(exception) => {
+                results.push(batch_exception(exception));
+                break;
+            }
+        }
+    }
+    Ok(Value::List(results))
+}
+
+fn batch_item(object: &str, item: Value) -> Result<Call, String> {
+    let Value::List(parts) = item else {
+        return Err("a batch item is (method, args, kwargs)".to_owned());
+    };
+    let mut parts = parts.into_iter();
+    let (Some(method), Some(args), kwargs) = (parts.next(), parts.next(), parts.next()) else {
+        return Err("a batch item is (method, args, kwargs)".to_owned());
+    };
+    let method = method
+        .as_str()
+        .ok_or("a batch method name must be a string")?
+        .to_owned();
+    let args = match args {
+        Value::List(args) => args,
+        Value::Null => Vec::new(),
+        _ => return Err("batch arguments must be a sequence".to_owned()),
+    };
+    Ok(Call {
+        object: object.to_owned(),
+        method,
+        args,
+        kwargs: pyro::keyword_arguments(kwargs.unwrap_or(Value::Null))?,
+    })
+}
+
+/// The methods of `Pyro.Daemon`.
+fn daemon_call(shared: &Shared, call: &Call) -> Result<Value, Value> {
+    match call.method.as_str() {
+        "ping" => Ok(Value::Null),
+        "registered" => Ok(Value::List(
+            std::iter::once(DAEMON_OBJECT)
+                .chain(shared.services.keys().map(String::as_str))
+                .map(Value::from)
+                .collect(),
+        )),
+        "info" => {
+            let location = shared
+                .location
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            let servertype = match shared.settings.servertype {
+                ServerType::Thread => "thread",
+                ServerType::Multiplex => "multiplex",
+            };
+            Ok(Value::Str(format!(
+                "{DAEMON_OBJECT} bound on {location}, NAT None, {} objects registered. Servertype: pyrolab-host {servertype} server",
+                shared.services.len() + 1
+            )))
+        }
+        "get_metadata" => {
+            let object = call
+                .args
+                .first()
+                .and_then(Value::as_str)
+                .ok_or_else(|| daemon_argument_error("get_metadata() expects an object id"))?;
+            if object == DAEMON_OBJECT {
+                return Ok(daemon_metadata(shared.settings.lockable));
+            }
+            shared
+                .services
+                .get(object)
+                .map(|service| metadata(service.descriptor(), shared.added_methods()))
+                .ok_or_else(|| pyro_exception("DaemonError", "unknown object"))
+        }
+        "release" if shared.settings.lockable => {
+            let uri = call.args.first().cloned().unwrap_or_default();
+            let object = super::lock::object_of(&uri)?;
+            Ok(Value::Bool(shared.locks.force_release(&object)))
+        }
+        "get_next_stream_item" => Err(pyro_exception("PyroError", "item stream terminated")),
+        "close_stream" => Ok(Value::Null),
+        other if DAEMON_METHODS.contains(&other) => Ok(Value::Null),
+        other => Err(exception(
+            "builtins.AttributeError",
+            &format!("remote object 'Pyro.Daemon' has no exposed attribute or method '{other}'"),
+            Vec::new(),
+        )),
+    }
+}
+
+fn daemon_argument_error(message: &str) -> Value {
+    driver_exception(
+        DAEMON_OBJECT,
+        "get_metadata",
+        &DriverError::new(ErrorKind::TypeError, message),
+    )
+}

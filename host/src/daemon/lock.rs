@@ -1,0 +1,128 @@
+//! Service locks of a `LockableDaemon` (PyroLab's semantics, with its
+//! release-on-disconnect made to work).
+//!
+//! Every service of a lockable daemon answers `lock(user="")`, `unlock()`
+//! (also `release()`, PyroLab's name) and `islocked()`. While a connection
+//! holds a service's lock, every call on that service from any other
+//! connection fails with `ConnectionRefusedError` naming the holder. The
+//! lock ends with `unlock()`, with the daemon's `release(uri)`, and always
+//! when the holding connection closes.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use pyrolab_plugin_api::Value;
+
+use super::pyro::{self, exception};
+
+/// The methods a lockable daemon adds to every service.
+pub const LOCK_METHODS: &[&str] = &["lock", "unlock", "release", "islocked"];
+
+struct Holder {
+    connection: u64,
+    user: String,
+}
+
+/// Who holds which service's lock.
+#[derive(Default)]
+pub struct Locks {
+    held: Mutex<HashMap<String, Holder>>,
+}
+
+impl Locks {
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, Holder>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Refuses a call on `service` from `connection` if another connection
+    /// holds its lock.
+    pub fn check(&self, service: &str, connection: u64) -> Result<(), Value> {
+        match self.held().get(service) {
+            Some(holder) if holder.connection != connection => Err(refusal(holder)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Runs one of [`LOCK_METHODS`] for `connection`.
+    pub fn call(
+        &self,
+        service: &str,
+        method: &str,
+        connection: u64,
+        args: &[Value],
+        kwargs: &[(String, Value)],
+    ) -> Result<Value, Value> {
+        let mut held = self.held();
+        if let Some(holder) = held.get(service) {
+            if holder.connection != connection {
+                return Err(refusal(holder));
+            }
+        }
+        match method {
+            "lock" => {
+                let user = args
+                    .first()
+                    .or_else(|| kwargs.iter().find(|(k, _)| k == "user").map(|(_, v)| v))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                tracing::info!(%service, %user, "locked");
+                held.insert(service.to_owned(), Holder { connection, user });
+                Ok(Value::Null)
+            }
+            "unlock" | "release" => {
+                if held.remove(service).is_some() {
+                    tracing::info!(%service, "unlocked");
+                }
+                Ok(Value::Null)
+            }
+            _ => Ok(Value::Bool(held.contains_key(service))),
+        }
+    }
+
+    /// The daemon's forced `release(uri)`: ends the lock whoever holds it.
+    /// Returns whether there was one.
+    pub fn force_release(&self, service: &str) -> bool {
+        let released = self.held().remove(service);
+        if let Some(holder) = &released {
+            tracing::info!(%service, user = %holder.user, "lock released by the daemon's release()");
+        }
+        released.is_some()
+    }
+
+    /// Ends every lock `connection` holds (it closed).
+    pub fn release_connection(&self, connection: u64) {
+        self.held().retain(|service, holder| {
+            let keep = holder.connection != connection;
+            if !keep {
+                tracing::info!(%service, user = %holder.user, "releasing the lock: its connection closed");
+            }
+            keep
+        });
+    }
+}
+
+fn refusal(holder: &Holder) -> Value {
+    let who = if holder.user.is_empty() {
+        format!("connection {}", holder.connection)
+    } else {
+        holder.user.clone()
+    };
+    exception(
+        "builtins.ConnectionRefusedError",
+        &format!("Pyro object is locked (by '{who}')"),
+        vec![format!(
+            "ConnectionRefusedError: Pyro object is locked (by '{who}')\n"
+        )],
+    )
+}
+
+/// `release(uri)` on `Pyro.Daemon`: the object id of the URI argument.
+pub fn object_of(uri: &Value) -> Result<String, Value> {
+    let text = uri
+        .as_str()
+        .ok_or_else(|| pyro::pyro_exception("PyroError", "release() expects a URI string"))?;
+    crate::wire::uri::PyroUri::parse(text)
+        .map(|uri| uri.object)
+        .map_err(|err| pyro::pyro_exception("PyroError", &err.to_string()))
+}

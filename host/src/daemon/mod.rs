@@ -1,0 +1,251 @@
+//! A daemon: serves a group of services on one port, speaking Pyro5's
+//! protocol.
+//!
+//! Each connection has its own thread, as in Pyro5's threaded server. On a
+//! `thread` daemon calls run on those threads, so calls from different
+//! connections run concurrently and blocking driver code never holds up
+//! anyone else's I/O. On a `multiplex` daemon every call is handed to one
+//! executor thread and runs there, one at a time, in arrival order.
+//!
+//! # Layout
+//!
+//! - `mod.rs`: [`Daemon`]: accepting, limits, shutdown.
+//! - `connection.rs`: one client connection: handshake, messages, replies.
+//! - `dispatch.rs`: running calls: services, `Pyro.Daemon`, batches,
+//!   oneway calls, the executor of a multiplex daemon.
+//! - `lock.rs`: service locks of a lockable daemon.
+//! - `service.rs`: [`HostedService`] and instance modes.
+//! - `pyro.rs`: Pyro5's payload objects: calls, metadata, exceptions.
+
+mod connection;
+mod dispatch;
+mod lock;
+pub mod pyro;
+mod service;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub use service::{HostedService, Sessions};
+
+use crate::config::schema::ServerType;
+use crate::wire::message::{Message, kind};
+use crate::wire::serializer;
+use dispatch::Executor;
+
+/// How a daemon runs.
+#[derive(Clone, Debug)]
+pub struct DaemonSettings {
+    /// The daemon's name in the configuration.
+    pub name: String,
+    /// `thread` or `multiplex`.
+    pub servertype: ServerType,
+    /// Whether clients can lock services (`LockableDaemon`).
+    pub lockable: bool,
+    /// Connections served at once; more are refused with CONNECTFAIL.
+    pub max_connections: usize,
+    /// The largest message accepted, in bytes.
+    pub max_message_size: u64,
+}
+
+/// A daemon serving services.
+pub struct Daemon {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    settings: DaemonSettings,
+    services: HashMap<String, HostedService>,
+    /// `host:port` as clients address it.
+    location: Mutex<String>,
+    executor: Option<Executor>,
+    locks: lock::Locks,
+    active: AtomicUsize,
+    stopping: AtomicBool,
+    /// Open connections, so shutdown can stop their reading.
+    connections: Mutex<HashMap<u64, TcpStream>>,
+    next_connection: AtomicU64,
+}
+
+/// Stops a running [`Daemon::serve`] from another thread.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    shared: Arc<Shared>,
+    address: Arc<Mutex<Option<SocketAddr>>>,
+}
+
+impl ShutdownHandle {
+    /// Asks the daemon to stop: it accepts no more connections, lets calls
+    /// in progress finish and reply, then `serve` returns.
+    pub fn shutdown(&self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        // Wake the accept loop with a connection to ourselves.
+        if let Some(address) = *self.address.lock().unwrap_or_else(|p| p.into_inner()) {
+            let _ = TcpStream::connect_timeout(&wake_address(address), Duration::from_secs(1));
+        }
+    }
+}
+
+/// The address to connect to in order to reach a listener bound to
+/// `address` (a wildcard bind is reached through loopback).
+fn wake_address(address: SocketAddr) -> SocketAddr {
+    let mut address = address;
+    if address.ip().is_unspecified() {
+        address.set_ip(match address {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    address
+}
+
+impl Daemon {
+    /// A daemon for `services`.
+    pub fn new(settings: DaemonSettings, services: Vec<HostedService>) -> Self {
+        let executor = match settings.servertype {
+            ServerType::Multiplex => Some(Executor::start(&settings.name)),
+            ServerType::Thread => None,
+        };
+        let services = services
+            .into_iter()
+            .map(|service| (service.name().to_owned(), service))
+            .collect();
+        Daemon {
+            shared: Arc::new(Shared {
+                settings,
+                services,
+                location: Mutex::new(String::new()),
+                executor,
+                locks: lock::Locks::default(),
+                active: AtomicUsize::new(0),
+                stopping: AtomicBool::new(false),
+                connections: Mutex::new(HashMap::new()),
+                next_connection: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    /// A handle that stops [`serve`](Daemon::serve).
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            shared: Arc::clone(&self.shared),
+            address: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Serves clients on `listener` until `shutdown` is triggered. `location`
+    /// is the `host:port` clients use (it appears in `Pyro.Daemon.info()`).
+    pub fn serve(&self, listener: TcpListener, location: &str, shutdown: &ShutdownHandle) {
+        *self
+            .shared
+            .location
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = location.to_owned();
+        *shutdown.address.lock().unwrap_or_else(|p| p.into_inner()) = listener.local_addr().ok();
+        for stream in listener.incoming() {
+            if self.shared.stopping.load(Ordering::SeqCst) {
+                break;
+            }
+            match stream {
+                Ok(stream) => self.accept(stream),
+                Err(err) => {
+                    // Typically out of file descriptors: back off instead of
+                    // spinning, and keep serving the connections we have.
+                    tracing::warn!("accepting a connection failed: {err}");
+                    thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+        self.drain();
+    }
+
+    fn accept(&self, stream: TcpStream) {
+        let shared = Arc::clone(&self.shared);
+        let admitted =
+            shared.active.fetch_add(1, Ordering::SeqCst) < shared.settings.max_connections;
+        let spawned = thread::Builder::new()
+            .name(format!("{}-conn", shared.settings.name))
+            .spawn(move || {
+                if admitted {
+                    let id = shared.next_connection.fetch_add(1, Ordering::Relaxed);
+                    if let Ok(clone) = stream.try_clone() {
+                        shared.lock_connections().insert(id, clone);
+                    }
+                    connection::run(&shared, stream, id);
+                    shared.lock_connections().remove(&id);
+                    shared.locks.release_connection(id);
+                } else {
+                    refuse(&shared, stream);
+                }
+                shared.active.fetch_sub(1, Ordering::SeqCst);
+            });
+        if let Err(err) = spawned {
+            tracing::error!("cannot start a connection thread: {err}");
+            self.shared.active.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Lets connections finish what they are doing: their reading side is
+    /// closed, so each ends after replying to the call in progress.
+    fn drain(&self) {
+        for stream in self.shared.lock_connections().values() {
+            let _ = stream.shutdown(Shutdown::Read);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.shared.active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+        }
+        let left = self.shared.active.load(Ordering::SeqCst);
+        if left > 0 {
+            tracing::warn!("{left} connections still busy after 30 s; stopping anyway");
+        }
+    }
+}
+
+impl Shared {
+    /// Methods the daemon adds to every service's metadata.
+    fn added_methods(&self) -> &'static [&'static str] {
+        if self.settings.lockable {
+            lock::LOCK_METHODS
+        } else {
+            &[]
+        }
+    }
+
+    fn lock_connections(&self) -> std::sync::MutexGuard<'_, HashMap<u64, TcpStream>> {
+        self.connections.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Answers a connection over the limit: its CONNECT gets a CONNECTFAIL
+/// saying why, so the client reports the reason instead of hanging.
+fn refuse(shared: &Shared, mut stream: TcpStream) {
+    let max = shared.settings.max_connections;
+    tracing::warn!(
+        peer = ?stream.peer_addr().ok(),
+        "refusing a connection: already serving the maximum of {max}"
+    );
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let Ok(request) = Message::read_from(&mut stream, shared.settings.max_message_size) else {
+        return;
+    };
+    let Some(serializer) = serializer::by_id(request.serializer_id) else {
+        return;
+    };
+    let reason = format!("too many connections: this daemon serves at most {max} at once");
+    if let Ok(payload) = serializer.serialize(&reason.into()) {
+        let reply = Message::new(
+            kind::CONNECTFAIL,
+            request.serializer_id,
+            0,
+            request.seq,
+            payload,
+        );
+        let _ = stream.write_all(&reply.encode(false));
+    }
+}

@@ -1,0 +1,115 @@
+//! A service as a daemon hosts it: its driver class, its instance mode, and
+//! the instances that mode calls for.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use pyrolab_plugin_api::descriptor::ClassDescriptor;
+use pyrolab_plugin_api::{DriverError, Value};
+
+use crate::config::schema::InstanceMode;
+use crate::loader::{Instance, Library, LoadError};
+
+/// One service of a daemon.
+pub struct HostedService {
+    name: String,
+    library: Arc<Library>,
+    class: String,
+    parameters: Value,
+    mode: InstanceMode,
+    /// The instance of a `single` service, made when the daemon starts.
+    single: Option<Arc<Instance>>,
+    descriptor: ClassDescriptor,
+}
+
+impl HostedService {
+    /// Prepares a service. A `single` service's driver is constructed now,
+    /// so a constructor error stops the daemon from starting; `session` and
+    /// `percall` drivers are constructed when a client first needs one.
+    pub fn new(
+        name: &str,
+        library: Arc<Library>,
+        class: &str,
+        parameters: Value,
+        mode: InstanceMode,
+    ) -> Result<Self, LoadError> {
+        let descriptor = library.class(class)?.clone();
+        let single = match mode {
+            InstanceMode::Single => Some(Arc::new(library.create(class, &parameters)?)),
+            InstanceMode::Session | InstanceMode::Percall => None,
+        };
+        Ok(HostedService {
+            name: name.to_owned(),
+            library,
+            class: class.to_owned(),
+            parameters,
+            mode,
+            single,
+            descriptor,
+        })
+    }
+
+    /// The name clients use (the Pyro object id).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The driver class's description.
+    pub fn descriptor(&self) -> &ClassDescriptor {
+        &self.descriptor
+    }
+
+    /// The instance mode.
+    pub fn mode(&self) -> InstanceMode {
+        self.mode
+    }
+
+    /// The instance that serves a call on connection `session`.
+    pub fn instance(&self, session: &mut Sessions) -> Result<Arc<Instance>, DriverError> {
+        match self.mode {
+            InstanceMode::Single => Ok(Arc::clone(self.single.as_ref().expect("made at start"))),
+            InstanceMode::Percall => self.construct().map(Arc::new),
+            InstanceMode::Session => {
+                if let Some(instance) = session.instances.get(&self.name) {
+                    return Ok(Arc::clone(instance));
+                }
+                let instance = Arc::new(self.construct()?);
+                session
+                    .instances
+                    .insert(self.name.clone(), Arc::clone(&instance));
+                Ok(instance)
+            }
+        }
+    }
+
+    fn construct(&self) -> Result<Instance, DriverError> {
+        self.library
+            .create(&self.class, &self.parameters)
+            .map_err(|err| match err {
+                LoadError::Constructor { error, .. } => error,
+                other => DriverError::runtime(other.to_string()),
+            })
+    }
+}
+
+/// One connection's state: its id and its `session` instances, dropped
+/// with it.
+pub struct Sessions {
+    connection: u64,
+    instances: HashMap<String, Arc<Instance>>,
+}
+
+impl Sessions {
+    /// The state of connection number `connection`.
+    pub fn new(connection: u64) -> Self {
+        Sessions {
+            connection,
+            instances: HashMap::new(),
+        }
+    }
+
+    /// The connection's number (unique within the daemon).
+    pub fn connection(&self) -> u64 {
+        self.connection
+    }
+}

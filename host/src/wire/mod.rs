@@ -1,0 +1,21 @@
+//! Pyro5's wire protocol (version 502): message framing and the payload
+//! serializers.
+//!
+//! # Layout
+//!
+//! - `message.rs`: the 40-byte header, annotations, compression.
+//! - `serializer.rs`: the [`Serializer`](serializer::Serializer) trait,
+//!   serializer ids and the Python ↔ `Value` mapping they share.
+//! - `serpent.rs`: serpent (id 1), Python literal text, Pyro5's default.
+//! - `json.rs`: json (id 3).
+//! - `msgpack.rs`: msgpack (id 4).
+//! - `uri.rs`: `PYRO:` URIs.
+//! - `native.rs`: pyrolab-host's own (id 16), for Rust clients.
+
+pub mod json;
+pub mod message;
+pub mod msgpack;
+pub mod native;
+pub mod serializer;
+pub mod serpent;
+pub mod uri;

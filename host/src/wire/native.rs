@@ -1,0 +1,28 @@
+//! pyrolab-host's own serializer (id 16) for Rust clients: the plugin ABI's
+//! `Value` encoding (postcard, frozen tags), so a value crosses from client
+//! to driver without being re-parsed into another format.
+
+use pyrolab_plugin_api::{Value, value};
+
+use super::serializer::{SerializeError, Serializer, id};
+
+/// The native serializer.
+pub struct Native;
+
+impl Serializer for Native {
+    fn id(&self) -> u8 {
+        id::NATIVE
+    }
+
+    fn name(&self) -> &'static str {
+        "native"
+    }
+
+    fn serialize(&self, value: &Value) -> Result<Vec<u8>, SerializeError> {
+        Ok(value::encode(value))
+    }
+
+    fn deserialize(&self, data: &[u8]) -> Result<Value, SerializeError> {
+        value::decode(data).map_err(|err| SerializeError::new(err.to_string()))
+    }
+}

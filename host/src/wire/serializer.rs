@@ -1,0 +1,77 @@
+//! The payload serializers, chosen per message by the sender and echoed in
+//! the reply.
+//!
+//! Every serializer maps its format onto [`Value`] the same way:
+//!
+//! | Python | `Value` |
+//! | --- | --- |
+//! | `None` | `Null` |
+//! | `bool` | `Bool` |
+//! | `int` (within `i64`; larger is an error, never a wrong number) | `Int` |
+//! | `float` (including NaN and ±infinity) | `Float` |
+//! | `str` | `Str` |
+//! | `bytes`, `bytearray` | `Bytes` |
+//! | `list`, `tuple`, `set`, `frozenset` | `List` |
+//! | `dict` | `Map` |
+//!
+//! Pyro5's special objects (exceptions, URIs, proxies) travel as maps with a
+//! `"__class__"` key; building and reading those is the protocol layer's job,
+//! not the serializer's.
+
+use pyrolab_plugin_api::Value;
+
+/// Serializer ids, as Pyro5 numbers them.
+pub mod id {
+    /// serpent: Python literal text; the Python default.
+    pub const SERPENT: u8 = 1;
+    /// marshal: Python-internal; not supported (clients are told so).
+    pub const MARSHAL: u8 = 2;
+    /// json.
+    pub const JSON: u8 = 3;
+    /// msgpack.
+    pub const MSGPACK: u8 = 4;
+    /// pyrolab-host's own: `pyrolab_plugin_api::value::encode` (postcard),
+    /// for Rust clients. Outside Pyro5's range, and not 42, which Pyro5
+    /// uses in PING messages.
+    pub const NATIVE: u8 = 16;
+}
+
+/// A payload that could not be serialized or deserialized.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SerializeError(pub String);
+
+impl SerializeError {
+    /// An error with the given message.
+    pub fn new(message: impl Into<String>) -> Self {
+        SerializeError(message.into())
+    }
+}
+
+/// One payload format.
+pub trait Serializer: Send + Sync {
+    /// The id in the message header.
+    fn id(&self) -> u8;
+
+    /// The name Pyro5 gives it (`"serpent"`, `"json"`, ...).
+    fn name(&self) -> &'static str;
+
+    /// Encodes a value.
+    fn serialize(&self, value: &Value) -> Result<Vec<u8>, SerializeError>;
+
+    /// Decodes a value. Malformed, truncated or hostile input is an error,
+    /// never a panic, a hang or unbounded memory: nesting deeper than
+    /// [`MAX_DEPTH`] is refused.
+    fn deserialize(&self, data: &[u8]) -> Result<Value, SerializeError>;
+}
+
+/// How deeply lists and maps may nest in a received payload.
+pub const MAX_DEPTH: usize = 128;
+
+/// The serializer for a header's serializer id, if we speak it.
+pub fn by_id(serializer_id: u8) -> Option<&'static dyn Serializer> {
+    match serializer_id {
+        id::NATIVE => Some(&super::native::Native),
+        _ => None,
+    }
+}

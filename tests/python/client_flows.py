@@ -1,0 +1,132 @@
+"""Client flows the end-to-end tests run against a pyrolab-host daemon with
+the stock Pyro5 client. Usage: client_flows.py FLOW URI SERIALIZER
+
+Each flow checks the behaviour a PyroLab user relies on and prints what it
+saw; any surprise raises, so the process exits non-zero with a traceback.
+"""
+
+import json
+import sys
+
+import Pyro5.api
+import Pyro5.errors
+from Pyro5 import config
+
+
+def expect_raises(exception_class, call, *args, **kwargs):
+    try:
+        call(*args, **kwargs)
+    except exception_class as e:
+        print(type(e).__name__, e)
+        return e
+    raise AssertionError("expected %s from %s%r" % (exception_class.__name__, call, args))
+
+
+def library(uri):
+    """The seed documentation's library-catalog client, plus keywords."""
+    with Pyro5.api.Proxy(uri) as catalog:
+        books = {
+            "The Hobbit": 3,
+            "The Lord of the Rings": 2,
+            "Harry Potter": 3,
+            "The Lightning Thief": 2,
+            "C Programming": 2,
+        }
+        for book, number in books.items():
+            catalog.add_book(book, number)
+        assert catalog.get_catalog() == books, catalog.get_catalog()
+        catalog.checkout("The Hobbit")
+        catalog.checkout("C Programming", 2)
+        error = expect_raises(ValueError, catalog.checkout, "C Programming")
+        assert "Not enough copies of C Programming" in str(error), error
+        expect_raises(LookupError, catalog.checkin, "Dune")
+        expect_raises(LookupError, catalog.checkout, "Coding for Dummies")
+        catalog.checkin(title="C Programming", quantity=2)
+        catalog.add_book("Dune", quantity=4)
+        expect_raises(TypeError, catalog.checkout, "Dune", copies=1)
+        final = catalog.get_catalog()
+        print("final", json.dumps(final, sort_keys=True))
+        assert final["The Hobbit"] == 2 and final["C Programming"] == 2 and final["Dune"] == 4, final
+
+
+def sample(uri):
+    """Properties, keywords, driver exceptions, batches, oneway calls."""
+    with Pyro5.api.Proxy(uri) as service:
+        assert service.echo("hi") == "SERVER RECEIVED: hi"
+        assert service.add(1, 2, 3) == 6
+        assert service.subtract(b=3, a=10) == 7
+        assert service.divide(1, 4) == 0.25
+        expect_raises(ZeroDivisionError, service.divide, 1, 0)
+        assert service.attribute is None, service.attribute
+        service.attribute = [1, "two", 3.5]
+        assert list(service.attribute) == [1, "two", 3.5], service.attribute
+        expect_raises(AttributeError, getattr, service, "no_such_thing")
+        batch = Pyro5.api.BatchProxy(service)
+        batch.add(1, 1)
+        batch.divide(1, 0)
+        batch.add(2, 2)
+        results = batch()
+        assert next(results) == 2
+        expect_raises(ZeroDivisionError, next, results)
+        print("batch ok")
+
+
+def oneway(uri):
+    """A oneway call returns at once, even while the method runs."""
+    import time
+    with Pyro5.api.Proxy(uri) as faulty:
+        assert "fire" in faulty._pyroOneway, faulty._pyroOneway
+        start = time.time()
+        faulty.fire()
+        faulty.count()
+        print("oneway ok in %.3f s" % (time.time() - start))
+
+
+def daemon(uri):
+    """The Pyro.Daemon object: ping, info, registered, metadata."""
+    with Pyro5.api.Proxy(uri) as d:
+        d.ping()
+        names = sorted(d.registered())
+        print("registered", json.dumps(names))
+        metadata = d.get_metadata("sample")
+        assert "echo" in metadata["methods"], metadata
+        assert "attribute" in metadata["attrs"], metadata
+        print("info", d.info())
+        expect_raises(Pyro5.errors.DaemonError, d.get_metadata, "nothing-here")
+
+
+def lock(uri):
+    """Lock semantics across two proxies, including release on disconnect."""
+    import time
+    holder = Pyro5.api.Proxy(uri)
+    other = Pyro5.api.Proxy(uri)
+    holder.lock("alice")
+    assert holder.islocked() is True
+    error = expect_raises(ConnectionRefusedError, other.echo, "hi")
+    assert "locked (by 'alice')" in str(error), error
+    holder.unlock()
+    assert other.echo("hi") == "SERVER RECEIVED: hi"
+    holder.lock("bob")
+    expect_raises(ConnectionRefusedError, other.echo, "hi")
+    holder._pyroRelease()  # the holder disconnects without unlocking
+    deadline = time.time() + 10
+    while True:
+        try:
+            assert other.echo("free") == "SERVER RECEIVED: free"
+            break
+        except ConnectionRefusedError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.02)
+    other._pyroRelease()
+    print("lock ok")
+
+
+FLOWS = {"library": library, "sample": sample, "oneway": oneway, "daemon": daemon, "lock": lock}
+
+if __name__ == "__main__":
+    flow, uri, serializer = sys.argv[1:4]
+    config.SERIALIZER = serializer
+    config.COMMTIMEOUT = 20.0
+    FLOWS[flow](uri)
+    print("OK", flow, serializer)

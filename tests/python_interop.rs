@@ -1,0 +1,90 @@
+//! Stock Python Pyro5 clients (pinned, from PyPI) against a real
+//! `pyrolab-host run daemon`, with each of Pyro5's serializers.
+
+use std::process::Command;
+use std::time::Duration;
+
+use pyrolab_test_support::{
+    Sandbox, lab_config, python_with_pyro5, repo_root, run, start_lab_daemon,
+};
+
+const SERIALIZERS: &[&str] = &["serpent", "json", "msgpack"];
+
+fn python_flow(flow: &str, uri: &str, serializer: &str) -> pyrolab_test_support::Output {
+    let script = repo_root().join("tests/python/client_flows.py");
+    let mut command = Command::new(python_with_pyro5());
+    command.arg(script).args([flow, uri, serializer]);
+    run(&mut command, Duration::from_secs(60))
+}
+
+#[test]
+fn the_library_catalog_client_works_unchanged_with_every_serializer() {
+    let sandbox = Sandbox::new();
+    let config = lab_config(&sandbox, "thread", "");
+    let (daemon, location) = start_lab_daemon(&sandbox, &config);
+    for serializer in SERIALIZERS {
+        let output = python_flow("library", &format!("PYRO:library@{location}"), serializer);
+        assert_eq!(output.code, Some(0), "{serializer}\n{output}");
+        assert!(
+            output
+                .stdout
+                .contains("ValueError Cannot checkout: Not enough copies of C Programming."),
+            "{output}"
+        );
+        assert!(
+            output
+                .stdout
+                .contains("LookupError Cannot checkin: Book 'Dune' not found."),
+            "{output}"
+        );
+    }
+    drop(daemon);
+}
+
+#[test]
+fn properties_batches_exceptions_and_the_daemon_object_work_with_every_serializer() {
+    let sandbox = Sandbox::new();
+    let config = lab_config(&sandbox, "thread", "");
+    let (daemon, location) = start_lab_daemon(&sandbox, &config);
+    for serializer in SERIALIZERS {
+        for (flow, object) in [
+            ("sample", "sample"),
+            ("daemon", "Pyro.Daemon"),
+            ("oneway", "faulty"),
+        ] {
+            let output = python_flow(flow, &format!("PYRO:{object}@{location}"), serializer);
+            assert_eq!(output.code, Some(0), "{flow} with {serializer}\n{output}");
+        }
+    }
+    let output = python_flow("daemon", &format!("PYRO:Pyro.Daemon@{location}"), "serpent");
+    assert!(
+        output
+            .stdout
+            .contains(r#"registered ["Pyro.Daemon", "faulty", "library", "sample"]"#),
+        "{output}"
+    );
+    drop(daemon);
+}
+
+#[test]
+fn locks_work_across_two_python_proxies_with_every_serializer() {
+    let sandbox = Sandbox::new();
+    let config = lab_config(&sandbox, "thread", "    classname: LockableDaemon\n");
+    let (daemon, location) = start_lab_daemon(&sandbox, &config);
+    for serializer in SERIALIZERS {
+        let output = python_flow("lock", &format!("PYRO:sample@{location}"), serializer);
+        assert_eq!(output.code, Some(0), "{serializer}\n{output}");
+    }
+    drop(daemon);
+}
+
+#[cfg(unix)]
+#[test]
+fn sigint_stops_the_daemon_gracefully_with_exit_code_zero() {
+    let sandbox = Sandbox::new();
+    let config = lab_config(&sandbox, "thread", "");
+    let (daemon, _location) = start_lab_daemon(&sandbox, &config);
+    let output = daemon.interrupt(Duration::from_secs(30));
+    assert_eq!(output.code, Some(0), "{output}");
+    assert!(output.stderr.contains("stopped"), "{output}");
+}

@@ -1,0 +1,405 @@
+//! The native Rust client against a real `pyrolab-host run daemon`: the
+//! flows Python users rely on, concurrency by server type, instance modes,
+//! limits, and bad input on the wire.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use pyrolab_host::client::{ClientError, Proxy};
+use pyrolab_plugin_api::{CallArgs, Value};
+use pyrolab_test_support::{Sandbox, lab_config, start_lab_daemon};
+
+fn proxy(location: &str, object: &str) -> Proxy {
+    let mut proxy = Proxy::connect(&format!("PYRO:{object}@{location}")).expect("connect");
+    proxy.set_timeout(Some(Duration::from_secs(20)));
+    proxy
+}
+
+fn remote_kind(err: ClientError) -> String {
+    match err {
+        ClientError::Remote(remote) => remote.kind().to_owned(),
+        other => panic!("expected a remote exception, got {other}"),
+    }
+}
+
+#[test]
+fn the_library_catalog_flow_works_from_rust() {
+    let sandbox = Sandbox::new();
+    let (_daemon, location) = start_lab_daemon(&sandbox, &lab_config(&sandbox, "thread", ""));
+    let catalog = proxy(&location, "library");
+    catalog.call::<()>("add_book", ("The Hobbit", 3)).unwrap();
+    catalog
+        .call::<()>("add_book", ("C Programming", 2))
+        .unwrap();
+    catalog.call::<()>("checkout", ("The Hobbit",)).unwrap();
+    catalog
+        .call_with(
+            "checkout",
+            CallArgs::positional(vec!["C Programming".into()]).kwarg("quantity", 2),
+        )
+        .unwrap();
+    let err = catalog
+        .call::<()>("checkout", ("C Programming",))
+        .unwrap_err();
+    assert_eq!(remote_kind(err), "ValueError");
+    let err = catalog.call::<()>("checkin", ("Dune",)).unwrap_err();
+    let ClientError::Remote(remote) = err else {
+        panic!("remote error expected")
+    };
+    assert_eq!(remote.class, "builtins.LookupError");
+    assert_eq!(remote.message, "Cannot checkin: Book 'Dune' not found.");
+    assert!(
+        remote.traceback.iter().any(|line| line.contains("checkin")),
+        "{:?}",
+        remote.traceback
+    );
+    let books: Vec<(String, u32)> = catalog
+        .call::<std::collections::BTreeMap<String, u32>>("get_catalog", ())
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert_eq!(
+        books,
+        [
+            ("C Programming".to_owned(), 0),
+            ("The Hobbit".to_owned(), 2)
+        ]
+    );
+}
+
+#[test]
+fn properties_exceptions_and_the_daemon_object_work_from_rust() {
+    let sandbox = Sandbox::new();
+    let (_daemon, location) = start_lab_daemon(&sandbox, &lab_config(&sandbox, "thread", ""));
+    let sample = proxy(&location, "sample");
+    assert_eq!(sample.call::<i64>("add", (1, 2, 3)).unwrap(), 6);
+    assert_eq!(sample.get::<Value>("attribute").unwrap(), Value::Null);
+    sample.set("attribute", vec![1, 2]).unwrap();
+    assert_eq!(sample.get::<Vec<i64>>("attribute").unwrap(), [1, 2]);
+    assert_eq!(
+        remote_kind(sample.call::<f64>("divide", (1, 0)).unwrap_err()),
+        "ZeroDivisionError"
+    );
+    assert_eq!(
+        remote_kind(sample.call::<()>("nonexistent", ()).unwrap_err()),
+        "AttributeError"
+    );
+    assert_eq!(
+        remote_kind(sample.call::<()>("_private", ()).unwrap_err()),
+        "AttributeError"
+    );
+
+    let daemon = proxy(&location, "Pyro.Daemon");
+    daemon.call::<()>("ping", ()).unwrap();
+    let mut registered: Vec<String> = daemon.call("registered", ()).unwrap();
+    registered.sort();
+    assert!(
+        registered.contains(&"library".to_owned())
+            && registered.contains(&"Pyro.Daemon".to_owned())
+    );
+    let metadata: Value = daemon.call("get_metadata", ("faulty",)).unwrap();
+    let oneway = metadata.get("oneway").and_then(Value::as_list).unwrap();
+    assert!(oneway.contains(&Value::from("slow_fire")), "{metadata}");
+    let err = daemon
+        .call::<Value>("get_metadata", ("missing",))
+        .unwrap_err();
+    assert_eq!(remote_kind(err), "DaemonError");
+
+    let err = Proxy::connect(&format!("PYRO:missing@{location}")).unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Refused(reason) if reason == "unknown object"),
+        "{err}"
+    );
+}
+
+#[test]
+fn oneway_calls_do_not_hold_up_the_connection() {
+    let sandbox = Sandbox::new();
+    let (_daemon, location) = start_lab_daemon(&sandbox, &lab_config(&sandbox, "thread", ""));
+    let faulty = proxy(&location, "faulty");
+    let start = Instant::now();
+    faulty
+        .call_oneway("slow_fire", CallArgs::positional(vec![2.0.into()]))
+        .unwrap();
+    // A `&self` method: it may run beside the oneway call (a `&mut self`
+    // one would rightly wait for the driver's lock).
+    let _: (String, u32) = faulty.call("settings", ()).unwrap();
+    assert!(
+        start.elapsed() < Duration::from_millis(1500),
+        "took {:?}",
+        start.elapsed()
+    );
+}
+
+/// Two one-second calls from two connections: overlapping on a thread
+/// daemon, one after the other on a multiplex daemon.
+#[test]
+fn thread_daemons_overlap_calls_and_multiplex_daemons_serialize_them() {
+    for (servertype, overlap) in [("thread", true), ("multiplex", false)] {
+        let sandbox = Sandbox::new();
+        let (_daemon, location) = start_lab_daemon(&sandbox, &lab_config(&sandbox, servertype, ""));
+        let proxies = [proxy(&location, "faulty"), proxy(&location, "faulty")];
+        let start = Instant::now();
+        thread::scope(|scope| {
+            for p in &proxies {
+                scope.spawn(move || p.call::<f64>("sleep", (1.0,)).unwrap());
+            }
+        });
+        let elapsed = start.elapsed();
+        if overlap {
+            assert!(
+                elapsed < Duration::from_millis(1800),
+                "{servertype}: {elapsed:?}"
+            );
+        } else {
+            assert!(
+                elapsed >= Duration::from_millis(1950),
+                "{servertype}: {elapsed:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn instance_modes_single_session_and_percall() {
+    let sandbox = Sandbox::new();
+    let (_daemon, location) = start_lab_daemon(&sandbox, &lab_config(&sandbox, "thread", ""));
+    let counts = |object: &str| -> Vec<u64> {
+        let a = proxy(&location, object);
+        let b = proxy(&location, object);
+        vec![
+            a.call("count", ()).unwrap(),
+            a.call("count", ()).unwrap(),
+            b.call("count", ()).unwrap(),
+        ]
+    };
+    assert_eq!(counts("counter_single"), [1, 2, 3], "one instance for all");
+    assert_eq!(
+        counts("counter_session"),
+        [1, 2, 1],
+        "one instance per connection"
+    );
+    assert_eq!(
+        counts("counter_percall"),
+        [1, 1, 1],
+        "a new instance per call"
+    );
+}
+
+#[test]
+fn connections_over_the_limit_are_refused_with_a_reason() {
+    let sandbox = Sandbox::new();
+    let config = lab_config(&sandbox, "thread", "    max_connections: 1\n");
+    let (_daemon, location) = start_lab_daemon(&sandbox, &config);
+    let first = proxy(&location, "sample");
+    let err = Proxy::connect(&format!("PYRO:sample@{location}")).unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Refused(reason) if reason.contains("too many connections")),
+        "{err}"
+    );
+    assert_eq!(first.call::<i64>("add", (2, 2)).unwrap(), 4);
+}
+
+#[test]
+fn garbage_on_one_connection_closes_only_that_connection() {
+    let sandbox = Sandbox::new();
+    let (daemon, location) = start_lab_daemon(&sandbox, &lab_config(&sandbox, "thread", ""));
+    let good = proxy(&location, "sample");
+    for garbage in [
+        &b"GET / HTTP/1.1\r\nHost: lab\r\n\r\n"[..],
+        &[0u8; 64][..],
+        // A valid header announcing a payload that never comes, then EOF.
+        &[
+            0x50, 0x59, 0x52, 0x4f, 0x01, 0xf6, 0x04, 0x01, 0, 0, 0, 1, 0x7f, 0xff, 0xff, 0xff, 0,
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x4d, 0xc5,
+        ][..],
+    ] {
+        let mut stream = TcpStream::connect(&location).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream.write_all(garbage).unwrap();
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+        let mut rest = Vec::new();
+        // The daemon closes the connection: reading ends instead of hanging.
+        let _ = stream.read_to_end(&mut rest);
+        assert_eq!(good.call::<i64>("add", (1, 1)).unwrap(), 2);
+    }
+    let output = daemon.stop();
+    assert!(
+        output
+            .stderr
+            .contains("closing connection: not a Pyro message"),
+        "{output}"
+    );
+    assert!(output.stderr.contains("message too large"), "{output}");
+}
+
+#[test]
+fn a_locked_service_refuses_other_connections_until_released() {
+    let sandbox = Sandbox::new();
+    let config = lab_config(&sandbox, "thread", "    classname: LockableDaemon\n");
+    let (_daemon, location) = start_lab_daemon(&sandbox, &config);
+    let alice = proxy(&location, "sample");
+    let bob = proxy(&location, "sample");
+    alice.call::<()>("lock", ("alice",)).unwrap();
+    let err = bob.call::<String>("echo", ("hi",)).unwrap_err();
+    let ClientError::Remote(remote) = err else {
+        panic!("remote error expected")
+    };
+    assert_eq!(remote.class, "builtins.ConnectionRefusedError");
+    assert_eq!(remote.message, "Pyro object is locked (by 'alice')");
+    assert!(alice.call::<bool>("islocked", ()).unwrap());
+    assert_eq!(
+        alice.call::<String>("echo", ("mine",)).unwrap(),
+        "SERVER RECEIVED: mine"
+    );
+
+    // unlock() ends it.
+    alice.call::<()>("unlock", ()).unwrap();
+    assert_eq!(
+        bob.call::<String>("echo", ("hi",)).unwrap(),
+        "SERVER RECEIVED: hi"
+    );
+
+    // The daemon's release(uri) ends it, whoever holds it.
+    alice.call::<()>("lock", ()).unwrap();
+    assert!(bob.call::<String>("echo", ("hi",)).is_err());
+    let daemon = proxy(&location, "Pyro.Daemon");
+    let released: bool = daemon
+        .call("release", (format!("PYRO:sample@{location}"),))
+        .unwrap();
+    assert!(released);
+    assert!(bob.call::<String>("echo", ("hi",)).is_ok());
+
+    // The holder's connection closing ends it.
+    alice.call::<()>("lock", ("alice",)).unwrap();
+    drop(alice);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match bob.call::<String>("echo", ("after",)) {
+            Ok(_) => break,
+            Err(err) if Instant::now() < deadline => {
+                let _ = err;
+                thread::sleep(Duration::from_millis(20));
+            }
+            Err(err) => panic!("the lock outlived its connection: {err}"),
+        }
+    }
+}
+
+#[test]
+fn the_call_command_prints_json_and_reports_remote_errors() {
+    let sandbox = Sandbox::new();
+    let (_daemon, location) = start_lab_daemon(&sandbox, &lab_config(&sandbox, "thread", ""));
+    let sample = format!("PYRO:sample@{location}");
+    let output =
+        pyrolab_test_support::run_host(sandbox.host().args(["call", &sample, "add", "1", "2.5"]))
+            .success();
+    assert_eq!(output.stdout.trim(), "3.5");
+    let output = pyrolab_test_support::run_host(
+        sandbox
+            .host()
+            .args(["call", &sample, "subtract", "--kw", "a=10", "--kw", "b=4"]),
+    )
+    .success();
+    assert_eq!(output.stdout.trim(), "6");
+    let output = pyrolab_test_support::run_host(sandbox.host().args([
+        "call",
+        &sample,
+        "echo",
+        "hello world",
+    ]))
+    .success();
+    assert_eq!(output.stdout.trim(), "\"SERVER RECEIVED: hello world\"");
+    let output =
+        pyrolab_test_support::run_host(sandbox.host().args(["call", &sample, "echo", "[1, two]"]))
+            .failure(1);
+    assert!(
+        output
+            .stderr
+            .starts_with("builtins.TypeError: echo() argument 'message'"),
+        "{output}"
+    );
+    let output =
+        pyrolab_test_support::run_host(sandbox.host().args(["call", &sample, "divide", "1", "0"]))
+            .failure(1);
+    assert!(
+        output
+            .stderr
+            .starts_with("builtins.ZeroDivisionError: division by zero"),
+        "{output}"
+    );
+    let output = pyrolab_test_support::run_host(sandbox.host().args([
+        "call",
+        "PYRO:sample@127.0.0.1:1",
+        "ping",
+    ]))
+    .failure(1);
+    assert!(
+        output.stderr.contains("cannot connect to 127.0.0.1:1"),
+        "{output}"
+    );
+}
+
+/// Random and mutated frames on many connections, while a well-behaved
+/// client keeps calling: no connection hangs the daemon, the daemon does
+/// not die, and the good client is never disturbed.
+#[test]
+fn mutated_frames_do_not_disturb_other_clients() {
+    let sandbox = Sandbox::new();
+    let (mut daemon, location) = start_lab_daemon(&sandbox, &lab_config(&sandbox, "thread", ""));
+    let good = proxy(&location, "sample");
+    // A real handshake and call, as a Python client sends them (serpent).
+    let hello: &[u8] = b"# serpent utf-8 python3.2\n{'handshake':'hello','object':'sample'}";
+    let call: &[u8] = b"# serpent utf-8 python3.2\n('sample','add',(1,2),{})";
+    let frame = |kind: u8, seq: u16, payload: &[u8]| {
+        let mut bytes = vec![0x50, 0x59, 0x52, 0x4f, 0x01, 0xf6, kind, 1, 0, 0];
+        bytes.extend_from_slice(&seq.to_be_bytes());
+        bytes.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(&[0; 4 + 16 + 2]);
+        bytes.extend_from_slice(&[0x4d, 0xc5]);
+        bytes.extend_from_slice(payload);
+        bytes
+    };
+    let mut valid = frame(1, 0, hello);
+    valid.extend_from_slice(&frame(4, 1, call));
+    let mut state: u64 = 0x1234_5678_9abc_def1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for round in 0..200 {
+        let mut bytes = valid.clone();
+        match next() % 3 {
+            0 => {
+                for _ in 0..1 + next() % 6 {
+                    let at = (next() as usize) % bytes.len();
+                    bytes[at] ^= 1 << (next() % 8);
+                }
+            }
+            1 => bytes.truncate((next() as usize) % bytes.len()),
+            _ => bytes = (0..(next() % 300)).map(|_| next() as u8).collect(),
+        }
+        let mut stream = TcpStream::connect(&location).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let _ = stream.write_all(&bytes);
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+        let mut reply = Vec::new();
+        // Either answered or closed, never left hanging.
+        if let Err(err) = stream.read_to_end(&mut reply) {
+            panic!("round {round}: the daemon left the connection hanging: {err}");
+        }
+        if round % 20 == 0 {
+            assert_eq!(good.call::<i64>("add", (round, 1)).unwrap(), round + 1);
+        }
+    }
+    assert_eq!(good.call::<i64>("add", (1, 1)).unwrap(), 2);
+    daemon.wait_for_line("daemon lab listening on ", Duration::from_secs(1));
+}
