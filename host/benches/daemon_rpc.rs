@@ -21,6 +21,9 @@ use pyrolab_host::daemon::{Daemon, DaemonSettings, HostedService};
 use pyrolab_host::loader::Loader;
 use pyrolab_plugin_api::{Bytes, Value};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SEQUENTIAL_CALLS: usize = 20_000;
 const CONCURRENT_CONNECTIONS: usize = 16;
 const CALLS_PER_CONNECTION: usize = 2_000;

@@ -17,7 +17,7 @@ use std::fmt;
 
 pub use de::from_value;
 pub use ser::to_value;
-pub use wire::{decode, encode};
+pub use wire::{decode, encode, encode_into};
 
 /// A dynamically typed value: the common currency of driver calls.
 ///

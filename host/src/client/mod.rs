@@ -308,9 +308,6 @@ impl Proxy {
             Value::List(args.args),
             kwargs,
         ]);
-        let payload = Native
-            .serialize(&request)
-            .map_err(|err| ClientError::Convert(err.to_string()))?;
         let mut guard = self.lock();
         // A connection that broke earlier is replaced before sending.
         if guard.is_none() {
@@ -319,8 +316,11 @@ impl Proxy {
         let connection = guard.as_mut().expect("just opened");
         connection.seq = connection.seq.wrapping_add(1);
         let seq = connection.seq;
-        let message =
-            Message::new(kind::INVOKE, Native.id(), call_flags, seq, payload).encode(false);
+        // The payload is written once, straight into the frame.
+        let message = Message::frame(kind::INVOKE, Native.id(), call_flags, seq, [0; 16], |out| {
+            Native.serialize_into(&request, out)
+        })
+        .map_err(|err| ClientError::Convert(err.to_string()))?;
         if let Err(err) = connection.writer.write_all(&message) {
             // Nothing was delivered: reopen and send once more.
             tracing::debug!("reconnecting after a failed send: {err}");

@@ -70,12 +70,12 @@ fn serve(
                     message.seq,
                     b"pong".to_vec(),
                 );
-                send(writer, &pong)?;
+                send(writer, &pong.encode(false))?;
             }
             kind::INVOKE => {
                 let serializer = serializer_for(&message)?;
                 match dispatch::invoke(shared, sessions, serializer, &message) {
-                    Outcome::Reply(reply) => send(writer, &reply)?,
+                    Outcome::Reply(frame) => send(writer, &frame)?,
                     Outcome::NoReply => {}
                 }
             }
@@ -93,9 +93,10 @@ fn serializer_for(message: &Message) -> Result<&'static dyn Serializer, String> 
     })
 }
 
-fn send(writer: &mut TcpStream, message: &Message) -> Result<(), String> {
+/// Sends one framed message in a single write.
+fn send(writer: &mut TcpStream, frame: &[u8]) -> Result<(), String> {
     writer
-        .write_all(&message.encode(false))
+        .write_all(frame)
         .map_err(|err| format!("cannot send a reply: {err}"))
 }
 
@@ -137,6 +138,6 @@ fn handshake(shared: &Shared, hello: &Message, writer: &mut TcpStream) -> Result
     if hello.flags & flags::CORR_ID == 0 {
         message.correlation_id = [0; 16];
     }
-    send(writer, &message)?;
+    send(writer, &message.encode(false))?;
     Ok(message_kind == kind::CONNECTOK)
 }

@@ -21,8 +21,8 @@ use crate::wire::serializer::Serializer;
 
 /// What to send back for an INVOKE.
 pub(super) enum Outcome {
-    /// This reply.
-    Reply(Message),
+    /// This reply, framed.
+    Reply(Vec<u8>),
     /// Nothing (a oneway call).
     NoReply,
 }
@@ -101,25 +101,38 @@ pub(super) fn invoke(
         reply_flags |= flags::EXCEPTION;
         exception
     });
-    let payload = serializer.serialize(&body).unwrap_or_else(|err| {
+    let frame = |reply_flags: u16, value: &Value| {
+        Message::frame(
+            kind::RESULT,
+            request.serializer_id,
+            reply_flags,
+            request.seq,
+            request.correlation_id,
+            |out| serializer.serialize_into(value, out),
+        )
+    };
+    let bytes = frame(reply_flags, &body).or_else(|err| {
         // The result cannot be expressed in the client's serializer (a map
         // key json cannot hold, say): the client gets an exception saying so.
-        reply_flags |= flags::EXCEPTION;
         let exception = pyro_exception("SerializeError", &format!("cannot send the result: {err}"));
-        serializer.serialize(&exception).unwrap_or_else(|err| {
-            tracing::error!("cannot serialize even an error reply: {err}");
-            Vec::new()
-        })
+        frame(reply_flags | flags::EXCEPTION, &exception)
     });
-    let mut reply = Message::new(
-        kind::RESULT,
-        request.serializer_id,
-        reply_flags,
-        request.seq,
-        payload,
-    );
-    reply.correlation_id = request.correlation_id;
-    Outcome::Reply(reply)
+    match bytes {
+        Ok(bytes) => Outcome::Reply(bytes),
+        Err(err) => {
+            tracing::error!("cannot serialize even an error reply: {err}");
+            Outcome::Reply(
+                Message::new(
+                    kind::RESULT,
+                    request.serializer_id,
+                    reply_flags | flags::EXCEPTION,
+                    request.seq,
+                    Vec::new(),
+                )
+                .encode(false),
+            )
+        }
+    }
 }
 
 fn describe(exception: &Value) -> String {

@@ -208,6 +208,39 @@ impl Message {
         out
     }
 
+    /// Builds a whole frame whose payload `write_payload` appends after the
+    /// header, with no annotations and no compression: the fast path for
+    /// replies and calls, where the payload is written once, in place.
+    pub fn frame(
+        kind: u8,
+        serializer_id: u8,
+        flags: u16,
+        seq: u16,
+        correlation_id: [u8; 16],
+        write_payload: impl FnOnce(&mut Vec<u8>) -> Result<(), crate::wire::serializer::SerializeError>,
+    ) -> Result<Vec<u8>, crate::wire::serializer::SerializeError> {
+        let mut out = vec![0u8; HEADER_SIZE];
+        write_payload(&mut out)?;
+        let payload_len = (out.len() - HEADER_SIZE) as u32;
+        let mut flags = flags & !flags::COMPRESSED;
+        if correlation_id != [0; 16] {
+            flags |= flags::CORR_ID;
+        }
+        let header = &mut out[..HEADER_SIZE];
+        header[0..4].copy_from_slice(b"PYRO");
+        header[4..6].copy_from_slice(&PROTOCOL_VERSION.to_be_bytes());
+        header[6] = kind;
+        header[7] = serializer_id;
+        header[8..10].copy_from_slice(&flags.to_be_bytes());
+        header[10..12].copy_from_slice(&seq.to_be_bytes());
+        header[12..16].copy_from_slice(&payload_len.to_be_bytes());
+        header[16..20].copy_from_slice(&0u32.to_be_bytes());
+        header[20..36].copy_from_slice(&correlation_id);
+        header[36..38].copy_from_slice(&0u16.to_be_bytes());
+        header[38..40].copy_from_slice(&MAGIC.to_be_bytes());
+        Ok(out)
+    }
+
     /// Reads one message. `max_size` bounds the announced payload and
     /// annotation lengths (and the decompressed payload), so a hostile
     /// length cannot make us allocate or wait for gigabytes.
@@ -322,6 +355,18 @@ mod tests {
         let bytes = message.encode(false);
         assert_eq!(bytes[..HEADER_SIZE], CAPTURED_INVOKE_HEADER);
         assert_eq!(&bytes[HEADER_SIZE..], CAPTURED_INVOKE_PAYLOAD);
+    }
+
+    #[test]
+    fn frames_built_in_place_equal_encoded_messages() {
+        let mut message = Message::new(kind::RESULT, 16, flags::BATCH, 9, vec![1, 2, 3]);
+        message.correlation_id = [5; 16];
+        let framed = Message::frame(kind::RESULT, 16, flags::BATCH, 9, [5; 16], |out| {
+            out.extend_from_slice(&[1, 2, 3]);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(framed, message.encode(false));
     }
 
     #[test]

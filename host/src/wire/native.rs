@@ -22,6 +22,11 @@ impl Serializer for Native {
         Ok(value::encode(value))
     }
 
+    fn serialize_into(&self, value: &Value, out: &mut Vec<u8>) -> Result<(), SerializeError> {
+        value::encode_into(value, out);
+        Ok(())
+    }
+
     fn deserialize(&self, data: &[u8]) -> Result<Value, SerializeError> {
         value::decode(data).map_err(|err| SerializeError::new(err.to_string()))
     }

@@ -41,10 +41,21 @@ const VARIANTS: &[&str] = &[
 /// sized up front. Encoding never fails, but [`decode`] refuses lists and
 /// maps nested more than 128 deep, so such values do not round-trip.
 pub fn encode(value: &Value) -> Vec<u8> {
-    let buffer = VecFlavor(Vec::with_capacity(encoded_len(value, 0)));
+    let mut buffer = Vec::new();
+    encode_into(value, &mut buffer);
+    buffer
+}
+
+/// Appends the encoding of `value` to `out` (growing it once, to the exact
+/// size): for callers that frame the bytes, such as a network message with
+/// its header in front.
+pub fn encode_into(value: &Value, out: &mut Vec<u8>) {
+    let mut buffer = std::mem::take(out);
+    buffer.reserve_exact(encoded_len(value, 0));
     // Serializing into a Vec cannot fail: every Value kind maps onto a
     // postcard primitive, and `Tagged` raises no errors of its own.
-    postcard::serialize_with_flavor(&Tagged(value), buffer).expect("a Value always encodes")
+    *out = postcard::serialize_with_flavor(&Tagged(value), VecFlavor(buffer))
+        .expect("a Value always encodes");
 }
 
 /// Decodes a value encoded by [`encode`].
