@@ -147,6 +147,12 @@ impl Daemon {
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = location.to_owned();
         *shutdown.address.lock().unwrap_or_else(|p| p.into_inner()) = listener.local_addr().ok();
+        // A shutdown requested before the address was recorded could not
+        // wake `accept`: it is seen here instead.
+        if self.shared.stopping.load(Ordering::SeqCst) {
+            self.drain();
+            return;
+        }
         for stream in listener.incoming() {
             if self.shared.stopping.load(Ordering::SeqCst) {
                 break;

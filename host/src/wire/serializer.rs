@@ -80,6 +80,7 @@ pub const MAX_DEPTH: usize = 128;
 /// The serializer for a header's serializer id, if we speak it.
 pub fn by_id(serializer_id: u8) -> Option<&'static dyn Serializer> {
     match serializer_id {
+        id::SERPENT => Some(&super::serpent::Serpent),
         id::NATIVE => Some(&super::native::Native),
         _ => None,
     }
