@@ -8,8 +8,8 @@ use pyrolab_test_support::{
     Sandbox, lab_config, python_with_pyro5, repo_root, run, start_lab_daemon,
 };
 
-/// Pyro5's serializers this daemon speaks (json and msgpack are next).
-const SERIALIZERS: &[&str] = &["serpent"];
+/// Pyro5's serializers this daemon speaks (msgpack is next).
+const SERIALIZERS: &[&str] = &["serpent", "json"];
 
 fn python_flow(flow: &str, uri: &str, serializer: &str) -> pyrolab_test_support::Output {
     let script = repo_root().join("tests/python/client_flows.py");

@@ -57,6 +57,7 @@ def sample(uri):
         assert service.subtract(b=3, a=10) == 7
         assert service.divide(1, 4) == 0.25
         expect_raises(ZeroDivisionError, service.divide, 1, 0)
+        service.attribute = None  # a single instance: earlier runs set it
         assert service.attribute is None, service.attribute
         service.attribute = [1, "two", 3.5]
         assert list(service.attribute) == [1, "two", 3.5], service.attribute

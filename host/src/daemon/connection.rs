@@ -89,10 +89,9 @@ fn serializer_for(message: &Message) -> Result<&'static dyn Serializer, String> 
         serializer::id::MARSHAL => {
             "the client uses the marshal serializer, which pyrolab-host does not speak (use serpent)".to_owned()
         }
-        serializer::id::JSON | serializer::id::MSGPACK => format!(
-            "the client uses serializer id {} (json or msgpack), which this daemon does not speak yet (use serpent, Pyro5's default)",
-            message.serializer_id
-        ),
+        serializer::id::MSGPACK => {
+            "the client uses the msgpack serializer, which this daemon does not speak yet (use serpent, Pyro5's default, or json)".to_owned()
+        }
         other => format!("unknown serializer id {other}"),
     })
 }

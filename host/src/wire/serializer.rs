@@ -81,6 +81,7 @@ pub const MAX_DEPTH: usize = 128;
 pub fn by_id(serializer_id: u8) -> Option<&'static dyn Serializer> {
     match serializer_id {
         id::SERPENT => Some(&super::serpent::Serpent),
+        id::JSON => Some(&super::json::Json),
         id::NATIVE => Some(&super::native::Native),
         _ => None,
     }

@@ -148,7 +148,7 @@ fn write_value(out: &mut String, value: &Value, depth: usize) -> Result<(), Seri
 
 /// A float as Python's `repr` writes it; NaN and infinities as serpent
 /// writes them.
-fn write_float(out: &mut String, f: f64) {
+pub(super) fn write_float(out: &mut String, f: f64) {
     if f.is_nan() {
         out.push_str("{'__class__':'float','value':'nan'}");
         return;
