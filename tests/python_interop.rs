@@ -8,8 +8,8 @@ use pyrolab_test_support::{
     Sandbox, lab_config, python_with_pyro5, repo_root, run, start_lab_daemon,
 };
 
-/// Pyro5's serializers this daemon speaks (msgpack is next).
-const SERIALIZERS: &[&str] = &["serpent", "json"];
+/// Pyro5's serializers (all but marshal, which is Python-internal).
+const SERIALIZERS: &[&str] = &["serpent", "json", "msgpack"];
 
 fn python_flow(flow: &str, uri: &str, serializer: &str) -> pyrolab_test_support::Output {
     let script = repo_root().join("tests/python/client_flows.py");

@@ -87,10 +87,7 @@ fn serve(
 fn serializer_for(message: &Message) -> Result<&'static dyn Serializer, String> {
     serializer::by_id(message.serializer_id).ok_or_else(|| match message.serializer_id {
         serializer::id::MARSHAL => {
-            "the client uses the marshal serializer, which pyrolab-host does not speak (use serpent)".to_owned()
-        }
-        serializer::id::MSGPACK => {
-            "the client uses the msgpack serializer, which this daemon does not speak yet (use serpent, Pyro5's default, or json)".to_owned()
+            "the client uses the marshal serializer, which pyrolab-host does not speak (use serpent, json or msgpack)".to_owned()
         }
         other => format!("unknown serializer id {other}"),
     })

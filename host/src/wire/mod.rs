@@ -8,7 +8,7 @@
 //!   serializer ids and the Python ↔ `Value` mapping they share.
 //! - `serpent.rs`: serpent (id 1), Python literal text, Pyro5's default.
 //! - `json.rs`: json (id 3).
-//! - `msgpack.rs`: msgpack (id 4), not written yet.
+//! - `msgpack.rs`: msgpack (id 4).
 //! - `uri.rs`: `PYRO:` URIs.
 //! - `native.rs`: pyrolab-host's own (id 16), for Rust clients.
 

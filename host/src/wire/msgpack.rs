@@ -1,1 +1,396 @@
+//! msgpack (serializer id 4), as Pyro5 uses it: the Python `msgpack`
+//! package with `use_bin_type=True`, so strings are `str` and bytes are
+//! `bin`; integers and containers in their smallest encoding; floats as
+//! float64. Pyro5's extension types (complex numbers and the like) are
+//! refused with an error; integers beyond 64-bit signed range likewise.
 
+use pyrolab_plugin_api::Value;
+
+use super::serializer::{MAX_DEPTH, SerializeError, Serializer, id};
+
+/// The msgpack serializer.
+pub struct Msgpack;
+
+impl Serializer for Msgpack {
+    fn id(&self) -> u8 {
+        id::MSGPACK
+    }
+
+    fn name(&self) -> &'static str {
+        "msgpack"
+    }
+
+    fn serialize(&self, value: &Value) -> Result<Vec<u8>, SerializeError> {
+        let mut out = Vec::new();
+        self.serialize_into(value, &mut out)?;
+        Ok(out)
+    }
+
+    fn serialize_into(&self, value: &Value, out: &mut Vec<u8>) -> Result<(), SerializeError> {
+        write_value(out, value, 0)
+    }
+
+    fn deserialize(&self, data: &[u8]) -> Result<Value, SerializeError> {
+        let mut reader = Reader { data, at: 0 };
+        let value = reader.value(0)?;
+        if reader.at != data.len() {
+            return Err(reader.error("unexpected bytes after the value"));
+        }
+        Ok(value)
+    }
+}
+
+/// Writes a call the way Pyro5's `MsgpackSerializer.dumpsCall` does: an
+/// array of object, method, args and kwargs.
+pub fn serialize_call(
+    object_id: &str,
+    method: &str,
+    args: &[Value],
+    kwargs: &[(String, Value)],
+) -> Vec<u8> {
+    let call = Value::List(vec![
+        object_id.into(),
+        method.into(),
+        Value::List(args.to_vec()),
+        Value::Map(
+            kwargs
+                .iter()
+                .map(|(k, v)| (Value::from(k.as_str()), v.clone()))
+                .collect(),
+        ),
+    ]);
+    let mut out = Vec::new();
+    write_value(&mut out, &call, 0).expect("call arguments are bounded by the caller");
+    out
+}
+
+fn write_len(
+    out: &mut Vec<u8>,
+    len: usize,
+    fix: Option<(u8, usize)>,
+    markers: [u8; 3],
+) -> Result<(), SerializeError> {
+    match fix {
+        Some((base, limit)) if len < limit => out.push(base | len as u8),
+        _ if len < 256 && markers[0] != 0 => {
+            out.push(markers[0]);
+            out.push(len as u8);
+        }
+        _ if len < 65536 => {
+            out.push(markers[1]);
+            out.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        _ => {
+            let len = u32::try_from(len)
+                .map_err(|_| SerializeError::new("value too large for msgpack"))?;
+            out.push(markers[2]);
+            out.extend_from_slice(&len.to_be_bytes());
+        }
+    }
+    Ok(())
+}
+
+fn write_value(out: &mut Vec<u8>, value: &Value, depth: usize) -> Result<(), SerializeError> {
+    if depth > MAX_DEPTH {
+        return Err(SerializeError::new(format!(
+            "value nested more than {MAX_DEPTH} deep"
+        )));
+    }
+    match value {
+        Value::Null => out.push(0xc0),
+        Value::Bool(false) => out.push(0xc2),
+        Value::Bool(true) => out.push(0xc3),
+        Value::Int(i) => write_int(out, *i),
+        Value::Float(f) => {
+            out.push(0xcb);
+            out.extend_from_slice(&f.to_be_bytes());
+        }
+        Value::Str(s) => {
+            write_len(out, s.len(), Some((0xa0, 32)), [0xd9, 0xda, 0xdb])?;
+            out.extend_from_slice(s.as_bytes());
+        }
+        Value::Bytes(b) => {
+            write_len(out, b.len(), None, [0xc4, 0xc5, 0xc6])?;
+            out.extend_from_slice(b);
+        }
+        Value::List(items) => {
+            write_len(out, items.len(), Some((0x90, 16)), [0, 0xdc, 0xdd])?;
+            for item in items {
+                write_value(out, item, depth + 1)?;
+            }
+        }
+        Value::Map(entries) => {
+            write_len(out, entries.len(), Some((0x80, 16)), [0, 0xde, 0xdf])?;
+            for (key, value) in entries {
+                write_value(out, key, depth + 1)?;
+                write_value(out, value, depth + 1)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_int(out: &mut Vec<u8>, i: i64) {
+    if i >= 0 {
+        let u = i as u64;
+        if u < 128 {
+            out.push(u as u8);
+        } else if u < 256 {
+            out.push(0xcc);
+            out.push(u as u8);
+        } else if u < 65536 {
+            out.push(0xcd);
+            out.extend_from_slice(&(u as u16).to_be_bytes());
+        } else if u < (1 << 32) {
+            out.push(0xce);
+            out.extend_from_slice(&(u as u32).to_be_bytes());
+        } else {
+            out.push(0xcf);
+            out.extend_from_slice(&u.to_be_bytes());
+        }
+    } else if i >= -32 {
+        out.push(i as i8 as u8);
+    } else if i >= -128 {
+        out.push(0xd0);
+        out.push(i as i8 as u8);
+    } else if i >= -32768 {
+        out.push(0xd1);
+        out.extend_from_slice(&(i as i16).to_be_bytes());
+    } else if i >= -(1 << 31) {
+        out.push(0xd2);
+        out.extend_from_slice(&(i as i32).to_be_bytes());
+    } else {
+        out.push(0xd3);
+        out.extend_from_slice(&i.to_be_bytes());
+    }
+}
+
+struct Reader<'a> {
+    data: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn error(&self, message: &str) -> SerializeError {
+        SerializeError::new(format!(
+            "invalid msgpack data at byte {}: {message}",
+            self.at
+        ))
+    }
+
+    fn take(&mut self, len: usize) -> Result<&[u8], SerializeError> {
+        let end = self
+            .at
+            .checked_add(len)
+            .filter(|&end| end <= self.data.len())
+            .ok_or_else(|| self.error("truncated data"))?;
+        let bytes = &self.data[self.at..end];
+        self.at = end;
+        Ok(bytes)
+    }
+
+    fn byte(&mut self) -> Result<u8, SerializeError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn uint(&mut self, size: usize) -> Result<u64, SerializeError> {
+        let bytes = self.take(size)?;
+        Ok(bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value, SerializeError> {
+        if depth > MAX_DEPTH {
+            return Err(self.error(&format!("nested more than {MAX_DEPTH} deep")));
+        }
+        let marker = self.byte()?;
+        Ok(match marker {
+            0x00..=0x7f => Value::Int(i64::from(marker)),
+            0x80..=0x8f => self.map(usize::from(marker & 0x0f), depth)?,
+            0x90..=0x9f => self.array(usize::from(marker & 0x0f), depth)?,
+            0xa0..=0xbf => self.string(usize::from(marker & 0x1f))?,
+            0xc0 => Value::Null,
+            0xc2 => Value::Bool(false),
+            0xc3 => Value::Bool(true),
+            0xc4..=0xc6 => {
+                let len = self.uint(1 << (marker - 0xc4))? as usize;
+                Value::Bytes(self.take(len)?.to_vec())
+            }
+            0xc7..=0xc9 | 0xd4..=0xd8 => {
+                return Err(self.error(
+                    "msgpack extension types (complex numbers and such) are not supported",
+                ));
+            }
+            0xca => Value::Float(f64::from(f32::from_bits(self.uint(4)? as u32))),
+            0xcb => Value::Float(f64::from_bits(self.uint(8)?)),
+            0xcc..=0xcf => {
+                let u = self.uint(1 << (marker - 0xcc))?;
+                Value::Int(i64::try_from(u).map_err(|_| {
+                    self.error(&format!(
+                        "integer {u} is too large (pyrolab-host supports 64-bit signed integers)"
+                    ))
+                })?)
+            }
+            0xd0 => Value::Int(i64::from(self.uint(1)? as u8 as i8)),
+            0xd1 => Value::Int(i64::from(self.uint(2)? as u16 as i16)),
+            0xd2 => Value::Int(i64::from(self.uint(4)? as u32 as i32)),
+            0xd3 => Value::Int(self.uint(8)? as i64),
+            0xd9..=0xdb => {
+                let len = self.uint(1 << (marker - 0xd9))? as usize;
+                self.string(len)?
+            }
+            0xdc | 0xdd => {
+                let len = self.uint(if marker == 0xdc { 2 } else { 4 })? as usize;
+                self.array(len, depth)?
+            }
+            0xde | 0xdf => {
+                let len = self.uint(if marker == 0xde { 2 } else { 4 })? as usize;
+                self.map(len, depth)?
+            }
+            0xe0..=0xff => Value::Int(i64::from(marker as i8)),
+            0xc1 => return Err(self.error("the reserved marker 0xc1")),
+        })
+    }
+
+    fn string(&mut self, len: usize) -> Result<Value, SerializeError> {
+        let bytes = self.take(len)?;
+        std::str::from_utf8(bytes)
+            .map(|s| Value::Str(s.to_owned()))
+            .map_err(|_| self.error("a string that is not UTF-8"))
+    }
+
+    /// Every element takes at least one byte: a length beyond what is left
+    /// is refused before anything is allocated.
+    fn check_count(&self, count: usize, bytes_each: usize) -> Result<(), SerializeError> {
+        if count.saturating_mul(bytes_each) > self.data.len() - self.at {
+            return Err(self.error("a length larger than the data"));
+        }
+        Ok(())
+    }
+
+    fn array(&mut self, len: usize, depth: usize) -> Result<Value, SerializeError> {
+        self.check_count(len, 1)?;
+        let mut items = Vec::with_capacity(len);
+        for _ in 0..len {
+            items.push(self.value(depth + 1)?);
+        }
+        Ok(Value::List(items))
+    }
+
+    fn map(&mut self, len: usize, depth: usize) -> Result<Value, SerializeError> {
+        self.check_count(len, 2)?;
+        let mut entries = Vec::with_capacity(len);
+        for _ in 0..len {
+            let key = self.value(depth + 1)?;
+            let value = self.value(depth + 1)?;
+            entries.push((key, value));
+        }
+        Ok(Value::Map(entries))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(value: &Value) -> Value {
+        Msgpack
+            .deserialize(&Msgpack.serialize(value).unwrap())
+            .unwrap()
+    }
+
+    #[test]
+    fn smallest_encodings_as_python_msgpack_writes_them() {
+        let cases: &[(Value, &[u8])] = &[
+            (Value::Int(3), &[0x03]),
+            (Value::Int(-1), &[0xff]),
+            (Value::Int(200), &[0xcc, 200]),
+            (Value::Int(-200), &[0xd1, 0xff, 0x38]),
+            (Value::Null, &[0xc0]),
+            (Value::from("s"), &[0xa1, b's']),
+            (Value::Bytes(vec![1]), &[0xc4, 1, 1]),
+            (Value::Float(2.5), &[0xcb, 0x40, 0x04, 0, 0, 0, 0, 0, 0]),
+        ];
+        for (value, bytes) in cases {
+            assert_eq!(Msgpack.serialize(value).unwrap(), *bytes, "{value}");
+        }
+        // kw(1, 2, 3, x=4) from capture_msgpack.txt.
+        let call = serialize_call(
+            "thing",
+            "kw",
+            &[1.into(), 2.into(), 3.into()],
+            &[("x".into(), 4.into())],
+        );
+        assert_eq!(call, b"\x94\xa5thing\xa2kw\x93\x01\x02\x03\x81\xa1x\x04");
+    }
+
+    #[test]
+    fn every_kind_round_trips() {
+        for value in [
+            Value::Int(i64::MIN),
+            Value::Int(i64::MAX),
+            Value::Int(70_000),
+            Value::Float(f64::NAN),
+            Value::from("x".repeat(300)),
+            Value::Bytes(vec![7; 70_000]),
+            Value::List((0..20).map(Value::from).collect()),
+            Value::Map(vec![
+                (1.into(), "one".into()),
+                ("k".into(), Value::List(vec![])),
+            ]),
+        ] {
+            let back = round_trip(&value);
+            match (&value, &back) {
+                (Value::Float(a), Value::Float(b)) => assert_eq!(a.to_bits(), b.to_bits()),
+                _ => assert_eq!(back, value),
+            }
+        }
+    }
+
+    #[test]
+    fn unsupported_and_malformed_input_are_errors() {
+        let big = Msgpack
+            .deserialize(&[0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])
+            .unwrap_err();
+        assert!(big.to_string().contains("too large"), "{big}");
+        let complex = Msgpack
+            .deserialize(&[0xd8, 0x30, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+            .unwrap_err();
+        assert!(complex.to_string().contains("extension"), "{complex}");
+        let hostile = Msgpack
+            .deserialize(&[0xdd, 0xff, 0xff, 0xff, 0xff])
+            .unwrap_err();
+        assert!(
+            hostile.to_string().contains("larger than the data"),
+            "{hostile}"
+        );
+        assert!(
+            Msgpack
+                .deserialize(&[0x91; 10_000])
+                .unwrap_err()
+                .to_string()
+                .contains("nested")
+        );
+        let valid = serialize_call(
+            "thing",
+            "echo",
+            &["é".into(), Value::Bytes(vec![1, 2]), 2.5.into()],
+            &[],
+        );
+        for end in 0..valid.len() {
+            assert!(Msgpack.deserialize(&valid[..end]).is_err(), "prefix {end}");
+        }
+        let mut state: u64 = 0x1357_9bdf_2468_ace0;
+        for _ in 0..20_000 {
+            let len = (state % 24) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state as u8
+                })
+                .collect();
+            let _ = Msgpack.deserialize(&bytes);
+        }
+    }
+}

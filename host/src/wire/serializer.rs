@@ -82,6 +82,7 @@ pub fn by_id(serializer_id: u8) -> Option<&'static dyn Serializer> {
     match serializer_id {
         id::SERPENT => Some(&super::serpent::Serpent),
         id::JSON => Some(&super::json::Json),
+        id::MSGPACK => Some(&super::msgpack::Msgpack),
         id::NATIVE => Some(&super::native::Native),
         _ => None,
     }
