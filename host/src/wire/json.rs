@@ -13,7 +13,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use pyrolab_plugin_api::Value;
 
-use super::serializer::{MAX_DEPTH, SerializeError, Serializer, id};
+use super::serializer::{MAX_DEPTH, SerializeError, Serializer, bytes_from_dict, id};
 
 /// The json serializer.
 pub struct Json;
@@ -392,21 +392,7 @@ impl Parser<'_> {
 
 /// serpent's bytes dict, read back into bytes.
 fn bytes_dict(entries: Vec<(Value, Value)>) -> Result<Value, SerializeError> {
-    let lookup = |key: &str| {
-        entries
-            .iter()
-            .find(|(k, _)| k.as_str() == Some(key))
-            .map(|(_, v)| v)
-    };
-    if entries.len() == 2 && lookup("encoding").and_then(Value::as_str) == Some("base64") {
-        if let Some(data) = lookup("data").and_then(Value::as_str) {
-            return BASE64
-                .decode(data)
-                .map(Value::Bytes)
-                .map_err(|err| SerializeError::new(format!("invalid base64 bytes: {err}")));
-        }
-    }
-    Ok(Value::Map(entries))
+    bytes_from_dict(&entries).unwrap_or(Ok(Value::Map(entries)))
 }
 
 #[cfg(test)]

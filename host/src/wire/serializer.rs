@@ -87,3 +87,26 @@ pub fn by_id(serializer_id: u8) -> Option<&'static dyn Serializer> {
         _ => None,
     }
 }
+
+/// serpent's (and, by Pyro5's convention, json's) encoding of bytes:
+/// `{"data": base64, "encoding": "base64"}`, read back into bytes. `None`
+/// when `entries` is any other dict.
+pub(super) fn bytes_from_dict(entries: &[(Value, Value)]) -> Option<Result<Value, SerializeError>> {
+    use base64::Engine as _;
+    let lookup = |key: &str| {
+        entries
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v)
+    };
+    if entries.len() != 2 || lookup("encoding").and_then(Value::as_str) != Some("base64") {
+        return None;
+    }
+    let data = lookup("data").and_then(Value::as_str)?;
+    Some(
+        base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .map(Value::Bytes)
+            .map_err(|err| SerializeError::new(format!("invalid base64 bytes: {err}"))),
+    )
+}

@@ -16,7 +16,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use pyrolab_plugin_api::Value;
 
-use super::serializer::{MAX_DEPTH, SerializeError, Serializer, id};
+use super::serializer::{MAX_DEPTH, SerializeError, Serializer, bytes_from_dict, id};
 
 /// The serpent serializer.
 pub struct Serpent;
@@ -569,20 +569,15 @@ fn parse_int(digits: &str, radix: u32, negative: bool) -> Option<Value> {
 
 /// serpent's encodings of bytes and of non-finite floats, read back.
 fn special_dict(entries: Vec<(Value, Value)>) -> Result<Value, SerializeError> {
+    if let Some(bytes) = bytes_from_dict(&entries) {
+        return bytes;
+    }
     let lookup = |key: &str| {
         entries
             .iter()
             .find(|(k, _)| k.as_str() == Some(key))
             .map(|(_, v)| v)
     };
-    if entries.len() == 2 && lookup("encoding").and_then(Value::as_str) == Some("base64") {
-        if let Some(data) = lookup("data").and_then(Value::as_str) {
-            return BASE64
-                .decode(data)
-                .map(Value::Bytes)
-                .map_err(|err| SerializeError::new(format!("invalid base64 bytes: {err}")));
-        }
-    }
     if entries.len() == 2 && lookup("__class__").and_then(Value::as_str) == Some("float") {
         if let Some(text) = lookup("value").and_then(Value::as_str) {
             let value = match text {
