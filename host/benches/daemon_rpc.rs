@@ -1,6 +1,7 @@
 //! Calls through a daemon on loopback, next to raw TCP in the same run.
 //!
 //! Run: `cargo build --release -p pyrolab-sample && cargo bench -p pyrolab-host --bench daemon_rpc`
+//! (add `-- small`, `-- bulk` or `-- python` to run only those sections)
 //!
 //! Reports: raw TCP ping-pong (the baseline); the Rust client's calls/s and
 //! p50/p99 latency, sequential and over 16 concurrent connections; 1 MB
@@ -28,7 +29,8 @@ const SEQUENTIAL_CALLS: usize = 20_000;
 const CONCURRENT_CONNECTIONS: usize = 16;
 const CALLS_PER_CONNECTION: usize = 2_000;
 const BULK_BYTES: usize = 1 << 20;
-const BULK_ROUNDS: usize = 60;
+const BULK_ROUNDS: usize = 40;
+const BULK_TRIALS: usize = 5;
 
 fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("bench executable");
@@ -163,6 +165,20 @@ fn raw_ping_pong(size: usize, calls: usize) -> Stats {
     })
 }
 
+/// The sections named on the command line (`small`, `bulk`, `python`), or
+/// all of them. Cargo passes its own `--bench` flag, which is ignored.
+fn selected_sections() -> Vec<String> {
+    let named: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with('-'))
+        .collect();
+    if named.is_empty() {
+        vec!["small".into(), "bulk".into(), "python".into()]
+    } else {
+        named
+    }
+}
+
 fn main() {
     let location = start_daemon();
     let uri = format!("PYRO:sample@{location}");
@@ -170,11 +186,23 @@ fn main() {
         "pyrolab-host daemon benchmark ({} cores)\n",
         thread::available_parallelism().map_or(1, |n| n.get())
     );
+    let sections = selected_sections();
+    let wants = |name: &str| sections.iter().any(|s| s == name);
+    if wants("small") {
+        small_calls(&uri);
+    }
+    if wants("bulk") {
+        bulk_transfer(&uri);
+    }
+    if wants("python") {
+        python_clients(&uri);
+    }
+}
 
-    // 1. Small calls.
+fn small_calls(uri: &str) {
     let raw_rate =
         raw_ping_pong(100, SEQUENTIAL_CALLS).report("raw TCP ping-pong, 100 bytes (baseline)");
-    let proxy = Proxy::connect(&uri).unwrap();
+    let proxy = Proxy::connect(uri).unwrap();
     let rust_rate = timed(SEQUENTIAL_CALLS, || {
         let _: String = proxy.call("echo", ("hello",)).unwrap();
     })
@@ -189,9 +217,8 @@ fn main() {
     let mut all: Vec<Duration> = thread::scope(|scope| {
         let workers: Vec<_> = (0..CONCURRENT_CONNECTIONS)
             .map(|_| {
-                let uri = uri.clone();
                 scope.spawn(move || {
-                    let proxy = Proxy::connect(&uri).unwrap();
+                    let proxy = Proxy::connect(uri).unwrap();
                     timed(CALLS_PER_CONNECTION, || {
                         let _: String = proxy.call("echo", ("hello",)).unwrap();
                     })
@@ -215,40 +242,64 @@ fn main() {
     .report(&format!(
         "Rust client, echo, {CONCURRENT_CONNECTIONS} connections"
     ));
+}
 
-    // 2. Bulk transfer.
-    let raw = raw_ping_pong(BULK_BYTES, BULK_ROUNDS);
-    let raw_bandwidth = 2.0 * BULK_BYTES as f64 * raw.per_second() / 1e6;
+/// Loopback bandwidth swings with scheduling on a small machine, so the raw
+/// baseline and the daemon are measured in alternating trials and each side
+/// reports its best trial: a noisy dip on either side cannot make the ratio.
+fn bulk_transfer(uri: &str) {
+    let proxy = Proxy::connect(uri).unwrap();
+    let raw_address = raw_echo_server(BULK_BYTES);
+    let mut raw_stream = TcpStream::connect(raw_address).unwrap();
+    raw_stream.set_nodelay(true).unwrap();
+    let message = vec![7u8; BULK_BYTES];
+    let mut reply = vec![0u8; BULK_BYTES];
+    let data = Bytes::from(vec![42u8; BULK_BYTES]);
+
+    let (mut raw_best, mut echo_best, mut upload_best) = (0f64, 0f64, 0f64);
+    for _ in 0..BULK_TRIALS {
+        let raw = timed(BULK_ROUNDS, || {
+            raw_stream.write_all(&message).unwrap();
+            raw_stream.read_exact(&mut reply).unwrap();
+        });
+        raw_best = raw_best.max(raw.per_second());
+        let echo = timed(BULK_ROUNDS, || {
+            let back: Bytes = proxy.call("echo_bytes", (&data,)).unwrap();
+            assert_eq!(back.len(), BULK_BYTES);
+        });
+        echo_best = echo_best.max(echo.per_second());
+        let upload = timed(BULK_ROUNDS, || {
+            let count: usize = proxy.call("byte_count", (&data,)).unwrap();
+            assert_eq!(count, BULK_BYTES);
+        });
+        upload_best = upload_best.max(upload.per_second());
+    }
+    let megabytes = BULK_BYTES as f64 / 1e6;
+    let raw_bandwidth = 2.0 * megabytes * raw_best;
+    let bandwidth = 2.0 * megabytes * echo_best;
     println!(
         "{:<52} {raw_bandwidth:>10.0} MB/s (both directions)",
         "raw TCP 1 MB echo (baseline)"
     );
-    let data = Bytes::from(vec![42u8; BULK_BYTES]);
-    let bulk = timed(BULK_ROUNDS, || {
-        let back: Bytes = proxy.call("echo_bytes", (&data,)).unwrap();
-        assert_eq!(back.len(), BULK_BYTES);
-    });
-    let bandwidth = 2.0 * BULK_BYTES as f64 * bulk.per_second() / 1e6;
     println!(
         "{:<52} {bandwidth:>10.0} MB/s (both directions)",
         "Rust client, echo_bytes(1 MB)"
     );
-    let upload = timed(BULK_ROUNDS, || {
-        let count: usize = proxy.call("byte_count", (&data,)).unwrap();
-        assert_eq!(count, BULK_BYTES);
-    });
-    let upload_bandwidth = BULK_BYTES as f64 * upload.per_second() / 1e6;
     println!(
-        "{:<52} {upload_bandwidth:>10.0} MB/s (one direction)",
-        "Rust client, byte_count(1 MB)"
+        "{:<52} {:>10.0} MB/s (one direction)",
+        "Rust client, byte_count(1 MB)",
+        megabytes * upload_best
     );
     println!(
         "{:<52} {:>9.0}%",
         "  1 MB echo vs raw TCP",
         100.0 * bandwidth / raw_bandwidth
     );
+}
 
-    // 3. Stock Python clients, when the test suite's environment exists.
+/// The stock Python client against this daemon and a stock Pyro5 daemon,
+/// when the test suite's Python environment exists.
+fn python_clients(uri: &str) {
     let python = profile_dir()
         .parent()
         .unwrap()
@@ -257,7 +308,7 @@ fn main() {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/pyro5_compare.py");
         let status = Command::new(python)
             .arg(script)
-            .arg(&uri)
+            .arg(uri)
             .status()
             .expect("run python");
         assert!(status.success(), "the Python comparison failed");

@@ -45,6 +45,13 @@ impl CallArgs {
         ])
     }
 
+    /// The encoding of [`CallArgs::into_value`], built from an encoded list
+    /// of positional arguments and an encoded map of keyword arguments: a
+    /// host passes a client's arguments on this way without decoding them.
+    pub fn encode_from_parts(args: &[u8], kwargs: &[u8]) -> Vec<u8> {
+        value::encode_map_of_encoded(&[("args", args), ("kwargs", kwargs)])
+    }
+
     /// Reads arguments from the form [`CallArgs::into_value`] produces.
     /// Unknown keys are ignored (later hosts may send more).
     pub fn from_value(value: Value) -> Result<Self, ValueError> {
@@ -283,6 +290,12 @@ mod tests {
         assert_eq!(
             CallArgs::from_value(call.clone().into_value()).unwrap(),
             call
+        );
+        let args = value::encode(&Value::List(call.args.clone()));
+        let kwargs = value::encode(&call.clone().into_value().get("kwargs").unwrap().clone());
+        assert_eq!(
+            CallArgs::encode_from_parts(&args, &kwargs),
+            value::encode(&call.into_value())
         );
     }
 }

@@ -10,12 +10,14 @@
 //! through `serde` directly (no intermediate JSON).
 
 mod de;
+mod scan;
 mod ser;
 mod wire;
 
 use std::fmt;
 
 pub use de::from_value;
+pub use scan::{encode_map_of_encoded, kind_of, split_list};
 pub use ser::to_value;
 pub use wire::{decode, encode, encode_into};
 

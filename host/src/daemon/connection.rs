@@ -2,7 +2,7 @@
 //! goes away. A malformed message closes this connection only, with the
 //! reason logged; the daemon serves everyone else as before.
 
-use std::io::{BufReader, Write};
+use std::io::{BufReader, IoSlice, Write};
 use std::net::TcpStream;
 
 use pyrolab_plugin_api::Value;
@@ -76,6 +76,7 @@ fn serve(
                 let serializer = serializer_for(&message)?;
                 match dispatch::invoke(shared, sessions, serializer, &message) {
                     Outcome::Reply(frame) => send(writer, &frame)?,
+                    Outcome::Parts(header, payload) => send_parts(writer, &header, &payload)?,
                     Outcome::NoReply => {}
                 }
             }
@@ -98,6 +99,22 @@ fn send(writer: &mut TcpStream, frame: &[u8]) -> Result<(), String> {
     writer
         .write_all(frame)
         .map_err(|err| format!("cannot send a reply: {err}"))
+}
+
+/// Sends a header and a payload held apart, with vectored writes (no copy
+/// into one buffer; usually one system call).
+fn send_parts(writer: &mut TcpStream, header: &[u8], payload: &[u8]) -> Result<(), String> {
+    let mut parts = [IoSlice::new(header), IoSlice::new(payload)];
+    let mut parts = &mut parts[..];
+    while !parts.is_empty() {
+        match writer.write_vectored(parts) {
+            Ok(0) => return Err("cannot send a reply: the connection is closed".to_owned()),
+            Ok(written) => IoSlice::advance_slices(&mut parts, written),
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(format!("cannot send a reply: {err}")),
+        }
+    }
+    Ok(())
 }
 
 /// Answers the CONNECT: the handshake reply with the object's metadata, or a

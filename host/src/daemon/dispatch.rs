@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, Sender};
 use std::thread;
 
-use pyrolab_plugin_api::{CallArgs, DriverError, ErrorKind, Value};
+use abi_stable::std_types::RVec;
+use pyrolab_plugin_api::{CallArgs, DriverError, ErrorKind, Value, value};
 
 use super::lock::LOCK_METHODS;
 use super::pyro::{
@@ -16,13 +17,16 @@ use super::pyro::{
 use super::{Sessions, Shared};
 use crate::config::schema::ServerType;
 use crate::loader::Instance;
-use crate::wire::message::{Message, flags, kind};
-use crate::wire::serializer::Serializer;
+use crate::wire::message::{HEADER_SIZE, Message, flags, kind};
+use crate::wire::serializer::{self, Serializer};
 
 /// What to send back for an INVOKE.
 pub(super) enum Outcome {
     /// This reply, framed.
     Reply(Vec<u8>),
+    /// A reply whose payload is the driver's encoded result, sent right
+    /// after the header as it is.
+    Parts([u8; HEADER_SIZE], RVec<u8>),
     /// Nothing (a oneway call).
     NoReply,
 }
@@ -75,6 +79,11 @@ pub(super) fn invoke(
 ) -> Outcome {
     let oneway = request.flags & flags::ONEWAY != 0;
     let batch = request.flags & flags::BATCH != 0;
+    if serializer.id() == serializer::id::NATIVE && !oneway && !batch {
+        if let Some(call) = EncodedCall::parse(shared, &request.payload) {
+            return invoke_encoded(shared, sessions, serializer, request, call);
+        }
+    }
     let result = serializer
         .deserialize(&request.payload)
         .map_err(|err| pyro_exception("SerializeError", &format!("cannot read the call: {err}")))
@@ -96,7 +105,17 @@ pub(super) fn invoke(
         }
         return Outcome::NoReply;
     }
-    let mut reply_flags = if batch { flags::BATCH } else { 0 };
+    let reply_flags = if batch { flags::BATCH } else { 0 };
+    reply(serializer, request, reply_flags, result)
+}
+
+/// Frames the reply to `request`: the result, or the exception.
+fn reply(
+    serializer: &'static dyn Serializer,
+    request: &Message,
+    mut reply_flags: u16,
+    result: Result<Value, Value>,
+) -> Outcome {
     let body = result.unwrap_or_else(|exception| {
         reply_flags |= flags::EXCEPTION;
         exception
@@ -135,6 +154,105 @@ pub(super) fn invoke(
     }
 }
 
+/// A call from a native-serializer client to a service method, whose
+/// arguments go to the driver as they arrived and whose result comes back
+/// as the driver encoded it. Both are already in the ABI's encoding, so a
+/// large byte string is copied once on the way in (into the arguments
+/// map) and not at all on the way out.
+struct EncodedCall {
+    object: String,
+    method: String,
+    /// `CallArgs` encoded, as the driver reads them.
+    arguments: Vec<u8>,
+}
+
+impl EncodedCall {
+    /// Reads a `(object, method, args, kwargs)` payload without decoding
+    /// the arguments. `None` for anything the general path handles: other
+    /// shapes, `Pyro.Daemon`, lock methods, unknown objects.
+    fn parse(shared: &Shared, payload: &[u8]) -> Option<EncodedCall> {
+        let items = value::split_list(payload).ok()?;
+        let [object, method, args, kwargs] = items[..] else {
+            return None;
+        };
+        let Ok(Value::Str(object)) = value::decode(object) else {
+            return None;
+        };
+        let Ok(Value::Str(method)) = value::decode(method) else {
+            return None;
+        };
+        let lock_method = shared.settings.lockable && LOCK_METHODS.contains(&method.as_str());
+        if !shared.services.contains_key(&object) || lock_method {
+            return None;
+        }
+        if value::kind_of(args) != Some("list") {
+            return None;
+        }
+        let no_kwargs;
+        let kwargs = match value::kind_of(kwargs) {
+            Some("dict") => kwargs,
+            Some("NoneType") => {
+                no_kwargs = value::encode(&Value::Map(Vec::new()));
+                &no_kwargs
+            }
+            _ => return None,
+        };
+        Some(EncodedCall {
+            object,
+            method,
+            arguments: CallArgs::encode_from_parts(args, kwargs),
+        })
+    }
+}
+
+fn invoke_encoded(
+    shared: &Shared,
+    sessions: &mut Sessions,
+    serializer: &'static dyn Serializer,
+    request: &Message,
+    call: EncodedCall,
+) -> Outcome {
+    match run_encoded(shared, sessions, call) {
+        Ok(result) => Outcome::Parts(
+            Message::header(
+                kind::RESULT,
+                request.serializer_id,
+                0,
+                request.seq,
+                request.correlation_id,
+                result.len(),
+            ),
+            result,
+        ),
+        Err(exception) => reply(serializer, request, 0, Err(exception)),
+    }
+}
+
+fn run_encoded(
+    shared: &Shared,
+    sessions: &mut Sessions,
+    call: EncodedCall,
+) -> Result<RVec<u8>, Value> {
+    if shared.settings.lockable {
+        shared.locks.check(&call.object, sessions.connection())?;
+    }
+    let instance = target(shared, sessions, &call.object, &call.method)?;
+    let EncodedCall {
+        object,
+        method,
+        arguments,
+    } = call;
+    let execute = move || {
+        instance
+            .call_raw(&method, &arguments)
+            .map_err(|err| driver_exception(&object, &method, &err))
+    };
+    match &shared.executor {
+        Some(executor) => executor.run(execute),
+        None => execute(),
+    }
+}
+
 fn describe(exception: &Value) -> String {
     let class = exception
         .get("__class__")
@@ -170,21 +288,26 @@ fn lock_call(shared: &Shared, sessions: &Sessions, call: &Call) -> Option<Result
 
 /// Finds the instance a call goes to, or the exception explaining why
 /// there is none.
-fn target(shared: &Shared, sessions: &mut Sessions, call: &Call) -> Result<Arc<Instance>, Value> {
-    let Some(service) = shared.services.get(&call.object) else {
+fn target(
+    shared: &Shared,
+    sessions: &mut Sessions,
+    object: &str,
+    method: &str,
+) -> Result<Arc<Instance>, Value> {
+    let Some(service) = shared.services.get(object) else {
         return Err(pyro_exception("DaemonError", "unknown object"));
     };
-    let is_property_access = matches!(call.method.as_str(), "__getattr__" | "__setattr__");
-    if call.method.starts_with('_') && !is_property_access {
+    let is_property_access = matches!(method, "__getattr__" | "__setattr__");
+    if method.starts_with('_') && !is_property_access {
         return Err(exception(
             "builtins.AttributeError",
-            &format!("attempt to access private attribute '{}'", call.method),
+            &format!("attempt to access private attribute '{method}'"),
             Vec::new(),
         ));
     }
     service
         .instance(sessions)
-        .map_err(|err| driver_exception(&call.object, "__init__", &err))
+        .map_err(|err| driver_exception(object, "__init__", &err))
 }
 
 fn run_call(shared: &Shared, sessions: &mut Sessions, call: Call) -> Result<Value, Value> {
@@ -194,7 +317,7 @@ fn run_call(shared: &Shared, sessions: &mut Sessions, call: Call) -> Result<Valu
     if let Some(result) = lock_call(shared, sessions, &call) {
         return result;
     }
-    let instance = target(shared, sessions, &call)?;
+    let instance = target(shared, sessions, &call.object, &call.method)?;
     let Call {
         object,
         method,
@@ -221,7 +344,7 @@ fn run_oneway(shared: &Shared, sessions: &mut Sessions, call: Call) -> Result<()
     if let Some(result) = lock_call(shared, sessions, &call) {
         return result.map(drop);
     }
-    let instance = target(shared, sessions, &call)?;
+    let instance = target(shared, sessions, &call.object, &call.method)?;
     let job = move || {
         if let Err(err) = instance.call(
             &call.method,

@@ -1,7 +1,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use abi_stable::std_types::{RResult, RSlice, RStr};
+use abi_stable::std_types::{RResult, RSlice, RStr, RVec};
 use pyrolab_plugin_api::abi::InstanceBox;
 use pyrolab_plugin_api::descriptor::ClassDescriptor;
 use pyrolab_plugin_api::{CallArgs, DriverError, Value, value};
@@ -43,13 +43,21 @@ impl Instance {
     /// Calls a method with arguments already encoded as
     /// `value::encode(&CallArgs::into_value())`.
     pub fn call_encoded(&self, method: &str, arguments: &[u8]) -> Result<Value, DriverError> {
+        let result = self.call_raw(method, arguments)?;
+        value::decode(&result).map_err(|err| {
+            DriverError::runtime(format!("{method}() returned a malformed value: {err}"))
+        })
+    }
+
+    /// Calls a method with encoded arguments and returns its result still
+    /// encoded (`value::encode` of the result), so a reply in the same
+    /// encoding can be sent without decoding it.
+    pub fn call_raw(&self, method: &str, arguments: &[u8]) -> Result<RVec<u8>, DriverError> {
         match self
             .handle
             .call(RStr::from_str(method), RSlice::from_slice(arguments))
         {
-            RResult::ROk(bytes) => value::decode(&bytes).map_err(|err| {
-                DriverError::runtime(format!("{method}() returned a malformed value: {err}"))
-            }),
+            RResult::ROk(bytes) => Ok(bytes),
             RResult::RErr(bytes) => Err(decode_error(&bytes)),
         }
     }

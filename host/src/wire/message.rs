@@ -221,24 +221,40 @@ impl Message {
     ) -> Result<Vec<u8>, crate::wire::serializer::SerializeError> {
         let mut out = vec![0u8; HEADER_SIZE];
         write_payload(&mut out)?;
-        let payload_len = (out.len() - HEADER_SIZE) as u32;
+        let payload_len = out.len() - HEADER_SIZE;
+        let header = Message::header(kind, serializer_id, flags, seq, correlation_id, payload_len);
+        out[..HEADER_SIZE].copy_from_slice(&header);
+        Ok(out)
+    }
+
+    /// The header of a message without annotations or compression whose
+    /// payload is `payload_len` bytes: for sending a payload that is
+    /// already in memory right after it, without copying it into a frame.
+    pub fn header(
+        kind: u8,
+        serializer_id: u8,
+        flags: u16,
+        seq: u16,
+        correlation_id: [u8; 16],
+        payload_len: usize,
+    ) -> [u8; HEADER_SIZE] {
         let mut flags = flags & !flags::COMPRESSED;
         if correlation_id != [0; 16] {
             flags |= flags::CORR_ID;
         }
-        let header = &mut out[..HEADER_SIZE];
+        let mut header = [0u8; HEADER_SIZE];
         header[0..4].copy_from_slice(b"PYRO");
         header[4..6].copy_from_slice(&PROTOCOL_VERSION.to_be_bytes());
         header[6] = kind;
         header[7] = serializer_id;
         header[8..10].copy_from_slice(&flags.to_be_bytes());
         header[10..12].copy_from_slice(&seq.to_be_bytes());
-        header[12..16].copy_from_slice(&payload_len.to_be_bytes());
+        header[12..16].copy_from_slice(&(payload_len as u32).to_be_bytes());
         header[16..20].copy_from_slice(&0u32.to_be_bytes());
         header[20..36].copy_from_slice(&correlation_id);
         header[36..38].copy_from_slice(&0u16.to_be_bytes());
         header[38..40].copy_from_slice(&MAGIC.to_be_bytes());
-        Ok(out)
+        header
     }
 
     /// Reads one message. `max_size` bounds the announced payload and
@@ -254,11 +270,9 @@ impl Message {
                 "message too large ({total} bytes, max {max_size})"
             )));
         }
-        let mut annotation_bytes = vec![0u8; header.annotations_len as usize];
-        reader.read_exact(&mut annotation_bytes)?;
+        let annotation_bytes = read_exactly(reader, header.annotations_len)?;
         let annotations = parse_annotations(&annotation_bytes)?;
-        let mut payload = vec![0u8; header.data_len as usize];
-        reader.read_exact(&mut payload)?;
+        let mut payload = read_exactly(reader, header.data_len)?;
         if header.flags & flags::COMPRESSED != 0 {
             payload = unzlib(&payload, max_size)?;
         }
@@ -272,6 +286,24 @@ impl Message {
             payload,
         })
     }
+}
+
+/// Reads exactly `len` bytes into a new buffer. The buffer is not zeroed
+/// first: for a megabyte payload, that would cost as much as a copy.
+fn read_exactly(reader: &mut impl Read, len: u32) -> io::Result<Vec<u8>> {
+    let len = len as usize;
+    let mut buffer = Vec::with_capacity(len);
+    reader.take(len as u64).read_to_end(&mut buffer)?;
+    if buffer.len() < len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!(
+                "connection closed in the middle of a message ({} of {len} bytes)",
+                buffer.len()
+            ),
+        ));
+    }
+    Ok(buffer)
 }
 
 /// Reads the header; a clean end of stream before its first byte is

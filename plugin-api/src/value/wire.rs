@@ -29,7 +29,19 @@ use super::{Value, ValueError};
 
 /// How deeply lists and maps may nest in decoded input: deeper input is
 /// refused rather than risking the stack.
-const MAX_DEPTH: usize = 128;
+pub(super) const MAX_DEPTH: usize = 128;
+
+/// The frozen tag numbers (see the table above).
+pub(super) mod tag {
+    pub const NULL: u8 = 0;
+    pub const BOOL: u8 = 1;
+    pub const INT: u8 = 2;
+    pub const FLOAT: u8 = 3;
+    pub const STR: u8 = 4;
+    pub const BYTES: u8 = 5;
+    pub const LIST: u8 = 6;
+    pub const MAP: u8 = 7;
+}
 
 const VARIANTS: &[&str] = &[
     "Null", "Bool", "Int", "Float", "Str", "Bytes", "List", "Map",

@@ -1,0 +1,271 @@
+//! Working with encoded values without decoding them: finding the items of
+//! an encoded list, and building a map from already-encoded values.
+//!
+//! A host uses these to hand a client's arguments to a driver as they
+//! arrived: the bytes of a megabyte-long byte string are then copied once,
+//! instead of being decoded into a [`Value`](super::Value) and encoded
+//! again.
+//!
+//! The scanner follows the layout documented in [`encode`](super::encode)
+//! exactly. It checks lengths and nesting, not contents (UTF-8, varint
+//! overflow): whoever finally decodes an item still refuses a malformed
+//! one.
+
+use super::ValueError;
+use super::wire::{MAX_DEPTH, tag};
+
+/// The encodings of the items of an encoded list, in order, without
+/// decoding them. Each slice is a complete encoded value.
+///
+/// # Errors
+///
+/// The bytes are not an encoded list, or an item is truncated, nested too
+/// deeply or of an unknown kind, or bytes follow the list.
+pub fn split_list(bytes: &[u8]) -> Result<Vec<&[u8]>, ValueError> {
+    let mut scanner = Scanner { bytes, at: 0 };
+    if scanner.varint()? != u64::from(tag::LIST) {
+        return Err(malformed("expected a list"));
+    }
+    let count = scanner.varint()?;
+    // Every item takes at least one byte: a count larger than what is left
+    // is a lie, and must not size an allocation.
+    let mut items = Vec::with_capacity(count.min(scanner.remaining() as u64) as usize);
+    for _ in 0..count {
+        let start = scanner.at;
+        scanner.skip_value(1)?;
+        items.push(&bytes[start..scanner.at]);
+    }
+    if scanner.remaining() != 0 {
+        return Err(malformed(format!(
+            "{} trailing byte(s) after the value",
+            scanner.remaining()
+        )));
+    }
+    Ok(items)
+}
+
+/// The kind of an encoded value, read from its first byte: `"list"`,
+/// `"dict"`, `"NoneType"`, ... (the names [`Value::type_name`] uses), or
+/// `None` for an empty or unknown encoding.
+///
+/// [`Value::type_name`]: super::Value::type_name
+pub fn kind_of(encoded: &[u8]) -> Option<&'static str> {
+    let name = match *encoded.first()? {
+        tag::NULL => "NoneType",
+        tag::BOOL => "bool",
+        tag::INT => "int",
+        tag::FLOAT => "float",
+        tag::STR => "str",
+        tag::BYTES => "bytes",
+        tag::LIST => "list",
+        tag::MAP => "dict",
+        _ => return None,
+    };
+    Some(name)
+}
+
+/// The encoding of a map with string keys whose values are given already
+/// encoded: the same bytes as encoding the map as a [`Value`].
+///
+/// [`Value`]: super::Value
+pub fn encode_map_of_encoded(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let size: usize = entries
+        .iter()
+        .map(|(key, value)| 20 + key.len() + value.len())
+        .sum();
+    let mut out = Vec::with_capacity(2 * 10 + size);
+    push_varint(&mut out, u64::from(tag::MAP));
+    push_varint(&mut out, entries.len() as u64);
+    for (key, value) in entries {
+        push_varint(&mut out, u64::from(tag::STR));
+        push_varint(&mut out, key.len() as u64);
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(value);
+    }
+    out
+}
+
+fn push_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn malformed(detail: impl std::fmt::Display) -> ValueError {
+    ValueError::new(format!("malformed value encoding: {detail}"))
+}
+
+struct Scanner<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Scanner<'_> {
+    fn remaining(&self) -> usize {
+        self.bytes.len() - self.at
+    }
+
+    fn skip(&mut self, len: u64) -> Result<(), ValueError> {
+        if len > self.remaining() as u64 {
+            return Err(malformed("unexpected end of input"));
+        }
+        self.at += len as usize;
+        Ok(())
+    }
+
+    /// A LEB128 varint of at most 10 bytes (a `u64`).
+    fn varint(&mut self) -> Result<u64, ValueError> {
+        let mut value = 0u64;
+        for shift in (0..70).step_by(7) {
+            let Some(&byte) = self.bytes.get(self.at) else {
+                return Err(malformed("unexpected end of input"));
+            };
+            self.at += 1;
+            value |= u64::from(byte & 0x7f).checked_shl(shift).unwrap_or(0);
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(malformed("a varint longer than 10 bytes"))
+    }
+
+    fn skip_value(&mut self, depth: usize) -> Result<(), ValueError> {
+        if depth > MAX_DEPTH {
+            return Err(malformed(format!(
+                "lists and maps are nested more than {MAX_DEPTH} deep"
+            )));
+        }
+        let kind = self.varint()?;
+        match u8::try_from(kind).unwrap_or(u8::MAX) {
+            tag::NULL => Ok(()),
+            tag::BOOL => self.skip(1),
+            tag::INT => self.varint().map(drop),
+            tag::FLOAT => self.skip(8),
+            tag::STR | tag::BYTES => {
+                let len = self.varint()?;
+                self.skip(len)
+            }
+            tag::LIST => {
+                for _ in 0..self.varint()? {
+                    self.skip_value(depth + 1)?;
+                }
+                Ok(())
+            }
+            tag::MAP => {
+                for _ in 0..self.varint()? {
+                    self.skip_value(depth + 1)?;
+                    self.skip_value(depth + 1)?;
+                }
+                Ok(())
+            }
+            _ => Err(malformed(format!("unknown value kind (tag {kind})"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::{Value, decode, encode};
+
+    fn sample_items() -> Vec<Value> {
+        vec![
+            Value::Null,
+            Value::Bool(true),
+            Value::Int(-1 << 40),
+            Value::Float(2.5),
+            Value::from("ünïcode"),
+            Value::Bytes(vec![9; 300]),
+            Value::List(vec![Value::Int(1), Value::List(vec![])]),
+            Value::Map(vec![
+                (Value::Int(3), Value::from("x")),
+                (Value::from("k"), Value::Map(vec![])),
+            ]),
+        ]
+    }
+
+    #[test]
+    fn split_list_finds_each_item_encoding() {
+        let items = sample_items();
+        let encoded = encode(&Value::List(items.clone()));
+        let parts = split_list(&encoded).unwrap();
+        assert_eq!(parts.len(), items.len());
+        for (part, item) in parts.iter().zip(&items) {
+            assert_eq!(*part, encode(item).as_slice());
+            assert_eq!(kind_of(part), Some(item.type_name()));
+        }
+    }
+
+    #[test]
+    fn map_of_encoded_values_matches_encoding_the_map() {
+        let args = Value::List(sample_items());
+        let kwargs = Value::Map(vec![(Value::from("speed"), Value::Int(3))]);
+        let built =
+            encode_map_of_encoded(&[("args", &encode(&args)), ("kwargs", &encode(&kwargs))]);
+        let expected = Value::Map(vec![
+            (Value::from("args"), args),
+            (Value::from("kwargs"), kwargs),
+        ]);
+        assert_eq!(built, encode(&expected));
+        assert_eq!(decode(&built).unwrap(), expected);
+    }
+
+    #[test]
+    fn long_keys_use_multi_byte_lengths() {
+        let key = "k".repeat(300);
+        let built = encode_map_of_encoded(&[(&key, &encode(&Value::Null))]);
+        assert_eq!(
+            built,
+            encode(&Value::Map(vec![(Value::from(key.as_str()), Value::Null)]))
+        );
+    }
+
+    #[test]
+    fn malformed_lists_are_errors() {
+        let encoded = encode(&Value::List(sample_items()));
+        for cut in 0..encoded.len() {
+            assert!(split_list(&encoded[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut trailing = encoded.clone();
+        trailing.push(0);
+        assert!(split_list(&trailing).is_err());
+        assert!(split_list(&encode(&Value::Int(4))).is_err());
+        // A count far beyond the input.
+        assert!(split_list(&[6, 0xff, 0xff, 0xff, 0xff, 0x0f]).is_err());
+        assert!(split_list(&[6, 1, 99]).is_err());
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let mut value = Value::Null;
+        for _ in 0..MAX_DEPTH + 5 {
+            value = Value::List(vec![value]);
+        }
+        assert!(split_list(&encode(&value)).is_err());
+    }
+
+    #[test]
+    fn random_input_never_panics() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let encoded = encode(&Value::List(sample_items()));
+        for round in 0..20_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let mut bytes = encoded.clone();
+            let at = (state as usize) % bytes.len();
+            bytes[at] = (state >> 32) as u8;
+            if round % 2 == 0 {
+                bytes.truncate((state >> 40) as usize % (bytes.len() + 1));
+            }
+            if let Ok(parts) = split_list(&bytes) {
+                // Whatever the scanner accepts, the decoder agrees on.
+                if let Ok(Value::List(items)) = decode(&bytes) {
+                    assert_eq!(parts.len(), items.len());
+                }
+            }
+        }
+    }
+}
