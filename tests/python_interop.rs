@@ -72,6 +72,21 @@ fn properties_batches_exceptions_and_the_daemon_object_work_with_every_serialize
     drop(daemon);
 }
 
+#[cfg(unix)]
+#[test]
+fn python_clients_reach_a_daemon_on_a_unix_socket() {
+    let sandbox = Sandbox::new();
+    let socket = sandbox.path().join("lab.sock");
+    let extra = format!("    unixsocket: {}\n", socket.display());
+    let config = lab_config(&sandbox, "thread", &extra);
+    let (daemon, location) = start_lab_daemon(&sandbox, &config);
+    for serializer in SERIALIZERS {
+        let output = python_flow("sample", &format!("PYRO:sample@{location}"), serializer);
+        assert_eq!(output.code, Some(0), "{serializer}\n{output}");
+    }
+    drop(daemon);
+}
+
 #[test]
 fn locks_work_across_two_python_proxies_with_every_serializer() {
     let sandbox = Sandbox::new();

@@ -69,6 +69,34 @@ fn the_library_catalog_flow_works_from_rust() {
     );
 }
 
+#[cfg(unix)]
+#[test]
+fn a_daemon_on_a_unix_socket_serves_calls_and_removes_the_socket_on_exit() {
+    let sandbox = Sandbox::new();
+    let socket = sandbox.path().join("lab.sock");
+    let extra = format!("    unixsocket: {}\n", socket.display());
+    let (daemon, location) = start_lab_daemon(&sandbox, &lab_config(&sandbox, "thread", &extra));
+    assert_eq!(location, format!("./u:{}", socket.display()));
+    let sample = proxy(&location, "sample");
+    assert_eq!(sample.call::<i64>("add", (1, 2, 3)).unwrap(), 6);
+    let info: String = proxy(&location, "Pyro.Daemon").call("info", ()).unwrap();
+    assert!(info.contains(&location), "{info}");
+    drop(sample);
+    let output = daemon.interrupt(Duration::from_secs(20));
+    assert_eq!(output.code, Some(0), "{output}");
+    assert!(!socket.exists(), "the socket file outlived the daemon");
+}
+
+#[test]
+fn a_daemon_behind_nat_announces_the_nat_address() {
+    let sandbox = Sandbox::new();
+    let extra = "    nathost: localhost\n";
+    let (_daemon, location) = start_lab_daemon(&sandbox, &lab_config(&sandbox, "thread", extra));
+    assert!(location.starts_with("localhost:"), "{location}");
+    let info: String = proxy(&location, "Pyro.Daemon").call("info", ()).unwrap();
+    assert!(info.contains(&location), "{info}");
+}
+
 #[test]
 fn properties_exceptions_and_the_daemon_object_work_from_rust() {
     let sandbox = Sandbox::new();

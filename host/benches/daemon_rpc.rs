@@ -20,6 +20,7 @@ use pyrolab_host::client::Proxy;
 use pyrolab_host::config::schema::{InstanceMode, ServerType};
 use pyrolab_host::daemon::{Daemon, DaemonSettings, HostedService};
 use pyrolab_host::loader::Loader;
+use pyrolab_host::net::Listener;
 use pyrolab_plugin_api::{Bytes, Value};
 
 #[global_allocator]
@@ -81,7 +82,7 @@ fn start_daemon() -> String {
     let location = listener.local_addr().unwrap().to_string();
     let shutdown = daemon.shutdown_handle();
     let serve_location = location.clone();
-    thread::spawn(move || daemon.serve(listener, &serve_location, &shutdown));
+    thread::spawn(move || daemon.serve(Listener::Tcp(listener), &serve_location, &shutdown));
     location
 }
 

@@ -8,6 +8,7 @@
 //! - [`config`]: the YAML launch configuration: reading, checking, storing.
 //! - [`data_dir`]: the per-user data directory and what lives in it.
 //! - [`logging`]: the host's `tracing` output, which plugin logs join.
+//! - [`net`]: TCP and Unix sockets behind one type; the `public` address.
 //! - [`wire`]: Pyro5's wire protocol: framing and serializers.
 //! - [`daemon`]: serving services to Pyro5 clients.
 //! - [`client`]: the native Rust client ([`client::Proxy`]).
@@ -20,4 +21,5 @@ pub mod daemon;
 pub mod data_dir;
 pub mod loader;
 pub mod logging;
+pub mod net;
 pub mod wire;

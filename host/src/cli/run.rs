@@ -13,6 +13,7 @@ use crate::config::schema::{DaemonClass, DaemonConfig};
 use crate::config::{ConfigStore, LaunchConfig, load_file};
 use crate::daemon::{Daemon, DaemonSettings, HostedService};
 use crate::loader::{Loader, PLUGIN_PATH_ENV, PluginSearchPath};
+use crate::net::{self, Listener};
 
 #[derive(Debug, Subcommand)]
 pub enum RunCommand {
@@ -150,30 +151,43 @@ fn load_services(
     Ok(services)
 }
 
-/// Binds the daemon's address; returns the listener and the `host:port`
-/// clients use.
-fn bind(name: &str, config: &DaemonConfig) -> anyhow::Result<(TcpListener, String)> {
-    if config.unixsocket.is_some() {
-        bail!("daemon {name}: unixsocket is not supported yet; use host and port");
+/// Binds the daemon's socket; returns the listener and the location
+/// clients use (`host:port`, or `./u:path` for a Unix socket).
+fn bind(name: &str, config: &DaemonConfig) -> anyhow::Result<(Listener, String)> {
+    if let Some(path) = &config.unixsocket {
+        let listener = Listener::bind_unix(path).with_context(|| {
+            format!(
+                "daemon {name}: cannot listen on unix socket {}",
+                path.display()
+            )
+        })?;
+        return Ok((listener, format!("./u:{}", path.display())));
     }
-    if config.host == "public" {
-        bail!("daemon {name}: host `public` is not supported yet; give this machine's address");
-    }
-    let addresses: Vec<_> = (config.host.as_str(), config.port)
+    let host = net::resolve_host(&config.host);
+    let addresses: Vec<_> = (host.as_str(), config.port)
         .to_socket_addrs()
-        .with_context(|| format!("daemon {name}: cannot resolve host {:?}", config.host))?
+        .with_context(|| format!("daemon {name}: cannot resolve host {host:?}"))?
         .collect();
-    let listener = TcpListener::bind(&addresses[..]).with_context(|| {
-        format!(
-            "daemon {name}: cannot listen on {}:{}",
-            config.host, config.port
-        )
-    })?;
+    let listener = TcpListener::bind(&addresses[..])
+        .with_context(|| format!("daemon {name}: cannot listen on {host}:{}", config.port))?;
     let port = listener.local_addr()?.port();
-    let host = if config.host.contains(':') {
-        format!("[{}]", config.host)
-    } else {
-        config.host.clone()
+    // Behind NAT, clients reach the daemon at another address, and URIs
+    // must carry that one.
+    let (host, port) = match &config.nathost {
+        Some(nathost) => (
+            nathost.clone(),
+            if config.natport == 0 {
+                port
+            } else {
+                config.natport
+            },
+        ),
+        None => (host, port),
     };
-    Ok((listener, format!("{host}:{port}")))
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    Ok((Listener::Tcp(listener), format!("{host}:{port}")))
 }

@@ -18,7 +18,7 @@
 //! [`ClientError::ConnectionClosed`], because an instrument command must not
 //! run twice by accident.
 
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -27,6 +27,7 @@ use pyrolab_plugin_api::{CallArgs, Value, from_value, to_value};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::net::Stream;
 use crate::wire::message::{Message, ReadError, flags, kind};
 use crate::wire::native::Native;
 use crate::wire::serializer::Serializer;
@@ -125,64 +126,6 @@ pub enum ClientError {
     Convert(String),
 }
 
-enum Stream {
-    Tcp(TcpStream),
-    #[cfg(unix)]
-    Unix(std::os::unix::net::UnixStream),
-}
-
-impl Stream {
-    fn try_clone(&self) -> io::Result<Stream> {
-        Ok(match self {
-            Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
-            #[cfg(unix)]
-            Stream::Unix(s) => Stream::Unix(s.try_clone()?),
-        })
-    }
-
-    fn set_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => {
-                s.set_read_timeout(timeout)?;
-                s.set_write_timeout(timeout)
-            }
-            #[cfg(unix)]
-            Stream::Unix(s) => {
-                s.set_read_timeout(timeout)?;
-                s.set_write_timeout(timeout)
-            }
-        }
-    }
-}
-
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.read(buf),
-            #[cfg(unix)]
-            Stream::Unix(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.write(buf),
-            #[cfg(unix)]
-            Stream::Unix(s) => s.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.flush(),
-            #[cfg(unix)]
-            Stream::Unix(s) => s.flush(),
-        }
-    }
-}
-
 struct Connection {
     reader: BufReader<Stream>,
     writer: Stream,
@@ -231,7 +174,7 @@ impl Proxy {
     pub fn set_timeout(&mut self, timeout: Option<Duration>) {
         self.timeout = timeout;
         if let Some(connection) = self.lock().as_ref() {
-            let _ = connection.writer.set_timeout(timeout);
+            let _ = connection.writer.set_timeouts(timeout);
         }
     }
 
@@ -403,22 +346,13 @@ impl Proxy {
                     }
                 }
                 let stream = connected.ok_or_else(|| connect_error(last))?;
-                let _ = stream.set_nodelay(true);
-                Stream::Tcp(stream)
+                let stream = Stream::Tcp(stream);
+                let _ = stream.set_nodelay();
+                stream
             }
-            #[cfg(unix)]
-            Location::Unix(path) => {
-                Stream::Unix(std::os::unix::net::UnixStream::connect(path).map_err(connect_error)?)
-            }
-            #[cfg(not(unix))]
-            Location::Unix(_) => {
-                return Err(connect_error(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "unix sockets are not available on this platform",
-                )));
-            }
+            Location::Unix(path) => Stream::connect_unix(path).map_err(connect_error)?,
         };
-        stream.set_timeout(self.timeout).map_err(connect_error)?;
+        stream.set_timeouts(self.timeout).map_err(connect_error)?;
         let reader = BufReader::new(stream.try_clone().map_err(connect_error)?);
         let mut connection = Connection {
             reader,

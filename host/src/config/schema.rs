@@ -229,7 +229,8 @@ pub struct DaemonConfig {
     pub servertype: ServerType,
     /// The name servers it registers itself and its services with.
     pub nameservers: Vec<String>,
-    /// Worker threads for a `thread` daemon. Default 80 (Pyro5's default).
+    /// Accepted for PyroLab compatibility and not used: each connection has
+    /// its own thread, bounded by `max_connections`. Default 80.
     pub threadpool_size: usize,
     /// Client connections served at once; more are refused. Default 256.
     pub max_connections: usize,

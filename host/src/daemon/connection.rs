@@ -3,25 +3,22 @@
 //! reason logged; the daemon serves everyone else as before.
 
 use std::io::{BufReader, IoSlice, Write};
-use std::net::TcpStream;
 
 use pyrolab_plugin_api::Value;
 
 use super::dispatch::{self, Outcome};
 use super::pyro::{DAEMON_OBJECT, daemon_metadata, metadata};
 use super::{Sessions, Shared};
+use crate::net::Stream;
 use crate::wire::message::{Message, ReadError, flags, kind};
 use crate::wire::serializer::{self, Serializer};
 
 /// Serves one connection until it closes.
-pub(super) fn run(shared: &Shared, stream: TcpStream, connection: u64) {
-    let peer = stream
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_else(|_| "unknown peer".to_owned());
+pub(super) fn run(shared: &Shared, stream: Stream, connection: u64) {
+    let peer = stream.peer();
     // Replies go out in one write, and without Nagle's delay: Python clients
     // do not set TCP_NODELAY, so a split reply would cost them 40 ms.
-    let _ = stream.set_nodelay(true);
+    let _ = stream.set_nodelay();
     let Ok(read_half) = stream.try_clone() else {
         return;
     };
@@ -36,8 +33,8 @@ pub(super) fn run(shared: &Shared, stream: TcpStream, connection: u64) {
 
 fn serve(
     shared: &Shared,
-    reader: &mut BufReader<TcpStream>,
-    writer: &mut TcpStream,
+    reader: &mut BufReader<Stream>,
+    writer: &mut Stream,
     sessions: &mut Sessions,
 ) -> Result<(), String> {
     let max_size = shared.settings.max_message_size;
@@ -95,7 +92,7 @@ fn serializer_for(message: &Message) -> Result<&'static dyn Serializer, String> 
 }
 
 /// Sends one framed message in a single write.
-fn send(writer: &mut TcpStream, frame: &[u8]) -> Result<(), String> {
+fn send(writer: &mut Stream, frame: &[u8]) -> Result<(), String> {
     writer
         .write_all(frame)
         .map_err(|err| format!("cannot send a reply: {err}"))
@@ -103,7 +100,7 @@ fn send(writer: &mut TcpStream, frame: &[u8]) -> Result<(), String> {
 
 /// Sends a header and a payload held apart, with vectored writes (no copy
 /// into one buffer; usually one system call).
-fn send_parts(writer: &mut TcpStream, header: &[u8], payload: &[u8]) -> Result<(), String> {
+fn send_parts(writer: &mut Stream, header: &[u8], payload: &[u8]) -> Result<(), String> {
     let mut parts = [IoSlice::new(header), IoSlice::new(payload)];
     let mut parts = &mut parts[..];
     while !parts.is_empty() {
@@ -119,7 +116,7 @@ fn send_parts(writer: &mut TcpStream, header: &[u8], payload: &[u8]) -> Result<(
 
 /// Answers the CONNECT: the handshake reply with the object's metadata, or a
 /// CONNECTFAIL with the reason. Returns whether the connection goes on.
-fn handshake(shared: &Shared, hello: &Message, writer: &mut TcpStream) -> Result<bool, String> {
+fn handshake(shared: &Shared, hello: &Message, writer: &mut Stream) -> Result<bool, String> {
     let serializer = serializer_for(hello)?;
     let reply = serializer
         .deserialize(&hello.payload)

@@ -25,7 +25,7 @@ mod service;
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 pub use service::{HostedService, Sessions};
 
 use crate::config::schema::ServerType;
+use crate::net::{ListenAddress, Listener, Stream};
 use crate::wire::message::{Message, kind};
 use crate::wire::serializer;
 use dispatch::Executor;
@@ -68,7 +69,7 @@ struct Shared {
     active: AtomicUsize,
     stopping: AtomicBool,
     /// Open connections, so shutdown can stop their reading.
-    connections: Mutex<HashMap<u64, TcpStream>>,
+    connections: Mutex<HashMap<u64, Stream>>,
     next_connection: AtomicU64,
 }
 
@@ -76,7 +77,7 @@ struct Shared {
 #[derive(Clone)]
 pub struct ShutdownHandle {
     shared: Arc<Shared>,
-    address: Arc<Mutex<Option<SocketAddr>>>,
+    address: Arc<Mutex<Option<ListenAddress>>>,
 }
 
 impl ShutdownHandle {
@@ -85,23 +86,10 @@ impl ShutdownHandle {
     pub fn shutdown(&self) {
         self.shared.stopping.store(true, Ordering::SeqCst);
         // Wake the accept loop with a connection to ourselves.
-        if let Some(address) = *self.address.lock().unwrap_or_else(|p| p.into_inner()) {
-            let _ = TcpStream::connect_timeout(&wake_address(address), Duration::from_secs(1));
+        if let Some(address) = &*self.address.lock().unwrap_or_else(|p| p.into_inner()) {
+            address.poke();
         }
     }
-}
-
-/// The address to connect to in order to reach a listener bound to
-/// `address` (a wildcard bind is reached through loopback).
-fn wake_address(address: SocketAddr) -> SocketAddr {
-    let mut address = address;
-    if address.ip().is_unspecified() {
-        address.set_ip(match address {
-            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-        });
-    }
-    address
 }
 
 impl Daemon {
@@ -139,21 +127,23 @@ impl Daemon {
     }
 
     /// Serves clients on `listener` until `shutdown` is triggered. `location`
-    /// is the `host:port` clients use (it appears in `Pyro.Daemon.info()`).
-    pub fn serve(&self, listener: TcpListener, location: &str, shutdown: &ShutdownHandle) {
+    /// is the `host:port` (or `./u:path`) clients use; it appears in
+    /// `Pyro.Daemon.info()`.
+    pub fn serve(&self, listener: Listener, location: &str, shutdown: &ShutdownHandle) {
         *self
             .shared
             .location
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = location.to_owned();
-        *shutdown.address.lock().unwrap_or_else(|p| p.into_inner()) = listener.local_addr().ok();
+        *shutdown.address.lock().unwrap_or_else(|p| p.into_inner()) = listener.address().ok();
         // A shutdown requested before the address was recorded could not
         // wake `accept`: it is seen here instead.
         if self.shared.stopping.load(Ordering::SeqCst) {
             self.drain();
             return;
         }
-        for stream in listener.incoming() {
+        loop {
+            let stream = listener.accept();
             if self.shared.stopping.load(Ordering::SeqCst) {
                 break;
             }
@@ -170,7 +160,7 @@ impl Daemon {
         self.drain();
     }
 
-    fn accept(&self, stream: TcpStream) {
+    fn accept(&self, stream: Stream) {
         let shared = Arc::clone(&self.shared);
         let admitted =
             shared.active.fetch_add(1, Ordering::SeqCst) < shared.settings.max_connections;
@@ -223,17 +213,17 @@ impl Shared {
         }
     }
 
-    fn lock_connections(&self) -> std::sync::MutexGuard<'_, HashMap<u64, TcpStream>> {
+    fn lock_connections(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Stream>> {
         self.connections.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
 /// Answers a connection over the limit: its CONNECT gets a CONNECTFAIL
 /// saying why, so the client reports the reason instead of hanging.
-fn refuse(shared: &Shared, mut stream: TcpStream) {
+fn refuse(shared: &Shared, mut stream: Stream) {
     let max = shared.settings.max_connections;
     tracing::warn!(
-        peer = ?stream.peer_addr().ok(),
+        peer = %stream.peer(),
         "refusing a connection: already serving the maximum of {max}"
     );
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));

@@ -1,0 +1,352 @@
+//! Sockets: TCP and Unix-domain streams and listeners behind one type each,
+//! and the address `host: public` stands for.
+//!
+//! Pyro5 serves on either kind of socket (a daemon with `unixsocket` set
+//! is addressed as `PYRO:obj@./u:/path`), so the daemon and the client work
+//! with [`Stream`] and [`Listener`] and never ask which kind they hold.
+
+use std::fmt;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{
+    IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket,
+};
+#[cfg(unix)]
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A connected socket.
+pub enum Stream {
+    /// TCP.
+    Tcp(TcpStream),
+    /// A Unix-domain socket.
+    #[cfg(unix)]
+    Unix(UnixStream),
+}
+
+impl Stream {
+    /// Connects to a Unix-domain socket.
+    #[cfg(unix)]
+    pub fn connect_unix(path: &Path) -> io::Result<Stream> {
+        UnixStream::connect(path).map(Stream::Unix)
+    }
+
+    /// Connects to a Unix-domain socket (not available on this platform).
+    #[cfg(not(unix))]
+    pub fn connect_unix(_path: &Path) -> io::Result<Stream> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "unix sockets are not available on this platform",
+        ))
+    }
+
+    /// A second handle to the same socket (one for reading, one for writing).
+    pub fn try_clone(&self) -> io::Result<Stream> {
+        Ok(match self {
+            Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
+            #[cfg(unix)]
+            Stream::Unix(s) => Stream::Unix(s.try_clone()?),
+        })
+    }
+
+    /// Sets the read timeout.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_read_timeout(timeout),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.set_read_timeout(timeout),
+        }
+    }
+
+    /// Sets the write timeout.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_write_timeout(timeout),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.set_write_timeout(timeout),
+        }
+    }
+
+    /// Sets both the read and the write timeout.
+    pub fn set_timeouts(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.set_read_timeout(timeout)?;
+        self.set_write_timeout(timeout)
+    }
+
+    /// Turns off Nagle's algorithm on TCP; Unix sockets have no such delay.
+    pub fn set_nodelay(&self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_nodelay(true),
+            #[cfg(unix)]
+            Stream::Unix(_) => Ok(()),
+        }
+    }
+
+    /// Shuts down reading, writing or both.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.shutdown(how),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.shutdown(how),
+        }
+    }
+
+    /// Who is on the other end, for log lines.
+    pub fn peer(&self) -> String {
+        match self {
+            Stream::Tcp(s) => s
+                .peer_addr()
+                .map_or_else(|_| "unknown peer".to_owned(), |a| a.to_string()),
+            #[cfg(unix)]
+            Stream::Unix(_) => "a local process (unix socket)".to_owned(),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write_vectored(bufs),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.write_vectored(bufs),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.flush(),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.flush(),
+        }
+    }
+}
+
+/// A listening socket.
+pub enum Listener {
+    /// TCP.
+    Tcp(TcpListener),
+    /// A Unix-domain socket; its file is removed when the listener is dropped.
+    #[cfg(unix)]
+    Unix(UnixListener, PathBuf),
+}
+
+/// Where to connect to reach a [`Listener`] (to wake its accept loop).
+#[derive(Clone, Debug)]
+pub enum ListenAddress {
+    /// A TCP address (a wildcard bind is reached through loopback).
+    Tcp(SocketAddr),
+    /// A Unix socket path.
+    Unix(PathBuf),
+}
+
+impl Listener {
+    /// Listens on a Unix socket at `path`. A file left there by a process
+    /// that is gone is replaced; a socket someone still listens on, or a
+    /// file that is not a socket, is an error rather than being clobbered.
+    #[cfg(unix)]
+    pub fn bind_unix(path: &Path) -> io::Result<Listener> {
+        use std::os::unix::fs::FileTypeExt;
+        if let Ok(existing) = std::fs::symlink_metadata(path) {
+            if !existing.file_type().is_socket() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    "the path exists and is not a socket",
+                ));
+            }
+            if UnixStream::connect(path).is_ok() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    "another process is listening on this socket",
+                ));
+            }
+            std::fs::remove_file(path)?;
+        }
+        let listener = UnixListener::bind(path)?;
+        Ok(Listener::Unix(listener, path.to_owned()))
+    }
+
+    /// Listens on a Unix socket (not available on this platform).
+    #[cfg(not(unix))]
+    pub fn bind_unix(_path: &Path) -> io::Result<Listener> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "unix sockets are not available on this platform",
+        ))
+    }
+
+    /// Waits for the next connection.
+    pub fn accept(&self) -> io::Result<Stream> {
+        match self {
+            Listener::Tcp(l) => l.accept().map(|(s, _)| Stream::Tcp(s)),
+            #[cfg(unix)]
+            Listener::Unix(l, _) => l.accept().map(|(s, _)| Stream::Unix(s)),
+        }
+    }
+
+    /// Where to connect to reach this listener.
+    pub fn address(&self) -> io::Result<ListenAddress> {
+        match self {
+            Listener::Tcp(l) => l.local_addr().map(ListenAddress::Tcp),
+            #[cfg(unix)]
+            Listener::Unix(_, path) => Ok(ListenAddress::Unix(path.clone())),
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Listener::Unix(_, path) = self {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+impl ListenAddress {
+    /// Opens (and drops) a connection to the listener, which wakes a thread
+    /// blocked accepting on it.
+    pub fn poke(&self) {
+        match self {
+            ListenAddress::Tcp(address) => {
+                let _ = TcpStream::connect_timeout(&reachable(*address), Duration::from_secs(1));
+            }
+            ListenAddress::Unix(path) => {
+                let _ = Stream::connect_unix(path);
+            }
+        }
+    }
+}
+
+impl fmt::Display for ListenAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListenAddress::Tcp(address) => write!(f, "{address}"),
+            ListenAddress::Unix(path) => write!(f, "./u:{}", path.display()),
+        }
+    }
+}
+
+/// The address to connect to in order to reach a listener bound to
+/// `address`: a wildcard bind is reached through loopback.
+fn reachable(mut address: SocketAddr) -> SocketAddr {
+    if address.ip().is_unspecified() {
+        address.set_ip(match address {
+            SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    address
+}
+
+/// The host name `public` in a configuration stands for this machine's
+/// outward-facing address.
+pub const PUBLIC_HOST: &str = "public";
+
+/// This machine's outward-facing IPv4 address, found as PyroLab finds it:
+/// the local address the system picks for a route to a private network.
+/// Connecting a UDP socket sends nothing. Without such a route (an
+/// isolated machine) the answer is loopback, with a warning, as in PyroLab.
+pub fn public_ip() -> IpAddr {
+    let probe = SocketAddr::from(([10, 255, 255, 255], 1));
+    match local_address_toward(Ipv4Addr::UNSPECIFIED.into(), probe) {
+        Some(ip) => ip,
+        None => {
+            tracing::warn!(
+                "host `public`: this machine has no route to a network; using 127.0.0.1"
+            );
+            Ipv4Addr::LOCALHOST.into()
+        }
+    }
+}
+
+/// The local address a socket bound to `bind` would use to reach `probe`,
+/// or `None` when there is no route.
+fn local_address_toward(bind: IpAddr, probe: SocketAddr) -> Option<IpAddr> {
+    let socket = UdpSocket::bind((bind, 0)).ok()?;
+    socket.connect(probe).ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_unspecified()).then_some(ip)
+}
+
+/// Resolves a configured host: `public` becomes [`public_ip`], anything
+/// else is kept as written.
+pub fn resolve_host(host: &str) -> String {
+    if host == PUBLIC_HOST {
+        public_ip().to_string()
+    } else {
+        host.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_route_to_a_loopback_probe_starts_at_loopback() {
+        let probe = SocketAddr::from(([127, 0, 0, 1], 1));
+        assert_eq!(
+            local_address_toward(Ipv4Addr::LOCALHOST.into(), probe),
+            Some(IpAddr::from(Ipv4Addr::LOCALHOST))
+        );
+    }
+
+    #[test]
+    fn hosts_other_than_public_are_kept() {
+        assert_eq!(resolve_host("127.0.0.1"), "127.0.0.1");
+        assert_eq!(resolve_host("lab-pc.example"), "lab-pc.example");
+    }
+
+    #[test]
+    fn a_wildcard_bind_is_reached_through_loopback() {
+        let any = SocketAddr::from(([0, 0, 0, 0], 9100));
+        assert_eq!(reachable(any), SocketAddr::from(([127, 0, 0, 1], 9100)));
+        let specific = SocketAddr::from(([127, 0, 0, 2], 9100));
+        assert_eq!(reachable(specific), specific);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_unix_listener_replaces_a_stale_socket_and_refuses_a_live_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("daemon.sock");
+        // A socket file whose listener is gone, as after a crash.
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        assert!(path.exists());
+        let live = Listener::bind_unix(&path).expect("a stale socket is replaced");
+        let err = Listener::bind_unix(&path)
+            .err()
+            .expect("a live socket is kept");
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+        drop(live);
+        assert!(!path.exists(), "the socket file is removed on drop");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_unix_listener_does_not_clobber_an_ordinary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notes.txt");
+        std::fs::write(&path, "keep me").unwrap();
+        assert!(Listener::bind_unix(&path).is_err());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "keep me");
+    }
+}
