@@ -87,6 +87,23 @@ fn a_daemon_on_a_unix_socket_serves_calls_and_removes_the_socket_on_exit() {
     assert!(!socket.exists(), "the socket file outlived the daemon");
 }
 
+#[cfg(unix)]
+#[test]
+fn sigterm_lets_a_call_in_progress_finish_then_exits_zero() {
+    let sandbox = Sandbox::new();
+    let (daemon, location) = start_lab_daemon(&sandbox, &lab_config(&sandbox, "thread", ""));
+    let slow = proxy(&location, "faulty");
+    let started = Instant::now();
+    let call = thread::spawn(move || slow.call::<f64>("sleep", (1.5,)));
+    // Long enough for the call to reach the driver.
+    thread::sleep(Duration::from_millis(400));
+    let output = daemon.terminate(Duration::from_secs(30));
+    assert_eq!(output.code, Some(0), "{output}");
+    let result = call.join().unwrap();
+    assert_eq!(result.unwrap(), 1.5, "the call in progress was answered");
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+}
+
 #[test]
 fn a_daemon_behind_nat_announces_the_nat_address() {
     let sandbox = Sandbox::new();

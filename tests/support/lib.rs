@@ -514,12 +514,25 @@ impl Background {
 
     /// Sends SIGINT (Ctrl-C) and waits for the exit; returns the output.
     #[cfg(unix)]
-    pub fn interrupt(mut self, timeout: Duration) -> Output {
+    pub fn interrupt(self, timeout: Duration) -> Output {
+        self.signal("INT", timeout)
+    }
+
+    /// Sends SIGTERM (as a service manager stops a process) and waits for
+    /// the process to exit.
+    #[cfg(unix)]
+    pub fn terminate(self, timeout: Duration) -> Output {
+        self.signal("TERM", timeout)
+    }
+
+    #[cfg(unix)]
+    fn signal(mut self, signal: &str, timeout: Duration) -> Output {
         let status = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
             .status()
             .expect("run kill");
-        assert!(status.success(), "kill -INT failed");
+        assert!(status.success(), "kill -{signal} failed");
         let status = wait_with_deadline(&mut self.child, timeout);
         self.finish(status)
     }
