@@ -11,6 +11,7 @@
 //! - [`net`]: TCP and Unix sockets behind one type; the `public` address.
 //! - [`wire`]: Pyro5's wire protocol: framing and serializers.
 //! - [`daemon`]: serving services to Pyro5 clients.
+//! - [`nameserver`]: the name server (`Pyro.NameServer`) and its storage.
 //! - [`client`]: the native Rust client ([`client::Proxy`]).
 //! - [`cli`]: the `pyrolab-host` command line.
 
@@ -21,5 +22,6 @@ pub mod daemon;
 pub mod data_dir;
 pub mod loader;
 pub mod logging;
+pub mod nameserver;
 pub mod net;
 pub mod wire;

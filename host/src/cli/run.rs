@@ -4,15 +4,21 @@
 use std::net::{TcpListener, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
 
 use super::Context;
-use crate::config::schema::{DaemonClass, DaemonConfig};
+use crate::config::schema::{
+    DaemonClass, DaemonConfig, NameServerConfig, ServerType, Storage as StorageKind,
+};
 use crate::config::{ConfigStore, LaunchConfig, load_file};
-use crate::daemon::{Daemon, DaemonSettings, HostedService};
+use crate::daemon::{Daemon, DaemonSettings, HostedService, NativeObject};
 use crate::loader::{Loader, PLUGIN_PATH_ENV, PluginSearchPath};
+use crate::nameserver::storage::{DbmStore, MemoryStore, SqlStore, Store};
+use crate::nameserver::{AutoCleaner, BroadcastResponder, NAMESERVER_OBJECT, NameServer};
 use crate::net::{self, Listener};
 
 #[derive(Debug, Subcommand)]
@@ -31,11 +37,28 @@ pub enum RunCommand {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Run one name server of the launch configuration in the foreground
+    /// until interrupted (Ctrl-C or SIGTERM; exits 0).
+    ///
+    /// Once listening it prints `name server NAME listening on HOST:PORT`,
+    /// then `URI = PYRO:Pyro.NameServer@HOST:PORT`, and, with `broadcast:
+    /// true`, `broadcast responder on HOST:PORT`.
+    Nameserver {
+        /// The name server's name in the configuration.
+        name: String,
+
+        /// Use this configuration file instead of the stored one.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
 }
 
 pub fn run(command: RunCommand, context: &Context) -> anyhow::Result<ExitCode> {
     match command {
         RunCommand::Daemon { name, config } => run_daemon(context, &name, config.as_deref()),
+        RunCommand::Nameserver { name, config } => {
+            run_nameserver(context, &name, config.as_deref())
+        }
     }
 }
 
@@ -111,6 +134,132 @@ fn run_daemon(context: &Context, name: &str, file: Option<&Path>) -> anyhow::Res
     Ok(ExitCode::SUCCESS)
 }
 
+fn run_nameserver(context: &Context, name: &str, file: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let config = launch_config(context, file)?;
+    let Some(ns_config) = config.nameservers.get(name) else {
+        let known: Vec<&str> = config.nameservers.names().collect();
+        bail!(
+            "no name server named {name:?} in the configuration (name servers: {})",
+            known.join(", ")
+        );
+    };
+    let store = open_store(context, name, ns_config)?;
+    let nameserver = Arc::new(
+        NameServer::open(store)
+            .with_context(|| format!("name server {name}: cannot read its storage"))?,
+    );
+    let (listener, location) = bind_tcp(
+        &format!("name server {name}"),
+        &ns_config.host,
+        ns_config.ns_port,
+        None,
+        0,
+    )?;
+    let uri = format!("PYRO:{NAMESERVER_OBJECT}@{location}");
+    nameserver
+        .register_self(&uri)
+        .with_context(|| format!("name server {name}: cannot write its storage"))?;
+    let object: Arc<dyn NativeObject> = nameserver.clone();
+    let daemon = Daemon::with_objects(
+        DaemonSettings {
+            name: name.to_owned(),
+            servertype: ServerType::Thread,
+            lockable: false,
+            max_connections: NAMESERVER_MAX_CONNECTIONS,
+            max_message_size: NAMESERVER_MAX_MESSAGE_SIZE,
+        },
+        Vec::new(),
+        vec![(NAMESERVER_OBJECT.to_owned(), object)],
+    );
+    let shutdown = daemon.shutdown_handle();
+    let on_signal = shutdown.clone();
+    ctrlc::set_handler(move || {
+        tracing::info!("stopping");
+        on_signal.shutdown();
+    })
+    .context("cannot install the signal handler")?;
+    println!("name server {name} listening on {location}");
+    println!("URI = {uri}");
+    let _responder = if ns_config.broadcast {
+        let host = net::resolve_host(ns_config.ns_bchost.as_deref().unwrap_or(&ns_config.host));
+        let responder = BroadcastResponder::start(&host, ns_config.ns_bcport, uri.clone())
+            .with_context(|| {
+                format!(
+                    "name server {name}: cannot answer broadcasts on {host}:{}",
+                    ns_config.ns_bcport
+                )
+            })?;
+        println!("broadcast responder on {}", responder.address());
+        Some(responder)
+    } else {
+        None
+    };
+    let _cleaner = if ns_config.ns_autoclean > 0.0 {
+        let period = Duration::from_secs_f64(ns_config.ns_autoclean);
+        Some(
+            AutoCleaner::start(Arc::clone(&nameserver), period)
+                .context("cannot start autoclean")?,
+        )
+    } else {
+        None
+    };
+    tracing::info!(
+        "name server {name} listening on {location} with {} registrations",
+        nameserver.count()
+    );
+    daemon.serve(listener, &location, &shutdown);
+    tracing::info!("name server {name} stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A name server's connections at once (its clients come and go quickly).
+const NAMESERVER_MAX_CONNECTIONS: usize = 1024;
+/// Name-server messages are small; anything bigger is not a name-server
+/// call.
+const NAMESERVER_MAX_MESSAGE_SIZE: u64 = 1 << 20;
+
+fn open_store(
+    context: &Context,
+    name: &str,
+    config: &NameServerConfig,
+) -> anyhow::Result<Box<dyn Store>> {
+    if config.storage == StorageKind::Memory {
+        return Ok(Box::new(MemoryStore));
+    }
+    let path = match (&config.storage_file, &context.data_dir) {
+        (Some(file), _) => file.clone(),
+        (None, Some(data_dir)) => config
+            .storage_path(name, data_dir)
+            .expect("file storage has a path"),
+        (None, None) => bail!(
+            "name server {name}: {} storage needs storage_file, --data-dir or PYROLAB_HOME",
+            storage_name(config.storage)
+        ),
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let store: Box<dyn Store> = match config.storage {
+        StorageKind::Sql => Box::new(SqlStore::open(&path)?),
+        StorageKind::Dbm => Box::new(DbmStore::open(&path)?),
+        StorageKind::Memory => unreachable!("handled above"),
+    };
+    tracing::info!(
+        "name server {name}: registrations kept in {}",
+        path.display()
+    );
+    Ok(store)
+}
+
+fn storage_name(kind: StorageKind) -> &'static str {
+    match kind {
+        StorageKind::Memory => "memory",
+        StorageKind::Dbm => "dbm",
+        StorageKind::Sql => "sql",
+    }
+}
+
 /// Loads every service of the daemon; all failures are reported, and any
 /// one stops the daemon from starting half-equipped.
 fn load_services(
@@ -163,26 +312,39 @@ fn bind(name: &str, config: &DaemonConfig) -> anyhow::Result<(Listener, String)>
         })?;
         return Ok((listener, format!("./u:{}", path.display())));
     }
-    let host = net::resolve_host(&config.host);
-    let addresses: Vec<_> = (host.as_str(), config.port)
+    bind_tcp(
+        &format!("daemon {name}"),
+        &config.host,
+        config.port,
+        config.nathost.as_deref(),
+        config.natport,
+    )
+}
+
+/// Binds a TCP port for `what`; returns the listener and the `host:port`
+/// clients use: behind NAT that is `nathost:natport` (`natport` 0 = the
+/// bound port), since URIs must carry the address clients can reach.
+fn bind_tcp(
+    what: &str,
+    host: &str,
+    port: u16,
+    nathost: Option<&str>,
+    natport: u16,
+) -> anyhow::Result<(Listener, String)> {
+    let host = net::resolve_host(host);
+    let addresses: Vec<_> = (host.as_str(), port)
         .to_socket_addrs()
-        .with_context(|| format!("daemon {name}: cannot resolve host {host:?}"))?
+        .with_context(|| format!("{what}: cannot resolve host {host:?}"))?
         .collect();
     let listener = TcpListener::bind(&addresses[..])
-        .with_context(|| format!("daemon {name}: cannot listen on {host}:{}", config.port))?;
-    let port = listener.local_addr()?.port();
-    // Behind NAT, clients reach the daemon at another address, and URIs
-    // must carry that one.
-    let (host, port) = match &config.nathost {
+        .with_context(|| format!("{what}: cannot listen on {host}:{port}"))?;
+    let bound = listener.local_addr()?.port();
+    let (host, port) = match nathost {
         Some(nathost) => (
-            nathost.clone(),
-            if config.natport == 0 {
-                port
-            } else {
-                config.natport
-            },
+            nathost.to_owned(),
+            if natport == 0 { bound } else { natport },
         ),
-        None => (host, port),
+        None => (host, bound),
     };
     let host = if host.contains(':') {
         format!("[{host}]")

@@ -128,6 +128,8 @@ fn handshake(shared: &Shared, hello: &Message, writer: &mut Stream) -> Result<bo
                 .ok_or("the handshake names no object")?;
             let meta = if object == DAEMON_OBJECT {
                 daemon_metadata(shared.settings.lockable)
+            } else if let Some(native) = shared.objects.get(object) {
+                native.metadata()
             } else {
                 let service = shared.services.get(object).ok_or("unknown object")?;
                 metadata(service.descriptor(), shared.added_methods())

@@ -314,6 +314,15 @@ fn run_call(shared: &Shared, sessions: &mut Sessions, call: Call) -> Result<Valu
     if call.object == DAEMON_OBJECT {
         return daemon_call(shared, &call);
     }
+    if let Some(native) = shared.objects.get(&call.object) {
+        let Call {
+            method,
+            args,
+            kwargs,
+            ..
+        } = call;
+        return native.call(&method, CallArgs { args, kwargs });
+    }
     if let Some(result) = lock_call(shared, sessions, &call) {
         return result;
     }
@@ -340,6 +349,10 @@ fn run_call(shared: &Shared, sessions: &mut Sessions, call: Call) -> Result<Valu
 fn run_oneway(shared: &Shared, sessions: &mut Sessions, call: Call) -> Result<(), Value> {
     if call.object == DAEMON_OBJECT {
         return daemon_call(shared, &call).map(drop);
+    }
+    if shared.objects.contains_key(&call.object) {
+        // The host's own objects answer at once: run in line.
+        return run_call(shared, sessions, call).map(drop);
     }
     if let Some(result) = lock_call(shared, sessions, &call) {
         return result.map(drop);
@@ -419,6 +432,7 @@ fn daemon_call(shared: &Shared, call: &Call) -> Result<Value, Value> {
         "ping" => Ok(Value::Null),
         "registered" => Ok(Value::List(
             std::iter::once(DAEMON_OBJECT)
+                .chain(shared.objects.keys().map(String::as_str))
                 .chain(shared.services.keys().map(String::as_str))
                 .map(Value::from)
                 .collect(),
@@ -435,7 +449,7 @@ fn daemon_call(shared: &Shared, call: &Call) -> Result<Value, Value> {
             };
             Ok(Value::Str(format!(
                 "{DAEMON_OBJECT} bound on {location}, NAT None, {} objects registered. Servertype: pyrolab-host {servertype} server",
-                shared.services.len() + 1
+                shared.services.len() + shared.objects.len() + 1
             )))
         }
         "get_metadata" => {
@@ -446,6 +460,9 @@ fn daemon_call(shared: &Shared, call: &Call) -> Result<Value, Value> {
                 .ok_or_else(|| daemon_argument_error("get_metadata() expects an object id"))?;
             if object == DAEMON_OBJECT {
                 return Ok(daemon_metadata(shared.settings.lockable));
+            }
+            if let Some(native) = shared.objects.get(object) {
+                return Ok(native.metadata());
             }
             shared
                 .services

@@ -23,6 +23,16 @@ mod lock;
 pub mod pyro;
 mod service;
 
+/// An object the host implements itself (the name server's
+/// `Pyro.NameServer`), served next to driver services.
+pub trait NativeObject: Send + Sync {
+    /// Pyro5 metadata for the handshake: `methods`, `oneway`, `attrs`.
+    fn metadata(&self) -> Value;
+    /// Runs a call. An error is the exception to send, built with
+    /// [`pyro::exception`].
+    fn call(&self, method: &str, args: CallArgs) -> Result<Value, Value>;
+}
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::Shutdown;
@@ -31,6 +41,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use pyrolab_plugin_api::{CallArgs, Value};
 pub use service::{HostedService, Sessions};
 
 use crate::config::schema::ServerType;
@@ -62,6 +73,7 @@ pub struct Daemon {
 struct Shared {
     settings: DaemonSettings,
     services: HashMap<String, HostedService>,
+    objects: HashMap<String, Arc<dyn NativeObject>>,
     /// `host:port` as clients address it.
     location: Mutex<String>,
     executor: Option<Executor>,
@@ -95,6 +107,16 @@ impl ShutdownHandle {
 impl Daemon {
     /// A daemon for `services`.
     pub fn new(settings: DaemonSettings, services: Vec<HostedService>) -> Self {
+        Daemon::with_objects(settings, services, Vec::new())
+    }
+
+    /// A daemon for `services` and the host's own `objects`, each under
+    /// its object id.
+    pub fn with_objects(
+        settings: DaemonSettings,
+        services: Vec<HostedService>,
+        objects: Vec<(String, Arc<dyn NativeObject>)>,
+    ) -> Self {
         let executor = match settings.servertype {
             ServerType::Multiplex => Some(Executor::start(&settings.name)),
             ServerType::Thread => None,
@@ -107,6 +129,7 @@ impl Daemon {
             shared: Arc::new(Shared {
                 settings,
                 services,
+                objects: objects.into_iter().collect(),
                 location: Mutex::new(String::new()),
                 executor,
                 locks: lock::Locks::default(),

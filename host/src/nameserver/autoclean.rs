@@ -1,0 +1,111 @@
+//! Autoclean: every period the name server checks that each registered
+//! object's daemon still answers on its address, and removes registrations
+//! whose daemon missed two checks in a row (so one slow moment does not
+//! drop a live service).
+
+use std::collections::HashMap;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use super::{NAMESERVER_OBJECT, NameServer};
+use crate::daemon::pyro::DAEMON_OBJECT;
+use crate::net::Stream;
+use crate::wire::uri::{Location, PyroUri};
+
+/// Checks a registration may miss in a row before it is removed.
+const MISSES_ALLOWED: u32 = 2;
+
+/// How long one check waits for a daemon to accept a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A running autoclean thread; stops when dropped.
+pub struct AutoCleaner {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl AutoCleaner {
+    /// Checks the registrations of `nameserver` every `period`.
+    pub fn start(nameserver: Arc<NameServer>, period: Duration) -> std::io::Result<AutoCleaner> {
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let stop_signal = Arc::clone(&stop);
+        let thread = thread::Builder::new()
+            .name("ns-autoclean".to_owned())
+            .spawn(move || {
+                let mut misses: HashMap<String, u32> = HashMap::new();
+                while wait(&stop_signal, period) {
+                    sweep(&nameserver, &mut misses);
+                }
+            })?;
+        Ok(AutoCleaner {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+/// Sleeps for `period` unless told to stop; returns whether to go on.
+fn wait(stop: &(Mutex<bool>, Condvar), period: Duration) -> bool {
+    let (stopped, signal) = stop;
+    let guard = stopped.lock().unwrap_or_else(|p| p.into_inner());
+    let (guard, _) = signal
+        .wait_timeout_while(guard, period, |stopped| !*stopped)
+        .unwrap_or_else(|p| p.into_inner());
+    !*guard
+}
+
+fn sweep(nameserver: &NameServer, misses: &mut HashMap<String, u32>) {
+    let entries = nameserver.snapshot();
+    misses.retain(|name, _| entries.iter().any(|(n, _)| n == name));
+    for (name, entry) in entries {
+        if name == NAMESERVER_OBJECT || name == DAEMON_OBJECT {
+            continue;
+        }
+        let Ok(uri) = PyroUri::parse(&entry.uri) else {
+            // PYRONAME/PYROMETA registrations point at names, not daemons.
+            continue;
+        };
+        if answers(&uri.location) {
+            misses.remove(&name);
+            continue;
+        }
+        let missed = misses.entry(name.clone()).or_insert(0);
+        *missed += 1;
+        if *missed >= MISSES_ALLOWED && nameserver.remove_if_unchanged(&name, &entry.uri) {
+            tracing::info!(
+                "autoclean: removed {name} ({}): its daemon did not answer {missed} checks in a row",
+                entry.uri
+            );
+            misses.remove(&name);
+        }
+    }
+}
+
+/// Whether a daemon accepts connections at `location` (what Pyro5's
+/// autoclean checks: any Pyro5 daemon, ours or Python's, passes).
+fn answers(location: &Location) -> bool {
+    match location {
+        Location::Tcp { host, port } => (host.as_str(), *port)
+            .to_socket_addrs()
+            .map(|addresses| {
+                addresses
+                    .into_iter()
+                    .any(|address| TcpStream::connect_timeout(&address, CONNECT_TIMEOUT).is_ok())
+            })
+            .unwrap_or(false),
+        Location::Unix(path) => Stream::connect_unix(path).is_ok(),
+    }
+}
+
+impl Drop for AutoCleaner {
+    fn drop(&mut self) {
+        let (stopped, signal) = &*self.stop;
+        *stopped.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        signal.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
