@@ -207,3 +207,252 @@ fn a_unicast_get_nsuri_gets_the_name_server_uri() {
         format!("PYRO:Pyro.NameServer@127.0.0.1:{port}")
     );
 }
+
+/// A configuration with name server `ns` at `ns_port` and daemon `lab`
+/// serving `library` and `sample`, both registered with `ns` (as is the
+/// daemon itself).
+fn registered_lab_config(sandbox: &Sandbox, ns_port: u16, daemon: &str) -> PathBuf {
+    for lib in ["sample", "libservice"] {
+        sandbox.install_plugin(lib);
+    }
+    let text = format!(
+        "version: '1.0'
+plugin_dirs: [{plugins}]
+nameservers:
+  ns: {{host: 127.0.0.1, ns_port: {ns_port}}}
+daemons:
+  {daemon}: {{host: 127.0.0.1, port: 0, nameservers: [ns]}}
+services:
+  library: {{module: libservice, classname: LibraryCatalog, description: The library catalog, daemon: {daemon}, nameservers: [ns]}}
+  sample: {{module: sample, classname: SampleService, daemon: {daemon}, nameservers: [ns]}}
+",
+        plugins = sandbox.plugin_dir().display()
+    );
+    let path = sandbox.path().join(format!("{daemon}.yaml"));
+    fs::write(&path, text).expect("write the lab config");
+    path
+}
+
+fn start_daemon(sandbox: &Sandbox, config: &Path, daemon: &str) -> (Background, String) {
+    let mut process = Background::start(
+        sandbox
+            .host()
+            .args(["run", "daemon", daemon, "--config"])
+            .arg(config),
+    );
+    let line = process.wait_for_line(
+        &format!("daemon {daemon} listening on "),
+        Duration::from_secs(30),
+    );
+    let location = line.rsplit(' ').next().expect("a location").to_owned();
+    (process, location)
+}
+
+/// `nslist --json` rows as (name, uri, description).
+fn nslist(sandbox: &Sandbox, port: u16) -> Vec<(String, String, String)> {
+    let output = run(
+        sandbox.host().args([
+            "nslist",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--json",
+        ]),
+        Duration::from_secs(30),
+    )
+    .success();
+    output
+        .json()
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|row| {
+            let field = |key: &str| row[key].as_str().unwrap_or_default().to_owned();
+            (field("name"), field("uri"), field("description"))
+        })
+        .collect()
+}
+
+/// Waits until `check` holds for the name server's listing.
+#[track_caller]
+fn wait_for_listing(
+    sandbox: &Sandbox,
+    port: u16,
+    what: &str,
+    check: impl Fn(&[(String, String, String)]) -> bool,
+) -> Vec<(String, String, String)> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let rows = nslist(sandbox, port);
+        if check(&rows) {
+            return rows;
+        }
+        assert!(Instant::now() < deadline, "{what}: listing was {rows:#?}");
+        thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn has(rows: &[(String, String, String)], name: &str) -> bool {
+    rows.iter().any(|(n, _, _)| n == name)
+}
+
+#[test]
+fn daemons_register_their_services_and_remove_them_on_shutdown() {
+    let sandbox = Sandbox::new();
+    let (_ns, port) = start_nameserver(&sandbox, &ns_config(&sandbox, ""));
+    let config = registered_lab_config(&sandbox, port, "lab");
+    let (daemon, location) = start_daemon(&sandbox, &config, "lab");
+    let rows = wait_for_listing(&sandbox, port, "registration", |rows| {
+        has(rows, "library") && has(rows, "sample") && has(rows, "lab")
+    });
+    let library = rows.iter().find(|(n, _, _)| n == "library").unwrap();
+    assert_eq!(library.1, format!("PYRO:library@{location}"));
+    assert_eq!(library.2, "The library catalog");
+    let lab = rows.iter().find(|(n, _, _)| n == "lab").unwrap();
+    assert_eq!(lab.1, format!("PYRO:Pyro.Daemon@{location}"));
+    assert_eq!(lab.2, "daemon for library, sample");
+
+    // The stock Python client finds the service by name.
+    let output = python("pyroname", port, "serpent", &["library"]);
+    assert!(output.stdout.contains("catalog"), "{output}");
+    // So does the command-line client, through the configuration.
+    let called = run(
+        sandbox
+            .host()
+            .args(["call", "sample", "add", "2", "3", "--config"])
+            .arg(&config),
+        Duration::from_secs(30),
+    )
+    .success();
+    assert_eq!(called.stdout.trim(), "5");
+
+    let output = daemon.interrupt(Duration::from_secs(30));
+    assert_eq!(output.code, Some(0), "{output}");
+    let rows = nslist(&sandbox, port);
+    assert!(
+        !has(&rows, "library") && !has(&rows, "sample") && !has(&rows, "lab"),
+        "entries left after a graceful shutdown: {rows:#?}"
+    );
+}
+
+#[test]
+fn a_daemon_registers_again_when_the_name_server_forgets() {
+    let sandbox = Sandbox::new();
+    let ns_file = ns_config(&sandbox, "");
+    let (ns, port) = start_nameserver(&sandbox, &ns_file);
+    let config = registered_lab_config(&sandbox, port, "lab");
+    let (_daemon, _location) = start_daemon(&sandbox, &config, "lab");
+    wait_for_listing(&sandbox, port, "first registration", |rows| {
+        has(rows, "library")
+    });
+    drop(ns.stop());
+    // The same name server comes back on the same port, with memory
+    // storage: empty.
+    let again = sandbox.path().join("ns-again.yaml");
+    fs::write(
+        &again,
+        format!("version: '1.0'\nnameservers:\n  ns: {{host: 127.0.0.1, ns_port: {port}}}\n"),
+    )
+    .unwrap();
+    let (_ns, port_again) = start_nameserver(&sandbox, &again);
+    assert_eq!(port_again, port);
+    let restarted = Instant::now();
+    wait_for_listing(&sandbox, port, "registration after the restart", |rows| {
+        has(rows, "library") && has(rows, "sample") && has(rows, "lab")
+    });
+    assert!(restarted.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn taking_over_a_name_a_live_daemon_holds_is_a_loud_warning() {
+    let sandbox = Sandbox::new();
+    let (_ns, port) = start_nameserver(&sandbox, &ns_config(&sandbox, ""));
+    let first_config = registered_lab_config(&sandbox, port, "lab");
+    let (_first, first_location) = start_daemon(&sandbox, &first_config, "lab");
+    wait_for_listing(&sandbox, port, "first registration", |rows| {
+        has(rows, "library")
+    });
+    let other = Sandbox::new();
+    let second_config = registered_lab_config(&other, port, "lab2");
+    let (second, second_location) = start_daemon(&other, &second_config, "lab2");
+    wait_for_listing(&sandbox, port, "second registration", |rows| {
+        rows.iter()
+            .any(|(n, uri, _)| n == "library" && uri.contains(&second_location))
+    });
+    let output = second.stop();
+    let warning = output
+        .stderr
+        .lines()
+        .find(|l| l.contains("already registered by another running daemon"))
+        .unwrap_or_else(|| panic!("no warning\n{output}"));
+    assert!(
+        warning.contains(&format!("PYRO:library@{first_location}"))
+            && warning.contains(&format!("PYRO:library@{second_location}")),
+        "{warning}"
+    );
+}
+
+#[test]
+fn python_registrations_are_listed_by_nslist() {
+    let sandbox = Sandbox::new();
+    let (_ns, port) = start_nameserver(&sandbox, &ns_config(&sandbox, ""));
+    python(
+        "register",
+        port,
+        "json",
+        &["python.thing", "PYRO:thing@127.0.0.1:5555"],
+    );
+    let output = run(
+        sandbox
+            .host()
+            .args(["nslist", "--host", "127.0.0.1", "--port", &port.to_string()]),
+        Duration::from_secs(30),
+    )
+    .success();
+    let header = output.stdout.lines().next().unwrap_or_default();
+    assert!(header.starts_with("NAME") && header.contains("URI") && header.contains("DESCRIPTION"));
+    assert!(
+        output
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("python.thing") && l.contains("PYRO:thing@127.0.0.1:5555")),
+        "{output}"
+    );
+    assert!(output.stdout.contains("Pyro.NameServer"), "{output}");
+}
+
+#[test]
+fn the_rust_client_locates_the_name_server_and_resolves_pyroname() {
+    use pyrolab_host::client::{ClientError, Proxy, locate_ns};
+    let sandbox = Sandbox::new();
+    let (_ns, port) = start_nameserver(&sandbox, &ns_config(&sandbox, ""));
+    let config = registered_lab_config(&sandbox, port, "lab");
+    let (_daemon, location) = start_daemon(&sandbox, &config, "lab");
+    wait_for_listing(&sandbox, port, "registration", |rows| has(rows, "sample"));
+    let ns = locate_ns("127.0.0.1", port).unwrap();
+    ns.ping().unwrap();
+    assert_eq!(
+        ns.lookup("sample").unwrap().to_string(),
+        format!("PYRO:sample@{location}")
+    );
+    let (_, metadata) = ns.lookup_with_metadata("library").unwrap();
+    assert!(
+        metadata.contains("description:The library catalog"),
+        "{metadata:?}"
+    );
+    let tags = ["rust".to_owned()].into_iter().collect();
+    ns.register("rust.thing", "PYRO:thing@127.0.0.1:1", false, &tags)
+        .unwrap();
+    assert!(ns.list(Some("rust.")).unwrap().contains_key("rust.thing"));
+    assert_eq!(ns.remove("rust.thing").unwrap(), 1);
+    match ns.lookup("rust.thing") {
+        Err(ClientError::Remote(err)) => {
+            assert_eq!(err.class, "Pyro5.errors.NamingError");
+            assert_eq!(err.message, "unknown name: rust.thing");
+        }
+        other => panic!("expected a NamingError, got {other:?}"),
+    }
+    let sample = Proxy::connect(&format!("PYRONAME:sample@127.0.0.1:{port}")).unwrap();
+    assert_eq!(sample.call::<i64>("add", (20, 22)).unwrap(), 42);
+}

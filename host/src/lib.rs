@@ -9,6 +9,7 @@
 //! - [`data_dir`]: the per-user data directory and what lives in it.
 //! - [`logging`]: the host's `tracing` output, which plugin logs join.
 //! - [`net`]: TCP and Unix sockets behind one type; the `public` address.
+//! - [`stop_signal`]: waking background threads that work in rounds.
 //! - [`wire`]: Pyro5's wire protocol: framing and serializers.
 //! - [`daemon`]: serving services to Pyro5 clients.
 //! - [`nameserver`]: the name server (`Pyro.NameServer`) and its storage.
@@ -24,4 +25,5 @@ pub mod loader;
 pub mod logging;
 pub mod nameserver;
 pub mod net;
+pub mod stop_signal;
 pub mod wire;

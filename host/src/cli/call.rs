@@ -5,7 +5,12 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::client::{ClientError, Proxy};
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+
+use super::Context;
+use crate::client::{ClientError, NameServerProxy, Proxy, resolve};
 use crate::wire::uri::PyroUri;
 
 /// Call a method of a remote service.
@@ -16,7 +21,9 @@ use crate::wire::uri::PyroUri;
 /// `CLASS: MESSAGE` with the remote traceback, and the exit code is 1.
 #[derive(Debug, Args)]
 pub struct CallCommand {
-    /// The object: a PYRO: URI such as PYRO:library@localhost:9100.
+    /// The object: a PYRO: URI such as PYRO:library@localhost:9100, a
+    /// PYRONAME:library[@host:port] URI, or a service name, looked up in
+    /// the name servers the configuration registers it with.
     target: String,
 
     /// The method to call.
@@ -36,14 +43,19 @@ pub struct CallCommand {
     /// Do not wait for the method to run (for @oneway methods).
     #[arg(long)]
     oneway: bool,
+
+    /// Read the configuration (for looking up a service name) from this
+    /// file instead of the stored one.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
-pub fn run(command: CallCommand) -> anyhow::Result<ExitCode> {
-    let uri: PyroUri = command.target.parse()?;
-    let args = super::call_arguments(&command.args, &command.kwargs)?;
-    let mut proxy = Proxy::new(uri);
+pub fn run(command: CallCommand, context: &Context) -> anyhow::Result<ExitCode> {
     let timeout = Duration::try_from_secs_f64(command.timeout)
         .map_err(|_| anyhow::anyhow!("--timeout must be a positive number of seconds"))?;
+    let uri = target_uri(&command, context, timeout)?;
+    let args = super::call_arguments(&command.args, &command.kwargs)?;
+    let mut proxy = Proxy::new(uri);
     proxy.set_timeout(Some(timeout));
     if command.oneway {
         proxy.call_oneway(&command.method, args)?;
@@ -63,4 +75,42 @@ pub fn run(command: CallCommand) -> anyhow::Result<ExitCode> {
         }
         Err(other) => Err(other.into()),
     }
+}
+
+/// The URI to call: TARGET itself when it is a URI, else the service of
+/// that name, looked up in the name servers the configuration registers it
+/// with (or, for a service it does not list, in every configured one).
+fn target_uri(
+    command: &CallCommand,
+    context: &Context,
+    timeout: Duration,
+) -> anyhow::Result<PyroUri> {
+    if command.target.contains(':') {
+        return Ok(resolve(&command.target)?);
+    }
+    let name = &command.target;
+    let config =
+        super::run::launch_config(context, command.config.as_deref()).with_context(|| {
+            format!(
+                "{name:?} is not a URI, and looking it up needs the configuration's name servers"
+            )
+        })?;
+    let nameservers: Vec<String> = match config.services.get(name) {
+        Some(service) if !service.nameservers.is_empty() => service.nameservers.clone(),
+        _ => config.nameservers.names().map(str::to_owned).collect(),
+    };
+    if nameservers.is_empty() {
+        bail!("{name:?} is not a URI, and the configuration has no name servers to look it up in");
+    }
+    let mut failures = Vec::new();
+    for ns_name in &nameservers {
+        let (host, port) = super::nslist::address_of(&config, ns_name)?;
+        let found = NameServerProxy::connect(&host, port, Some(timeout), None)
+            .and_then(|ns| ns.lookup(name));
+        match found {
+            Ok(uri) => return Ok(uri),
+            Err(err) => failures.push(format!("name server {ns_name} ({host}:{port}): {err}")),
+        }
+    }
+    bail!("cannot find {name:?}:\n  {}", failures.join("\n  "))
 }

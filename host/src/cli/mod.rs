@@ -6,12 +6,14 @@
 //! - `call.rs`: `pyrolab-host call`, the command-line client.
 //! - `config.rs`: `pyrolab-host config validate | update | export | show | reset`.
 //! - `info.rs`: `pyrolab-host info`.
+//! - `nslist.rs`: `pyrolab-host nslist`; finding configured name servers.
 //! - `plugins.rs`: `pyrolab-host plugins list | inspect | call`.
-//! - `run.rs`: `pyrolab-host run daemon`.
+//! - `run.rs`: `pyrolab-host run daemon | nameserver`.
 
 mod call;
 mod config;
 mod info;
+mod nslist;
 mod plugins;
 mod run;
 
@@ -70,6 +72,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+
+    /// List a name server's registrations.
+    Nslist(nslist::NslistCommand),
 
     /// Find, list and try out driver plugins.
     #[command(subcommand)]
@@ -138,9 +143,10 @@ pub fn main() -> ExitCode {
     logging::init(cli.verbose.saturating_add(running));
     let context = cli.context();
     let result = match cli.command {
-        Command::Call(command) => call::run(command),
+        Command::Call(command) => call::run(command, &context),
         Command::Config(command) => config::run(command, &context),
         Command::Info { json } => info::run(&context, json),
+        Command::Nslist(command) => nslist::run(command, &context),
         Command::Plugins(command) => plugins::run(command, &context),
         Command::Run(command) => run::run(command, &context),
     };

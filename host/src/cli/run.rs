@@ -1,6 +1,7 @@
 //! `pyrolab-host run ...`: run one component in the foreground (what the
 //! manager of `pyrolab-host up` starts, and what systemd units can run).
 
+use std::collections::BTreeSet;
 use std::net::{TcpListener, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,9 +13,11 @@ use clap::Subcommand;
 
 use super::Context;
 use crate::config::schema::{
-    DaemonClass, DaemonConfig, NameServerConfig, ServerType, Storage as StorageKind,
+    DaemonClass, DaemonConfig, NameServerConfig, ServerType, ServiceConfig, Storage as StorageKind,
 };
 use crate::config::{ConfigStore, LaunchConfig, load_file};
+use crate::daemon::pyro::DAEMON_OBJECT;
+use crate::daemon::registrar::{Registrar, Registration};
 use crate::daemon::{Daemon, DaemonSettings, HostedService, NativeObject};
 use crate::loader::{Loader, PLUGIN_PATH_ENV, PluginSearchPath};
 use crate::nameserver::storage::{DbmStore, MemoryStore, SqlStore, Store};
@@ -62,7 +65,10 @@ pub fn run(command: RunCommand, context: &Context) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn launch_config(context: &Context, file: Option<&Path>) -> anyhow::Result<LaunchConfig> {
+pub(super) fn launch_config(
+    context: &Context,
+    file: Option<&Path>,
+) -> anyhow::Result<LaunchConfig> {
     if let Some(file) = file {
         let loaded = load_file(file, false).map_err(|err| match err {
             crate::config::ConfigError::Invalid { diagnostics, .. } => {
@@ -129,7 +135,10 @@ fn run_daemon(context: &Context, name: &str, file: Option<&Path>) -> anyhow::Res
         println!("service {service}: PYRO:{service}@{location}");
     }
     tracing::info!("daemon {name} listening on {location}");
+    let registrar = Registrar::start(registrations(&config, name, &location))
+        .context("cannot start registering with the name servers")?;
     daemon.serve(listener, &location, &shutdown);
+    registrar.stop();
     tracing::info!("daemon {name} stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -211,6 +220,68 @@ fn run_nameserver(context: &Context, name: &str, file: Option<&Path>) -> anyhow:
     tracing::info!("name server {name} stopped");
     Ok(ExitCode::SUCCESS)
 }
+
+/// The names daemon `daemon` keeps registered: each service with the name
+/// servers it lists, and the daemon itself (its `Pyro.Daemon` object) with
+/// the daemon's name servers, as PyroLab registers them.
+fn registrations(config: &LaunchConfig, daemon: &str, location: &str) -> Vec<Registration> {
+    let Some(daemon_config) = config.daemons.get(daemon) else {
+        return Vec::new();
+    };
+    let with = |ns_name: &str, name: &str, uri: String, metadata: BTreeSet<String>| {
+        let ns = config.nameservers.get(ns_name)?;
+        Some(Registration {
+            nameserver: ns_name.to_owned(),
+            host: net::resolve_host(&ns.host),
+            port: ns.ns_port,
+            name: name.to_owned(),
+            uri,
+            metadata,
+        })
+    };
+    let services: Vec<(&str, &ServiceConfig)> = config
+        .services
+        .iter()
+        .filter(|(_, s)| s.daemon == daemon)
+        .collect();
+    let mut registrations = Vec::new();
+    for (name, service) in &services {
+        let mut metadata = BTreeSet::from([
+            PYROLAB_SERVICE_TAG.to_owned(),
+            format!("class:{}.{}", service.module, service.classname),
+        ]);
+        if !service.description.is_empty() {
+            metadata.insert(format!("description:{}", service.description));
+        }
+        for ns in &service.nameservers {
+            registrations.extend(with(
+                ns,
+                name,
+                format!("PYRO:{name}@{location}"),
+                metadata.clone(),
+            ));
+        }
+    }
+    let served: Vec<&str> = services.iter().map(|(name, _)| *name).collect();
+    let metadata = BTreeSet::from([
+        PYROLAB_DAEMON_TAG.to_owned(),
+        format!("description:daemon for {}", served.join(", ")),
+    ]);
+    for ns in &daemon_config.nameservers {
+        registrations.extend(with(
+            ns,
+            daemon,
+            format!("PYRO:{DAEMON_OBJECT}@{location}"),
+            metadata.clone(),
+        ));
+    }
+    registrations
+}
+
+/// The metadata tag marking a registration as a pyrolab-host service.
+pub const PYROLAB_SERVICE_TAG: &str = "pyrolab:service";
+/// The metadata tag marking a registration as a pyrolab-host daemon.
+pub const PYROLAB_DAEMON_TAG: &str = "pyrolab:daemon";
 
 /// A name server's connections at once (its clients come and go quickly).
 const NAMESERVER_MAX_CONNECTIONS: usize = 1024;

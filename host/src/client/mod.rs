@@ -27,10 +27,14 @@ use pyrolab_plugin_api::{CallArgs, Value, from_value, to_value};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub mod nameserver;
+
+pub use nameserver::{NameServerProxy, locate_ns};
+
 use crate::net::Stream;
 use crate::wire::message::{Message, ReadError, flags, kind};
 use crate::wire::native::Native;
-use crate::wire::serializer::Serializer;
+use crate::wire::serializer::{self, Serializer};
 use crate::wire::uri::{Location, PyroUri, UriError};
 
 /// An exception raised in the daemon or the driver.
@@ -139,6 +143,7 @@ const MAX_REPLY_SIZE: u64 = 1 << 30;
 /// are sent one at a time, as on a Pyro5 proxy).
 pub struct Proxy {
     uri: PyroUri,
+    serializer: &'static dyn Serializer,
     timeout: Option<Duration>,
     connection: Mutex<Option<Connection>>,
 }
@@ -147,6 +152,7 @@ impl std::fmt::Debug for Proxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Proxy")
             .field("uri", &self.uri.to_string())
+            .field("serializer", &self.serializer.name())
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
@@ -154,8 +160,11 @@ impl std::fmt::Debug for Proxy {
 
 impl Proxy {
     /// A proxy for `uri`; connects (and checks the object exists) now.
+    /// `uri` is a `PYRO:` URI, or a `PYRONAME:name[@host[:port]]` one,
+    /// which is looked up in that name server first (default
+    /// `localhost:9090`, as in Pyro5).
     pub fn connect(uri: &str) -> Result<Proxy, ClientError> {
-        let proxy = Proxy::new(uri.parse()?);
+        let proxy = Proxy::new(resolve(uri)?);
         proxy.ensure_connected()?;
         Ok(proxy)
     }
@@ -164,9 +173,25 @@ impl Proxy {
     pub fn new(uri: PyroUri) -> Proxy {
         Proxy {
             uri,
+            serializer: &Native,
             timeout: None,
             connection: Mutex::new(None),
         }
+    }
+
+    /// Chooses the serializer: the native one (the default, fastest, and
+    /// understood only by pyrolab-host), or `serpent`, `json` or `msgpack`
+    /// to talk to Python Pyro5 daemons and name servers. Takes effect on
+    /// the next connection.
+    pub fn set_serializer(&mut self, serializer: &'static dyn Serializer) {
+        self.serializer = serializer;
+        *self.lock() = None;
+    }
+
+    /// Connects now (if not connected) and checks the object exists, like
+    /// Pyro5's `_pyroBind`.
+    pub fn bind(&self) -> Result<(), ClientError> {
+        self.ensure_connected()
     }
 
     /// Sets how long a call may wait for its reply (and for connecting).
@@ -245,12 +270,13 @@ impl Proxy {
                 .map(|(name, value)| (Value::Str(name), value))
                 .collect(),
         );
-        let request = Value::List(vec![
-            Value::from(self.uri.object.as_str()),
-            Value::from(method),
+        let request = call_payload(
+            self.serializer,
+            &self.uri.object,
+            method,
             Value::List(args.args),
             kwargs,
-        ]);
+        );
         let mut guard = self.lock();
         // A connection that broke earlier is replaced before sending.
         if guard.is_none() {
@@ -260,9 +286,15 @@ impl Proxy {
         connection.seq = connection.seq.wrapping_add(1);
         let seq = connection.seq;
         // The payload is written once, straight into the frame.
-        let message = Message::frame(kind::INVOKE, Native.id(), call_flags, seq, [0; 16], |out| {
-            Native.serialize_into(&request, out)
-        })
+        let serializer = self.serializer;
+        let message = Message::frame(
+            kind::INVOKE,
+            serializer.id(),
+            call_flags,
+            seq,
+            [0; 16],
+            |out| serializer.serialize_into(&request, out),
+        )
         .map_err(|err| ClientError::Convert(err.to_string()))?;
         if let Err(err) = connection.writer.write_all(&message) {
             // Nothing was delivered: reopen and send once more.
@@ -292,7 +324,8 @@ impl Proxy {
                 reply.kind, reply.seq
             )));
         }
-        let value = Native
+        let value = self
+            .serializer
             .deserialize(&reply.payload)
             .map_err(|err| ClientError::Protocol(err.to_string()))?;
         if reply.flags & flags::EXCEPTION != 0 {
@@ -368,17 +401,20 @@ impl Proxy {
             (Value::from("handshake"), Value::from("hello")),
             (Value::from("object"), Value::from(self.uri.object.as_str())),
         ]);
-        let payload = Native
+        let payload = self
+            .serializer
             .serialize(&hello)
             .map_err(|err| ClientError::Convert(err.to_string()))?;
-        let message = Message::new(kind::CONNECT, Native.id(), 0, 0, payload).encode(false);
+        let message =
+            Message::new(kind::CONNECT, self.serializer.id(), 0, 0, payload).encode(false);
         connection
             .writer
             .write_all(&message)
             .map_err(|err| ClientError::ConnectionClosed(err.to_string()))?;
         let reply = Message::read_from(&mut connection.reader, MAX_REPLY_SIZE)
             .map_err(|err| self.read_failure(err))?;
-        let value = Native
+        let value = self
+            .serializer
             .deserialize(&reply.payload)
             .map_err(|err| ClientError::Protocol(err.to_string()))?;
         match reply.kind {
@@ -392,6 +428,40 @@ impl Proxy {
                 "expected CONNECTOK or CONNECTFAIL, got message type {other}"
             ))),
         }
+    }
+}
+
+/// An INVOKE payload: the `(object, method, args, kwargs)` tuple, or for
+/// json the mapping Pyro5's json serializer sends.
+fn call_payload(
+    serializer: &dyn Serializer,
+    object: &str,
+    method: &str,
+    args: Value,
+    kwargs: Value,
+) -> Value {
+    if serializer.id() == serializer::id::JSON {
+        Value::Map(vec![
+            (Value::from("object"), Value::from(object)),
+            (Value::from("method"), Value::from(method)),
+            (Value::from("params"), args),
+            (Value::from("kwargs"), kwargs),
+        ])
+    } else {
+        Value::List(vec![Value::from(object), Value::from(method), args, kwargs])
+    }
+}
+
+/// A `PYRO:` URI as it is, or a `PYRONAME:name[@host[:port]]` one looked
+/// up in its name server (default `localhost:9090`).
+pub fn resolve(text: &str) -> Result<PyroUri, ClientError> {
+    match text.split_once(':') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("PYRONAME") => {
+            let (name, location) = rest.split_once('@').unwrap_or((rest, ""));
+            let (host, port) = nameserver::split_location(location)?;
+            nameserver::locate_ns(&host, port)?.lookup(name)
+        }
+        _ => Ok(text.parse()?),
     }
 }
 

@@ -16,11 +16,14 @@
 //! - `lock.rs`: service locks of a lockable daemon.
 //! - `service.rs`: [`HostedService`] and instance modes.
 //! - `pyro.rs`: Pyro5's payload objects: calls, metadata, exceptions.
+//! - `registrar.rs`: keeping the daemon's names registered with its name
+//!   servers.
 
 mod connection;
 mod dispatch;
 mod lock;
 pub mod pyro;
+pub mod registrar;
 mod service;
 
 /// An object the host implements itself (the name server's

@@ -5,13 +5,14 @@
 
 use std::collections::HashMap;
 use std::net::{TcpStream, ToSocketAddrs};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use super::{NAMESERVER_OBJECT, NameServer};
 use crate::daemon::pyro::DAEMON_OBJECT;
 use crate::net::Stream;
+use crate::stop_signal::StopSignal;
 use crate::wire::uri::{Location, PyroUri};
 
 /// Checks a registration may miss in a row before it is removed.
@@ -22,20 +23,20 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A running autoclean thread; stops when dropped.
 pub struct AutoCleaner {
-    stop: Arc<(Mutex<bool>, Condvar)>,
+    stop: StopSignal,
     thread: Option<JoinHandle<()>>,
 }
 
 impl AutoCleaner {
     /// Checks the registrations of `nameserver` every `period`.
     pub fn start(nameserver: Arc<NameServer>, period: Duration) -> std::io::Result<AutoCleaner> {
-        let stop = Arc::new((Mutex::new(false), Condvar::new()));
-        let stop_signal = Arc::clone(&stop);
+        let stop = StopSignal::new();
+        let signal = stop.clone();
         let thread = thread::Builder::new()
             .name("ns-autoclean".to_owned())
             .spawn(move || {
                 let mut misses: HashMap<String, u32> = HashMap::new();
-                while wait(&stop_signal, period) {
+                while signal.wait(period) {
                     sweep(&nameserver, &mut misses);
                 }
             })?;
@@ -44,16 +45,6 @@ impl AutoCleaner {
             thread: Some(thread),
         })
     }
-}
-
-/// Sleeps for `period` unless told to stop; returns whether to go on.
-fn wait(stop: &(Mutex<bool>, Condvar), period: Duration) -> bool {
-    let (stopped, signal) = stop;
-    let guard = stopped.lock().unwrap_or_else(|p| p.into_inner());
-    let (guard, _) = signal
-        .wait_timeout_while(guard, period, |stopped| !*stopped)
-        .unwrap_or_else(|p| p.into_inner());
-    !*guard
 }
 
 fn sweep(nameserver: &NameServer, misses: &mut HashMap<String, u32>) {
@@ -101,9 +92,7 @@ fn answers(location: &Location) -> bool {
 
 impl Drop for AutoCleaner {
     fn drop(&mut self) {
-        let (stopped, signal) = &*self.stop;
-        *stopped.lock().unwrap_or_else(|p| p.into_inner()) = true;
-        signal.notify_all();
+        self.stop.stop();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }

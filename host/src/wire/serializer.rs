@@ -88,6 +88,14 @@ pub fn by_id(serializer_id: u8) -> Option<&'static dyn Serializer> {
     }
 }
 
+/// The serializer called `name` (`serpent`, `json`, `msgpack`, `native`).
+pub fn by_name(name: &str) -> Option<&'static dyn Serializer> {
+    [id::SERPENT, id::JSON, id::MSGPACK, id::NATIVE]
+        .into_iter()
+        .filter_map(by_id)
+        .find(|serializer| serializer.name() == name)
+}
+
 /// serpent's (and, by Pyro5's convention, json's) encoding of bytes:
 /// `{"data": base64, "encoding": "base64"}`, read back into bytes. `None`
 /// when `entries` is any other dict.

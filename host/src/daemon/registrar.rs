@@ -1,0 +1,235 @@
+//! Keeps a daemon's names registered with its name servers: registers
+//! each service and the daemon itself when the daemon starts, checks every
+//! few seconds that the entries are still there (a name server that
+//! restarted with memory storage has forgotten them) and registers again
+//! if not, and removes them on graceful shutdown.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use crate::client::NameServerProxy;
+use crate::stop_signal::StopSignal;
+use crate::wire::uri::{Location, PyroUri};
+
+/// How often registrations are checked.
+pub const CHECK_PERIOD: Duration = Duration::from_secs(2);
+
+/// How long one name-server call may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One name to keep registered with one name server.
+#[derive(Clone, Debug)]
+pub struct Registration {
+    /// The name server's name in the configuration (for log lines).
+    pub nameserver: String,
+    /// Its host.
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+    /// The registered name.
+    pub name: String,
+    /// Our URI.
+    pub uri: String,
+    /// Metadata tags.
+    pub metadata: BTreeSet<String>,
+}
+
+/// The background thread that keeps the registrations; [`Registrar::stop`]
+/// removes them.
+pub struct Registrar {
+    stop: StopSignal,
+    thread: Option<JoinHandle<()>>,
+    registrations: Vec<Registration>,
+}
+
+impl Registrar {
+    /// Registers now (in the background) and keeps registering.
+    pub fn start(registrations: Vec<Registration>) -> std::io::Result<Registrar> {
+        let stop = StopSignal::new();
+        let signal = stop.clone();
+        let keep = registrations.clone();
+        let thread = thread::Builder::new()
+            .name("ns-registrar".to_owned())
+            .spawn(move || {
+                let mut state = KeepState::default();
+                loop {
+                    for (server, group) in by_nameserver(&keep) {
+                        state.check(server, &group);
+                    }
+                    if !signal.wait(CHECK_PERIOD) {
+                        break;
+                    }
+                }
+            })?;
+        Ok(Registrar {
+            stop,
+            thread: Some(thread),
+            registrations,
+        })
+    }
+
+    /// Stops checking and removes our entries (only those that still hold
+    /// our URIs: a name another daemon took over is left alone).
+    pub fn stop(mut self) {
+        self.halt();
+        for (server, group) in by_nameserver(&self.registrations) {
+            let Ok(ns) = connect(server) else {
+                tracing::warn!(
+                    "name server {}: unreachable; cannot remove {} entries",
+                    server.0,
+                    group.len()
+                );
+                continue;
+            };
+            let listed = ns.list(None).unwrap_or_default();
+            for registration in group {
+                if listed.get(&registration.name) == Some(&registration.uri) {
+                    match ns.remove(&registration.name) {
+                        Ok(_) => tracing::info!(
+                            "name server {}: removed {}",
+                            server.0,
+                            registration.name
+                        ),
+                        Err(err) => tracing::warn!(
+                            "name server {}: cannot remove {}: {err}",
+                            server.0,
+                            registration.name
+                        ),
+                    }
+                }
+            }
+        }
+    }
+
+    fn halt(&mut self) {
+        self.stop.stop();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Registrar {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+/// (name server name, host, port)
+type Server<'a> = (&'a str, &'a str, u16);
+
+fn by_nameserver(registrations: &[Registration]) -> BTreeMap<Server<'_>, Vec<&Registration>> {
+    let mut groups: BTreeMap<Server<'_>, Vec<&Registration>> = BTreeMap::new();
+    for r in registrations {
+        groups
+            .entry((r.nameserver.as_str(), r.host.as_str(), r.port))
+            .or_default()
+            .push(r);
+    }
+    groups
+}
+
+fn connect(server: Server<'_>) -> Result<NameServerProxy, crate::client::ClientError> {
+    let (_, host, port) = server;
+    let ns = NameServerProxy::connect(host, port, Some(CALL_TIMEOUT), None)?;
+    Ok(ns)
+}
+
+/// What the checking loop remembers between rounds.
+#[derive(Default)]
+struct KeepState {
+    /// Name servers that were unreachable last time (to log changes once).
+    unreachable: BTreeSet<String>,
+    /// Names another live daemon holds: warned about once, then left to it.
+    conceded: BTreeSet<(String, String)>,
+    /// Names registered at least once.
+    registered: BTreeSet<(String, String)>,
+}
+
+impl KeepState {
+    fn check(&mut self, server: Server<'_>, group: &[&Registration]) {
+        let (ns_name, host, port) = server;
+        let listed = match connect(server).and_then(|ns| ns.list(None).map(|l| (ns, l))) {
+            Ok(found) => {
+                if self.unreachable.remove(ns_name) {
+                    tracing::info!("name server {ns_name} at {host}:{port} is back");
+                }
+                found
+            }
+            Err(err) => {
+                if self.unreachable.insert(ns_name.to_owned()) {
+                    tracing::warn!(
+                        "name server {ns_name} at {host}:{port} is unreachable ({err}); will keep trying"
+                    );
+                }
+                return;
+            }
+        };
+        let (ns, names) = listed;
+        for registration in group {
+            let key = (ns_name.to_owned(), registration.name.clone());
+            match names.get(&registration.name) {
+                Some(uri) if *uri == registration.uri => {}
+                Some(_) if self.conceded.contains(&key) => {}
+                Some(other) if other_is_live(other) => {
+                    tracing::warn!(
+                        "!!! name server {ns_name}: {} is already registered by another running daemon at {other}; registering {} in its place. Two daemons claim this name: fix the configuration, or clients will reach only one of them",
+                        registration.name,
+                        registration.uri
+                    );
+                    self.register(&ns, ns_name, registration);
+                    // Do not fight over it every round.
+                    self.conceded.insert(key);
+                }
+                _ => self.register(&ns, ns_name, registration),
+            }
+        }
+    }
+
+    fn register(&mut self, ns: &NameServerProxy, ns_name: &str, registration: &Registration) {
+        match ns.register(
+            &registration.name,
+            &registration.uri,
+            false,
+            &registration.metadata,
+        ) {
+            Ok(()) => {
+                let again = !self
+                    .registered
+                    .insert((ns_name.to_owned(), registration.name.clone()));
+                tracing::info!(
+                    "name server {ns_name}: {} {} as {}",
+                    if again {
+                        "registered again"
+                    } else {
+                        "registered"
+                    },
+                    registration.name,
+                    registration.uri
+                );
+            }
+            Err(err) => tracing::warn!(
+                "name server {ns_name}: cannot register {}: {err}",
+                registration.name
+            ),
+        }
+    }
+}
+
+/// Whether the daemon of another registration accepts connections.
+fn other_is_live(uri: &str) -> bool {
+    let Ok(uri) = PyroUri::parse(uri) else {
+        return false;
+    };
+    match &uri.location {
+        Location::Tcp { host, port } => (host.as_str(), *port)
+            .to_socket_addrs()
+            .map(|mut addresses| {
+                addresses.any(|a| TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok())
+            })
+            .unwrap_or(false),
+        Location::Unix(path) => crate::net::Stream::connect_unix(path).is_ok(),
+    }
+}
