@@ -130,6 +130,64 @@ fn registrations_survive_kill_9(storage: &str) {
     );
 }
 
+/// kill -9 while a client registers names as fast as it can: the store
+/// must open again, and hold every registration that was acknowledged.
+fn a_crash_mid_write_loses_nothing_acknowledged(storage: &str) {
+    let sandbox = Sandbox::new();
+    let file = sandbox.path().join(format!("names.{storage}"));
+    let config = ns_config(
+        &sandbox,
+        &format!(
+            "    storage: {storage}\n    storage_file: {}\n",
+            file.display()
+        ),
+    );
+    let (ns, port) = start_nameserver(&sandbox, &config);
+    let script = repo_root().join("tests/python/ns_flows.py");
+    let mut writer = Background::start(Command::new(python_with_pyro5()).arg(script).args([
+        "register_many",
+        &port.to_string(),
+        "serpent",
+        "100000",
+    ]));
+    writer.wait_for_line("acked 200", Duration::from_secs(60));
+    drop(ns.stop()); // SIGKILL in the middle of the stream of writes
+    let output = writer.stop();
+    let acknowledged = output
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("acked "))
+        .filter_map(|n| n.parse::<usize>().ok())
+        .max()
+        .expect("acknowledged registrations");
+    let (_ns, port) = start_nameserver(&sandbox, &config);
+    let output = python("list", port, "serpent", &[]);
+    let stored = output
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("entry bulk."))
+        .count();
+    assert!(
+        stored > acknowledged,
+        "{stored} stored, but registrations 0..={acknowledged} were acknowledged"
+    );
+    // At most the one in flight when the kill came is extra.
+    assert!(
+        stored <= acknowledged + 2,
+        "{stored} stored, {acknowledged} acknowledged"
+    );
+}
+
+#[test]
+fn sql_storage_survives_a_crash_mid_write() {
+    a_crash_mid_write_loses_nothing_acknowledged("sql");
+}
+
+#[test]
+fn dbm_storage_survives_a_crash_mid_write() {
+    a_crash_mid_write_loses_nothing_acknowledged("dbm");
+}
+
 #[test]
 fn sql_storage_keeps_registrations_across_kill_9() {
     registrations_survive_kill_9("sql");
@@ -455,4 +513,36 @@ fn the_rust_client_locates_the_name_server_and_resolves_pyroname() {
     }
     let sample = Proxy::connect(&format!("PYRONAME:sample@127.0.0.1:{port}")).unwrap();
     assert_eq!(sample.call::<i64>("add", (20, 22)).unwrap(), 42);
+}
+
+#[test]
+fn the_rust_client_speaks_serpent_to_a_stock_pyro5_name_server() {
+    use pyrolab_host::client::NameServerProxy;
+    use pyrolab_host::wire::serializer;
+    let mut stock = Background::start(Command::new(python_with_pyro5()).args([
+        "-c",
+        "from Pyro5 import nameserver; nameserver.start_ns_loop('127.0.0.1', 0, enableBroadcast=False)",
+    ]));
+    let line = stock.wait_for_line("URI = ", Duration::from_secs(30));
+    let port: u16 = line.rsplit(':').next().unwrap().parse().unwrap();
+    let ns = NameServerProxy::connect(
+        "127.0.0.1",
+        port,
+        Some(Duration::from_secs(20)),
+        serializer::by_name("serpent"),
+    )
+    .unwrap();
+    let tags = ["a".to_owned(), "b".to_owned()].into_iter().collect();
+    ns.register("rust.thing", "PYRO:thing@127.0.0.1:5555", false, &tags)
+        .unwrap();
+    assert_eq!(
+        ns.lookup("rust.thing").unwrap().to_string(),
+        "PYRO:thing@127.0.0.1:5555"
+    );
+    let (_, metadata) = ns.lookup_with_metadata("rust.thing").unwrap();
+    assert_eq!(metadata, tags);
+    let listed = ns.list_with_metadata(None).unwrap();
+    assert!(listed.contains_key("Pyro.NameServer"), "{listed:?}");
+    assert_eq!(ns.remove("rust.thing").unwrap(), 1);
+    drop(stock.stop());
 }

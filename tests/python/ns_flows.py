@@ -72,6 +72,15 @@ def register(port, name, uri):
     print("registered", name)
 
 
+def register_many(port, count):
+    """Registers names one after another, printing each acknowledged one,
+    until the name server goes away (the test kills it mid-stream)."""
+    ns = Pyro5.api.locate_ns("127.0.0.1", port)
+    for i in range(int(count)):
+        ns.register("bulk.%06d" % i, "PYRO:bulk%d@127.0.0.1:5555" % i, metadata={"bulk", "n%d" % i})
+        print("acked", i, flush=True)
+
+
 def listing(port):
     ns = Pyro5.api.locate_ns("127.0.0.1", port)
     for name, uri in sorted(ns.list().items()):
@@ -99,7 +108,7 @@ def garbage(port):
     print("still serving, count", ns.count())
 
 
-FLOWS = {"registry": registry, "register": register, "list": listing, "pyroname": pyroname, "garbage": garbage}
+FLOWS = {"registry": registry, "register": register, "register_many": register_many, "list": listing, "pyroname": pyroname, "garbage": garbage}
 
 if __name__ == "__main__":
     flow, port, serializer = sys.argv[1], int(sys.argv[2]), sys.argv[3]

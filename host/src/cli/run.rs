@@ -304,7 +304,7 @@ fn open_store(
             .expect("file storage has a path"),
         (None, None) => bail!(
             "name server {name}: {} storage needs storage_file, --data-dir or PYROLAB_HOME",
-            storage_name(config.storage)
+            config.storage.as_str()
         ),
     };
     if let Some(parent) = path.parent() {
@@ -321,14 +321,6 @@ fn open_store(
         path.display()
     );
     Ok(store)
-}
-
-fn storage_name(kind: StorageKind) -> &'static str {
-    match kind {
-        StorageKind::Memory => "memory",
-        StorageKind::Dbm => "dbm",
-        StorageKind::Sql => "sql",
-    }
 }
 
 /// Loads every service of the daemon; all failures are reported, and any

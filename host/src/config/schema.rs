@@ -172,7 +172,8 @@ impl NameServerConfig {
 pub enum Storage {
     /// In memory: fast, lost on restart.
     Memory,
-    /// An embedded key-value file (no metadata, as in Pyro5).
+    /// An embedded key-value file (redb); unlike PyroLab's dbm, it keeps
+    /// metadata.
     Dbm,
     /// An SQLite database.
     Sql,
