@@ -39,4 +39,16 @@ impl DataDir {
     pub fn plugins(&self) -> PathBuf {
         self.root.join("plugins")
     }
+
+    /// Runtime files of the manager (`pyrolab-host up`): its lock file,
+    /// control socket, the configuration its components run with, and the
+    /// pids of its children. Only the owner may enter it.
+    pub fn run_dir(&self) -> PathBuf {
+        self.root.join("run")
+    }
+
+    /// Component and manager logs.
+    pub fn logs_dir(&self) -> PathBuf {
+        self.root.join("logs")
+    }
 }

@@ -10,6 +10,9 @@
 //! - [`logging`]: the host's `tracing` output, which plugin logs join.
 //! - [`net`]: TCP and Unix sockets behind one type; the `public` address.
 //! - [`stop_signal`]: waking background threads that work in rounds.
+//! - [`supervised`]: what a component run by the manager reports to it.
+//! - [`manager`]: `pyrolab-host up`: runs the lab's components, restarts
+//!   crashed ones, keeps their logs, answers the CLI on a control socket.
 //! - [`wire`]: Pyro5's wire protocol: framing and serializers.
 //! - [`daemon`]: serving services to Pyro5 clients.
 //! - [`nameserver`]: the name server (`Pyro.NameServer`) and its storage.
@@ -23,7 +26,9 @@ pub mod daemon;
 pub mod data_dir;
 pub mod loader;
 pub mod logging;
+pub mod manager;
 pub mod nameserver;
 pub mod net;
 pub mod stop_signal;
+pub mod supervised;
 pub mod wire;

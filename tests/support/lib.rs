@@ -507,6 +507,30 @@ impl Background {
         }
     }
 
+    /// Waits for a stdout line containing `text` and returns it.
+    #[track_caller]
+    pub fn wait_for_text(&mut self, text: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        let mut checked = 0;
+        loop {
+            if let Some(line) = self.seen[checked..].iter().find(|l| l.contains(text)) {
+                return line.clone();
+            }
+            checked = self.seen.len();
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(_) => {
+                    let _ = self.child.kill();
+                    panic!(
+                        "no line containing {text:?} within {timeout:?}\ncommand: {}\nstdout so far: {:#?}",
+                        self.command, self.seen
+                    );
+                }
+            }
+        }
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -612,4 +636,43 @@ pub fn start_lab_daemon(sandbox: &Sandbox, config: &Path) -> (Background, String
     let line = daemon.wait_for_line("daemon lab listening on ", Duration::from_secs(30));
     let location = line.rsplit(' ').next().expect("a location").to_owned();
     (daemon, location)
+}
+
+/// A free TCP port on loopback, for a component that must be told its port
+/// in advance (a name server its daemons register with): bound to port 0,
+/// then released.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("bind a free port")
+        .port()
+}
+
+/// Whether process `pid` is running: it exists and is not a zombie (an
+/// exited process its parent has not yet reaped).
+#[cfg(target_os = "linux")]
+pub fn process_running(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+/// Polls `condition` every 50 ms until it holds or `timeout` passes;
+/// returns whether it held.
+pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
 }

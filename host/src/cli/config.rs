@@ -72,7 +72,7 @@ fn print_diagnostics(diagnostics: &[Diagnostic]) {
 }
 
 /// Loads `file`, printing its diagnostics; `None` when it has errors.
-fn check(file: &Path, strict: bool) -> anyhow::Result<Option<LaunchConfig>> {
+pub(super) fn check(file: &Path, strict: bool) -> anyhow::Result<Option<LaunchConfig>> {
     match load_file(file, strict) {
         Ok(loaded) => {
             print_diagnostics(&loaded.warnings);

@@ -140,7 +140,7 @@ fn render(config: &LaunchConfig) -> String {
     out
 }
 
-fn table(out: &mut String, title: &str, headers: &[&str], rows: &[Vec<String>]) {
+pub(super) fn table(out: &mut String, title: &str, headers: &[&str], rows: &[Vec<String>]) {
     if !out.is_empty() {
         out.push('\n');
     }

@@ -6,16 +6,23 @@
 //! - `call.rs`: `pyrolab-host call`, the command-line client.
 //! - `config.rs`: `pyrolab-host config validate | update | export | show | reset`.
 //! - `info.rs`: `pyrolab-host info`.
+//! - `logs.rs`: `pyrolab-host logs`.
+//! - `manage.rs`: `pyrolab-host up | down | ps | start | stop | restart |
+//!   reload`: the lab under the manager.
 //! - `nslist.rs`: `pyrolab-host nslist`; finding configured name servers.
 //! - `plugins.rs`: `pyrolab-host plugins list | inspect | call`.
 //! - `run.rs`: `pyrolab-host run daemon | nameserver`.
+//! - `systemd.rs`: `pyrolab-host systemd-unit`.
 
 mod call;
 mod config;
 mod info;
+mod logs;
+mod manage;
 mod nslist;
 mod plugins;
 mod run;
+mod systemd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,6 +66,55 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Start the lab: every autolaunched name server and daemon, each in
+    /// its own process, under a background manager that restarts what
+    /// crashes and keeps each component's log. Returns once all are ready
+    /// (exit status 1, with the reasons, if any failed).
+    Up(manage::UpCommand),
+
+    /// Stop the lab: daemons first (they unregister), then name servers,
+    /// then the manager.
+    Down(manage::StopOptions),
+
+    /// Show the lab's components and services: status, pid, uptime,
+    /// restarts, address, lock holders.
+    Ps {
+        /// Print JSON (docs/cli-json.md) instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Start a stopped or failed component of the configuration.
+    Start(manage::ComponentArgs),
+
+    /// Stop a component (it stays stopped until `start`).
+    Stop {
+        #[command(flatten)]
+        component: manage::ComponentArgs,
+        #[command(flatten)]
+        options: manage::StopOptions,
+    },
+
+    /// Stop, then start a component.
+    Restart {
+        #[command(flatten)]
+        component: manage::ComponentArgs,
+        #[command(flatten)]
+        options: manage::StopOptions,
+    },
+
+    /// Re-read the stored configuration: restart only the components whose
+    /// configuration changed, start newly autolaunched ones, stop removed
+    /// ones.
+    Reload(manage::StopOptions),
+
+    /// Print a component's log (or the manager's: `logs manager`).
+    Logs(logs::LogsCommand),
+
+    /// Print a systemd unit that runs the lab at boot (`up --foreground`
+    /// with readiness notification).
+    SystemdUnit(systemd::SystemdUnitCommand),
+
     /// Call a method of a remote service and print the result as JSON.
     Call(call::CallCommand),
 
@@ -137,12 +193,19 @@ fn stored_plugin_dirs(data_dir: Option<&DataDir>) -> Vec<PathBuf> {
 /// 1 when the command failed, 2 for a usage error.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    // A component running in the foreground reports what it does (info);
-    // one-shot commands only what goes wrong (warnings).
-    let running = u8::from(matches!(cli.command, Command::Run(_)));
-    logging::init(cli.verbose.saturating_add(running));
+    init_logging(&cli);
     let context = cli.context();
+    let verbose = cli.verbose;
     let result = match cli.command {
+        Command::Up(command) => manage::up(command, &context, verbose),
+        Command::Down(options) => manage::down(options, &context),
+        Command::Ps { json } => manage::ps(&context, json),
+        Command::Start(component) => manage::start(component, &context),
+        Command::Stop { component, options } => manage::stop(component, options, &context),
+        Command::Restart { component, options } => manage::restart(component, options, &context),
+        Command::Reload(options) => manage::reload(options, &context),
+        Command::Logs(command) => logs::run(command, &context),
+        Command::SystemdUnit(command) => systemd::run(command, &context),
         Command::Call(command) => call::run(command, &context),
         Command::Config(command) => config::run(command, &context),
         Command::Info { json } => info::run(&context, json),
@@ -157,6 +220,37 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Components and the manager report what they do (info); one-shot
+/// commands only what goes wrong (warnings). The manager logs to its file.
+fn init_logging(cli: &Cli) {
+    let output = match &cli.command {
+        Command::Run(run) if run.supervised() => logging::Output::Supervised,
+        Command::Up(up) if up.runs_manager() => {
+            let data_dir = cli
+                .data_dir
+                .clone()
+                .map(DataDir::new)
+                .or_else(DataDir::platform_default);
+            let log = data_dir.map(|dir| crate::manager::manager_log_path(&dir));
+            match log.map(|path| crate::manager::logfile::LogFile::shared(&path)) {
+                Some(Ok(log)) => logging::Output::Manager {
+                    log,
+                    stderr: !up.detached(),
+                },
+                Some(Err(err)) => {
+                    eprintln!("warning: cannot open the manager's log: {err}");
+                    logging::Output::Stderr
+                }
+                None => logging::Output::Stderr,
+            }
+        }
+        _ => logging::Output::Stderr,
+    };
+    let running = matches!(&cli.command, Command::Run(_))
+        || matches!(&cli.command, Command::Up(up) if up.runs_manager());
+    logging::init(cli.verbose.saturating_add(u8::from(running)), output);
 }
 
 /// A command-line argument as a value: a YAML/JSON literal when it reads as

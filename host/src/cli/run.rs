@@ -23,6 +23,7 @@ use crate::loader::{Loader, PLUGIN_PATH_ENV, PluginSearchPath};
 use crate::nameserver::storage::{DbmStore, MemoryStore, SqlStore, Store};
 use crate::nameserver::{AutoCleaner, BroadcastResponder, NAMESERVER_OBJECT, NameServer};
 use crate::net::{self, Listener};
+use crate::supervised::{self, Event, ServedService};
 
 #[derive(Debug, Subcommand)]
 pub enum RunCommand {
@@ -39,6 +40,10 @@ pub enum RunCommand {
         /// Use this configuration file instead of the stored one.
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+
+        /// Run as a child of the manager (see `supervised.rs`).
+        #[arg(long, hide = true)]
+        supervised: bool,
     },
     /// Run one name server of the launch configuration in the foreground
     /// until interrupted (Ctrl-C or SIGTERM; exits 0).
@@ -53,15 +58,36 @@ pub enum RunCommand {
         /// Use this configuration file instead of the stored one.
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+
+        /// Run as a child of the manager (see `supervised.rs`).
+        #[arg(long, hide = true)]
+        supervised: bool,
     },
+}
+
+impl RunCommand {
+    /// Whether the component runs as the manager's child.
+    pub fn supervised(&self) -> bool {
+        match self {
+            RunCommand::Daemon { supervised, .. } | RunCommand::Nameserver { supervised, .. } => {
+                *supervised
+            }
+        }
+    }
 }
 
 pub fn run(command: RunCommand, context: &Context) -> anyhow::Result<ExitCode> {
     match command {
-        RunCommand::Daemon { name, config } => run_daemon(context, &name, config.as_deref()),
-        RunCommand::Nameserver { name, config } => {
-            run_nameserver(context, &name, config.as_deref())
-        }
+        RunCommand::Daemon {
+            name,
+            config,
+            supervised,
+        } => run_daemon(context, &name, config.as_deref(), supervised),
+        RunCommand::Nameserver {
+            name,
+            config,
+            supervised,
+        } => run_nameserver(context, &name, config.as_deref(), supervised),
     }
 }
 
@@ -96,7 +122,12 @@ pub(super) fn launch_config(
     })
 }
 
-fn run_daemon(context: &Context, name: &str, file: Option<&Path>) -> anyhow::Result<ExitCode> {
+fn run_daemon(
+    context: &Context,
+    name: &str,
+    file: Option<&Path>,
+    supervised: bool,
+) -> anyhow::Result<ExitCode> {
     let config = launch_config(context, file)?;
     let Some(daemon_config) = config.daemons.get(name) else {
         let known: Vec<&str> = config.daemons.names().collect();
@@ -131,11 +162,40 @@ fn run_daemon(context: &Context, name: &str, file: Option<&Path>) -> anyhow::Res
     })
     .context("cannot install the signal handler")?;
     println!("daemon {name} listening on {location}");
-    for (service, _) in config.services.iter().filter(|(_, s)| s.daemon == name) {
-        println!("service {service}: PYRO:{service}@{location}");
+    let served: Vec<ServedService> = config
+        .services
+        .iter()
+        .filter(|(_, s)| s.daemon == name)
+        .map(|(service, _)| ServedService {
+            name: service.to_owned(),
+            uri: format!("PYRO:{service}@{location}"),
+        })
+        .collect();
+    for service in &served {
+        println!("service {}: {}", service.name, service.uri);
     }
     tracing::info!("daemon {name} listening on {location}");
-    let registrar = Registrar::start(registrations(&config, name, &location))
+    if supervised {
+        let on_close = shutdown.clone();
+        supervised::watch_stdin(move || on_close.shutdown())?;
+        daemon.observe_locks(Box::new(|service, holder| {
+            supervised::report(&Event::Lock {
+                service: service.to_owned(),
+                holder: holder.map(str::to_owned),
+            });
+        }));
+    }
+    let address = location.clone();
+    let first_round = move |registrations| {
+        if supervised {
+            supervised::report(&Event::Ready {
+                address,
+                services: served,
+                registrations,
+            });
+        }
+    };
+    let registrar = Registrar::start(registrations(&config, name, &location), first_round)
         .context("cannot start registering with the name servers")?;
     daemon.serve(listener, &location, &shutdown);
     registrar.stop();
@@ -143,7 +203,12 @@ fn run_daemon(context: &Context, name: &str, file: Option<&Path>) -> anyhow::Res
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_nameserver(context: &Context, name: &str, file: Option<&Path>) -> anyhow::Result<ExitCode> {
+fn run_nameserver(
+    context: &Context,
+    name: &str,
+    file: Option<&Path>,
+    supervised: bool,
+) -> anyhow::Result<ExitCode> {
     let config = launch_config(context, file)?;
     let Some(ns_config) = config.nameservers.get(name) else {
         let known: Vec<&str> = config.nameservers.names().collect();
@@ -216,6 +281,15 @@ fn run_nameserver(context: &Context, name: &str, file: Option<&Path>) -> anyhow:
         "name server {name} listening on {location} with {} registrations",
         nameserver.count()
     );
+    if supervised {
+        let on_close = shutdown.clone();
+        supervised::watch_stdin(move || on_close.shutdown())?;
+        supervised::report(&Event::Ready {
+            address: location.clone(),
+            services: Vec::new(),
+            registrations: Vec::new(),
+        });
+    }
     daemon.serve(listener, &location, &shutdown);
     tracing::info!("name server {name} stopped");
     Ok(ExitCode::SUCCESS)

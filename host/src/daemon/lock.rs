@@ -9,7 +9,7 @@
 //! when the holding connection closes.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use pyrolab_plugin_api::Value;
 
@@ -23,13 +23,30 @@ struct Holder {
     user: String,
 }
 
+/// Told each time a service's lock changes: the service and its new
+/// holder (`None`: unlocked).
+pub type LockObserver = Box<dyn Fn(&str, Option<&str>) + Send + Sync>;
+
 /// Who holds which service's lock.
 #[derive(Default)]
 pub struct Locks {
     held: Mutex<HashMap<String, Holder>>,
+    observer: OnceLock<LockObserver>,
 }
 
 impl Locks {
+    /// Has `observer` told of every later lock change. Only the first
+    /// observer set counts.
+    pub fn observe(&self, observer: LockObserver) {
+        let _ = self.observer.set(observer);
+    }
+
+    fn changed(&self, service: &str, holder: Option<&Holder>) {
+        if let Some(observer) = self.observer.get() {
+            observer(service, holder.map(Holder::name).as_deref());
+        }
+    }
+
     fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, Holder>> {
         self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -67,12 +84,15 @@ impl Locks {
                     .unwrap_or_default()
                     .to_owned();
                 tracing::info!(%service, %user, "locked");
-                held.insert(service.to_owned(), Holder { connection, user });
+                let holder = Holder { connection, user };
+                self.changed(service, Some(&holder));
+                held.insert(service.to_owned(), holder);
                 Ok(Value::Null)
             }
             "unlock" | "release" => {
                 if held.remove(service).is_some() {
                     tracing::info!(%service, "unlocked");
+                    self.changed(service, None);
                 }
                 Ok(Value::Null)
             }
@@ -86,28 +106,41 @@ impl Locks {
         let released = self.held().remove(service);
         if let Some(holder) = &released {
             tracing::info!(%service, user = %holder.user, "lock released by the daemon's release()");
+            self.changed(service, None);
         }
         released.is_some()
     }
 
     /// Ends every lock `connection` holds (it closed).
     pub fn release_connection(&self, connection: u64) {
+        let mut released = Vec::new();
         self.held().retain(|service, holder| {
             let keep = holder.connection != connection;
             if !keep {
                 tracing::info!(%service, user = %holder.user, "releasing the lock: its connection closed");
+                released.push(service.clone());
             }
             keep
         });
+        for service in released {
+            self.changed(&service, None);
+        }
+    }
+}
+
+impl Holder {
+    /// The user name given to `lock(user)`, else the connection.
+    fn name(&self) -> String {
+        if self.user.is_empty() {
+            format!("connection {}", self.connection)
+        } else {
+            self.user.clone()
+        }
     }
 }
 
 fn refusal(holder: &Holder) -> Value {
-    let who = if holder.user.is_empty() {
-        format!("connection {}", holder.connection)
-    } else {
-        holder.user.clone()
-    };
+    let who = holder.name();
     exception(
         "builtins.ConnectionRefusedError",
         &format!("Pyro object is locked (by '{who}')"),

@@ -26,6 +26,8 @@ pub mod pyro;
 pub mod registrar;
 mod service;
 
+pub use lock::LockObserver;
+
 /// An object the host implements itself (the name server's
 /// `Pyro.NameServer`), served next to driver services.
 pub trait NativeObject: Send + Sync {
@@ -142,6 +144,12 @@ impl Daemon {
                 next_connection: AtomicU64::new(1),
             }),
         }
+    }
+
+    /// Has `observer` told of every change of a service lock (lockable
+    /// daemons only have locks).
+    pub fn observe_locks(&self, observer: LockObserver) {
+        self.shared.locks.observe(observer);
     }
 
     /// A handle that stops [`serve`](Daemon::serve).

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::client::NameServerProxy;
 use crate::stop_signal::StopSignal;
+use crate::supervised::RegistrationOutcome;
 use crate::wire::uri::{Location, PyroUri};
 
 /// How often registrations are checked.
@@ -45,8 +46,12 @@ pub struct Registrar {
 }
 
 impl Registrar {
-    /// Registers now (in the background) and keeps registering.
-    pub fn start(registrations: Vec<Registration>) -> std::io::Result<Registrar> {
+    /// Registers now (in the background) and keeps registering. After the
+    /// first round, `first_round` learns how each registration went.
+    pub fn start(
+        registrations: Vec<Registration>,
+        first_round: impl FnOnce(Vec<RegistrationOutcome>) + Send + 'static,
+    ) -> std::io::Result<Registrar> {
         let stop = StopSignal::new();
         let signal = stop.clone();
         let keep = registrations.clone();
@@ -54,9 +59,14 @@ impl Registrar {
             .name("ns-registrar".to_owned())
             .spawn(move || {
                 let mut state = KeepState::default();
+                let mut first_round = Some(first_round);
                 loop {
+                    let mut outcomes = Vec::new();
                     for (server, group) in by_nameserver(&keep) {
-                        state.check(server, &group);
+                        state.check(server, &group, &mut outcomes);
+                    }
+                    if let Some(report) = first_round.take() {
+                        report(outcomes);
                     }
                     if !signal.wait(CHECK_PERIOD) {
                         break;
@@ -149,8 +159,20 @@ struct KeepState {
 }
 
 impl KeepState {
-    fn check(&mut self, server: Server<'_>, group: &[&Registration]) {
+    /// Checks (and makes) `group`'s registrations with one name server,
+    /// adding how each went to `outcomes`.
+    fn check(
+        &mut self,
+        server: Server<'_>,
+        group: &[&Registration],
+        outcomes: &mut Vec<RegistrationOutcome>,
+    ) {
         let (ns_name, host, port) = server;
+        let outcome = |registration: &Registration, error: Option<String>| RegistrationOutcome {
+            nameserver: ns_name.to_owned(),
+            name: registration.name.clone(),
+            error,
+        };
         let listed = match connect(server).and_then(|ns| ns.list(None).map(|l| (ns, l))) {
             Ok(found) => {
                 if self.unreachable.remove(ns_name) {
@@ -164,31 +186,41 @@ impl KeepState {
                         "name server {ns_name} at {host}:{port} is unreachable ({err}); will keep trying"
                     );
                 }
+                let error = format!("name server unreachable at {host}:{port}: {err}");
+                outcomes.extend(group.iter().map(|r| outcome(r, Some(error.clone()))));
                 return;
             }
         };
         let (ns, names) = listed;
         for registration in group {
             let key = (ns_name.to_owned(), registration.name.clone());
-            match names.get(&registration.name) {
-                Some(uri) if *uri == registration.uri => {}
-                Some(_) if self.conceded.contains(&key) => {}
+            let result = match names.get(&registration.name) {
+                Some(uri) if *uri == registration.uri => Ok(()),
+                Some(other) if self.conceded.contains(&key) => {
+                    Err(format!("another running daemon holds the name, at {other}"))
+                }
                 Some(other) if other_is_live(other) => {
                     tracing::warn!(
                         "!!! name server {ns_name}: {} is already registered by another running daemon at {other}; registering {} in its place. Two daemons claim this name: fix the configuration, or clients will reach only one of them",
                         registration.name,
                         registration.uri
                     );
-                    self.register(&ns, ns_name, registration);
                     // Do not fight over it every round.
                     self.conceded.insert(key);
+                    self.register(&ns, ns_name, registration)
                 }
                 _ => self.register(&ns, ns_name, registration),
-            }
+            };
+            outcomes.push(outcome(registration, result.err()));
         }
     }
 
-    fn register(&mut self, ns: &NameServerProxy, ns_name: &str, registration: &Registration) {
+    fn register(
+        &mut self,
+        ns: &NameServerProxy,
+        ns_name: &str,
+        registration: &Registration,
+    ) -> Result<(), String> {
         match ns.register(
             &registration.name,
             &registration.uri,
@@ -209,11 +241,15 @@ impl KeepState {
                     registration.name,
                     registration.uri
                 );
+                Ok(())
             }
-            Err(err) => tracing::warn!(
-                "name server {ns_name}: cannot register {}: {err}",
-                registration.name
-            ),
+            Err(err) => {
+                tracing::warn!(
+                    "name server {ns_name}: cannot register {}: {err}",
+                    registration.name
+                );
+                Err(err.to_string())
+            }
         }
     }
 }

@@ -1,0 +1,109 @@
+//! `pyrolab-host logs NAME`: a component's (or the manager's) log.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+
+use super::Context;
+use crate::data_dir::DataDir;
+use crate::manager::logfile::{self, Selection};
+use crate::manager::status::Kind;
+use crate::manager::{log_path, manager_log_path};
+
+#[derive(Debug, Args)]
+pub struct LogsCommand {
+    /// The component (a name server's or daemon's name), or `manager`.
+    name: String,
+
+    /// Which kind NAME is, when a name server and a daemon share it.
+    #[arg(long, value_enum)]
+    kind: Option<Kind>,
+
+    /// Keep printing lines as they are written (until Ctrl-C).
+    #[arg(short, long)]
+    follow: bool,
+
+    /// Only lines since TIME: a time (`2026-12-01T14:00:00Z`, `2026-12-01
+    /// 14:00:00`, UTC) or a duration ago (`10m`, `2h`, `1day`).
+    #[arg(long, value_name = "TIME", value_parser = parse_since)]
+    since: Option<SystemTime>,
+
+    /// Only the last N lines.
+    #[arg(short = 'n', long = "lines", value_name = "N")]
+    lines: Option<usize>,
+}
+
+fn parse_since(text: &str) -> Result<SystemTime, String> {
+    if let Ok(time) = humantime::parse_rfc3339_weak(text.trim_end_matches('Z')) {
+        return Ok(time);
+    }
+    match humantime::parse_duration(text) {
+        Ok(ago) => Ok(SystemTime::now() - ago),
+        Err(_) => Err(format!(
+            "{text:?} is neither a time (2026-12-01T14:00:00Z) nor a duration (10m, 2h)"
+        )),
+    }
+}
+
+pub fn run(command: LogsCommand, context: &Context) -> anyhow::Result<ExitCode> {
+    let Some(data_dir) = &context.data_dir else {
+        bail!("no data directory: give --data-dir DIR or set PYROLAB_HOME");
+    };
+    let path = find_log(data_dir, &command.name, command.kind)?;
+    let lines = logfile::read(
+        &path,
+        Selection {
+            since: command.since,
+            last: command.lines,
+        },
+    )
+    .with_context(|| format!("cannot read {}", path.display()))?;
+    let mut stdout = std::io::stdout().lock();
+    for line in &lines {
+        if writeln!(stdout, "{line}").is_err() {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    stdout.flush()?;
+    drop(stdout);
+    if command.follow {
+        logfile::follow(&path, |line| {
+            let mut stdout = std::io::stdout().lock();
+            // A closed pipe (`| head`) ends the following.
+            writeln!(stdout, "{line}")
+                .and_then(|()| stdout.flush())
+                .is_ok()
+        })?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The log file of `name`.
+fn find_log(data_dir: &DataDir, name: &str, kind: Option<Kind>) -> anyhow::Result<PathBuf> {
+    if name == "manager" && kind.is_none() {
+        return Ok(manager_log_path(data_dir));
+    }
+    let kinds = match kind {
+        Some(kind) => vec![kind],
+        None => vec![Kind::Nameserver, Kind::Daemon],
+    };
+    let found: Vec<(Kind, PathBuf)> = kinds
+        .into_iter()
+        .map(|kind| (kind, log_path(data_dir, kind, name)))
+        .filter(|(_, path)| !logfile::files(path).is_empty())
+        .collect();
+    match found.as_slice() {
+        [(_, path)] => Ok(path.clone()),
+        [] => bail!(
+            "no log for {name:?} in {} (logs exist once the manager has started a component; `pyrolab-host ps` lists them)",
+            data_dir.logs_dir().display()
+        ),
+        _ => bail!(
+            "both a name server and a daemon are called {name:?}: add --kind nameserver or --kind daemon"
+        ),
+    }
+}

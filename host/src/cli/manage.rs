@@ -1,0 +1,536 @@
+//! `pyrolab-host up | down | ps | start | stop | restart | reload`: the
+//! lab under the manager (see `crate::manager`).
+
+use std::ffi::OsString;
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+
+use super::Context;
+use super::info::table;
+use crate::config::ConfigStore;
+use crate::data_dir::DataDir;
+use crate::manager::control::{self, ClientError, Request};
+use crate::manager::status::{Kind, LabStatus, State};
+use crate::manager::{self, InstanceLock, Options};
+
+#[derive(Debug, Args)]
+pub struct UpCommand {
+    /// Store FILE as the configuration first (as `config update FILE`
+    /// does), then start it. Default: the stored configuration.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Run the manager in this process, logging to stderr too, until
+    /// Ctrl-C, SIGTERM or `pyrolab-host down` (for systemd and other
+    /// service managers; tells systemd when the lab is ready).
+    #[arg(long)]
+    foreground: bool,
+
+    /// The manager process `up` starts in the background.
+    #[arg(long, hide = true)]
+    detached: bool,
+}
+
+impl UpCommand {
+    /// Whether this process becomes the manager (and logs to its file).
+    pub fn runs_manager(&self) -> bool {
+        self.foreground
+    }
+
+    /// Whether this process is the background manager (no terminal).
+    pub fn detached(&self) -> bool {
+        self.detached
+    }
+}
+
+/// The options of commands that stop components.
+#[derive(Debug, Args)]
+pub struct StopOptions {
+    /// Seconds each component gets to finish its calls and unregister
+    /// before it is killed.
+    #[arg(long, value_name = "SECONDS", default_value_t = manager::DEFAULT_STOP_TIMEOUT.as_secs_f64())]
+    timeout: f64,
+}
+
+/// Which component.
+#[derive(Debug, Args)]
+pub struct ComponentArgs {
+    /// `nameserver` or `daemon`.
+    #[arg(value_enum)]
+    kind: Kind,
+    /// Its name in the configuration.
+    name: String,
+}
+
+fn data_dir(context: &Context) -> anyhow::Result<&DataDir> {
+    context
+        .data_dir
+        .as_ref()
+        .context("no data directory: give --data-dir DIR or set PYROLAB_HOME")
+}
+
+/// How long to wait for the answer to a request that stops components.
+fn stop_wait(timeout: f64) -> Duration {
+    // Daemons stop, then name servers: two rounds, each up to the timeout
+    // and the kill after it.
+    Duration::from_secs_f64(timeout.max(0.0) * 2.0) + Duration::from_secs(30)
+}
+
+/// How long to wait for components to start.
+const START_WAIT: Duration = Duration::from_secs(300);
+
+pub fn up(command: UpCommand, context: &Context, verbose: u8) -> anyhow::Result<ExitCode> {
+    let data_dir = data_dir(context)?;
+    if let Some(pid) = InstanceLock::holder(data_dir) {
+        bail!(
+            "a manager is already running for {} (pid {pid}); see `pyrolab-host ps`, or stop it with `pyrolab-host down`",
+            data_dir.root().display()
+        );
+    }
+    if let Some(file) = &command.config {
+        store_config(data_dir, file)?;
+    }
+    let store = ConfigStore::new(data_dir);
+    let config = store.load()?.with_context(|| {
+        format!(
+            "no configuration is stored in {} (give `up --config FILE`, or store one with `pyrolab-host config update FILE`)",
+            store.path().display()
+        )
+    })?;
+    if config.autolaunch.nameservers.is_empty() && config.autolaunch.daemons.is_empty() {
+        eprintln!(
+            "warning: the configuration autolaunches nothing (add an `autolaunch:` section); the manager starts idle, see `pyrolab-host start`"
+        );
+    }
+    let options = Options {
+        data_dir: data_dir.clone(),
+        exe: std::env::current_exe().context("cannot find the pyrolab-host executable")?,
+        child_args: global_args(context, data_dir, verbose)?,
+    };
+    if command.foreground {
+        let print = !command.detached;
+        manager::run(options, move |status| {
+            if print {
+                print_status(status);
+            }
+        })?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    start_in_background(options)
+}
+
+fn store_config(data_dir: &DataDir, file: &Path) -> anyhow::Result<()> {
+    let Some(config) = super::config::check(file, false)? else {
+        bail!(
+            "{} has errors; nothing was started, the stored configuration was not changed",
+            file.display()
+        );
+    };
+    let store = ConfigStore::new(data_dir);
+    store
+        .save(&config)
+        .with_context(|| format!("cannot write {}", store.path().display()))?;
+    eprintln!("stored {} as {}", file.display(), store.path().display());
+    Ok(())
+}
+
+/// The global options the manager and its children need: this data
+/// directory and plugin directories (absolute: the manager outlives this
+/// shell's working directory), and the verbosity.
+fn global_args(
+    context: &Context,
+    data_dir: &DataDir,
+    verbose: u8,
+) -> anyhow::Result<Vec<OsString>> {
+    let absolute = |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let mut args: Vec<OsString> = vec!["--data-dir".into(), absolute(data_dir.root()).into()];
+    for dir in &context.plugin_dirs {
+        args.push("--plugin-dir".into());
+        args.push(absolute(dir).into());
+    }
+    if verbose > 0 {
+        args.push(format!("-{}", "v".repeat(verbose.into())).into());
+    }
+    Ok(args)
+}
+
+/// Starts the manager as a background process and reports once the lab
+/// is up.
+fn start_in_background(mut options: Options) -> anyhow::Result<ExitCode> {
+    // Children and the manager itself get the absolute data directory.
+    let data_dir = DataDir::new(std::path::absolute(options.data_dir.root())?);
+    options.data_dir = data_dir.clone();
+    let log_path = manager::manager_log_path(&data_dir);
+    std::fs::create_dir_all(data_dir.logs_dir())?;
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("cannot open {}", log_path.display()))?;
+    let log_start = log.metadata()?.len();
+    let mut command = Command::new(&options.exe);
+    command
+        .args(&options.child_args)
+        .args(["up", "--foreground", "--detached"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    {
+        // Its own process group: the terminal's Ctrl-C and hang-up are
+        // not for it.
+        use std::os::unix::process::CommandExt;
+        command.process_group(0);
+    }
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("cannot start {}", options.exe.display()))?;
+    let appear_by = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        match control::request(&data_dir, &Request::WaitStarted {}, START_WAIT) {
+            Ok(result) => break serde_json::from_value::<LabStatus>(result)?,
+            Err(ClientError::NotRunning { .. }) => {
+                if let Some(exit) = child.try_wait()? {
+                    let output = std::fs::read(&log_path).unwrap_or_default();
+                    let tail = String::from_utf8_lossy(
+                        output.get(log_start as usize..).unwrap_or_default(),
+                    );
+                    eprint!("{tail}");
+                    bail!(
+                        "the manager exited ({}) before the lab started; its log: {}",
+                        exit,
+                        log_path.display()
+                    );
+                }
+                if Instant::now() > appear_by {
+                    bail!(
+                        "the manager (pid {}) did not open its control socket within 30 s; see {}",
+                        child.id(),
+                        log_path.display()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(err) => return Err(err.into()),
+        }
+    };
+    print_status(&status);
+    Ok(report_failures(&status))
+}
+
+/// Exit status 1, with the reasons, if a component is not running.
+fn report_failures(status: &LabStatus) -> ExitCode {
+    let failed: Vec<_> = status
+        .components
+        .iter()
+        .filter(|c| c.status != State::Running && c.autolaunch)
+        .collect();
+    if failed.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    for component in &failed {
+        eprintln!(
+            "error: {} {} {}: {}",
+            component.kind.describe(),
+            component.name,
+            component.status.as_str(),
+            component
+                .last_error
+                .as_deref()
+                .unwrap_or("no reason recorded")
+        );
+    }
+    eprintln!(
+        "the other components are running; fix the cause, then `pyrolab-host start {} {}` (or `pyrolab-host down`)",
+        failed[0].kind.as_str(),
+        failed[0].name
+    );
+    ExitCode::FAILURE
+}
+
+pub fn down(options: StopOptions, context: &Context) -> anyhow::Result<ExitCode> {
+    let data_dir = data_dir(context)?;
+    let request = Request::Down {
+        timeout_s: options.timeout,
+    };
+    let status = match control::request(data_dir, &request, stop_wait(options.timeout)) {
+        Ok(result) => serde_json::from_value::<LabStatus>(result)?,
+        Err(ClientError::NotRunning { data_dir }) => {
+            println!("no manager is running for {data_dir}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(err) => return Err(err.into()),
+    };
+    // The manager exits right after answering; wait for it to be gone.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while InstanceLock::holder(data_dir).is_some() {
+        if Instant::now() > deadline {
+            bail!(
+                "the components stopped, but the manager (pid {}) is still running",
+                status.manager.pid
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    println!(
+        "stopped {} components and the manager (pid {})",
+        status.components.len(),
+        status.manager.pid
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn ps(context: &Context, json: bool) -> anyhow::Result<ExitCode> {
+    let data_dir = data_dir(context)?;
+    let result = control::request(data_dir, &Request::Status {}, Duration::from_secs(10))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    } else {
+        print_status(&serde_json::from_value(result)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn start(component: ComponentArgs, context: &Context) -> anyhow::Result<ExitCode> {
+    let request = Request::Start {
+        kind: component.kind,
+        name: component.name.clone(),
+    };
+    one_component(context, &request, &component, START_WAIT)
+}
+
+pub fn stop(
+    component: ComponentArgs,
+    options: StopOptions,
+    context: &Context,
+) -> anyhow::Result<ExitCode> {
+    let request = Request::Stop {
+        kind: component.kind,
+        name: component.name.clone(),
+        timeout_s: options.timeout,
+    };
+    one_component(context, &request, &component, stop_wait(options.timeout))
+}
+
+pub fn restart(
+    component: ComponentArgs,
+    options: StopOptions,
+    context: &Context,
+) -> anyhow::Result<ExitCode> {
+    let request = Request::Restart {
+        kind: component.kind,
+        name: component.name.clone(),
+        timeout_s: options.timeout,
+    };
+    one_component(
+        context,
+        &request,
+        &component,
+        stop_wait(options.timeout) + START_WAIT,
+    )
+}
+
+/// Sends a request about one component and reports where it ended up.
+fn one_component(
+    context: &Context,
+    request: &Request,
+    component: &ComponentArgs,
+    wait: Duration,
+) -> anyhow::Result<ExitCode> {
+    let data_dir = data_dir(context)?;
+    let status: LabStatus = serde_json::from_value(control::request(data_dir, request, wait)?)?;
+    let Some(found) = status
+        .components
+        .iter()
+        .find(|c| c.kind == component.kind && c.name == component.name)
+    else {
+        bail!(
+            "the manager does not list {} {}",
+            component.kind.describe(),
+            component.name
+        );
+    };
+    let wanted = match request {
+        Request::Stop { .. } => State::Stopped,
+        _ => State::Running,
+    };
+    let mut line = format!(
+        "{} {}: {}",
+        found.kind.describe(),
+        found.name,
+        found.status.as_str()
+    );
+    if let Some(pid) = found.pid {
+        line.push_str(&format!(" (pid {pid})"));
+    }
+    if let Some(address) = &found.address {
+        line.push_str(&format!(" at {address}"));
+    }
+    if found.status == wanted {
+        println!("{line}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!(
+        "error: {line}: {}",
+        found.last_error.as_deref().unwrap_or("no reason recorded")
+    );
+    Ok(ExitCode::FAILURE)
+}
+
+pub fn reload(options: StopOptions, context: &Context) -> anyhow::Result<ExitCode> {
+    let data_dir = data_dir(context)?;
+    let request = Request::Reload {
+        timeout_s: options.timeout,
+    };
+    let result = control::request(data_dir, &request, stop_wait(options.timeout) + START_WAIT)?;
+    let names = |key: &str| -> Vec<String> {
+        result[key]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|c| {
+                        format!(
+                            "{} {}",
+                            c["kind"].as_str().unwrap_or_default(),
+                            c["name"].as_str().unwrap_or_default()
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for (key, verb) in [
+        ("restarted", "restarted"),
+        ("started", "started"),
+        ("stopped", "stopped"),
+    ] {
+        let list = names(key);
+        if !list.is_empty() {
+            println!("{verb}: {}", list.join(", "));
+        }
+    }
+    if ["restarted", "started", "stopped"]
+        .iter()
+        .all(|key| names(key).is_empty())
+    {
+        println!("nothing changed");
+    }
+    let status: LabStatus = serde_json::from_value(result["status"].clone())?;
+    let mut failed = false;
+    for error in result["errors"].as_array().into_iter().flatten() {
+        eprintln!("error: {}", error.as_str().unwrap_or_default());
+        failed = true;
+    }
+    for component in status
+        .components
+        .iter()
+        .filter(|c| c.status == State::Failed)
+    {
+        eprintln!(
+            "error: {} {} failed: {}",
+            component.kind.describe(),
+            component.name,
+            component
+                .last_error
+                .as_deref()
+                .unwrap_or("no reason recorded")
+        );
+        failed = true;
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Prints the tables `ps` and `up` show.
+fn print_status(status: &LabStatus) {
+    let mut out = String::new();
+    let components: Vec<Vec<String>> = status
+        .components
+        .iter()
+        .map(|c| {
+            vec![
+                c.name.clone(),
+                c.kind.as_str().to_owned(),
+                c.status.as_str().to_owned(),
+                c.pid.map_or("-".to_owned(), |p| p.to_string()),
+                c.uptime_s.map_or("-".to_owned(), duration),
+                c.restarts.to_string(),
+                c.address.clone().unwrap_or_else(|| "-".to_owned()),
+            ]
+        })
+        .collect();
+    table(
+        &mut out,
+        &format!(
+            "Components (manager pid {}, data directory {})",
+            status.manager.pid,
+            status.manager.data_dir.display()
+        ),
+        &[
+            "NAME", "KIND", "STATUS", "PID", "UPTIME", "RESTARTS", "ADDRESS",
+        ],
+        &components,
+    );
+    let services: Vec<Vec<String>> = status
+        .services
+        .iter()
+        .map(|s| {
+            vec![
+                s.name.clone(),
+                s.daemon.clone(),
+                if s.registered_with.is_empty() {
+                    "-".to_owned()
+                } else {
+                    s.registered_with.join(", ")
+                },
+                s.lock_holder.clone().unwrap_or_else(|| "-".to_owned()),
+                s.uri.clone().unwrap_or_else(|| "-".to_owned()),
+            ]
+        })
+        .collect();
+    table(
+        &mut out,
+        "Services",
+        &["NAME", "DAEMON", "REGISTERED WITH", "LOCKED BY", "URI"],
+        &services,
+    );
+    let errors: Vec<String> = status
+        .components
+        .iter()
+        .filter_map(|c| {
+            let error = c.last_error.as_ref()?;
+            Some(format!("  {} {}: {error}\n", c.kind.as_str(), c.name))
+        })
+        .chain(status.services.iter().flat_map(|s| {
+            s.registration_errors
+                .iter()
+                .map(move |e| format!("  service {} not registered with {e}\n", s.name))
+        }))
+        .collect();
+    if !errors.is_empty() {
+        out.push_str("\nProblems\n");
+        out.extend(errors);
+    }
+    if status.manager.starting {
+        out.push_str("\n(still starting the autolaunched components)\n");
+    }
+    print!("{out}");
+}
+
+/// `1h 02m`, `3m 04s`, `5.2s`.
+fn duration(seconds: f64) -> String {
+    let whole = seconds as u64;
+    match whole {
+        0..60 => format!("{seconds:.1}s"),
+        60..3600 => format!("{}m {:02}s", whole / 60, whole % 60),
+        3600..86400 => format!("{}h {:02}m", whole / 3600, whole % 3600 / 60),
+        _ => format!("{}d {:02}h", whole / 86400, whole % 86400 / 3600),
+    }
+}

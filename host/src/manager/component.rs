@@ -1,0 +1,482 @@
+//! One component under supervision: its child process, its output, its
+//! restarts.
+//!
+//! Each started component has a supervisor thread. It starts the child
+//! (`pyrolab-host run KIND NAME --config run/config.yaml --supervised`),
+//! logs its output, learns from its event lines when it is ready, and
+//! when the child ends unasked, starts it again after a back-off delay
+//! (0.5 s, doubling to 30 s). A component that crashes
+//! [`CRASH_LOOP_LIMIT`] times in a row, each time within
+//! [`STABLE_AFTER`] of starting, is marked failed and left alone; so is
+//! one that fails before it was ever ready when `fail_fast` (how `up`,
+//! `start` and `reload` start components: a plugin that is missing stays
+//! missing, and the user wants the reason now, not a retry loop).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::logfile::SharedLog;
+use super::process::{self, Signal};
+use super::status::{Kind, State};
+use super::{Manager, READY_TIMEOUT};
+use crate::supervised::{self, Event, RegistrationOutcome, ServedService};
+
+/// The first restart delay; it doubles with each crash in a row.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// The longest restart delay.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Crashes in a row after which a component is marked failed.
+pub const CRASH_LOOP_LIMIT: u32 = 5;
+/// A component that ran this long before crashing is not crash-looping:
+/// its count of crashes in a row starts again.
+pub const STABLE_AFTER: Duration = Duration::from_secs(60);
+
+/// A component: a name server or a daemon, by name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ComponentId {
+    /// Its kind (name servers sort first: they start first).
+    pub kind: Kind,
+    /// Its name in the configuration.
+    pub name: String,
+}
+
+impl std::fmt::Display for ComponentId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.kind.describe(), self.name)
+    }
+}
+
+/// What the manager knows about one component.
+pub struct Slot {
+    /// Its configuration, as compared by `reload`.
+    pub fingerprint: String,
+    pub state: State,
+    /// Whether it should be running (false once a stop was asked for).
+    pub want_running: bool,
+    /// Bumped by every start and stop request, so that a supervisor of an
+    /// earlier request leaves the component alone.
+    pub generation: u64,
+    pub pid: Option<u32>,
+    /// The child's stdin; while it is open, the child keeps running.
+    pub stdin: Option<ChildStdin>,
+    /// When the current process started.
+    pub since: Option<(SystemTime, Instant)>,
+    /// Whether the current process said it is ready.
+    pub ready: bool,
+    pub restarts: u32,
+    pub last_error: Option<String>,
+    pub address: Option<String>,
+    pub services: Vec<ServedService>,
+    pub registrations: Vec<RegistrationOutcome>,
+    /// Service → lock holder.
+    pub locks: BTreeMap<String, String>,
+    pub supervisor: Option<JoinHandle<()>>,
+    pub log: SharedLog,
+    pub log_path: PathBuf,
+}
+
+impl Slot {
+    pub fn new(fingerprint: String, log: SharedLog, log_path: PathBuf) -> Slot {
+        Slot {
+            fingerprint,
+            state: State::Stopped,
+            want_running: false,
+            generation: 0,
+            pid: None,
+            stdin: None,
+            since: None,
+            ready: false,
+            restarts: 0,
+            last_error: None,
+            address: None,
+            services: Vec::new(),
+            registrations: Vec::new(),
+            locks: BTreeMap::new(),
+            supervisor: None,
+            log,
+            log_path,
+        }
+    }
+
+    /// Writes a line of the manager's own into the component's log.
+    pub fn note(&self, text: &str) {
+        self.log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .line(&format!("[manager] {text}"));
+    }
+
+    /// Whether a start request may start it now.
+    pub fn startable(&self) -> bool {
+        matches!(self.state, State::Stopped | State::Failed)
+            && self.supervisor.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+}
+
+/// How one run of a child ended.
+struct Exit {
+    was_ready: bool,
+    ran_for: Duration,
+    reason: String,
+}
+
+/// The restart delay after `crashes` crashes in a row.
+fn backoff(crashes: u32) -> Duration {
+    let doublings = crashes.saturating_sub(1).min(16);
+    (FIRST_BACKOFF * 2u32.pow(doublings)).min(MAX_BACKOFF)
+}
+
+impl Manager {
+    /// The supervisor thread's body: runs the component until it is asked
+    /// to stop or gives up.
+    pub(super) fn supervise(self: &Arc<Self>, id: &ComponentId, generation: u64, fail_fast: bool) {
+        let mut fail_fast = fail_fast;
+        let mut crashes_in_row = 0u32;
+        loop {
+            let exit = match self.spawn_child(id) {
+                Ok(child) => self.watch(id, generation, child),
+                Err(err) => Exit {
+                    was_ready: false,
+                    ran_for: Duration::ZERO,
+                    reason: format!("cannot start {}: {err}", self.options.exe.display()),
+                },
+            };
+            let mut lab = self.lab();
+            let Some(slot) = lab.slots.get_mut(id) else {
+                return;
+            };
+            slot.pid = None;
+            slot.stdin = None;
+            slot.since = None;
+            slot.ready = false;
+            slot.locks.clear();
+            if !slot.want_running || slot.generation != generation {
+                if slot.generation == generation || slot.state == State::Stopping {
+                    slot.state = State::Stopped;
+                }
+                slot.note("stopped");
+                self.record_children(&lab);
+                self.changed.notify_all();
+                return;
+            }
+            slot.last_error = Some(exit.reason.clone());
+            if !exit.was_ready && fail_fast {
+                slot.state = State::Failed;
+                slot.note(&format!("failed to start: {}", exit.reason));
+                tracing::error!("{id} failed to start: {}", exit.reason);
+                self.record_children(&lab);
+                self.changed.notify_all();
+                return;
+            }
+            if exit.ran_for >= STABLE_AFTER {
+                crashes_in_row = 0;
+            }
+            crashes_in_row += 1;
+            if crashes_in_row >= CRASH_LOOP_LIMIT {
+                let reason = format!(
+                    "crashed {crashes_in_row} times in a row, each within {} s of starting; gave up (last: {})",
+                    STABLE_AFTER.as_secs(),
+                    exit.reason
+                );
+                slot.note(&reason);
+                tracing::error!("{id} {reason}");
+                slot.last_error = Some(reason);
+                slot.state = State::Failed;
+                self.record_children(&lab);
+                self.changed.notify_all();
+                return;
+            }
+            let delay = backoff(crashes_in_row);
+            slot.restarts += 1;
+            slot.state = State::Restarting;
+            let message = format!(
+                "{}; restarting in {:.1} s (restart {})",
+                exit.reason,
+                delay.as_secs_f64(),
+                slot.restarts
+            );
+            slot.note(&message);
+            tracing::warn!("{id} {message}");
+            self.record_children(&lab);
+            self.changed.notify_all();
+            let deadline = Instant::now() + delay;
+            loop {
+                let slot = lab
+                    .slots
+                    .get_mut(id)
+                    .expect("slots are removed only when stopped");
+                if !slot.want_running || slot.generation != generation {
+                    if slot.generation == generation {
+                        slot.state = State::Stopped;
+                    }
+                    self.changed.notify_all();
+                    return;
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    slot.state = State::Starting;
+                    break;
+                }
+                lab = self
+                    .changed
+                    .wait_timeout(lab, left)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+            drop(lab);
+            fail_fast = false;
+        }
+    }
+
+    fn spawn_child(&self, id: &ComponentId) -> std::io::Result<Child> {
+        let mut command = Command::new(&self.options.exe);
+        command
+            .args(&self.options.child_args)
+            .args(["run", id.kind.as_str(), &id.name, "--config"])
+            .arg(self.active_config_path())
+            .arg("--supervised")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        #[cfg(unix)]
+        {
+            // Its own process group: a Ctrl-C meant for a manager in the
+            // foreground reaches the manager alone, which then stops the
+            // components in order.
+            use std::os::unix::process::CommandExt;
+            command.process_group(0);
+        }
+        command.spawn()
+    }
+
+    /// Runs one child to its end: logs its output, handles its events,
+    /// kills it if it is not ready in time.
+    fn watch(self: &Arc<Self>, id: &ComponentId, generation: u64, mut child: Child) -> Exit {
+        let pid = child.id();
+        let started = Instant::now();
+        let tail = Arc::new(Mutex::new(StderrTail::default()));
+        let log = {
+            let mut lab = self.lab();
+            let slot = lab
+                .slots
+                .get_mut(id)
+                .expect("a started component has a slot");
+            slot.pid = Some(pid);
+            slot.stdin = child.stdin.take();
+            slot.since = Some((SystemTime::now(), started));
+            slot.ready = false;
+            slot.note(&format!("started (pid {pid})"));
+            if !slot.want_running || slot.generation != generation {
+                process::kill(pid, Signal::Term);
+            }
+            self.record_children(&lab);
+            self.changed.notify_all();
+            lab.slots[id].log.clone()
+        };
+        let stdout = child.stdout.take().map(|stdout| {
+            let manager = Arc::clone(self);
+            let id = id.clone();
+            let log = log.clone();
+            thread::spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    match supervised::parse(&line) {
+                        Some(event) => manager.on_event(&id, generation, event),
+                        None => log.lock().unwrap_or_else(|p| p.into_inner()).line(&line),
+                    }
+                }
+            })
+        });
+        let stderr = child.stderr.take().map(|stderr| {
+            let tail = Arc::clone(&tail);
+            thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    log.lock().unwrap_or_else(|p| p.into_inner()).line(&line);
+                    tail.lock().unwrap_or_else(|p| p.into_inner()).push(&line);
+                }
+            })
+        });
+        let exit: Arc<Mutex<Option<std::io::Result<ExitStatus>>>> = Arc::default();
+        let waiter = {
+            let exit = Arc::clone(&exit);
+            let manager = Arc::clone(self);
+            thread::spawn(move || {
+                let status = child.wait();
+                let _lab = manager.lab();
+                *exit.lock().unwrap_or_else(|p| p.into_inner()) = Some(status);
+                manager.changed.notify_all();
+            })
+        };
+        let mut not_ready = None;
+        let mut lab = self.lab();
+        let was_ready = loop {
+            let ready = lab.slots.get(id).is_some_and(|slot| slot.ready);
+            if exit.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+                break ready;
+            }
+            if !ready && not_ready.is_none() && started.elapsed() >= READY_TIMEOUT {
+                not_ready = Some(format!(
+                    "not ready within {} s; killed",
+                    READY_TIMEOUT.as_secs()
+                ));
+                process::kill(pid, Signal::Kill);
+            }
+            lab = self
+                .changed
+                .wait_timeout(lab, Duration::from_millis(250))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        };
+        drop(lab);
+        for reader in [stdout, stderr].into_iter().flatten() {
+            let _ = reader.join();
+        }
+        let _ = waiter.join();
+        let status = exit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .expect("the waiter set it");
+        let reason = match (not_ready, status) {
+            (Some(reason), _) => reason,
+            (None, Ok(status)) => tail
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .reason(status),
+            (None, Err(err)) => format!("cannot wait for pid {pid}: {err}"),
+        };
+        Exit {
+            was_ready,
+            ran_for: started.elapsed(),
+            reason,
+        }
+    }
+
+    /// Applies an event line of the component's current process.
+    fn on_event(&self, id: &ComponentId, generation: u64, event: Event) {
+        let mut lab = self.lab();
+        let Some(slot) = lab.slots.get_mut(id) else {
+            return;
+        };
+        if slot.generation != generation {
+            return;
+        }
+        match event {
+            Event::Ready {
+                address,
+                services,
+                registrations,
+            } => {
+                slot.ready = true;
+                if slot.state == State::Starting {
+                    slot.state = State::Running;
+                }
+                slot.note(&format!("ready at {address}"));
+                for failed in registrations.iter().filter(|r| r.error.is_some()) {
+                    slot.note(&format!(
+                        "not yet registered with name server {}: {} ({}); the daemon keeps trying",
+                        failed.nameserver,
+                        failed.name,
+                        failed.error.as_deref().unwrap_or_default()
+                    ));
+                }
+                tracing::info!("{id} ready at {address}");
+                slot.address = Some(address);
+                slot.services = services;
+                slot.registrations = registrations;
+            }
+            Event::Lock { service, holder } => match holder {
+                Some(holder) => {
+                    slot.locks.insert(service, holder);
+                }
+                None => {
+                    slot.locks.remove(&service);
+                }
+            },
+        }
+        self.changed.notify_all();
+    }
+}
+
+/// The error lines of a child's stderr, to say why it ended.
+#[derive(Default)]
+struct StderrTail {
+    /// `error: ...` lines and panic messages (the first few).
+    errors: Vec<String>,
+    /// The last line.
+    last: Option<String>,
+}
+
+impl StderrTail {
+    const MAX_ERRORS: usize = 8;
+    const MAX_LINE: usize = 500;
+
+    fn push(&mut self, line: &str) {
+        let mut line = line.trim().to_owned();
+        if line.is_empty() {
+            return;
+        }
+        if line.len() > Self::MAX_LINE {
+            let mut end = Self::MAX_LINE;
+            while !line.is_char_boundary(end) {
+                end -= 1;
+            }
+            line.truncate(end);
+            line.push('…');
+        }
+        if self.errors.len() < Self::MAX_ERRORS {
+            if let Some(error) = line.strip_prefix("error: ") {
+                self.errors.push(error.to_owned());
+            } else if line.contains("panicked at") {
+                self.errors.push(line.clone());
+            }
+        }
+        self.last = Some(line);
+    }
+
+    fn reason(&self, status: ExitStatus) -> String {
+        let exit = process::describe_exit(status);
+        if !self.errors.is_empty() {
+            return format!("{exit}: {}", self.errors.join("; "));
+        }
+        match (&self.last, status.code()) {
+            (Some(last), Some(code)) if code != 0 => format!("{exit}; its last words: {last}"),
+            _ => exit,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_a_cap() {
+        assert_eq!(backoff(1), Duration::from_millis(500));
+        assert_eq!(backoff(2), Duration::from_secs(1));
+        assert_eq!(backoff(3), Duration::from_secs(2));
+        assert_eq!(backoff(7), Duration::from_secs(30));
+        assert_eq!(backoff(1000), Duration::from_secs(30));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_reason_is_the_error_lines() {
+        use std::os::unix::process::ExitStatusExt;
+        let mut tail = StderrTail::default();
+        tail.push("INFO loading");
+        tail.push("error: service x: plugin not found");
+        tail.push("error: daemon lab: 1 of its services could not be loaded");
+        assert_eq!(
+            tail.reason(ExitStatus::from_raw(1 << 8)),
+            "exited with status 1: service x: plugin not found; daemon lab: 1 of its services could not be loaded"
+        );
+        let mut quiet = StderrTail::default();
+        quiet.push("INFO serving");
+        assert_eq!(quiet.reason(ExitStatus::from_raw(9)), "killed by SIGKILL");
+    }
+}

@@ -1,0 +1,270 @@
+//! The control socket: how `ps`, `down`, `start`, ... reach the manager.
+//!
+//! A Unix socket, `run/control.sock` in the data directory. The directory
+//! is the owner's alone (mode 0700), the socket too (0600), and on Linux
+//! the manager also checks the connecting process's user (SO_PEERCRED) and
+//! refuses anyone else: these commands start and stop lab hardware.
+//!
+//! One request per connection: a JSON object on one line, answered by one
+//! JSON line, `{"ok": true, "result": ...}` or `{"ok": false, "error":
+//! "..."}`. Anything else gets an error answer and the connection closes;
+//! the manager carries on.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::status::Kind;
+use crate::data_dir::DataDir;
+
+/// The longest request accepted.
+const MAX_REQUEST: u64 = 64 * 1024;
+
+/// How long a client may take to send its request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a client asks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// The lab's status now.
+    Status {},
+    /// The lab's status once the autolaunched components have started.
+    WaitStarted {},
+    /// Stop every component, then the manager.
+    Down {
+        /// Seconds each component gets to stop gracefully before it is
+        /// killed.
+        timeout_s: f64,
+    },
+    /// Start a stopped or failed component; answers once it is ready.
+    Start {
+        /// Its kind.
+        kind: Kind,
+        /// Its name.
+        name: String,
+    },
+    /// Stop a component.
+    Stop {
+        /// Its kind.
+        kind: Kind,
+        /// Its name.
+        name: String,
+        /// Seconds it gets to stop gracefully.
+        timeout_s: f64,
+    },
+    /// Stop, then start a component.
+    Restart {
+        /// Its kind.
+        kind: Kind,
+        /// Its name.
+        name: String,
+        /// Seconds it gets to stop gracefully.
+        timeout_s: f64,
+    },
+    /// Re-read the stored configuration and apply the changes.
+    Reload {
+        /// Seconds each changed component gets to stop gracefully.
+        timeout_s: f64,
+    },
+}
+
+/// The answer's envelope.
+#[derive(Debug, Serialize, Deserialize)]
+struct Envelope {
+    ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    result: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// `run/control.sock`.
+pub fn socket_path(data_dir: &DataDir) -> PathBuf {
+    data_dir.run_dir().join("control.sock")
+}
+
+/// Binds the control socket, replacing a stale one (the caller holds the
+/// instance lock, so no live manager is using it).
+pub fn bind(data_dir: &DataDir) -> io::Result<UnixListener> {
+    super::instance::create_run_dir(data_dir)?;
+    let path = socket_path(data_dir);
+    match std::fs::remove_file(&path) {
+        Ok(()) => tracing::info!("removed a stale control socket {}", path.display()),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err),
+    }
+    let listener = UnixListener::bind(&path).map_err(|err| {
+        io::Error::new(
+            err.kind(),
+            format!("cannot listen on {}: {err}", path.display()),
+        )
+    })?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Serves one connection: reads its request, has `handle` answer it.
+pub fn serve_connection(
+    mut stream: UnixStream,
+    handle: impl FnOnce(Request) -> Result<serde_json::Value, String>,
+) {
+    if let Err(refusal) = check_peer(&stream) {
+        tracing::warn!("control socket: {refusal}");
+        let _ = answer(&mut stream, Err(refusal));
+        return;
+    }
+    let request = match read_request(&stream) {
+        Ok(request) => request,
+        Err(err) => {
+            tracing::warn!("control socket: bad request: {err}");
+            let _ = answer(&mut stream, Err(format!("bad request: {err}")));
+            return;
+        }
+    };
+    tracing::debug!("control request {request:?}");
+    let result = handle(request);
+    if let Err(err) = answer(&mut stream, result) {
+        tracing::debug!("control socket: the client left before the answer: {err}");
+    }
+}
+
+/// Refuses a process of another user.
+#[cfg(target_os = "linux")]
+fn check_peer(stream: &UnixStream) -> Result<(), String> {
+    let credentials = rustix::net::sockopt::socket_peercred(stream)
+        .map_err(|err| format!("cannot tell who connected: {err}"))?;
+    let owner = rustix::process::geteuid();
+    if credentials.uid != owner {
+        return Err(format!(
+            "permission denied: user {} (pid {}) is not the manager's owner (user {})",
+            credentials.uid.as_raw(),
+            credentials.pid.as_raw_nonzero(),
+            owner.as_raw()
+        ));
+    }
+    Ok(())
+}
+
+/// Elsewhere the socket's and its directory's permissions keep others out.
+#[cfg(not(target_os = "linux"))]
+fn check_peer(_stream: &UnixStream) -> Result<(), String> {
+    Ok(())
+}
+
+fn read_request(stream: &UnixStream) -> Result<Request, String> {
+    stream
+        .set_read_timeout(Some(REQUEST_TIMEOUT))
+        .map_err(|err| err.to_string())?;
+    let mut line = Vec::new();
+    BufReader::new(stream.take(MAX_REQUEST))
+        .read_until(b'\n', &mut line)
+        .map_err(|err| format!("cannot read it: {err}"))?;
+    if !line.ends_with(b"\n") {
+        return Err(if line.len() as u64 >= MAX_REQUEST {
+            format!("longer than {MAX_REQUEST} bytes")
+        } else {
+            "incomplete (expected one JSON line)".to_owned()
+        });
+    }
+    serde_json::from_slice(&line).map_err(|err| format!("not a request: {err}"))
+}
+
+fn answer(stream: &mut UnixStream, result: Result<serde_json::Value, String>) -> io::Result<()> {
+    let envelope = match result {
+        Ok(result) => Envelope {
+            ok: true,
+            result: Some(result),
+            error: None,
+        },
+        Err(error) => Envelope {
+            ok: false,
+            result: None,
+            error: Some(error),
+        },
+    };
+    let mut line = serde_json::to_vec(&envelope).map_err(io::Error::other)?;
+    line.push(b'\n');
+    stream.write_all(&line)
+}
+
+/// Why a request could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No manager listens.
+    #[error("no manager is running for {data_dir} (start the lab with `pyrolab-host up`)")]
+    NotRunning {
+        /// The data directory.
+        data_dir: String,
+    },
+    /// The manager refused or failed the request.
+    #[error("{0}")]
+    Refused(String),
+    /// The connection failed.
+    #[error("the manager's control socket {path}: {cause}")]
+    Io {
+        /// The socket.
+        path: PathBuf,
+        /// What went wrong.
+        cause: io::Error,
+    },
+}
+
+/// Sends `request` to the manager of `data_dir` and returns its result,
+/// waiting at most `timeout` for the answer.
+pub fn request(
+    data_dir: &DataDir,
+    request: &Request,
+    timeout: Duration,
+) -> Result<serde_json::Value, ClientError> {
+    let path = socket_path(data_dir);
+    let mut stream = connect(&path).map_err(|source| match source.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => ClientError::NotRunning {
+            data_dir: data_dir.root().display().to_string(),
+        },
+        _ => ClientError::Io {
+            path: path.clone(),
+            cause: source,
+        },
+    })?;
+    let io_error = |cause| ClientError::Io {
+        path: path.clone(),
+        cause,
+    };
+    let mut line = serde_json::to_vec(request).expect("requests serialize");
+    line.push(b'\n');
+    stream.write_all(&line).map_err(io_error)?;
+    stream.set_read_timeout(Some(timeout)).map_err(io_error)?;
+    let mut answer = Vec::new();
+    BufReader::new(&stream)
+        .read_until(b'\n', &mut answer)
+        .map_err(io_error)?;
+    if answer.is_empty() {
+        return Err(io_error(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the manager closed the connection without answering (see `pyrolab-host logs manager`)",
+        )));
+    }
+    let envelope: Envelope = serde_json::from_slice(&answer)
+        .map_err(|err| io_error(io::Error::new(io::ErrorKind::InvalidData, err)))?;
+    match envelope {
+        Envelope {
+            ok: true,
+            result: Some(result),
+            ..
+        } => Ok(result),
+        Envelope { error, .. } => {
+            Err(ClientError::Refused(error.unwrap_or_else(|| {
+                "the manager failed without saying why".to_owned()
+            })))
+        }
+    }
+}
+
+fn connect(path: &Path) -> io::Result<UnixStream> {
+    UnixStream::connect(path)
+}

@@ -1,0 +1,694 @@
+//! The manager of `pyrolab-host up`: runs the lab's components as child
+//! processes and keeps them running.
+//!
+//! # Layout
+//!
+//! - `mod.rs`: the [`Manager`]: start-up, stop, reload, status.
+//! - `component.rs`: one component's supervisor: its child process, its
+//!   output, restarts with back-off.
+//! - `control.rs`: the control socket the CLI talks to.
+//! - `instance.rs`: one manager per data directory; cleaning up after a
+//!   killed one.
+//! - `logfile.rs`: timestamped, size-rotated log files.
+//! - `notify.rs`: systemd readiness notification.
+//! - `process.rs`: signals, exit descriptions.
+//! - `status.rs`: what `ps` shows.
+//!
+//! # Files (in the data directory)
+//!
+//! - `run/manager.pid`: the instance lock, holding the manager's pid.
+//! - `run/control.sock`: the control socket.
+//! - `run/config.yaml`: the configuration the components run with: the
+//!   stored configuration as of `up` or the last `reload`.
+//! - `run/children.json`: the components' pids.
+//! - `logs/manager.log`, `logs/KIND-NAME.log`: the logs.
+
+mod component;
+pub mod control;
+mod instance;
+pub mod logfile;
+mod notify;
+mod process;
+pub mod status;
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context as _;
+use serde_json::json;
+
+use crate::config::{ConfigStore, LaunchConfig};
+use crate::data_dir::DataDir;
+pub use component::{CRASH_LOOP_LIMIT, STABLE_AFTER};
+use component::{ComponentId, Slot};
+pub use instance::{InstanceLock, LockError};
+use logfile::LogFile;
+use status::{ComponentStatus, Kind, LabStatus, ManagerStatus, ServiceStatus, State};
+
+/// How long a component may take to become ready before it is killed and
+/// counted as failed. Generous: a driver may take a while to open its
+/// instrument.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a component gets to stop gracefully by default.
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How the manager runs its children.
+pub struct Options {
+    /// The data directory.
+    pub data_dir: DataDir,
+    /// The `pyrolab-host` executable the children run.
+    pub exe: PathBuf,
+    /// Global options for the children (`--data-dir`, `--plugin-dir`,
+    /// `-v`), before `run KIND NAME`.
+    pub child_args: Vec<OsString>,
+}
+
+/// The manager.
+pub struct Manager {
+    options: Options,
+    lab: Mutex<Lab>,
+    /// Notified on every change of `lab` and every child exit.
+    changed: Condvar,
+    started: SystemTime,
+    started_at: Instant,
+    shutting_down: AtomicBool,
+    /// Control requests being answered; the manager exits only once they
+    /// are (`down` is answered after the lab stopped).
+    requests: AtomicUsize,
+}
+
+struct Lab {
+    config: LaunchConfig,
+    slots: std::collections::BTreeMap<ComponentId, Slot>,
+    /// Still starting the autolaunched components.
+    starting: bool,
+    /// Every component stopped: the manager is about to exit.
+    done: bool,
+}
+
+/// The log file of a component.
+pub fn log_path(data_dir: &DataDir, kind: Kind, name: &str) -> PathBuf {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    data_dir
+        .logs_dir()
+        .join(format!("{}-{safe}.log", kind.as_str()))
+}
+
+/// The manager's own log file.
+pub fn manager_log_path(data_dir: &DataDir) -> PathBuf {
+    data_dir.logs_dir().join("manager.log")
+}
+
+/// Runs the manager in this process until `down` or SIGTERM / SIGINT.
+/// `on_started` sees the lab's status once the autolaunched components
+/// have started (or failed to).
+pub fn run(
+    options: Options,
+    on_started: impl FnOnce(&LabStatus) + Send + 'static,
+) -> anyhow::Result<()> {
+    let _lock = InstanceLock::acquire(&options.data_dir)?;
+    tracing::info!(
+        "manager (pid {}) starting for {}",
+        std::process::id(),
+        options.data_dir.root().display()
+    );
+    instance::clean_up_stale_children(&options.data_dir);
+    let store = ConfigStore::new(&options.data_dir);
+    let config = store.load()?.with_context(|| {
+        format!(
+            "no configuration is stored in {} (store one with `pyrolab-host config update FILE`, or give `up --config FILE`)",
+            store.path().display()
+        )
+    })?;
+    let manager = Arc::new(Manager {
+        options,
+        lab: Mutex::new(Lab {
+            config: config.clone(),
+            slots: Default::default(),
+            starting: true,
+            done: false,
+        }),
+        changed: Condvar::new(),
+        started: SystemTime::now(),
+        started_at: Instant::now(),
+        shutting_down: AtomicBool::new(false),
+        requests: AtomicUsize::new(0),
+    });
+    manager.write_active_config(&config)?;
+    let listener = control::bind(&manager.options.data_dir)?;
+    let on_signal = Arc::clone(&manager);
+    ctrlc::set_handler(move || {
+        let manager = Arc::clone(&on_signal);
+        thread::spawn(move || {
+            tracing::info!("signalled: stopping the lab");
+            manager.shut_down(DEFAULT_STOP_TIMEOUT);
+        });
+    })
+    .context("cannot install the signal handler")?;
+    let starter = Arc::clone(&manager);
+    thread::Builder::new()
+        .name("startup".to_owned())
+        .spawn(move || {
+            starter.start_lab();
+            on_started(&starter.status());
+        })?;
+    manager.serve_control(listener);
+    instance::forget_children(&manager.options.data_dir);
+    let _ = std::fs::remove_file(control::socket_path(&manager.options.data_dir));
+    tracing::info!("manager stopped");
+    Ok(())
+}
+
+impl Manager {
+    fn lab(&self) -> MutexGuard<'_, Lab> {
+        self.lab.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn active_config_path(&self) -> PathBuf {
+        self.options.data_dir.run_dir().join("config.yaml")
+    }
+
+    /// Writes the configuration the children read (beside, then renamed
+    /// over: a child starting meanwhile reads the old or the new one).
+    fn write_active_config(&self, config: &LaunchConfig) -> std::io::Result<()> {
+        let path = self.active_config_path();
+        let temporary = path.with_extension("yaml.tmp");
+        std::fs::write(&temporary, crate::config::to_yaml(config))?;
+        std::fs::rename(&temporary, &path)
+    }
+
+    fn record_children(&self, lab: &Lab) {
+        let children: Vec<instance::ChildRecord> = lab
+            .slots
+            .iter()
+            .filter_map(|(id, slot)| {
+                slot.pid.map(|pid| instance::ChildRecord {
+                    kind: id.kind,
+                    name: id.name.clone(),
+                    pid,
+                })
+            })
+            .collect();
+        instance::record_children(&self.options.data_dir, &children);
+    }
+
+    /// Starts the autolaunched name servers, waits for them, then the
+    /// autolaunched daemons.
+    fn start_lab(self: &Arc<Self>) {
+        let autolaunch = self.lab().config.autolaunch.clone();
+        for (kind, names) in [
+            (Kind::Nameserver, &autolaunch.nameservers),
+            (Kind::Daemon, &autolaunch.daemons),
+        ] {
+            let ids: Vec<ComponentId> = names
+                .iter()
+                .map(|name| ComponentId {
+                    kind,
+                    name: name.clone(),
+                })
+                .collect();
+            for id in &ids {
+                if let Err(err) = self.start_component(id, true) {
+                    tracing::error!("{id}: {err}");
+                }
+            }
+            self.wait_settled(&ids);
+        }
+        let status = self.status();
+        let failed: Vec<&str> = status
+            .components
+            .iter()
+            .filter(|c| c.status != State::Running)
+            .map(|c| c.name.as_str())
+            .collect();
+        self.lab().starting = false;
+        self.changed.notify_all();
+        let summary = if failed.is_empty() {
+            format!("{} components running", status.components.len())
+        } else {
+            format!("not running: {}", failed.join(", "))
+        };
+        tracing::info!("lab started: {summary}");
+        notify::notify(&format!("READY=1\nSTATUS={summary}"));
+    }
+
+    /// Waits until each of `ids` is running, stopped or failed.
+    fn wait_settled(&self, ids: &[ComponentId]) {
+        // A component is killed when not ready within READY_TIMEOUT; this
+        // only guards against waiting forever for a stuck supervisor.
+        let deadline = Instant::now() + READY_TIMEOUT + Duration::from_secs(10);
+        let mut lab = self.lab();
+        while ids
+            .iter()
+            .any(|id| lab.slots.get(id).is_some_and(|s| !s.state.settled()))
+        {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            lab = self
+                .changed
+                .wait_timeout(lab, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// Starts a component of the configuration (it must be stopped or
+    /// failed).
+    fn start_component(self: &Arc<Self>, id: &ComponentId, fail_fast: bool) -> Result<(), String> {
+        let mut lab = self.lab();
+        let fingerprint = fingerprint(&lab.config, id)
+            .ok_or_else(|| format!("there is no {id} in the configuration"))?;
+        if !lab.slots.contains_key(id) {
+            let path = log_path(&self.options.data_dir, id.kind, &id.name);
+            let log = LogFile::shared(&path)
+                .map_err(|err| format!("cannot open its log {}: {err}", path.display()))?;
+            lab.slots
+                .insert(id.clone(), Slot::new(fingerprint.clone(), log, path));
+        }
+        let slot = lab.slots.get_mut(id).expect("inserted above");
+        if !slot.startable() {
+            return Err(format!("{id} is already {}", slot.state.as_str()));
+        }
+        if let Some(finished) = slot.supervisor.take() {
+            let _ = finished.join();
+        }
+        slot.fingerprint = fingerprint;
+        slot.want_running = true;
+        slot.generation += 1;
+        slot.state = State::Starting;
+        slot.last_error = None;
+        let generation = slot.generation;
+        let manager = Arc::clone(self);
+        let supervised = id.clone();
+        let handle = thread::Builder::new()
+            .name(format!("supervise {}", id.name))
+            .spawn(move || manager.supervise(&supervised, generation, fail_fast))
+            .map_err(|err| format!("cannot start its supervisor: {err}"))?;
+        slot.supervisor = Some(handle);
+        self.changed.notify_all();
+        Ok(())
+    }
+
+    /// Stops a component: SIGTERM, then SIGKILL after `timeout`.
+    fn stop_component(&self, id: &ComponentId, timeout: Duration) -> Result<(), String> {
+        let (supervisor, pid) = {
+            let mut lab = self.lab();
+            let slot = lab
+                .slots
+                .get_mut(id)
+                .ok_or_else(|| format!("{id} is not managed (it was never started)"))?;
+            slot.want_running = false;
+            slot.generation += 1;
+            let pid = slot.pid;
+            match pid {
+                Some(pid) => {
+                    slot.note(&format!(
+                        "stopping (SIGTERM; killed after {:.1} s)",
+                        timeout.as_secs_f64()
+                    ));
+                    slot.state = State::Stopping;
+                    process::kill(pid, process::Signal::Term);
+                }
+                None => {
+                    if slot.state != State::Failed {
+                        slot.state = State::Stopped;
+                    }
+                }
+            }
+            self.changed.notify_all();
+            (slot.supervisor.take(), pid)
+        };
+        let Some(supervisor) = supervisor else {
+            return Ok(());
+        };
+        let deadline = Instant::now() + timeout;
+        let mut lab = self.lab();
+        while !supervisor.is_finished() && Instant::now() < deadline {
+            lab = self
+                .changed
+                .wait_timeout(lab, Duration::from_millis(50))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        if !supervisor.is_finished() {
+            if let (Some(slot), Some(pid)) = (lab.slots.get(id), pid) {
+                slot.note(&format!(
+                    "did not stop within {:.1} s; killing it",
+                    timeout.as_secs_f64()
+                ));
+                tracing::warn!("{id} did not stop within {timeout:?}; killing it");
+                process::kill(pid, process::Signal::Kill);
+            }
+        }
+        drop(lab);
+        let _ = supervisor.join();
+        let mut lab = self.lab();
+        if let Some(slot) = lab.slots.get_mut(id) {
+            slot.state = State::Stopped;
+        }
+        self.changed.notify_all();
+        Ok(())
+    }
+
+    /// Stops every component (daemons first, so they can unregister from
+    /// the name servers), then lets the manager exit.
+    fn shut_down(&self, timeout: Duration) {
+        if self.shutting_down.swap(true, Ordering::SeqCst) {
+            let mut lab = self.lab();
+            while !lab.done {
+                lab = self.changed.wait(lab).unwrap_or_else(|p| p.into_inner());
+            }
+            return;
+        }
+        notify::notify("STOPPING=1");
+        for kind in [Kind::Daemon, Kind::Nameserver] {
+            let ids: Vec<ComponentId> = self
+                .lab()
+                .slots
+                .keys()
+                .filter(|id| id.kind == kind)
+                .cloned()
+                .collect();
+            thread::scope(|scope| {
+                for id in &ids {
+                    scope.spawn(move || self.stop_component(id, timeout));
+                }
+            });
+        }
+        self.lab().done = true;
+        self.changed.notify_all();
+        // Wake the control loop so it sees `done`.
+        let _ =
+            std::os::unix::net::UnixStream::connect(control::socket_path(&self.options.data_dir));
+    }
+
+    /// Re-reads the stored configuration: stops components it no longer
+    /// has, restarts those whose configuration changed, starts newly
+    /// autolaunched ones.
+    fn reload(self: &Arc<Self>, timeout: Duration) -> Result<serde_json::Value, String> {
+        let store = ConfigStore::new(&self.options.data_dir);
+        let config = store
+            .load()
+            .map_err(|err| format!("the stored configuration was not reloaded: {err}"))?
+            .ok_or_else(|| format!("no configuration is stored in {}", store.path().display()))?;
+        self.write_active_config(&config).map_err(|err| {
+            format!(
+                "cannot write {}: {err}",
+                self.active_config_path().display()
+            )
+        })?;
+        let (mut removed, mut changed, mut unchanged) = (Vec::new(), Vec::new(), Vec::new());
+        {
+            let mut lab = self.lab();
+            lab.config = config.clone();
+            for (id, slot) in &mut lab.slots {
+                match fingerprint(&config, id) {
+                    None => removed.push(id.clone()),
+                    Some(new) if new != slot.fingerprint => {
+                        if slot.state == State::Stopped {
+                            slot.fingerprint = new;
+                            unchanged.push(id.clone());
+                        } else {
+                            changed.push(id.clone());
+                        }
+                    }
+                    Some(_) => unchanged.push(id.clone()),
+                }
+            }
+        }
+        for id in &removed {
+            let _ = self.stop_component(id, timeout);
+            self.lab().slots.remove(id);
+        }
+        let autolaunched: Vec<ComponentId> = config
+            .autolaunch
+            .nameservers
+            .iter()
+            .map(|name| (Kind::Nameserver, name))
+            .chain(config.autolaunch.daemons.iter().map(|n| (Kind::Daemon, n)))
+            .map(|(kind, name)| ComponentId {
+                kind,
+                name: name.clone(),
+            })
+            .filter(|id| !self.lab().slots.contains_key(id))
+            .collect();
+        let mut errors = Vec::new();
+        for group in [&changed, &autolaunched] {
+            for kind in [Kind::Nameserver, Kind::Daemon] {
+                let ids: Vec<&ComponentId> = group.iter().filter(|id| id.kind == kind).collect();
+                for id in &ids {
+                    if changed.contains(id) {
+                        let _ = self.stop_component(id, timeout);
+                    }
+                    if let Err(err) = self.start_component(id, true) {
+                        errors.push(format!("{id}: {err}"));
+                    }
+                }
+                let ids: Vec<ComponentId> = ids.into_iter().cloned().collect();
+                self.wait_settled(&ids);
+            }
+        }
+        let names = |ids: &[ComponentId]| -> Vec<serde_json::Value> {
+            ids.iter()
+                .map(|id| json!({"kind": id.kind, "name": id.name}))
+                .collect()
+        };
+        tracing::info!(
+            "reloaded: {} restarted, {} started, {} stopped, {} unchanged",
+            changed.len(),
+            autolaunched.len(),
+            removed.len(),
+            unchanged.len()
+        );
+        Ok(json!({
+            "restarted": names(&changed),
+            "started": names(&autolaunched),
+            "stopped": names(&removed),
+            "unchanged": names(&unchanged),
+            "errors": errors,
+            "status": self.status(),
+        }))
+    }
+
+    /// The lab's status now.
+    fn status(&self) -> LabStatus {
+        let lab = self.lab();
+        let autolaunched = |id: &ComponentId| match id.kind {
+            Kind::Nameserver => lab.config.autolaunch.nameservers.contains(&id.name),
+            Kind::Daemon => lab.config.autolaunch.daemons.contains(&id.name),
+        };
+        let components = lab
+            .slots
+            .iter()
+            .map(|(id, slot)| ComponentStatus {
+                name: id.name.clone(),
+                kind: id.kind,
+                status: slot.state,
+                pid: slot.pid,
+                uptime_s: slot.since.map(|(_, at)| at.elapsed().as_secs_f64()),
+                restarts: slot.restarts,
+                address: slot.address.clone().filter(|_| slot.pid.is_some()),
+                last_error: slot.last_error.clone(),
+                autolaunch: autolaunched(id),
+                log: slot.log_path.clone(),
+            })
+            .collect();
+        let mut services = Vec::new();
+        for (id, slot) in lab.slots.iter().filter(|(id, _)| id.kind == Kind::Daemon) {
+            let running = slot.pid.is_some() && slot.ready;
+            for (name, _) in lab
+                .config
+                .services
+                .iter()
+                .filter(|(_, s)| s.daemon == id.name)
+            {
+                let outcomes = slot.registrations.iter().filter(|r| r.name == name);
+                services.push(ServiceStatus {
+                    name: name.to_owned(),
+                    daemon: id.name.clone(),
+                    uri: slot
+                        .services
+                        .iter()
+                        .find(|s| s.name == name)
+                        .map(|s| s.uri.clone())
+                        .filter(|_| running),
+                    registered_with: outcomes
+                        .clone()
+                        .filter(|r| r.error.is_none() && running)
+                        .map(|r| r.nameserver.clone())
+                        .collect::<BTreeSet<_>>()
+                        .into_iter()
+                        .collect(),
+                    registration_errors: outcomes
+                        .filter_map(|r| {
+                            let error = r.error.as_ref()?;
+                            Some(format!("{}: {error}", r.nameserver))
+                        })
+                        .filter(|_| running)
+                        .collect(),
+                    lock_holder: slot.locks.get(name).cloned(),
+                });
+            }
+        }
+        LabStatus {
+            manager: ManagerStatus {
+                pid: std::process::id(),
+                data_dir: self.options.data_dir.root().to_owned(),
+                started: humantime::format_rfc3339_millis(self.started).to_string(),
+                uptime_s: self.started_at.elapsed().as_secs_f64(),
+                starting: lab.starting,
+                log: manager_log_path(&self.options.data_dir),
+            },
+            components,
+            services,
+        }
+    }
+
+    /// Answers the control socket until the lab is down.
+    fn serve_control(self: &Arc<Self>, listener: UnixListener) {
+        for stream in listener.incoming() {
+            if self.lab().done {
+                break;
+            }
+            let stream = match stream {
+                Ok(stream) => stream,
+                Err(err) => {
+                    tracing::warn!("control socket: {err}");
+                    thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+            };
+            let manager = Arc::clone(self);
+            self.requests.fetch_add(1, Ordering::SeqCst);
+            let spawned = thread::Builder::new()
+                .name("control".to_owned())
+                .spawn(move || {
+                    control::serve_connection(stream, |r| manager.handle(r));
+                    let _lab = manager.lab();
+                    manager.requests.fetch_sub(1, Ordering::SeqCst);
+                    manager.changed.notify_all();
+                });
+            if let Err(err) = spawned {
+                self.requests.fetch_sub(1, Ordering::SeqCst);
+                tracing::warn!("control socket: cannot serve a connection: {err}");
+            }
+        }
+        // Let the answers in progress (`down`'s above all) reach their
+        // clients; a silent client gets the request timeout at most.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut lab = self.lab();
+        while self.requests.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            lab = self
+                .changed
+                .wait_timeout(lab, Duration::from_millis(100))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    fn handle(self: &Arc<Self>, request: control::Request) -> Result<serde_json::Value, String> {
+        use control::Request;
+        let to_json = |status: LabStatus| serde_json::to_value(status).map_err(|e| e.to_string());
+        let seconds =
+            |s: f64| Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(DEFAULT_STOP_TIMEOUT);
+        if self.shutting_down.load(Ordering::SeqCst)
+            && !matches!(request, Request::Status {} | Request::Down { .. })
+        {
+            return Err("the lab is shutting down".to_owned());
+        }
+        match request {
+            Request::Status {} => to_json(self.status()),
+            Request::WaitStarted {} => {
+                let mut lab = self.lab();
+                while lab.starting {
+                    lab = self.changed.wait(lab).unwrap_or_else(|p| p.into_inner());
+                }
+                drop(lab);
+                to_json(self.status())
+            }
+            Request::Down { timeout_s } => {
+                self.shut_down(seconds(timeout_s));
+                to_json(self.status())
+            }
+            Request::Start { kind, name } => {
+                let id = ComponentId { kind, name };
+                self.start_component(&id, true)?;
+                self.wait_settled(std::slice::from_ref(&id));
+                to_json(self.status())
+            }
+            Request::Stop {
+                kind,
+                name,
+                timeout_s,
+            } => {
+                self.stop_component(&ComponentId { kind, name }, seconds(timeout_s))?;
+                to_json(self.status())
+            }
+            Request::Restart {
+                kind,
+                name,
+                timeout_s,
+            } => {
+                let id = ComponentId { kind, name };
+                if self.lab().slots.contains_key(&id) {
+                    self.stop_component(&id, seconds(timeout_s))?;
+                }
+                self.start_component(&id, true)?;
+                self.wait_settled(std::slice::from_ref(&id));
+                to_json(self.status())
+            }
+            Request::Reload { timeout_s } => self.reload(seconds(timeout_s)),
+        }
+    }
+}
+
+/// What a component's process depends on in the configuration, to tell
+/// whether `reload` must restart it. `None` if the configuration has no
+/// such component.
+fn fingerprint(config: &LaunchConfig, id: &ComponentId) -> Option<String> {
+    let value = match id.kind {
+        Kind::Nameserver => json!(config.nameservers.get(&id.name)?),
+        Kind::Daemon => {
+            let daemon = config.daemons.get(&id.name)?;
+            let services: Vec<_> = config
+                .services
+                .iter()
+                .filter(|(_, s)| s.daemon == id.name)
+                .collect();
+            let used: BTreeSet<&String> = daemon
+                .nameservers
+                .iter()
+                .chain(services.iter().flat_map(|(_, s)| &s.nameservers))
+                .collect();
+            let nameservers: Vec<_> = used
+                .into_iter()
+                .map(|name| (name, config.nameservers.get(name)))
+                .collect();
+            json!({
+                "daemon": daemon,
+                "services": services,
+                "nameservers": nameservers,
+                "plugin_dirs": config.plugin_dirs,
+            })
+        }
+    };
+    Some(value.to_string())
+}

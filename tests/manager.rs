@@ -1,0 +1,647 @@
+//! `pyrolab-host up` and the manager, end to end: the real binary in the
+//! background, its components as real processes, clients over real
+//! sockets, plugin files loaded from disk.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use pyrolab_test_support::{
+    Background, Output, Sandbox, free_port, process_running, python_with_pyro5, run, run_host,
+    wait_until,
+};
+
+/// A lab under a manager, in its own sandbox. Dropping it stops the lab
+/// (and, should `down` fail, kills what is left), so a failing test
+/// leaves no process behind.
+struct Lab {
+    sandbox: Sandbox,
+    ns_port: u16,
+    config: PathBuf,
+}
+
+impl Lab {
+    /// The README's demo lab (`config/demo-lab.yaml`), on loopback, its
+    /// name server on a free port, its drivers from the sandbox.
+    fn demo() -> Lab {
+        let sandbox = Sandbox::new();
+        for lib in ["sample", "libservice"] {
+            sandbox.install_plugin(lib);
+        }
+        let ns_port = free_port();
+        let demo =
+            fs::read_to_string(pyrolab_test_support::repo_root().join("config/demo-lab.yaml"))
+                .expect("read config/demo-lab.yaml");
+        let text = demo
+            .replace(
+                "- ../target/release",
+                &format!("- {}", sandbox.plugin_dir().display()),
+            )
+            .replace("ns_port: 9090", &format!("ns_port: {ns_port}"))
+            .replace("host: localhost", "host: 127.0.0.1");
+        assert_ne!(text, demo, "the demo configuration changed shape");
+        let config = sandbox.path().join("demo-lab.yaml");
+        fs::write(&config, text).expect("write the lab config");
+        Lab {
+            sandbox,
+            ns_port,
+            config,
+        }
+    }
+
+    fn host(&self) -> Command {
+        self.sandbox.host()
+    }
+
+    /// `pyrolab-host up --config CONFIG`.
+    fn up(&self) -> Output {
+        run_host(self.host().arg("up").arg("--config").arg(&self.config))
+    }
+
+    /// `ps --json`.
+    fn ps(&self) -> serde_json::Value {
+        run_host(self.host().args(["ps", "--json"]))
+            .success()
+            .json()
+    }
+
+    /// A component as `ps --json` lists it.
+    fn component(&self, name: &str) -> serde_json::Value {
+        let status = self.ps();
+        status["components"]
+            .as_array()
+            .and_then(|all| all.iter().find(|c| c["name"] == name).cloned())
+            .unwrap_or_else(|| panic!("no component {name} in {status:#}"))
+    }
+
+    fn pid(&self, name: &str) -> u32 {
+        let component = self.component(name);
+        component["pid"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{name} has no pid: {component:#}")) as u32
+    }
+
+    fn manager_pid(&self) -> u32 {
+        self.ps()["manager"]["pid"].as_u64().expect("manager pid") as u32
+    }
+
+    /// Every process of the lab: the manager and its components.
+    fn pids(&self) -> Vec<u32> {
+        let status = self.ps();
+        let mut pids: Vec<u32> = status["components"]
+            .as_array()
+            .expect("components")
+            .iter()
+            .filter_map(|c| c["pid"].as_u64())
+            .map(|pid| pid as u32)
+            .collect();
+        pids.push(status["manager"]["pid"].as_u64().expect("manager pid") as u32);
+        pids
+    }
+
+    /// `call SERVICE METHOD ARGS...` by name, through the name server.
+    fn call(&self, service: &str, method: &str, args: &[&str]) -> Output {
+        run_host(self.host().args(["call", service, method]).args(args))
+    }
+
+    fn run_dir(&self) -> PathBuf {
+        self.sandbox.data_dir().join("run")
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = run(
+            self.host().args(["down", "--timeout", "2"]),
+            Duration::from_secs(30),
+        );
+        // Should `down` have failed: kill whatever is recorded.
+        let run_dir = self.run_dir();
+        let mut pids: Vec<u32> = fs::read_to_string(run_dir.join("manager.pid"))
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .into_iter()
+            .collect();
+        if let Ok(text) = fs::read_to_string(run_dir.join("children.json")) {
+            let children: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            pids.extend(
+                children
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| c["pid"].as_u64())
+                    .map(|pid| pid as u32),
+            );
+        }
+        for pid in pids.into_iter().filter(|pid| process_running(*pid)) {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+        }
+    }
+}
+
+fn kill_9(pid: u32) {
+    let status = Command::new("kill")
+        .arg("-9")
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -9 {pid} failed");
+}
+
+fn python(script: &str) -> Output {
+    run(
+        Command::new(python_with_pyro5()).args(["-c", script]),
+        Duration::from_secs(60),
+    )
+}
+
+#[test]
+fn up_serves_the_demo_lab_by_name_to_python_and_the_cli_and_down_leaves_nothing() {
+    let lab = Lab::demo();
+    let up = lab.up().success();
+    for name in ["production", "lockable", "instruments"] {
+        assert!(up.stdout.contains(name), "{up}");
+    }
+    let status = lab.ps();
+    for component in status["components"].as_array().expect("components") {
+        assert_eq!(component["status"], "running", "{status:#}");
+        assert_eq!(component["restarts"], 0, "{status:#}");
+    }
+    for service in status["services"].as_array().expect("services") {
+        assert_eq!(
+            service["registered_with"],
+            serde_json::json!(["production"]),
+            "{status:#}"
+        );
+    }
+
+    let catalog = lab.call("library", "get_catalog", &[]).success();
+    assert_eq!(
+        catalog.json(),
+        serde_json::json!({"The Hobbit": 3, "C Programming": 2})
+    );
+    let port = lab.ns_port;
+    let client = python(&format!(
+        "import Pyro5.api as p\n\
+         print(p.Proxy('PYRONAME:library@127.0.0.1:{port}').get_catalog())\n\
+         print(p.Proxy('PYRONAME:sample@127.0.0.1:{port}').echo('hi'))"
+    ))
+    .success();
+    assert!(client.stdout.contains("'The Hobbit': 3"), "{client}");
+    assert!(client.stdout.contains("SERVER RECEIVED: hi"), "{client}");
+
+    let pids = lab.pids();
+    assert_eq!(pids.len(), 4, "a name server, two daemons, the manager");
+    run_host(lab.host().arg("down")).success();
+    for pid in &pids {
+        assert!(!process_running(*pid), "pid {pid} outlived `down`");
+    }
+    assert!(!lab.run_dir().join("control.sock").exists());
+    let after = run_host(lab.host().arg("ps"));
+    assert_eq!(after.code, Some(1), "{after}");
+    assert!(after.stderr.contains("no manager is running"), "{after}");
+}
+
+#[test]
+fn a_killed_daemon_is_reachable_by_name_again_within_5_seconds() {
+    let lab = Lab::demo();
+    lab.up().success();
+    let old = lab.pid("lockable");
+    kill_9(old);
+    let killed = Instant::now();
+    let back = wait_until(Duration::from_secs(5), || {
+        lab.call("library", "get_catalog", &[]).code == Some(0)
+    });
+    assert!(
+        back,
+        "library unreachable 5 s after kill -9: {:#}",
+        lab.ps()
+    );
+    eprintln!("reachable by name again after {:?}", killed.elapsed());
+    let daemon = lab.component("lockable");
+    assert_eq!(daemon["status"], "running", "{daemon:#}");
+    assert_eq!(daemon["restarts"], 1, "{daemon:#}");
+    assert_ne!(daemon["pid"], old, "{daemon:#}");
+    assert!(
+        daemon["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("SIGKILL")),
+        "{daemon:#}"
+    );
+    // The others were not touched.
+    assert_eq!(lab.component("instruments")["restarts"], 0);
+    let logs = run_host(lab.host().args(["logs", "lockable"])).success();
+    assert!(
+        logs.stdout
+            .contains("killed by SIGKILL; restarting in 0.5 s"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn a_daemon_whose_plugin_is_missing_makes_up_fail_fast_with_the_reason() {
+    let lab = Lab::demo();
+    fs::remove_file(
+        lab.sandbox
+            .plugin_dir()
+            .join(pyrolab_test_support::library_file_name("libservice")),
+    )
+    .expect("remove the library catalog driver");
+    let started = Instant::now();
+    let up = lab.up().failure(1);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(up.stderr.contains("daemon lockable failed"), "{up}");
+    assert!(
+        up.stderr.contains("plugin module 'libservice' not found"),
+        "{up}"
+    );
+    // The rest of the lab runs; the failed daemon is listed as failed.
+    assert_eq!(lab.component("instruments")["status"], "running");
+    let failed = lab.component("lockable");
+    assert_eq!(failed["status"], "failed", "{failed:#}");
+    assert_eq!(
+        failed["restarts"], 0,
+        "failed fast, not retried: {failed:#}"
+    );
+}
+
+#[test]
+fn a_crash_looping_daemon_ends_failed_with_its_last_error() {
+    let lab = Lab::demo();
+    lab.up().success();
+    // The driver file disappears; then the daemon dies. Every restart
+    // fails to load it.
+    fs::remove_file(
+        lab.sandbox
+            .plugin_dir()
+            .join(pyrolab_test_support::library_file_name("libservice")),
+    )
+    .expect("remove the driver");
+    kill_9(lab.pid("lockable"));
+    let gave_up = wait_until(Duration::from_secs(40), || {
+        lab.component("lockable")["status"] == "failed"
+    });
+    let daemon = lab.component("lockable");
+    assert!(gave_up, "still not failed: {daemon:#}");
+    assert_eq!(daemon["restarts"], 4, "{daemon:#}");
+    assert_eq!(daemon["pid"], serde_json::Value::Null);
+    let error = daemon["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("crashed 5 times in a row"), "{daemon:#}");
+    assert!(
+        error.contains("plugin module 'libservice' not found"),
+        "{daemon:#}"
+    );
+    // It stays failed, and the rest of the lab is fine.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(lab.component("lockable")["restarts"], 4);
+    lab.call("sample", "echo", &["still here"]).success();
+    let ps = run_host(lab.host().arg("ps")).success();
+    assert!(ps.stdout.contains("failed"), "{ps}");
+    assert!(ps.stdout.contains("crashed 5 times in a row"), "{ps}");
+}
+
+#[test]
+fn reload_after_changing_one_daemon_restarts_only_that_one() {
+    let lab = Lab::demo();
+    lab.up().success();
+    let before: Vec<u32> = ["production", "lockable", "instruments"]
+        .iter()
+        .map(|name| lab.pid(name))
+        .collect();
+    let text = fs::read_to_string(&lab.config).expect("read config");
+    let changed = text.replace("The Hobbit: 3", "The Hobbit: 7");
+    assert_ne!(text, changed);
+    fs::write(&lab.config, changed).expect("write config");
+    run_host(lab.host().args(["config", "update"]).arg(&lab.config)).success();
+
+    let reload = run_host(lab.host().arg("reload")).success();
+    assert!(
+        reload.stdout.contains("restarted: daemon lockable"),
+        "{reload}"
+    );
+    assert!(!reload.stdout.contains("instruments"), "{reload}");
+    assert_eq!(
+        lab.pid("production"),
+        before[0],
+        "the name server restarted"
+    );
+    assert_ne!(lab.pid("lockable"), before[1], "lockable did not restart");
+    assert_eq!(lab.pid("instruments"), before[2], "instruments restarted");
+    let catalog = lab.call("library", "get_catalog", &[]).success();
+    assert_eq!(catalog.json()["The Hobbit"], 7, "{catalog}");
+
+    let again = run_host(lab.host().arg("reload")).success();
+    assert!(again.stdout.contains("nothing changed"), "{again}");
+}
+
+#[test]
+fn up_again_after_kill_9_of_the_manager_needs_no_cleanup() {
+    let lab = Lab::demo();
+    lab.up().success();
+    let refused = run_host(lab.host().arg("up")).failure(1);
+    assert!(refused.stderr.contains("already running"), "{refused}");
+
+    let old = lab.pids();
+    kill_9(lab.manager_pid());
+    // Orphaned components notice and stop by themselves.
+    let gone = wait_until(Duration::from_secs(10), || {
+        old.iter().all(|pid| !process_running(*pid))
+    });
+    assert!(gone, "components outlived their manager");
+    assert!(
+        lab.run_dir().join("control.sock").exists(),
+        "a stale socket"
+    );
+
+    let up = run_host(lab.host().arg("up")).success();
+    assert!(up.stdout.contains("running"), "{up}");
+    for name in ["production", "lockable", "instruments"] {
+        assert_eq!(lab.component(name)["status"], "running");
+    }
+    lab.call("library", "get_catalog", &[]).success();
+}
+
+#[test]
+fn the_control_socket_refuses_garbage_and_keeps_serving() {
+    let lab = Lab::demo();
+    lab.up().success();
+    let socket = lab.run_dir().join("control.sock");
+    let ask = |bytes: &[u8]| -> serde_json::Value {
+        let mut stream = UnixStream::connect(&socket).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        stream.write_all(bytes).expect("write");
+        let mut line = String::new();
+        BufReader::new(&stream)
+            .read_line(&mut line)
+            .expect("an answer");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"))
+    };
+    for garbage in [
+        &b"hello\n"[..],
+        b"{\"command\": \"format_disk\"}\n",
+        b"{\"command\": \"down\"}\n",
+        b"{\"command\": \"status\", \"extra\": 1}\n",
+        &[0xff, 0xfe, b'\n'][..],
+    ] {
+        let answer = ask(garbage);
+        assert_eq!(answer["ok"], false, "{answer}");
+        assert!(
+            answer["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("bad request")),
+            "{answer}"
+        );
+    }
+    let huge = vec![b'x'; 200_000];
+    let answer = ask(&huge);
+    assert_eq!(answer["ok"], false, "{answer}");
+    // A client that connects and says nothing holds nothing up.
+    let _silent = UnixStream::connect(&socket).expect("connect");
+    let status = ask(b"{\"command\": \"status\"}\n");
+    assert_eq!(status["ok"], true, "{status}");
+    assert_eq!(lab.component("lockable")["status"], "running");
+}
+
+/// Permissions of `path` (the mode's permission bits).
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path).expect("metadata").permissions().mode() & 0o777
+}
+
+#[test]
+fn the_control_socket_refuses_another_user() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+
+    let lab = Lab::demo();
+    lab.up().success();
+    let run_dir = lab.run_dir();
+    assert_eq!(mode(&run_dir), 0o700, "the run directory is the owner's");
+    assert_eq!(mode(&run_dir.join("control.sock")), 0o600);
+
+    if !rustix_is_root() {
+        eprintln!("not root: cannot run a client as another user; checked the permissions only");
+        return;
+    }
+    const NOBODY: u32 = 65534;
+    let as_nobody = || {
+        let mut command = lab.host();
+        command.args(["ps"]).uid(NOBODY).gid(NOBODY);
+        run_host(&mut command)
+    };
+    // The directory keeps other users out...
+    let refused = as_nobody();
+    assert_eq!(refused.code, Some(1), "{refused}");
+    assert!(!refused.stdout.contains("running"), "{refused}");
+
+    // ...and were it opened up by mistake, the manager itself refuses them.
+    let open = |path: &Path, mode: u32| {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).expect("chmod");
+    };
+    for dir in [
+        lab.sandbox.path(),
+        &lab.sandbox.data_dir(),
+        &lab.sandbox.plugin_dir(),
+        &run_dir,
+    ] {
+        open(dir, 0o755);
+    }
+    open(&run_dir.join("control.sock"), 0o666);
+    let refused = as_nobody();
+    assert_eq!(refused.code, Some(1), "{refused}");
+    assert!(
+        refused.stderr.contains("permission denied: user 65534"),
+        "{refused}"
+    );
+    open(&run_dir, 0o700);
+    assert_eq!(lab.component("lockable")["status"], "running");
+}
+
+fn rustix_is_root() -> bool {
+    // `id -u` rather than a libc dependency for the tests.
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+#[test]
+fn ps_shows_who_holds_a_lock() {
+    let lab = Lab::demo();
+    lab.up().success();
+    let port = lab.ns_port;
+    let mut client = Background::start(Command::new(python_with_pyro5()).args([
+        "-c",
+        &format!(
+            "import time, Pyro5.api as p\n\
+             library = p.Proxy('PYRONAME:library@127.0.0.1:{port}')\n\
+             library.lock('alice')\n\
+             print('locked', flush=True)\n\
+             time.sleep(60)"
+        ),
+    ]));
+    client.wait_for_line("locked", Duration::from_secs(60));
+    let locked = wait_until(Duration::from_secs(5), || {
+        lab.ps()["services"].as_array().is_some_and(|all| {
+            all.iter()
+                .any(|s| s["name"] == "library" && s["lock_holder"] == "alice")
+        })
+    });
+    assert!(locked, "{:#}", lab.ps());
+    let ps = run_host(lab.host().arg("ps")).success();
+    assert!(ps.stdout.contains("alice"), "{ps}");
+    // The lock ends with the client's connection.
+    client.stop();
+    let released = wait_until(Duration::from_secs(5), || {
+        lab.ps()["services"].as_array().is_some_and(|all| {
+            all.iter()
+                .any(|s| s["name"] == "library" && s["lock_holder"].is_null())
+        })
+    });
+    assert!(released, "{:#}", lab.ps());
+}
+
+#[test]
+fn logs_show_select_and_follow_a_components_output() {
+    let lab = Lab::demo();
+    lab.up().success();
+    let all = run_host(lab.host().args(["logs", "lockable"])).success();
+    assert!(all.stdout.contains("[manager] started (pid"), "{all}");
+    assert!(all.stdout.contains("daemon lockable listening on"), "{all}");
+    assert!(all.stdout.contains("[manager] ready at"), "{all}");
+    for line in all.stdout.lines() {
+        assert!(
+            line.starts_with("20") && line.contains('Z'),
+            "unstamped: {line:?}"
+        );
+    }
+    let last = run_host(lab.host().args(["logs", "lockable", "-n", "2"])).success();
+    assert_eq!(last.stdout.lines().count(), 2, "{last}");
+    let recent = run_host(lab.host().args(["logs", "production", "--since", "1h"])).success();
+    assert!(
+        recent.stdout.contains("name server production listening"),
+        "{recent}"
+    );
+    let future =
+        run_host(
+            lab.host()
+                .args(["logs", "production", "--since", "2999-01-01T00:00:00Z"]),
+        )
+        .success();
+    assert_eq!(future.stdout, "", "{future}");
+    let manager = run_host(lab.host().args(["logs", "manager"])).success();
+    assert!(manager.stdout.contains("lab started"), "{manager}");
+    let unknown = run_host(lab.host().args(["logs", "nonesuch"])).failure(1);
+    assert!(
+        unknown.stderr.contains("no log for \"nonesuch\""),
+        "{unknown}"
+    );
+    let bad = run_host(
+        lab.host()
+            .args(["logs", "lockable", "--since", "yesterday-ish"]),
+    )
+    .failure(2);
+    assert!(bad.stderr.contains("neither a time"), "{bad}");
+
+    let mut follow = Background::start(lab.host().args(["logs", "lockable", "-f", "-n", "0"]));
+    run_host(lab.host().args(["restart", "daemon", "lockable"])).success();
+    follow.wait_for_text("[manager] stopping (SIGTERM", Duration::from_secs(30));
+    follow.wait_for_text("[manager] ready at", Duration::from_secs(30));
+}
+
+#[test]
+fn stop_and_start_one_component() {
+    let lab = Lab::demo();
+    lab.up().success();
+    let pid = lab.pid("instruments");
+    let stop = run_host(lab.host().args(["stop", "daemon", "instruments"])).success();
+    assert!(
+        stop.stdout.contains("daemon instruments: stopped"),
+        "{stop}"
+    );
+    assert!(!process_running(pid));
+    assert_eq!(lab.component("instruments")["status"], "stopped");
+    // Stopped on request: not restarted.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(lab.component("instruments")["status"], "stopped");
+    assert_ne!(lab.call("sample", "echo", &["x"]).code, Some(0));
+
+    let start = run_host(lab.host().args(["start", "daemon", "instruments"])).success();
+    assert!(
+        start.stdout.contains("daemon instruments: running"),
+        "{start}"
+    );
+    lab.call("sample", "echo", &["x"]).success();
+    let again = run_host(lab.host().args(["start", "daemon", "instruments"])).failure(1);
+    assert!(again.stderr.contains("already running"), "{again}");
+    let unknown = run_host(lab.host().args(["start", "daemon", "nonesuch"])).failure(1);
+    assert!(
+        unknown
+            .stderr
+            .contains("no daemon nonesuch in the configuration"),
+        "{unknown}"
+    );
+}
+
+#[test]
+fn foreground_up_tells_systemd_it_is_ready_and_stops_on_sigterm() {
+    use std::os::unix::net::UnixDatagram;
+
+    let lab = Lab::demo();
+    run_host(lab.host().args(["config", "update"]).arg(&lab.config)).success();
+    let notify_path = lab.sandbox.path().join("notify.sock");
+    let notify = UnixDatagram::bind(&notify_path).expect("bind the notify socket");
+    notify
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let mut manager = Background::start(
+        lab.host()
+            .args(["up", "--foreground"])
+            .env("NOTIFY_SOCKET", &notify_path),
+    );
+    let mut buffer = [0u8; 512];
+    let size = notify.recv(&mut buffer).expect("a readiness notification");
+    let message = String::from_utf8_lossy(&buffer[..size]).into_owned();
+    assert!(
+        message.starts_with("READY=1\nSTATUS=3 components running"),
+        "{message:?}"
+    );
+    manager.wait_for_text("Components", Duration::from_secs(10));
+    let pids = lab.pids();
+    lab.call("library", "get_catalog", &[]).success();
+
+    let output = manager.terminate(Duration::from_secs(30));
+    assert_eq!(output.code, Some(0), "{output}");
+    for pid in pids {
+        assert!(!process_running(pid), "pid {pid} outlived the manager");
+    }
+    let size = notify.recv(&mut buffer).expect("a stopping notification");
+    assert_eq!(&buffer[..size], b"STOPPING=1");
+}
+
+#[test]
+fn systemd_unit_runs_up_in_the_foreground() {
+    let sandbox = Sandbox::new();
+    let unit = run_host(sandbox.host().arg("systemd-unit")).success();
+    assert!(unit.stdout.contains("Type=notify"), "{unit}");
+    let exec = unit
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("ExecStart="))
+        .unwrap_or_else(|| panic!("no ExecStart\n{unit}"));
+    assert!(exec.ends_with(" up --foreground"), "{exec}");
+    assert!(
+        exec.contains(&sandbox.data_dir().display().to_string()),
+        "{exec}"
+    );
+}
