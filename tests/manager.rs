@@ -553,7 +553,9 @@ fn logs_show_select_and_follow_a_components_output() {
     .failure(2);
     assert!(bad.stderr.contains("neither a time"), "{bad}");
 
-    let mut follow = Background::start(lab.host().args(["logs", "lockable", "-f", "-n", "0"]));
+    let mut follow = Background::start(lab.host().args(["logs", "lockable", "-f", "-n", "1"]));
+    // The history (the last line) is out: from here on, it follows.
+    follow.wait_for_text("[manager] ready at", Duration::from_secs(30));
     run_host(lab.host().args(["restart", "daemon", "lockable"])).success();
     follow.wait_for_text("[manager] stopping (SIGTERM", Duration::from_secs(30));
     follow.wait_for_text("[manager] ready at", Duration::from_secs(30));
@@ -644,4 +646,50 @@ fn systemd_unit_runs_up_in_the_foreground() {
         exec.contains(&sandbox.data_dir().display().to_string()),
         "{exec}"
     );
+}
+
+#[test]
+fn up_names_the_component_and_the_reason_for_a_port_in_use_and_bad_parameters() {
+    let lab = Lab::demo();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("address").port();
+    let text = fs::read_to_string(&lab.config)
+        .expect("read")
+        .replacen(
+            "    classname: LockableDaemon\n",
+            &format!("    classname: LockableDaemon\n    port: {port}\n"),
+            1,
+        )
+        .replace(
+            "      address: 0.0.0.0\n      port: 9100",
+            "      address: 0.0.0.0\n      port: not-a-port",
+        );
+    fs::write(&lab.config, text).expect("write");
+    let up = lab.up().failure(1);
+    assert!(up.stderr.contains("daemon lockable failed"), "{up}");
+    assert!(
+        up.stderr
+            .contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{up}"
+    );
+    assert!(up.stderr.contains("daemon instruments failed"), "{up}");
+    assert!(up.stderr.contains("invalid parameters"), "{up}");
+    assert_eq!(lab.component("production")["status"], "running");
+}
+
+#[test]
+fn up_with_an_invalid_configuration_starts_nothing_and_names_the_line() {
+    let lab = Lab::demo();
+    let text = fs::read_to_string(&lab.config)
+        .expect("read")
+        .replace("servertype: thread", "servertype: threaded");
+    fs::write(&lab.config, text).expect("write");
+    let up = lab.up().failure(1);
+    assert!(up.stderr.contains("demo-lab.yaml:"), "{up}");
+    assert!(up.stderr.contains("servertype"), "{up}");
+    assert!(up.stderr.contains("nothing was started"), "{up}");
+    assert!(!lab.run_dir().join("control.sock").exists());
+    let none = Sandbox::new();
+    let up = run_host(none.host().arg("up")).failure(1);
+    assert!(up.stderr.contains("no configuration is stored"), "{up}");
 }

@@ -448,6 +448,8 @@ pub struct Background {
     child: Child,
     lines: std::sync::mpsc::Receiver<String>,
     seen: Vec<String>,
+    /// Lines `wait_for_text` has looked past.
+    text_seen: usize,
     stderr: thread::JoinHandle<String>,
     command: String,
 }
@@ -480,6 +482,7 @@ impl Background {
             child,
             lines,
             seen: Vec::new(),
+            text_seen: 0,
             stderr,
             command: description,
         }
@@ -507,16 +510,19 @@ impl Background {
         }
     }
 
-    /// Waits for a stdout line containing `text` and returns it.
+    /// Waits for a stdout line containing `text`, after the line the
+    /// previous `wait_for_text` matched, and returns it.
     #[track_caller]
     pub fn wait_for_text(&mut self, text: &str, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
-        let mut checked = 0;
         loop {
-            if let Some(line) = self.seen[checked..].iter().find(|l| l.contains(text)) {
-                return line.clone();
+            if let Some(offset) = self.seen[self.text_seen..]
+                .iter()
+                .position(|l| l.contains(text))
+            {
+                self.text_seen += offset + 1;
+                return self.seen[self.text_seen - 1].clone();
             }
-            checked = self.seen.len();
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(line) => self.seen.push(line),

@@ -54,7 +54,7 @@ pub fn run(command: LogsCommand, context: &Context) -> anyhow::Result<ExitCode> 
         bail!("no data directory: give --data-dir DIR or set PYROLAB_HOME");
     };
     let path = find_log(data_dir, &command.name, command.kind)?;
-    let lines = logfile::read(
+    let (lines, position) = logfile::read(
         &path,
         Selection {
             since: command.since,
@@ -71,7 +71,7 @@ pub fn run(command: LogsCommand, context: &Context) -> anyhow::Result<ExitCode> 
     stdout.flush()?;
     drop(stdout);
     if command.follow {
-        logfile::follow(&path, |line| {
+        logfile::follow(&path, position, |line| {
             let mut stdout = std::io::stdout().lock();
             // A closed pipe (`| head`) ends the following.
             writeln!(stdout, "{line}")

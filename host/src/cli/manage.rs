@@ -213,7 +213,7 @@ fn start_in_background(mut options: Options) -> anyhow::Result<ExitCode> {
                         log_path.display()
                     );
                 }
-                std::thread::sleep(Duration::from_millis(50));
+                std::thread::sleep(Duration::from_millis(5));
             }
             Err(err) => return Err(err.into()),
         }
@@ -515,7 +515,7 @@ fn print_status(status: &LabStatus) {
         }))
         .collect();
     if !errors.is_empty() {
-        out.push_str("\nProblems\n");
+        out.push_str("\nLast errors\n");
         out.extend(errors);
     }
     if status.manager.starting {

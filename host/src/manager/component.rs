@@ -156,9 +156,9 @@ impl Manager {
             slot.ready = false;
             slot.locks.clear();
             if !slot.want_running || slot.generation != generation {
-                if slot.generation == generation || slot.state == State::Stopping {
-                    slot.state = State::Stopped;
-                }
+                // A stop was asked for (a start waits until this thread
+                // is done, so the slot is still this thread's).
+                slot.state = State::Stopped;
                 slot.note("stopped");
                 self.record_children(&lab);
                 self.changed.notify_all();
@@ -211,9 +211,7 @@ impl Manager {
                     .get_mut(id)
                     .expect("slots are removed only when stopped");
                 if !slot.want_running || slot.generation != generation {
-                    if slot.generation == generation {
-                        slot.state = State::Stopped;
-                    }
+                    slot.state = State::Stopped;
                     self.changed.notify_all();
                     return;
                 }

@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -131,80 +131,144 @@ pub struct Selection {
     pub last: Option<usize>,
 }
 
-/// The selected lines of the log at `path` (all its files).
-pub fn read(path: &Path, selection: Selection) -> io::Result<Vec<String>> {
+/// Where a reader got to in the current log file: just after its last
+/// complete line.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Position {
+    identity: Option<(u64, u64)>,
+    offset: u64,
+}
+
+/// The selected lines of the log at `path` (all its files), and where
+/// reading stopped, for [`follow`] to go on from.
+pub fn read(path: &Path, selection: Selection) -> io::Result<(Vec<String>, Position)> {
     let mut kept: VecDeque<String> = VecDeque::new();
     let mut in_range = selection.since.is_none();
+    let mut position = Position::default();
     for file in files(path) {
-        let reader = BufReader::new(File::open(&file)?);
-        for line in reader.split(b'\n') {
-            let line = String::from_utf8_lossy(&line?).into_owned();
-            if let (Some(since), Some(at)) = (selection.since, line_time(&line)) {
+        let file = File::open(&file)?;
+        let identity = identity_of(&file);
+        let mut reader = BufReader::new(file);
+        let mut offset = 0u64;
+        let mut line = Vec::new();
+        while reader.read_until(b'\n', &mut line)? > 0 {
+            if !line.ends_with(b"\n") {
+                // Being written: left for `follow`.
+                break;
+            }
+            offset += line.len() as u64;
+            let text = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
+            line.clear();
+            if let (Some(since), Some(at)) = (selection.since, line_time(&text)) {
                 in_range = at >= since;
             }
             if !in_range {
                 continue;
             }
-            kept.push_back(line);
+            kept.push_back(text);
             if selection.last.is_some_and(|n| kept.len() > n) {
                 kept.pop_front();
             }
         }
+        position = Position { identity, offset };
     }
-    Ok(kept.into())
+    Ok((kept.into(), position))
 }
 
-/// Follows the log at `path` from its current end, handing each new line
-/// to `emit`, across rotations, until `emit` returns false.
-pub fn follow(path: &Path, mut emit: impl FnMut(&str) -> bool) -> io::Result<()> {
-    let mut position = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    let mut identity = file_identity(path);
+/// Follows the log at `path` from `from`, handing each new line to `emit`,
+/// until `emit` returns false. A rotation loses nothing: the rotated file
+/// is read to its end (through the handle still open on it) before the new
+/// one.
+pub fn follow(path: &Path, from: Position, mut emit: impl FnMut(&str) -> bool) -> io::Result<()> {
+    // Where `read` stopped, even if the log has rotated since.
+    let mut current: Option<(File, u64)> = files(path)
+        .into_iter()
+        .filter_map(|file| File::open(file).ok())
+        .find(|file| from.identity.is_some() && identity_of(file) == from.identity)
+        .map(|file| (file, from.offset))
+        .or_else(|| File::open(path).ok().map(|file| (file, 0)));
     let mut partial = Vec::new();
     loop {
-        let now = file_identity(path);
-        if now != identity {
-            // Rotated: the current file is a new one; read it from the start.
-            identity = now;
-            position = 0;
-            partial.clear();
-        }
-        if let Ok(mut file) = File::open(path) {
-            let len = file.metadata()?.len();
-            if len < position {
-                position = 0;
+        if let Some((file, position)) = &mut current {
+            if !drain(file, position, &mut partial, &mut emit)? {
+                return Ok(());
             }
-            if len > position {
-                file.seek(SeekFrom::Start(position))?;
-                let mut reader = BufReader::new(file.take(len - position));
-                let mut chunk = Vec::new();
-                while reader.read_until(b'\n', &mut chunk)? > 0 {
-                    if chunk.ends_with(b"\n") {
-                        partial.extend_from_slice(&chunk[..chunk.len() - 1]);
-                        if !emit(&String::from_utf8_lossy(&partial)) {
-                            return Ok(());
-                        }
-                        partial.clear();
-                    } else {
-                        partial.extend_from_slice(&chunk);
+        }
+        if let Ok(latest) = File::open(path) {
+            let open = current.as_ref().and_then(|(file, _)| identity_of(file));
+            if open.is_none() || open != identity_of(&latest) {
+                if let Some((old, position)) = &mut current {
+                    // Lines written to it since the drain above.
+                    if !drain(old, position, &mut partial, &mut emit)? {
+                        return Ok(());
                     }
-                    chunk.clear();
                 }
-                position = len;
+                partial.clear();
+                let next = open.and_then(|open| file_after(path, open));
+                current = Some((next.unwrap_or(latest), 0));
+                continue;
             }
         }
         std::thread::sleep(Duration::from_millis(200));
     }
 }
 
+/// The file written after the one identified by `identity` (which has been
+/// rotated since): the next newer of the log's files. The log may have
+/// rotated more than once between two looks.
+fn file_after(path: &Path, identity: (u64, u64)) -> Option<File> {
+    let mut opened = files(path)
+        .into_iter()
+        .filter_map(|file| File::open(file).ok());
+    opened.find(|file| identity_of(file) == Some(identity))?;
+    opened.next()
+}
+
+/// Hands the complete lines after `position` to `emit`; returns false if
+/// `emit` wants no more.
+fn drain(
+    file: &mut File,
+    position: &mut u64,
+    partial: &mut Vec<u8>,
+    emit: &mut impl FnMut(&str) -> bool,
+) -> io::Result<bool> {
+    if file.metadata()?.len() < *position {
+        // Truncated in place (copytruncate rotation): start over.
+        *position = 0;
+        partial.clear();
+    }
+    file.seek(SeekFrom::Start(*position))?;
+    let mut reader = BufReader::new(&*file);
+    let mut chunk = Vec::new();
+    loop {
+        let n = reader.read_until(b'\n', &mut chunk)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        *position += n as u64;
+        if chunk.ends_with(b"\n") {
+            partial.extend_from_slice(&chunk[..chunk.len() - 1]);
+            let line = String::from_utf8_lossy(partial).into_owned();
+            partial.clear();
+            if !emit(&line) {
+                return Ok(false);
+            }
+        } else {
+            partial.extend_from_slice(&chunk);
+        }
+        chunk.clear();
+    }
+}
+
 #[cfg(unix)]
-fn file_identity(path: &Path) -> Option<(u64, u64)> {
+fn identity_of(file: &File) -> Option<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
-    fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    file.metadata().ok().map(|m| (m.dev(), m.ino()))
 }
 
 #[cfg(not(unix))]
-fn file_identity(path: &Path) -> Option<(u64, u64)> {
-    fs::metadata(path)
+fn identity_of(file: &File) -> Option<(u64, u64)> {
+    file.metadata()
         .and_then(|m| m.created())
         .ok()
         .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
@@ -228,10 +292,10 @@ mod tests {
         for file in &all {
             assert!(fs::metadata(file).expect("meta").len() <= 200);
         }
-        let lines = read(&path, Selection::default()).expect("read");
+        let (lines, _) = read(&path, Selection::default()).expect("read");
         assert_eq!(lines.last().map(|l| l.ends_with(" line 39")), Some(true));
         assert!(line_time(&lines[0]).is_some(), "{}", lines[0]);
-        let last = read(
+        let (last, _) = read(
             &path,
             Selection {
                 last: Some(3),
@@ -244,6 +308,51 @@ mod tests {
     }
 
     #[test]
+    fn follow_goes_on_where_read_stopped_and_across_rotations() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("daemon-lab.log");
+        let mut log = LogFile::with_limit(&path, 300).expect("open");
+        for i in 0..3 {
+            log.line(&format!("old {i}"));
+        }
+        let (old, position) = read(&path, Selection::default()).expect("read");
+        assert_eq!(old.len(), 3);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let follower = {
+            let path = path.clone();
+            let seen = Arc::clone(&seen);
+            std::thread::spawn(move || {
+                follow(&path, position, |line| {
+                    let mut seen = seen.lock().expect("lock");
+                    seen.push(line.rsplit(' ').next().unwrap_or_default().to_owned());
+                    seen.len() < 20
+                })
+                .expect("follow");
+            })
+        };
+        for i in 0..20 {
+            log.line(&format!("new {i}"));
+            if i % 4 == 3 {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !follower.is_finished() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the follower is stuck: {:?}, files {:?}",
+                seen.lock().expect("lock"),
+                files(&path)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        follower.join().expect("follower");
+        let seen = seen.lock().expect("lock").clone();
+        let expected: Vec<String> = (0..20).map(|i| i.to_string()).collect();
+        assert_eq!(seen, expected);
+    }
+
+    #[test]
     fn since_keeps_continuation_lines_with_their_line() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("x.log");
@@ -253,7 +362,7 @@ mod tests {
         )
         .expect("write");
         let since = humantime::parse_rfc3339("2026-01-01T11:00:00Z").expect("time");
-        let lines = read(
+        let (lines, _) = read(
             &path,
             Selection {
                 since: Some(since),

@@ -341,14 +341,19 @@ impl Manager {
         };
         let deadline = Instant::now() + timeout;
         let mut lab = self.lab();
-        while !supervisor.is_finished() && Instant::now() < deadline {
+        let ended = |lab: &Lab| {
+            lab.slots
+                .get(id)
+                .is_none_or(|slot| matches!(slot.state, State::Stopped | State::Failed))
+        };
+        while !ended(&lab) && !supervisor.is_finished() && Instant::now() < deadline {
             lab = self
                 .changed
                 .wait_timeout(lab, Duration::from_millis(50))
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
-        if !supervisor.is_finished() {
+        if !ended(&lab) && !supervisor.is_finished() {
             if let (Some(slot), Some(pid)) = (lab.slots.get(id), pid) {
                 slot.note(&format!(
                     "did not stop within {:.1} s; killing it",
