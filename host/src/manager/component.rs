@@ -387,6 +387,27 @@ impl Manager {
                 slot.services = services;
                 slot.registrations = registrations;
             }
+            Event::Registrations { registrations } => {
+                for outcome in &registrations {
+                    let before = slot
+                        .registrations
+                        .iter()
+                        .find(|r| r.nameserver == outcome.nameserver && r.name == outcome.name);
+                    if before.map(|b| &b.error) != Some(&outcome.error) {
+                        slot.note(&match &outcome.error {
+                            None => format!(
+                                "registered with name server {}: {}",
+                                outcome.nameserver, outcome.name
+                            ),
+                            Some(error) => format!(
+                                "not registered with name server {}: {} ({error}); the daemon keeps trying",
+                                outcome.nameserver, outcome.name
+                            ),
+                        });
+                    }
+                }
+                slot.registrations = registrations;
+            }
             Event::Lock { service, holder } => match holder {
                 Some(holder) => {
                     slot.locks.insert(service, holder);

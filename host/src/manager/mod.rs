@@ -274,6 +274,9 @@ impl Manager {
     /// failed).
     fn start_component(self: &Arc<Self>, id: &ComponentId, fail_fast: bool) -> Result<(), String> {
         let mut lab = self.lab();
+        if self.shutting_down.load(Ordering::SeqCst) {
+            return Err("the lab is shutting down".to_owned());
+        }
         let fingerprint = fingerprint(&lab.config, id)
             .ok_or_else(|| format!("there is no {id} in the configuration"))?;
         if !lab.slots.contains_key(id) {
@@ -619,16 +622,17 @@ impl Manager {
         {
             return Err("the lab is shutting down".to_owned());
         }
+        if !matches!(request, Request::Status {} | Request::Down { .. }) {
+            // Changes wait until the start-up has started everything, so
+            // they do not race it.
+            let mut lab = self.lab();
+            while lab.starting {
+                lab = self.changed.wait(lab).unwrap_or_else(|p| p.into_inner());
+            }
+        }
         match request {
             Request::Status {} => to_json(self.status()),
-            Request::WaitStarted {} => {
-                let mut lab = self.lab();
-                while lab.starting {
-                    lab = self.changed.wait(lab).unwrap_or_else(|p| p.into_inner());
-                }
-                drop(lab);
-                to_json(self.status())
-            }
+            Request::WaitStarted {} => to_json(self.status()),
             Request::Down { timeout_s } => {
                 self.shut_down(seconds(timeout_s));
                 to_json(self.status())
