@@ -195,7 +195,11 @@ fn up_serves_the_demo_lab_by_name_to_python_and_the_cli_and_down_leaves_nothing(
 
     let pids = lab.pids();
     assert_eq!(pids.len(), 4, "a name server, two daemons, the manager");
+    let info = run_host(lab.host().arg("info")).success();
+    assert!(info.stdout.contains("The lab is up: manager pid"), "{info}");
     run_host(lab.host().arg("down")).success();
+    let info = run_host(lab.host().arg("info")).success();
+    assert!(info.stdout.contains("The lab is down"), "{info}");
     for pid in &pids {
         assert!(!process_running(*pid), "pid {pid} outlived `down`");
     }

@@ -23,6 +23,14 @@ pub fn run(context: &Context, json: bool) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&config)?);
     } else {
         print!("{}", render(&config));
+        match crate::manager::InstanceLock::holder(data_dir) {
+            Some(pid) => {
+                println!("\nThe lab is up: manager pid {pid} (`pyrolab-host ps` shows what runs).")
+            }
+            None => println!(
+                "\nThe lab is down (`pyrolab-host up` starts the autolaunched components)."
+            ),
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
