@@ -240,7 +240,7 @@ fn a_killed_daemon_is_reachable_by_name_again_within_5_seconds() {
     let logs = run_host(lab.host().args(["logs", "lockable"])).success();
     assert!(
         logs.stdout
-            .contains("killed by SIGKILL; restarting in 0.5 s"),
+            .contains("[manager] crashed (killed by SIGKILL); restarting in 0.5 s"),
         "{logs}"
     );
 }
@@ -547,7 +547,7 @@ fn logs_show_select_and_follow_a_components_output() {
     assert!(manager.stdout.contains("lab started"), "{manager}");
     let unknown = run_host(lab.host().args(["logs", "nonesuch"])).failure(1);
     assert!(
-        unknown.stderr.contains("no log for \"nonesuch\""),
+        unknown.stderr.contains("no component named \"nonesuch\""),
         "{unknown}"
     );
     let bad = run_host(
@@ -770,4 +770,73 @@ fn registrations_with_a_name_server_that_is_down_show_in_ps_until_it_comes_up() 
     });
     assert!(registered, "{:#}", lab.ps());
     lab.call("library", "get_catalog", &[]).success();
+}
+
+#[test]
+fn daemons_whose_name_server_failed_are_not_started() {
+    let lab = Lab::demo();
+    // Something else holds the name server's port: perhaps another lab's
+    // name server, whose names these daemons must not take over.
+    let _taken = std::net::TcpListener::bind(("127.0.0.1", lab.ns_port)).expect("hold the port");
+    let up = lab.up().failure(1);
+    assert!(up.stderr.contains("name server production failed"), "{up}");
+    assert!(up.stderr.contains("cannot listen on 127.0.0.1"), "{up}");
+    for daemon in ["lockable", "instruments"] {
+        let component = lab.component(daemon);
+        assert_eq!(component["status"], "failed", "{component:#}");
+        assert_eq!(component["pid"], serde_json::Value::Null, "{component:#}");
+        assert!(
+            component["last_error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("not started: its name server production failed")),
+            "{component:#}"
+        );
+    }
+}
+
+#[test]
+fn reload_keeps_a_daemon_whose_new_driver_cannot_be_found_and_reports_bad_files() {
+    let lab = Lab::demo();
+    lab.up().success();
+    let pid = lab.pid("lockable");
+    let text = fs::read_to_string(&lab.config).expect("read");
+    fs::write(
+        &lab.config,
+        text.replace("module: libservice", "module: libservise"),
+    )
+    .expect("write");
+    run_host(lab.host().args(["config", "update"]).arg(&lab.config)).success();
+    let reload = run_host(lab.host().arg("reload")).failure(1);
+    assert!(
+        reload.stderr.contains(
+            "daemon lockable not restarted, it keeps running with its previous configuration"
+        ),
+        "{reload}"
+    );
+    assert!(reload.stderr.contains("libservise"), "{reload}");
+    assert_eq!(lab.pid("lockable"), pid);
+    lab.call("library", "get_catalog", &[]).success();
+
+    // A stored configuration broken by hand: reported with its line.
+    let stored = lab.sandbox.data_dir().join("config.yaml");
+    let broken = fs::read_to_string(&stored)
+        .expect("read")
+        .replacen("ns_port:", "ns_port: [", 1);
+    fs::write(&stored, broken).expect("write");
+    let reload = run_host(lab.host().arg("reload")).failure(1);
+    assert!(
+        reload.stderr.contains("has errors; nothing was changed"),
+        "{reload}"
+    );
+    assert!(reload.stderr.contains("config.yaml:"), "{reload}");
+    assert_eq!(lab.pid("lockable"), pid);
+}
+
+#[test]
+fn timeouts_out_of_range_are_refused() {
+    let sandbox = Sandbox::new();
+    for bad in ["1e99", "inf", "NaN", "-1", "soon"] {
+        let down = run_host(sandbox.host().args(["down", &format!("--timeout={bad}")])).failure(2);
+        assert!(down.stderr.contains("--timeout"), "{down}");
+    }
 }

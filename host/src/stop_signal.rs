@@ -1,5 +1,6 @@
 //! A stop signal for background threads that work in rounds: they sleep
-//! between rounds with [`StopSignal::wait`] and wake at once when stopped.
+//! between rounds with [`StopSignal::wait`] and wake at once when stopped,
+//! or when nudged to do a round now.
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -7,7 +8,13 @@ use std::time::Duration;
 /// Shared between a background thread and its owner.
 #[derive(Clone, Default)]
 pub struct StopSignal {
-    inner: Arc<(Mutex<bool>, Condvar)>,
+    inner: Arc<(Mutex<Flags>, Condvar)>,
+}
+
+#[derive(Default)]
+struct Flags {
+    stopped: bool,
+    nudged: bool,
 }
 
 impl StopSignal {
@@ -18,19 +25,33 @@ impl StopSignal {
 
     /// Tells the thread to stop (and wakes it).
     pub fn stop(&self) {
-        let (stopped, wake) = &*self.inner;
-        *stopped.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        let (flags, wake) = &*self.inner;
+        flags.lock().unwrap_or_else(|p| p.into_inner()).stopped = true;
         wake.notify_all();
     }
 
-    /// Sleeps for `period` unless stopped; returns whether to go on.
+    /// Asks the thread for a round now (and wakes it).
+    pub fn nudge(&self) {
+        let (flags, wake) = &*self.inner;
+        flags.lock().unwrap_or_else(|p| p.into_inner()).nudged = true;
+        wake.notify_all();
+    }
+
+    /// Whether the thread was nudged since it last asked; clears it.
+    pub fn take_nudge(&self) -> bool {
+        let (flags, _) = &*self.inner;
+        std::mem::take(&mut flags.lock().unwrap_or_else(|p| p.into_inner()).nudged)
+    }
+
+    /// Sleeps for `period` unless stopped or nudged; returns whether to go
+    /// on.
     pub fn wait(&self, period: Duration) -> bool {
-        let (stopped, wake) = &*self.inner;
-        let guard = stopped.lock().unwrap_or_else(|p| p.into_inner());
+        let (flags, wake) = &*self.inner;
+        let guard = flags.lock().unwrap_or_else(|p| p.into_inner());
         let (guard, _) = wake
-            .wait_timeout_while(guard, period, |stopped| !*stopped)
+            .wait_timeout_while(guard, period, |flags| !flags.stopped && !flags.nudged)
             .unwrap_or_else(|p| p.into_inner());
-        !*guard
+        !guard.stopped
     }
 }
 
@@ -50,5 +71,18 @@ mod tests {
         assert!(!thread.join().unwrap());
         assert!(started.elapsed() < Duration::from_secs(10));
         assert!(!signal.wait(Duration::from_secs(30)), "stays stopped");
+    }
+
+    #[test]
+    fn a_nudge_wakes_a_waiting_thread_once() {
+        let signal = StopSignal::new();
+        let waiter = signal.clone();
+        let thread = std::thread::spawn(move || {
+            let went_on = waiter.wait(Duration::from_secs(30));
+            (went_on, waiter.take_nudge(), waiter.take_nudge())
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        signal.nudge();
+        assert_eq!(thread.join().unwrap(), (true, true, false));
     }
 }

@@ -5,12 +5,13 @@
 //! know as event lines on its stdout, `@pyrolab {json}`, between its
 //! ordinary output (which the manager logs): that it is ready, and, for a
 //! lockable daemon, who locks and unlocks which service. Its stdin is a
-//! pipe from the manager: when that closes, the manager is gone (even if it
-//! was killed with SIGKILL), and the component shuts down gracefully
-//! instead of lingering as an orphan serving a configuration nobody
-//! manages.
+//! pipe from the manager, which writes `register` on it when a name server
+//! came back, for a daemon to register again at once. When the pipe
+//! closes, the manager is gone (even if it was killed with SIGKILL), and
+//! the component shuts down gracefully instead of lingering as an orphan
+//! serving a configuration nobody manages.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, Write};
 
 use serde::{Deserialize, Serialize};
 
@@ -86,16 +87,25 @@ pub fn parse(line: &str) -> Option<Event> {
     serde_json::from_str(line.strip_prefix(EVENT_PREFIX)?).ok()
 }
 
-/// Calls `on_close` (once) when stdin reaches its end: the manager closed
-/// the pipe or died.
-pub fn watch_stdin(on_close: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+/// What the manager writes to a component's stdin, one per line.
+pub const REGISTER_NOW: &str = "register";
+
+/// Reads the manager's requests from stdin in the background: each line is
+/// handed to `on_line`; at the end of stdin (the manager closed the pipe
+/// or died), `on_close` is called once.
+pub fn watch_stdin(
+    mut on_line: impl FnMut(&str) + Send + 'static,
+    on_close: impl FnOnce() + Send + 'static,
+) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("manager-watch".to_owned())
         .spawn(move || {
             let mut stdin = std::io::stdin().lock();
-            let mut buffer = [0u8; 64];
-            // The manager never writes; anything read is ignored.
-            while matches!(stdin.read(&mut buffer), Ok(n) if n > 0) {}
+            let mut line = String::new();
+            while matches!(stdin.read_line(&mut line), Ok(n) if n > 0) {
+                on_line(line.trim());
+                line.clear();
+            }
             on_close();
             tracing::info!("the manager is gone: stopping");
         })?;

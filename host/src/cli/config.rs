@@ -96,11 +96,11 @@ fn validate(file: &Path, strict: bool) -> anyhow::Result<ExitCode> {
     Ok(match check(file, strict)? {
         Some(config) => {
             println!(
-                "{}: valid ({} name servers, {} daemons, {} services)",
+                "{}: valid ({}, {}, {})",
                 file.display(),
-                config.nameservers.len(),
-                config.daemons.len(),
-                config.services.len()
+                count(config.nameservers.len(), "name server"),
+                count(config.daemons.len(), "daemon"),
+                count(config.services.len(), "service")
             );
             ExitCode::SUCCESS
         }
@@ -184,4 +184,13 @@ fn confirm(question: &str) -> anyhow::Result<bool> {
     let mut answer = String::new();
     stdin.lock().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes" | "YES"))
+}
+
+/// `1 daemon`, `2 daemons`.
+fn count(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
 }

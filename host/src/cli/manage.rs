@@ -52,9 +52,26 @@ impl UpCommand {
 #[derive(Debug, Args)]
 pub struct StopOptions {
     /// Seconds each component gets to finish its calls and unregister
-    /// before it is killed.
-    #[arg(long, value_name = "SECONDS", default_value_t = manager::DEFAULT_STOP_TIMEOUT.as_secs_f64())]
+    /// before it is killed (0 to 86400). Daemons stop first, then name
+    /// servers, so stopping everything can take up to twice as long.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = manager::DEFAULT_STOP_TIMEOUT.as_secs_f64(),
+        value_parser = parse_timeout
+    )]
     timeout: f64,
+}
+
+/// The longest `--timeout`: a day.
+const MAX_TIMEOUT: f64 = 86_400.0;
+
+fn parse_timeout(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if (0.0..=MAX_TIMEOUT).contains(&seconds) => Ok(seconds),
+        Ok(_) => Err(format!("must be between 0 and {MAX_TIMEOUT} seconds")),
+        Err(_) => Err(format!("{text:?} is not a number of seconds")),
+    }
 }
 
 /// Which component.
@@ -111,6 +128,11 @@ pub fn up(command: UpCommand, context: &Context, verbose: u8) -> anyhow::Result<
         data_dir: data_dir.clone(),
         exe: std::env::current_exe().context("cannot find the pyrolab-host executable")?,
         child_args: global_args(context, data_dir, verbose)?,
+        plugin_dirs: context
+            .plugin_dirs
+            .iter()
+            .map(|dir| std::path::absolute(dir).unwrap_or_else(|_| dir.clone()))
+            .collect(),
     };
     if command.foreground {
         let print = !command.detached;
@@ -192,7 +214,19 @@ fn start_in_background(mut options: Options) -> anyhow::Result<ExitCode> {
     let appear_by = Instant::now() + Duration::from_secs(30);
     let status = loop {
         match control::request(&data_dir, &Request::WaitStarted {}, START_WAIT) {
-            Ok(result) => break serde_json::from_value::<LabStatus>(result)?,
+            Ok(result) => {
+                let status = serde_json::from_value::<LabStatus>(result)?;
+                if status.manager.pid == child.id() {
+                    break status;
+                }
+                // Another `up` won the race; ours found the lock taken.
+                let _ = child.wait();
+                bail!(
+                    "a manager is already running for {} (pid {}), started meanwhile; see `pyrolab-host ps`",
+                    data_dir.root().display(),
+                    status.manager.pid
+                );
+            }
             Err(ClientError::NotRunning { .. }) => {
                 if let Some(exit) = child.try_wait()? {
                     let output = std::fs::read(&log_path).unwrap_or_default();
@@ -254,6 +288,18 @@ fn report_failures(status: &LabStatus) -> ExitCode {
 
 pub fn down(options: StopOptions, context: &Context) -> anyhow::Result<ExitCode> {
     let data_dir = data_dir(context)?;
+    let running = match control::request(data_dir, &Request::Status {}, Duration::from_secs(10)) {
+        Ok(result) => serde_json::from_value::<LabStatus>(result)?
+            .components
+            .iter()
+            .filter(|c| c.pid.is_some())
+            .count(),
+        Err(ClientError::NotRunning { data_dir }) => {
+            println!("no manager is running for {data_dir}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(err) => return Err(err.into()),
+    };
     let request = Request::Down {
         timeout_s: options.timeout,
     };
@@ -277,8 +323,8 @@ pub fn down(options: StopOptions, context: &Context) -> anyhow::Result<ExitCode>
         std::thread::sleep(Duration::from_millis(20));
     }
     println!(
-        "stopped {} components and the manager (pid {})",
-        status.components.len(),
+        "stopped {running} running component{} and the manager (pid {})",
+        if running == 1 { "" } else { "s" },
         status.manager.pid
     );
     Ok(ExitCode::SUCCESS)
@@ -403,20 +449,28 @@ pub fn reload(options: StopOptions, context: &Context) -> anyhow::Result<ExitCod
             })
             .unwrap_or_default()
     };
-    for (key, verb) in [
+    let reports = [
         ("restarted", "restarted"),
         ("started", "started"),
         ("stopped", "stopped"),
-    ] {
+        (
+            "updated",
+            "configuration updated (not running; starts with it)",
+        ),
+        (
+            "no_longer_autolaunched",
+            "no longer autolaunched (still running; `stop` it if it should not)",
+        ),
+    ];
+    for (key, verb) in reports {
         let list = names(key);
         if !list.is_empty() {
             println!("{verb}: {}", list.join(", "));
         }
     }
-    if ["restarted", "started", "stopped"]
-        .iter()
-        .all(|key| names(key).is_empty())
-    {
+    let nothing = reports.iter().all(|(key, _)| names(key).is_empty())
+        && result["errors"].as_array().is_none_or(Vec::is_empty);
+    if nothing {
         println!("nothing changed");
     }
     let status: LabStatus = serde_json::from_value(result["status"].clone())?;

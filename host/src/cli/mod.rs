@@ -183,7 +183,10 @@ fn stored_plugin_dirs(data_dir: Option<&DataDir>) -> Vec<PathBuf> {
         Ok(Some(config)) => config.plugin_dirs,
         Ok(None) => Vec::new(),
         Err(err) => {
-            tracing::warn!("ignoring the stored configuration's plugin_dirs: {err}");
+            eprintln!(
+                "warning: the stored configuration has errors ({err}; `pyrolab-host config validate {}` lists them); its plugin_dirs are ignored",
+                data_dir.config_file().display()
+            );
             Vec::new()
         }
     }
@@ -196,6 +199,21 @@ pub fn main() -> ExitCode {
     init_logging(&cli);
     let context = cli.context();
     let verbose = cli.verbose;
+    if !context.plugin_dirs.is_empty()
+        && matches!(
+            cli.command,
+            Command::Down(_)
+                | Command::Ps { .. }
+                | Command::Start(_)
+                | Command::Stop { .. }
+                | Command::Restart { .. }
+                | Command::Reload(_)
+        )
+    {
+        eprintln!(
+            "warning: --plugin-dir is ignored here: the lab's components search the directories given to `up` (and the configuration's plugin_dirs)"
+        );
+    }
     let result = match cli.command {
         Command::Up(command) => manage::up(command, &context, verbose),
         Command::Down(options) => manage::down(options, &context),

@@ -174,10 +174,11 @@ fn run_daemon(
     for service in &served {
         println!("service {}: {}", service.name, service.uri);
     }
-    tracing::info!("daemon {name} listening on {location}");
+    if !supervised {
+        // Supervised, the lines above are the log already.
+        tracing::info!("daemon {name} listening on {location}");
+    }
     if supervised {
-        let on_close = shutdown.clone();
-        supervised::watch_stdin(move || on_close.shutdown())?;
         daemon.observe_locks(Box::new(|service, holder| {
             supervised::report(&Event::Lock {
                 service: service.to_owned(),
@@ -201,8 +202,22 @@ fn run_daemon(
             None => Event::Registrations { registrations },
         });
     };
-    let registrar = Registrar::start(registrations(&config, name, &location), on_change)
-        .context("cannot start registering with the name servers")?;
+    let registrar = Arc::new(
+        Registrar::start(registrations(&config, name, &location), on_change)
+            .context("cannot start registering with the name servers")?,
+    );
+    if supervised {
+        let on_close = shutdown.clone();
+        let nudge = Arc::clone(&registrar);
+        supervised::watch_stdin(
+            move |line| {
+                if line == supervised::REGISTER_NOW {
+                    nudge.nudge();
+                }
+            },
+            move || on_close.shutdown(),
+        )?;
+    }
     daemon.serve(listener, &location, &shutdown);
     registrar.stop();
     tracing::info!("daemon {name} stopped");
@@ -289,7 +304,7 @@ fn run_nameserver(
     );
     if supervised {
         let on_close = shutdown.clone();
-        supervised::watch_stdin(move || on_close.shutdown())?;
+        supervised::watch_stdin(|_| {}, move || on_close.shutdown())?;
         supervised::report(&Event::Ready {
             address: location.clone(),
             services: Vec::new(),

@@ -8,10 +8,11 @@ use anyhow::Context as _;
 use clap::Args;
 
 use super::Context;
+use crate::loader::PLUGIN_PATH_ENV;
 
 #[derive(Debug, Args)]
 pub struct SystemdUnitCommand {
-    /// Write a user unit (for `systemctl --user`; needs `loginctl
+    /// Print a user unit (for `systemctl --user`; needs `loginctl
     /// enable-linger USER` to start at boot without a login) instead of a
     /// system unit that runs as the current user.
     #[arg(long)]
@@ -30,24 +31,47 @@ pub fn run(command: SystemdUnitCommand, context: &Context) -> anyhow::Result<Exi
         .iter()
         .map(|dir| std::path::absolute(dir).unwrap_or_else(|_| dir.clone()))
         .collect();
-    let user = (!command.user).then(current_user).flatten();
+    if !data_dir.join("config.yaml").is_file() {
+        eprintln!(
+            "warning: no configuration is stored in {dir} yet: store one (`pyrolab-host --data-dir {dir} config update FILE`) before starting the unit",
+            dir = data_dir.display()
+        );
+    }
+    let plugin_path = std::env::var_os(PLUGIN_PATH_ENV).filter(|p| !p.is_empty());
+    let user = (!command.user).then(current_user);
     print!(
         "{}",
-        unit(&exe, &data_dir, &plugin_dirs, user.as_deref(), command.user)
+        unit(&Unit {
+            exe: &exe,
+            data_dir: &data_dir,
+            plugin_dirs: &plugin_dirs,
+            plugin_path: plugin_path.as_deref().map(Path::new),
+            user: user.as_deref(),
+            user_unit: command.user,
+        })
     );
     Ok(ExitCode::SUCCESS)
 }
 
-fn current_user() -> Option<String> {
+/// The user to run as: the login name, else the numeric user id (which
+/// systemd accepts too); never left out, which would mean root.
+fn current_user() -> String {
     std::env::var("USER")
         .ok()
         .or_else(|| std::env::var("LOGNAME").ok())
         .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| rustix::process::getuid().as_raw().to_string())
 }
 
-/// Quotes a path for a systemd command line.
+/// Text for a unit file: `%` (systemd's specifiers) and `$` (its
+/// variables) escaped.
+fn escaped(text: &str) -> String {
+    text.replace('%', "%%").replace('$', "$$")
+}
+
+/// A path as one word of a systemd command line.
 fn quoted(path: &Path) -> String {
-    let text = path.display().to_string();
+    let text = escaped(&path.display().to_string());
     if text
         .chars()
         .any(|c| c.is_whitespace() || c == '"' || c == '\\')
@@ -58,23 +82,47 @@ fn quoted(path: &Path) -> String {
     }
 }
 
-fn unit(
-    exe: &Path,
-    data_dir: &Path,
-    plugin_dirs: &[PathBuf],
-    user: Option<&str>,
+/// What goes into the unit.
+struct Unit<'a> {
+    exe: &'a Path,
+    data_dir: &'a Path,
+    plugin_dirs: &'a [PathBuf],
+    /// `PYROLAB_PLUGIN_PATH`, carried into the unit's environment.
+    plugin_path: Option<&'a Path>,
+    /// `User=` of a system unit.
+    user: Option<&'a str>,
     user_unit: bool,
-) -> String {
-    let mut global = format!("{} --data-dir {}", quoted(exe), quoted(data_dir));
-    for dir in plugin_dirs {
+}
+
+fn unit(unit: &Unit<'_>) -> String {
+    let mut global = format!("{} --data-dir {}", quoted(unit.exe), quoted(unit.data_dir));
+    for dir in unit.plugin_dirs {
         global.push_str(&format!(" --plugin-dir {}", quoted(dir)));
     }
-    let (after, wanted_by) = if user_unit {
-        ("network-online.target", "default.target")
+    let user_line = unit.user.map(|u| format!("User={u}\n")).unwrap_or_default();
+    let environment = unit
+        .plugin_path
+        .map(|path| {
+            let value = escaped(&path.display().to_string())
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"");
+            format!("Environment=\"{PLUGIN_PATH_ENV}={value}\"\n")
+        })
+        .unwrap_or_default();
+    let (path, systemctl, wanted_by) = if unit.user_unit {
+        (
+            "~/.config/systemd/user/pyrolab-host.service",
+            "systemctl --user",
+            "default.target",
+        )
     } else {
-        ("network-online.target", "multi-user.target")
+        (
+            "/etc/systemd/system/pyrolab-host.service",
+            "sudo systemctl",
+            "multi-user.target",
+        )
     };
-    let user_line = user.map(|u| format!("User={u}\n")).unwrap_or_default();
+    let data = quoted(unit.data_dir);
     format!(
         "# pyrolab-host: the lab's name servers and daemons, started at boot.
 # Install: save as {path}, then
@@ -85,16 +133,16 @@ fn unit(
 Description=pyrolab-host lab instrument services
 Documentation=https://github.com/pyrolab-host/pyrolab-host/blob/main/docs/manager.md
 Wants=network-online.target
-After={after}
+After=network-online.target
 
 [Service]
 # `up --foreground` tells systemd when every autolaunched component is ready.
 Type=notify
 NotifyAccess=main
-{user_line}ExecStart={global} up --foreground
+{user_line}{environment}ExecStart={global} up --foreground
 ExecReload={global} reload
 # SIGTERM makes the manager stop the daemons (they unregister), then the
-# name servers; stragglers are killed after --timeout (10 s).
+# name servers; stragglers are killed after --timeout (10 s) each.
 KillMode=mixed
 TimeoutStartSec=180
 TimeoutStopSec=60
@@ -105,18 +153,7 @@ RestartSec=2
 
 [Install]
 WantedBy={wanted_by}
-",
-        path = if user_unit {
-            "~/.config/systemd/user/pyrolab-host.service"
-        } else {
-            "/etc/systemd/system/pyrolab-host.service"
-        },
-        systemctl = if user_unit {
-            "systemctl --user"
-        } else {
-            "sudo systemctl"
-        },
-        data = quoted(data_dir),
+"
     )
 }
 
@@ -126,18 +163,26 @@ mod tests {
 
     #[test]
     fn the_unit_runs_up_in_the_foreground_with_notification() {
-        let text = unit(
-            Path::new("/opt/pyrolab/pyrolab-host"),
-            Path::new("/srv/lab data"),
-            &[PathBuf::from("/opt/drivers")],
-            Some("lab"),
-            false,
-        );
+        let text = unit(&Unit {
+            exe: Path::new("/opt/pyrolab/pyrolab-host"),
+            data_dir: Path::new("/srv/lab data"),
+            plugin_dirs: &[PathBuf::from("/opt/drivers%1")],
+            plugin_path: Some(Path::new("/opt/more")),
+            user: Some("lab"),
+            user_unit: false,
+        });
         assert!(text.contains("Type=notify\n"), "{text}");
         assert!(text.contains("User=lab\n"), "{text}");
-        assert!(text.contains(
-            "ExecStart=/opt/pyrolab/pyrolab-host --data-dir \"/srv/lab data\" --plugin-dir /opt/drivers up --foreground\n"
-        ), "{text}");
+        assert!(
+            text.contains(
+                "ExecStart=/opt/pyrolab/pyrolab-host --data-dir \"/srv/lab data\" --plugin-dir /opt/drivers%%1 up --foreground\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("Environment=\"PYROLAB_PLUGIN_PATH=/opt/more\"\n"),
+            "{text}"
+        );
         assert!(text.contains("WantedBy=multi-user.target"), "{text}");
     }
 }

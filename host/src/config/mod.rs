@@ -55,12 +55,12 @@ pub struct Loaded {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("{}: cannot read: {source}", .path.display())]
+    #[error("{}: cannot read: {cause}", .path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// The reason.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file has errors (the diagnostics include any warnings too).
     #[error("{}: {} error{}", .path.display(), error_count(.diagnostics), if error_count(.diagnostics) == 1 { "" } else { "s" })]
@@ -79,9 +79,9 @@ fn error_count(diagnostics: &[Diagnostic]) -> usize {
 /// Reads and checks a configuration file. `strict` makes unknown keys
 /// errors (as does `strict: true` in the file).
 pub fn load_file(path: &Path, strict: bool) -> Result<Loaded, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
         path: path.to_owned(),
-        source,
+        cause,
     })?;
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
     let base_dir = absolute.parent().unwrap_or(Path::new("/"));

@@ -662,9 +662,9 @@ impl Reader<'_> {
         }
     }
 
-    /// `ns_autoclean`: 0 (off) or a period of at least 3 seconds.
+    /// `ns_autoclean`: 0 (off) or a period of 3 seconds to a day.
     fn autoclean(&mut self, node: &Node, path: &str) -> Option<f64> {
-        const EXPECTED: &str = "0 (off) or a period of at least 3 seconds";
+        const EXPECTED: &str = "0 (off) or a period of 3 to 86400 seconds (a day)";
         let scalar = self.scalar(node, path, EXPECTED)?;
         let seconds = if scalar.plain {
             parse_float(&scalar.text)
@@ -672,7 +672,7 @@ impl Reader<'_> {
             None
         };
         match seconds {
-            Some(s) if s == 0.0 || (s >= 3.0 && s.is_finite()) => Some(s),
+            Some(s) if s == 0.0 || (3.0..=86_400.0).contains(&s) => Some(s),
             Some(s) => {
                 self.error(node, path, format!("expected {EXPECTED}, found {s}"));
                 None

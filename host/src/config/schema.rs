@@ -123,7 +123,7 @@ pub struct NameServerConfig {
     /// The broadcast responder's UDP port. Default 9091.
     pub ns_bcport: u16,
     /// Every this many seconds, remove registrations whose daemon no longer
-    /// answers; 0 (the default) turns it off, else at least 3.
+    /// answers; 0 (the default) turns it off, else 3 to 86400.
     pub ns_autoclean: f64,
     /// Where registrations are kept. Default `memory`.
     pub storage: Storage,

@@ -179,7 +179,7 @@ fn wrong_types_say_what_was_expected_and_found() {
     );
     assert!(
         found[2].contains(
-            "ns_autoclean: expected 0 (off) or a period of at least 3 seconds, found \"soon\""
+            "ns_autoclean: expected 0 (off) or a period of 3 to 86400 seconds (a day), found \"soon\""
         ),
         "{}",
         found[2]
@@ -293,6 +293,8 @@ fn autoclean_must_be_off_or_at_least_three_seconds() {
         ("2.9", false),
         ("-1", false),
         (".inf", false),
+        ("86400", true),
+        ("1e99", false),
     ] {
         let text = BASE.replace("  ns: {}\n", &format!("  ns: {{ns_autoclean: {value}}}\n"));
         assert_eq!(load(&text).is_ok(), ok, "ns_autoclean: {value}");

@@ -41,7 +41,7 @@ pub struct Registration {
 /// removes them.
 pub struct Registrar {
     stop: StopSignal,
-    thread: Option<JoinHandle<()>>,
+    thread: std::sync::Mutex<Option<JoinHandle<()>>>,
     registrations: Vec<Registration>,
 }
 
@@ -63,11 +63,12 @@ impl Registrar {
                 let mut state = KeepState::default();
                 let mut last: Option<Vec<RegistrationOutcome>> = None;
                 loop {
+                    let nudged = signal.take_nudge();
                     let mut outcomes = Vec::new();
                     for (server, group) in by_nameserver(&keep) {
                         state.check(server, &group, &mut outcomes);
                     }
-                    if last.as_ref() != Some(&outcomes) {
+                    if nudged || last.as_ref() != Some(&outcomes) {
                         on_change(outcomes.clone());
                         last = Some(outcomes);
                     }
@@ -78,14 +79,20 @@ impl Registrar {
             })?;
         Ok(Registrar {
             stop,
-            thread: Some(thread),
+            thread: std::sync::Mutex::new(Some(thread)),
             registrations,
         })
     }
 
+    /// Checks (and registers) now rather than at the next round, and
+    /// reports the outcome even if unchanged: a name server came back.
+    pub fn nudge(&self) {
+        self.stop.nudge();
+    }
+
     /// Stops checking and removes our entries (only those that still hold
     /// our URIs: a name another daemon took over is left alone).
-    pub fn stop(mut self) {
+    pub fn stop(&self) {
         self.halt();
         for (server, group) in by_nameserver(&self.registrations) {
             let Ok(ns) = connect(server) else {
@@ -116,9 +123,10 @@ impl Registrar {
         }
     }
 
-    fn halt(&mut self) {
+    fn halt(&self) {
         self.stop.stop();
-        if let Some(thread) = self.thread.take() {
+        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(thread) = thread {
             let _ = thread.join();
         }
     }

@@ -13,6 +13,7 @@
 //! missing, and the user wants the reason now, not a retry loop).
 
 use std::collections::BTreeMap;
+use std::io::PipeReader;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -139,7 +140,7 @@ impl Manager {
         let mut crashes_in_row = 0u32;
         loop {
             let exit = match self.spawn_child(id) {
-                Ok(child) => self.watch(id, generation, child),
+                Ok((child, output)) => self.watch(id, generation, child, output),
                 Err(err) => Exit {
                     was_ready: false,
                     ran_for: Duration::ZERO,
@@ -147,6 +148,9 @@ impl Manager {
                 },
             };
             let mut lab = self.lab();
+            if id.kind == Kind::Nameserver {
+                self.nameserver_gone(&mut lab, &id.name);
+            }
             let Some(slot) = lab.slots.get_mut(id) else {
                 return;
             };
@@ -195,7 +199,7 @@ impl Manager {
             slot.restarts += 1;
             slot.state = State::Restarting;
             let message = format!(
-                "{}; restarting in {:.1} s (restart {})",
+                "crashed ({}); restarting in {:.1} s (restart {})",
                 exit.reason,
                 delay.as_secs_f64(),
                 slot.restarts
@@ -231,7 +235,11 @@ impl Manager {
         }
     }
 
-    fn spawn_child(&self, id: &ComponentId) -> std::io::Result<Child> {
+    /// Starts the component's process. Its stdout and stderr share one
+    /// pipe, so that its lines (and events) arrive in the order it wrote
+    /// them.
+    fn spawn_child(&self, id: &ComponentId) -> std::io::Result<(Child, PipeReader)> {
+        let (output, input) = std::io::pipe()?;
         let mut command = Command::new(&self.options.exe);
         command
             .args(&self.options.child_args)
@@ -239,8 +247,8 @@ impl Manager {
             .arg(self.active_config_path())
             .arg("--supervised")
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stdout(input.try_clone()?)
+            .stderr(input);
         #[cfg(unix)]
         {
             // Its own process group: a Ctrl-C meant for a manager in the
@@ -249,12 +257,20 @@ impl Manager {
             use std::os::unix::process::CommandExt;
             command.process_group(0);
         }
-        command.spawn()
+        // `command` (with our copies of the pipe's writing end) is dropped
+        // on return, so the reader sees the end when the child exits.
+        Ok((command.spawn()?, output))
     }
 
     /// Runs one child to its end: logs its output, handles its events,
     /// kills it if it is not ready in time.
-    fn watch(self: &Arc<Self>, id: &ComponentId, generation: u64, mut child: Child) -> Exit {
+    fn watch(
+        self: &Arc<Self>,
+        id: &ComponentId,
+        generation: u64,
+        mut child: Child,
+        output: PipeReader,
+    ) -> Exit {
         let pid = child.id();
         let started = Instant::now();
         let tail = Arc::new(Mutex::new(StderrTail::default()));
@@ -276,28 +292,22 @@ impl Manager {
             self.changed.notify_all();
             lab.slots[id].log.clone()
         };
-        let stdout = child.stdout.take().map(|stdout| {
+        let reader = {
             let manager = Arc::clone(self);
             let id = id.clone();
-            let log = log.clone();
+            let tail = Arc::clone(&tail);
             thread::spawn(move || {
-                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                for line in BufReader::new(output).lines().map_while(Result::ok) {
                     match supervised::parse(&line) {
                         Some(event) => manager.on_event(&id, generation, event),
-                        None => log.lock().unwrap_or_else(|p| p.into_inner()).line(&line),
+                        None => {
+                            log.lock().unwrap_or_else(|p| p.into_inner()).line(&line);
+                            tail.lock().unwrap_or_else(|p| p.into_inner()).push(&line);
+                        }
                     }
                 }
             })
-        });
-        let stderr = child.stderr.take().map(|stderr| {
-            let tail = Arc::clone(&tail);
-            thread::spawn(move || {
-                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    log.lock().unwrap_or_else(|p| p.into_inner()).line(&line);
-                    tail.lock().unwrap_or_else(|p| p.into_inner()).push(&line);
-                }
-            })
-        });
+        };
         let exit: Arc<Mutex<Option<std::io::Result<ExitStatus>>>> = Arc::default();
         let waiter = {
             let exit = Arc::clone(&exit);
@@ -330,9 +340,7 @@ impl Manager {
                 .0;
         };
         drop(lab);
-        for reader in [stdout, stderr].into_iter().flatten() {
-            let _ = reader.join();
-        }
+        let _ = reader.join();
         let _ = waiter.join();
         let status = exit
             .lock()
@@ -386,6 +394,9 @@ impl Manager {
                 slot.address = Some(address);
                 slot.services = services;
                 slot.registrations = registrations;
+                if id.kind == Kind::Nameserver {
+                    self.nameserver_ready(&mut lab, &id.name);
+                }
             }
             Event::Registrations { registrations } => {
                 for outcome in &registrations {
@@ -421,13 +432,16 @@ impl Manager {
     }
 }
 
-/// The error lines of a child's stderr, to say why it ended.
+/// The error lines of a child's output, to say why it ended.
 #[derive(Default)]
 struct StderrTail {
     /// `error: ...` lines and panic messages (the first few).
     errors: Vec<String>,
     /// The last line.
     last: Option<String>,
+    /// A panic's first line (`thread 'x' panicked at FILE:LINE:COL:`),
+    /// waiting for the message on the next line.
+    panic: Option<String>,
 }
 
 impl StderrTail {
@@ -447,11 +461,15 @@ impl StderrTail {
             line.truncate(end);
             line.push('…');
         }
-        if self.errors.len() < Self::MAX_ERRORS {
+        if let Some(panic) = self.panic.take() {
+            if self.errors.len() < Self::MAX_ERRORS {
+                self.errors.push(format!("{panic} {line}"));
+            }
+        } else if self.errors.len() < Self::MAX_ERRORS {
             if let Some(error) = line.strip_prefix("error: ") {
                 self.errors.push(error.to_owned());
             } else if line.contains("panicked at") {
-                self.errors.push(line.clone());
+                self.panic = Some(line.clone());
             }
         }
         self.last = Some(line);
@@ -459,6 +477,10 @@ impl StderrTail {
 
     fn reason(&self, status: ExitStatus) -> String {
         let exit = process::describe_exit(status);
+        if let Some(panic) = &self.panic {
+            // Panicked on its very last line.
+            return format!("{exit}: {panic}");
+        }
         if !self.errors.is_empty() {
             return format!("{exit}: {}", self.errors.join("; "));
         }
@@ -493,6 +515,15 @@ mod tests {
         assert_eq!(
             tail.reason(ExitStatus::from_raw(1 << 8)),
             "exited with status 1: service x: plugin not found; daemon lab: 1 of its services could not be loaded"
+        );
+        let mut panicked = StderrTail::default();
+        panicked.push("thread 'main' panicked at src/time.rs:962:23:");
+        panicked.push("cannot convert float seconds to Duration: value is too big");
+        panicked
+            .push("note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace");
+        assert_eq!(
+            panicked.reason(ExitStatus::from_raw(101 << 8)),
+            "exited with status 101: thread 'main' panicked at src/time.rs:962:23: cannot convert float seconds to Duration: value is too big"
         );
         let mut quiet = StderrTail::default();
         quiet.push("INFO serving");

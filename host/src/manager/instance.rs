@@ -96,10 +96,18 @@ impl InstanceLock {
     /// The pid of the manager holding the lock, if one does.
     pub fn holder(data_dir: &DataDir) -> Option<String> {
         let mut file = File::open(lock_path(data_dir)).ok()?;
-        match flock(&file, FlockOperation::NonBlockingLockShared) {
-            Ok(()) => None,
-            Err(_) => Some(read_pid(&mut file)),
+        flock(&file, FlockOperation::NonBlockingLockShared).err()?;
+        // A manager that has just taken the lock writes its pid a moment
+        // later.
+        for _ in 0..20 {
+            let pid = read_pid(&mut file);
+            if pid != "unknown" {
+                return Some(pid);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+            let _ = file.rewind();
         }
+        Some("unknown".to_owned())
     }
 }
 

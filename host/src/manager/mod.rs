@@ -68,6 +68,8 @@ pub struct Options {
     /// Global options for the children (`--data-dir`, `--plugin-dir`,
     /// `-v`), before `run KIND NAME`.
     pub child_args: Vec<OsString>,
+    /// The `--plugin-dir` directories (also in `child_args`).
+    pub plugin_dirs: Vec<PathBuf>,
 }
 
 /// The manager.
@@ -248,6 +250,60 @@ impl Manager {
         notify::notify(&format!("READY=1\nSTATUS={summary}"));
     }
 
+    /// Name server `ns` is ready again: asks the daemons that register
+    /// with it to do so now, rather than at their next check.
+    fn nameserver_ready(&self, lab: &mut Lab, ns: &str) {
+        let config = &lab.config;
+        for (id, slot) in lab.slots.iter_mut() {
+            if id.kind == Kind::Daemon && nameservers_of(config, &id.name).contains(ns) {
+                if let Some(stdin) = &mut slot.stdin {
+                    use std::io::Write;
+                    let _ = writeln!(stdin, "{}", crate::supervised::REGISTER_NOW);
+                }
+            }
+        }
+    }
+
+    /// Name server `ns` stopped or crashed: whatever the daemons had
+    /// registered with it is gone (with memory storage), until they
+    /// register again.
+    fn nameserver_gone(&self, lab: &mut Lab, ns: &str) {
+        for (id, slot) in lab.slots.iter_mut() {
+            if id.kind != Kind::Daemon {
+                continue;
+            }
+            for outcome in slot.registrations.iter_mut().filter(|r| r.nameserver == ns) {
+                outcome.error = Some(format!("name server {ns} is not running"));
+            }
+        }
+    }
+
+    /// Waits (a few seconds at most) until the running daemons that use
+    /// name server `ns` report their names registered there.
+    fn wait_registered(&self, ns: &str) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut lab = self.lab();
+        loop {
+            let pending = lab.slots.iter().any(|(id, slot)| {
+                id.kind == Kind::Daemon
+                    && slot.ready
+                    && slot
+                        .registrations
+                        .iter()
+                        .any(|r| r.nameserver == ns && r.error.is_some())
+            });
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !pending || left.is_zero() {
+                return;
+            }
+            lab = self
+                .changed
+                .wait_timeout(lab, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
     /// Waits until each of `ids` is running, stopped or failed.
     fn wait_settled(&self, ids: &[ComponentId]) {
         // A component is killed when not ready within READY_TIMEOUT; this
@@ -286,10 +342,22 @@ impl Manager {
             lab.slots
                 .insert(id.clone(), Slot::new(fingerprint.clone(), log, path));
         }
-        let slot = lab.slots.get_mut(id).expect("inserted above");
-        if !slot.startable() {
-            return Err(format!("{id} is already {}", slot.state.as_str()));
+        if !lab.slots[id].startable() {
+            return Err(format!("{id} is already {}", lab.slots[id].state.as_str()));
         }
+        if let Some(reason) = failed_nameserver(&lab, id) {
+            // Its name server's address may well be another lab's name
+            // server (a port in use): registering there would take that
+            // lab's names.
+            let slot = lab.slots.get_mut(id).expect("inserted above");
+            let error = format!("not started: {reason}");
+            slot.state = State::Failed;
+            slot.last_error = Some(error.clone());
+            slot.note(&error);
+            self.changed.notify_all();
+            return Err(error);
+        }
+        let slot = lab.slots.get_mut(id).expect("inserted above");
         if let Some(finished) = slot.supervisor.take() {
             let _ = finished.join();
         }
@@ -413,96 +481,145 @@ impl Manager {
     /// autolaunched ones.
     fn reload(self: &Arc<Self>, timeout: Duration) -> Result<serde_json::Value, String> {
         let store = ConfigStore::new(&self.options.data_dir);
-        let config = store
-            .load()
-            .map_err(|err| format!("the stored configuration was not reloaded: {err}"))?
-            .ok_or_else(|| format!("no configuration is stored in {}", store.path().display()))?;
+        let config = match store.load() {
+            Ok(Some(config)) => config,
+            Ok(None) => {
+                return Err(format!(
+                    "no configuration is stored in {}",
+                    store.path().display()
+                ));
+            }
+            Err(crate::config::ConfigError::Invalid { path, diagnostics }) => {
+                let report: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+                return Err(format!(
+                    "the stored configuration {} has errors; nothing was changed:\n{}",
+                    path.display(),
+                    report.join("\n")
+                ));
+            }
+            Err(err) => return Err(format!("nothing was changed: {err}")),
+        };
         self.write_active_config(&config).map_err(|err| {
             format!(
-                "cannot write {}: {err}",
+                "nothing was changed: cannot write {}: {err}",
                 self.active_config_path().display()
             )
         })?;
-        let (mut removed, mut changed, mut unchanged) = (Vec::new(), Vec::new(), Vec::new());
+        let mut report = Reload::default();
         {
             let mut lab = self.lab();
-            lab.config = config.clone();
-            for (id, slot) in &mut lab.slots {
+            let was_autolaunched = |lab: &Lab, id: &ComponentId| autolaunches(&lab.config, id);
+            for (id, slot) in &lab.slots {
                 match fingerprint(&config, id) {
-                    None => removed.push(id.clone()),
+                    None => report.stopped.push(id.clone()),
                     Some(new) if new != slot.fingerprint => {
-                        if slot.state == State::Stopped {
-                            slot.fingerprint = new;
-                            unchanged.push(id.clone());
+                        if matches!(slot.state, State::Stopped) {
+                            report.updated.push(id.clone());
+                        } else if let Err(reason) = self.preflight(&config, id) {
+                            // Keep the working process rather than trade
+                            // it for one that cannot start.
+                            report.errors.push(format!(
+                                "{id} not restarted, it keeps running with its previous configuration: {reason}"
+                            ));
                         } else {
-                            changed.push(id.clone());
+                            report.restarted.push(id.clone());
                         }
                     }
-                    Some(_) => unchanged.push(id.clone()),
+                    Some(_) => {
+                        if was_autolaunched(&lab, id)
+                            && !autolaunches(&config, id)
+                            && slot.pid.is_some()
+                        {
+                            report.no_longer_autolaunched.push(id.clone());
+                        }
+                    }
                 }
             }
+            for id in &report.updated {
+                if let (Some(slot), Some(new)) = (lab.slots.get_mut(id), fingerprint(&config, id)) {
+                    slot.fingerprint = new;
+                }
+            }
+            report.started = autolaunched(&config)
+                .into_iter()
+                .filter(|id| !lab.slots.contains_key(id))
+                .collect();
+            lab.config = config.clone();
         }
-        for id in &removed {
+        for id in &report.stopped {
             let _ = self.stop_component(id, timeout);
             self.lab().slots.remove(id);
         }
-        let autolaunched: Vec<ComponentId> = config
-            .autolaunch
-            .nameservers
-            .iter()
-            .map(|name| (Kind::Nameserver, name))
-            .chain(config.autolaunch.daemons.iter().map(|n| (Kind::Daemon, n)))
-            .map(|(kind, name)| ComponentId {
-                kind,
-                name: name.clone(),
-            })
-            .filter(|id| !self.lab().slots.contains_key(id))
-            .collect();
-        let mut errors = Vec::new();
-        for group in [&changed, &autolaunched] {
+        for group in [&report.restarted, &report.started] {
             for kind in [Kind::Nameserver, Kind::Daemon] {
                 let ids: Vec<&ComponentId> = group.iter().filter(|id| id.kind == kind).collect();
                 for id in &ids {
-                    if changed.contains(id) {
+                    if report.restarted.contains(id) {
                         let _ = self.stop_component(id, timeout);
                     }
                     if let Err(err) = self.start_component(id, true) {
-                        errors.push(format!("{id}: {err}"));
+                        report.errors.push(format!("{id}: {err}"));
                     }
                 }
                 let ids: Vec<ComponentId> = ids.into_iter().cloned().collect();
                 self.wait_settled(&ids);
             }
         }
+        tracing::info!(
+            "reloaded: {} restarted, {} started, {} stopped, {} errors",
+            report.restarted.len(),
+            report.started.len(),
+            report.stopped.len(),
+            report.errors.len()
+        );
         let names = |ids: &[ComponentId]| -> Vec<serde_json::Value> {
             ids.iter()
                 .map(|id| json!({"kind": id.kind, "name": id.name}))
                 .collect()
         };
-        tracing::info!(
-            "reloaded: {} restarted, {} started, {} stopped, {} unchanged",
-            changed.len(),
-            autolaunched.len(),
-            removed.len(),
-            unchanged.len()
-        );
         Ok(json!({
-            "restarted": names(&changed),
-            "started": names(&autolaunched),
-            "stopped": names(&removed),
-            "unchanged": names(&unchanged),
-            "errors": errors,
+            "restarted": names(&report.restarted),
+            "started": names(&report.started),
+            "stopped": names(&report.stopped),
+            "updated": names(&report.updated),
+            "no_longer_autolaunched": names(&report.no_longer_autolaunched),
+            "errors": report.errors,
             "status": self.status(),
         }))
+    }
+
+    /// Whether a daemon's drivers can be found with `config`, before its
+    /// working process is stopped for a new one.
+    fn preflight(&self, config: &LaunchConfig, id: &ComponentId) -> Result<(), String> {
+        if id.kind != Kind::Daemon {
+            return Ok(());
+        }
+        let search_path = crate::loader::PluginSearchPath::from_sources(
+            &self.options.plugin_dirs,
+            &config.plugin_dirs,
+            std::env::var_os(crate::loader::PLUGIN_PATH_ENV),
+            Some(&self.options.data_dir),
+        );
+        let missing: Vec<String> = config
+            .services
+            .iter()
+            .filter(|(_, s)| s.daemon == id.name)
+            .filter_map(|(name, service)| {
+                let error = search_path.resolve(&service.module).err()?;
+                Some(format!("service {name}: {error}"))
+            })
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(missing.join("; "))
+        }
     }
 
     /// The lab's status now.
     fn status(&self) -> LabStatus {
         let lab = self.lab();
-        let autolaunched = |id: &ComponentId| match id.kind {
-            Kind::Nameserver => lab.config.autolaunch.nameservers.contains(&id.name),
-            Kind::Daemon => lab.config.autolaunch.daemons.contains(&id.name),
-        };
+        let autolaunched = |id: &ComponentId| autolaunches(&lab.config, id);
         let components = lab
             .slots
             .iter()
@@ -641,6 +758,9 @@ impl Manager {
                 let id = ComponentId { kind, name };
                 self.start_component(&id, true)?;
                 self.wait_settled(std::slice::from_ref(&id));
+                if kind == Kind::Nameserver {
+                    self.wait_registered(&id.name);
+                }
                 to_json(self.status())
             }
             Request::Stop {
@@ -662,11 +782,98 @@ impl Manager {
                 }
                 self.start_component(&id, true)?;
                 self.wait_settled(std::slice::from_ref(&id));
+                if kind == Kind::Nameserver {
+                    self.wait_registered(&id.name);
+                }
                 to_json(self.status())
             }
             Request::Reload { timeout_s } => self.reload(seconds(timeout_s)),
         }
     }
+}
+
+/// What `reload` did.
+#[derive(Default)]
+struct Reload {
+    restarted: Vec<ComponentId>,
+    started: Vec<ComponentId>,
+    stopped: Vec<ComponentId>,
+    /// Stopped components whose configuration changed (they start with it).
+    updated: Vec<ComponentId>,
+    /// Still running, but no longer autolaunched.
+    no_longer_autolaunched: Vec<ComponentId>,
+    errors: Vec<String>,
+}
+
+/// Whether `config` autolaunches `id`.
+fn autolaunches(config: &LaunchConfig, id: &ComponentId) -> bool {
+    match id.kind {
+        Kind::Nameserver => config.autolaunch.nameservers.contains(&id.name),
+        Kind::Daemon => config.autolaunch.daemons.contains(&id.name),
+    }
+}
+
+/// The components `config` autolaunches, name servers first.
+fn autolaunched(config: &LaunchConfig) -> Vec<ComponentId> {
+    let nameservers = config
+        .autolaunch
+        .nameservers
+        .iter()
+        .map(|name| (Kind::Nameserver, name));
+    let daemons = config
+        .autolaunch
+        .daemons
+        .iter()
+        .map(|name| (Kind::Daemon, name));
+    nameservers
+        .chain(daemons)
+        .map(|(kind, name)| ComponentId {
+            kind,
+            name: name.clone(),
+        })
+        .collect()
+}
+
+/// Why daemon `id` must not start: one of its name servers is managed here
+/// and failed.
+fn failed_nameserver(lab: &Lab, id: &ComponentId) -> Option<String> {
+    if id.kind != Kind::Daemon {
+        return None;
+    }
+    nameservers_of(&lab.config, &id.name)
+        .into_iter()
+        .find_map(|ns| {
+            let slot = lab.slots.get(&ComponentId {
+                kind: Kind::Nameserver,
+                name: ns.clone(),
+            })?;
+            (slot.state == State::Failed).then(|| {
+                format!(
+                    "its name server {ns} failed ({}); start it first",
+                    slot.last_error.as_deref().unwrap_or("no reason recorded")
+                )
+            })
+        })
+}
+
+/// The name servers daemon `daemon` registers with (for itself or its
+/// services).
+fn nameservers_of(config: &LaunchConfig, daemon: &str) -> BTreeSet<String> {
+    let Some(daemon_config) = config.daemons.get(daemon) else {
+        return BTreeSet::new();
+    };
+    daemon_config
+        .nameservers
+        .iter()
+        .chain(
+            config
+                .services
+                .iter()
+                .filter(|(_, s)| s.daemon == daemon)
+                .flat_map(|(_, s)| &s.nameservers),
+        )
+        .cloned()
+        .collect()
 }
 
 /// What a component's process depends on in the configuration, to tell
@@ -682,14 +889,12 @@ fn fingerprint(config: &LaunchConfig, id: &ComponentId) -> Option<String> {
                 .iter()
                 .filter(|(_, s)| s.daemon == id.name)
                 .collect();
-            let used: BTreeSet<&String> = daemon
-                .nameservers
-                .iter()
-                .chain(services.iter().flat_map(|(_, s)| &s.nameservers))
-                .collect();
-            let nameservers: Vec<_> = used
+            let nameservers: Vec<_> = nameservers_of(config, &id.name)
                 .into_iter()
-                .map(|name| (name, config.nameservers.get(name)))
+                .map(|name| {
+                    let settings = config.nameservers.get(&name);
+                    (name, settings)
+                })
                 .collect();
             json!({
                 "daemon": daemon,
