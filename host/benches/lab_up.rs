@@ -12,8 +12,8 @@
 //!   daemons) from nothing to every component ready and registered (the
 //!   `up` command returns then);
 //! - `down`: every component stopped and unregistered, the manager gone;
-//! - recovery: `kill -9` of the lockable daemon until a client that looks
-//!   `library` up by name gets an answer again.
+//! - recovery: `kill -9` of the lockable daemon, and of the name server,
+//!   until a client that looks `library` up by name gets an answer again.
 
 use std::fs;
 use std::process::{Command, Stdio};
@@ -76,39 +76,49 @@ fn main() {
 
     run_host(sandbox.host().arg("up")).success();
     let name = format!("PYRONAME:library@127.0.0.1:{ns_port}");
-    let sandbox_ref = &sandbox;
-    let recoveries = measure_each(|| {
-        // Five crashes in a row within a minute mark a component failed
-        // (a crash loop); an explicit restart starts the count afresh.
-        run_host(sandbox.host().args(["restart", "daemon", "lockable"])).success();
-        let pid = lockable_pid(&sandbox);
-        let killed = Instant::now();
-        Command::new("kill")
-            .args(["-9", &pid.to_string()])
-            .status()
-            .expect("kill");
-        let deadline = killed + Duration::from_secs(30);
-        loop {
-            let answered = Proxy::connect(&name)
-                .and_then(|proxy| proxy.call::<serde_json::Value>("get_catalog", ()))
-                .is_ok();
-            // The old daemon may still answer in the instant after the
-            // kill; it counts only once the pid changed.
-            if answered && lockable_pid_now(&sandbox) != Some(pid) {
-                break killed.elapsed();
-            }
-            if Instant::now() > deadline {
-                let error = Proxy::connect(&name)
-                    .and_then(|proxy| proxy.call::<serde_json::Value>("get_catalog", ()));
-                panic!(
-                    "no recovery within 30 s: {error:?}, lockable pid {:?}",
-                    lockable_pid_now(sandbox_ref)
+    for (component, kind, what) in [
+        (
+            "lockable",
+            "daemon",
+            "recovery: kill -9 daemon to answering by name",
+        ),
+        (
+            "production",
+            "nameserver",
+            "recovery: kill -9 name server to answering by name",
+        ),
+    ] {
+        let recoveries = measure_each(|| {
+            // Five crashes in a row within a minute mark a component
+            // failed (a crash loop); an explicit restart starts the count
+            // afresh.
+            run_host(sandbox.host().args(["restart", kind, component])).success();
+            let pid = pid_of(&sandbox, component).expect("it runs");
+            let killed = Instant::now();
+            Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status()
+                .expect("kill");
+            let deadline = killed + Duration::from_secs(30);
+            loop {
+                let answered = Proxy::connect(&name)
+                    .and_then(|proxy| proxy.call::<serde_json::Value>("get_catalog", ()))
+                    .is_ok();
+                // The old process may still answer in the instant after
+                // the kill; it counts only once the pid changed.
+                let now = pid_of(&sandbox, component);
+                if answered && now.is_some() && now != Some(pid) {
+                    break killed.elapsed();
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{component}: no recovery within 30 s"
                 );
+                std::thread::sleep(Duration::from_millis(5));
             }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    });
-    report("recovery: kill -9 daemon to answering by name", recoveries);
+        });
+        report(what, recoveries);
+    }
     run_host(sandbox.host().arg("down")).success();
 }
 
@@ -135,18 +145,15 @@ fn timed(command: &mut Command) -> Duration {
     took
 }
 
-fn lockable_pid(sandbox: &Sandbox) -> u32 {
-    lockable_pid_now(sandbox).expect("lockable runs")
-}
-
-fn lockable_pid_now(sandbox: &Sandbox) -> Option<u32> {
+/// The pid of `component` while it runs.
+fn pid_of(sandbox: &Sandbox, component: &str) -> Option<u32> {
     let status = run_host(sandbox.host().args(["ps", "--json"]))
         .success()
         .json();
     status["components"]
         .as_array()?
         .iter()
-        .find(|c| c["name"] == "lockable" && c["status"] == "running")?["pid"]
+        .find(|c| c["name"] == component && c["status"] == "running")?["pid"]
         .as_u64()
         .map(|pid| pid as u32)
 }
