@@ -6,7 +6,12 @@ use std::fs;
 use std::path::Path;
 
 use pyrolab_host::loader::{LoadError, Loader};
-use pyrolab_test_support::{Sandbox, build_external_crate, copy_tree, repo_root, run_host};
+use std::time::Duration;
+
+use pyrolab_test_support::{
+    Background, Sandbox, build_external_crate, copy_tree, python_with_pyro5, repo_root, run,
+    run_host,
+};
 
 const THERMOMETER: &str = r#"
 use pyrolab_plugin_api::prelude::*;
@@ -264,4 +269,105 @@ pyrolab-plugin-api = {{ path = "plugin-api", version = "{version}" }}
 pyrolab-plugin-api-macros = {{ path = "plugin-api/macros", version = "{version}" }}
 {dependencies}"#
     )
+}
+
+/// `pyrolab-host new driver`, as a driver author starts: the generated
+/// project builds and passes its own tests outside the workspace, and its
+/// library serves Rust and Python clients through a daemon.
+#[test]
+fn new_driver_creates_a_project_that_builds_tests_and_serves() {
+    let sandbox = Sandbox::new();
+    let project = sandbox.path().join("acme-laser");
+    let created = run_host(
+        sandbox
+            .host()
+            .args(["new", "driver", "acme-laser", "--path"])
+            .arg(&project),
+    )
+    .success();
+    assert!(
+        created
+            .stdout
+            .contains("class AcmeLaser, module acme_laser"),
+        "{created}"
+    );
+    for file in [
+        "Cargo.toml",
+        "src/lib.rs",
+        "README.md",
+        "example.yaml",
+        ".gitignore",
+    ] {
+        assert!(project.join(file).is_file(), "{file} is missing");
+    }
+    let again = run_host(
+        sandbox
+            .host()
+            .args(["new", "driver", "acme-laser", "--path"])
+            .arg(&project),
+    )
+    .failure(1);
+    assert!(again.stderr.contains("is not empty"), "{again}");
+
+    // Its own unit tests pass, built the way its author builds them.
+    let target = pyrolab_test_support::target_dir().join("external-driver-builds");
+    let tests = run(
+        std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .current_dir(&project)
+            .args(["test", "--quiet"])
+            .env("CARGO_TARGET_DIR", &target)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_BUILD_TARGET"),
+        pyrolab_test_support::BUILD_TIMEOUT,
+    )
+    .success();
+    assert!(tests.stdout.contains("2 passed"), "{tests}");
+
+    let built = build_external_crate(&project, "acme_laser");
+    sandbox.install_file(&built);
+    // The generated example configuration, pointed at this sandbox.
+    let example = fs::read_to_string(project.join("example.yaml")).unwrap();
+    let config = sandbox.path().join("lab.yaml");
+    fs::write(
+        &config,
+        example
+            .replace(
+                "- target/release",
+                &format!("- {}", sandbox.plugin_dir().display()),
+            )
+            .replace("host: localhost", "host: 127.0.0.1"),
+    )
+    .unwrap();
+    let mut daemon = Background::start(
+        sandbox
+            .host()
+            .args(["run", "daemon", "lab", "--config"])
+            .arg(&config),
+    );
+    let line = daemon.wait_for_line("service acme_laser: ", Duration::from_secs(30));
+    let uri = line.rsplit(' ').next().unwrap().to_owned();
+
+    let step = run_host(sandbox.host().args(["call", &uri, "step", "2.5"])).success();
+    assert_eq!(step.stdout.trim(), "2.5", "{step}");
+    let python = run(
+        std::process::Command::new(python_with_pyro5()).args([
+            "-c",
+            &format!(
+                "import Pyro5.api as p\n\
+                 laser = p.Proxy('{uri}')\n\
+                 print(laser.identify())\n\
+                 laser.setpoint = 7.0\n\
+                 print(laser.step())\n\
+                 print(laser.setpoint)"
+            ),
+        ]),
+        Duration::from_secs(60),
+    )
+    .success();
+    assert_eq!(
+        python.stdout.lines().collect::<Vec<_>>(),
+        ["AcmeLaser on /dev/ttyUSB0", "8.0", "8.0"],
+        "{python}"
+    );
+    daemon.stop();
 }

@@ -9,6 +9,8 @@
 //! - `logs.rs`: `pyrolab-host logs`.
 //! - `manage.rs`: `pyrolab-host up | down | ps | start | stop | restart |
 //!   reload`: the lab under the manager.
+//! - `new.rs`: `pyrolab-host new driver`: a driver project from templates
+//!   (`host/templates/driver/`).
 //! - `nslist.rs`: `pyrolab-host nslist`; finding configured name servers.
 //! - `plugins.rs`: `pyrolab-host plugins list | inspect | call`.
 //! - `run.rs`: `pyrolab-host run daemon | nameserver`.
@@ -19,6 +21,7 @@ mod config;
 mod info;
 mod logs;
 mod manage;
+mod new;
 mod nslist;
 mod plugins;
 mod run;
@@ -129,6 +132,10 @@ enum Command {
         json: bool,
     },
 
+    /// Create a project: `new driver NAME` starts a driver of your own.
+    #[command(subcommand)]
+    New(new::NewCommand),
+
     /// List a name server's registrations.
     Nslist(nslist::NslistCommand),
 
@@ -227,6 +234,7 @@ pub fn main() -> ExitCode {
         Command::Call(command) => call::run(command, &context),
         Command::Config(command) => config::run(command, &context),
         Command::Info { json } => info::run(&context, json),
+        Command::New(command) => new::run(command),
         Command::Nslist(command) => nslist::run(command, &context),
         Command::Plugins(command) => plugins::run(command, &context),
         Command::Run(command) => run::run(command, &context),
