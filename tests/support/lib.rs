@@ -6,6 +6,9 @@
 //! Every test gets its own temporary data directory and plugin directory,
 //! and runs the binary with the user's `PYROLAB_*` variables removed.
 
+#[cfg(target_os = "linux")]
+pub mod pty_laser;
+
 use std::ffi::OsStr;
 use std::fmt;
 use std::fs;
@@ -62,7 +65,13 @@ pub fn library_file_name(lib_name: &str) -> String {
 
 /// The workspace packages whose libraries the tests load, built by
 /// [`built_library`].
-const PLUGIN_PACKAGES: &[&str] = &["pyrolab-sample", "libservice", "faulty", "not-a-plugin"];
+const PLUGIN_PACKAGES: &[&str] = &[
+    "pyrolab-sample",
+    "libservice",
+    "faulty",
+    "not-a-plugin",
+    "tsl550",
+];
 
 /// A workspace plugin library, freshly built.
 ///
