@@ -163,7 +163,7 @@ fn the_python_client_drives_the_laser_and_meets_locks_and_range_errors() {
     let (_daemon, location) = start(&sandbox, &lab(&sandbox, &laser));
     let output = python(&format!(
         r#"
-import Pyro5.api as p, Pyro5.errors
+import time, Pyro5.api as p
 uri = "PYRO:laser@{location}"
 laser = p.Proxy(uri)
 laser.autoconnect()
@@ -192,6 +192,15 @@ except ConnectionRefusedError as e:
     print("locked", e)
 laser.unlock()
 print("free", other.wavelength())
+laser.on()
+laser.sweep_step_wavelength(0.05)
+laser.sweep_wavelength(1550.0, 1550.5, 0.05)
+deadline = time.time() + 10
+while laser.sweep_status() != 0 and time.time() < deadline:
+    time.sleep(0.02)
+print("swept", laser.sweep_status(), laser.wavelength_logging_number(), laser.wavelength_logging()[-1])
+laser.off()
+print("status", laser.status(), laser.is_on)
 "#
     ))
     .success();
@@ -214,6 +223,8 @@ print("free", other.wavelength())
     );
     assert!(lines[6].contains("locked (by 'alice')"), "{output}");
     assert_eq!(lines[7], "free 1555.0", "{output}");
+    assert_eq!(lines[8], "swept 0 11 1550.5", "{output}");
+    assert_eq!(lines[9], "status 000000 False", "{output}");
 }
 
 #[test]
