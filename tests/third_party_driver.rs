@@ -325,6 +325,14 @@ fn new_driver_creates_a_project_that_builds_tests_and_serves() {
 
     let built = build_external_crate(&project, "acme_laser");
     sandbox.install_file(&built);
+    let inspect = run_host(sandbox.host().args(["plugins", "inspect", "acme_laser"])).success();
+    assert!(
+        inspect
+            .stdout
+            .contains("AcmeLaser: say here what the instrument is"),
+        "the class description reaches clients\n{inspect}"
+    );
+    assert!(inspect.stdout.contains("setpoint"), "{inspect}");
     // The generated example configuration, pointed at this sandbox.
     let example = fs::read_to_string(project.join("example.yaml")).unwrap();
     let config = sandbox.path().join("lab.yaml");

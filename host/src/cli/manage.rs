@@ -104,8 +104,13 @@ const START_WAIT: Duration = Duration::from_secs(300);
 pub fn up(command: UpCommand, context: &Context, verbose: u8) -> anyhow::Result<ExitCode> {
     let data_dir = data_dir(context)?;
     if let Some(pid) = InstanceLock::holder(data_dir) {
+        let apply = if command.config.is_some() {
+            "; to apply a changed configuration to the running lab: `pyrolab-host config update FILE`, then `pyrolab-host reload`"
+        } else {
+            ""
+        };
         bail!(
-            "a manager is already running for {} (pid {pid}); see `pyrolab-host ps`, or stop it with `pyrolab-host down`",
+            "a manager is already running for {} (pid {pid}); see `pyrolab-host ps`, or stop it with `pyrolab-host down`{apply}",
             data_dir.root().display()
         );
     }
@@ -279,7 +284,7 @@ fn report_failures(status: &LabStatus) -> ExitCode {
         );
     }
     eprintln!(
-        "the other components are running; fix the cause, then `pyrolab-host start {} {}` (or `pyrolab-host down`)",
+        "the other components are running; fix the cause (a fix in the configuration file: `pyrolab-host config update FILE` first), then `pyrolab-host start {} {}` (or `pyrolab-host down`)",
         failed[0].kind.as_str(),
         failed[0].name
     );

@@ -89,6 +89,17 @@ impl HostedService {
                 LoadError::Constructor { error, .. } => error,
                 other => DriverError::runtime(other.to_string()),
             })
+            .inspect_err(|err| {
+                // The caller gets the error; the lab's log should have it
+                // too (a session driver is built only when a client asks).
+                tracing::warn!(
+                    "service {}: constructing {} failed: {}: {}",
+                    self.name,
+                    self.class,
+                    err.kind().python_name(),
+                    err.message()
+                );
+            })
     }
 }
 
