@@ -13,6 +13,7 @@
 //! - [`supervised`]: what a component run by the manager reports to it.
 //! - [`manager`]: `pyrolab-host up`: runs the lab's components, restarts
 //!   crashed ones, keeps their logs, answers the CLI on a control socket.
+//! - [`monitor`]: the web monitor: a page and a JSON API showing the lab.
 //! - [`wire`]: Pyro5's wire protocol: framing and serializers.
 //! - [`daemon`]: serving services to Pyro5 clients.
 //! - [`nameserver`]: the name server (`Pyro.NameServer`) and its storage.
@@ -27,6 +28,7 @@ pub mod data_dir;
 pub mod loader;
 pub mod logging;
 pub mod manager;
+pub mod monitor;
 pub mod nameserver;
 pub mod net;
 pub mod stop_signal;

@@ -7,6 +7,10 @@
 //! and runs the binary with the user's `PYROLAB_*` variables removed.
 
 #[cfg(target_os = "linux")]
+pub mod browser;
+#[cfg(target_os = "linux")]
+pub mod managed_lab;
+#[cfg(target_os = "linux")]
 pub mod pty_laser;
 
 use std::ffi::OsStr;

@@ -577,6 +577,12 @@ fn print_status(status: &LabStatus) {
         out.push_str("\nLast errors\n");
         out.extend(errors);
     }
+    if let Some(url) = &status.manager.monitor {
+        out.push_str(&format!("\nMonitor: {url}\n"));
+    }
+    if let Some(error) = &status.manager.monitor_error {
+        out.push_str(&format!("\nMonitor: not running: {error}\n"));
+    }
     if status.manager.starting {
         out.push_str("\n(still starting the autolaunched components)\n");
     }

@@ -9,6 +9,7 @@
 //! - `logs.rs`: `pyrolab-host logs`.
 //! - `manage.rs`: `pyrolab-host up | down | ps | start | stop | restart |
 //!   reload`: the lab under the manager.
+//! - `monitor.rs`: `pyrolab-host monitor`, the web monitor on its own.
 //! - `new.rs`: `pyrolab-host new driver`: a driver project from templates
 //!   (`host/templates/driver/`).
 //! - `nslist.rs`: `pyrolab-host nslist`; finding configured name servers.
@@ -21,6 +22,7 @@ mod config;
 mod info;
 mod logs;
 mod manage;
+mod monitor;
 mod new;
 mod nslist;
 mod plugins;
@@ -132,6 +134,11 @@ enum Command {
         json: bool,
     },
 
+    /// Serve the web monitor (a page and a JSON API showing name servers,
+    /// services and their status, this host's components and logs) against
+    /// any name server, until Ctrl-C.
+    Monitor(monitor::MonitorCommand),
+
     /// Create a project: `new driver NAME` starts a driver of your own.
     #[command(subcommand)]
     New(new::NewCommand),
@@ -234,6 +241,7 @@ pub fn main() -> ExitCode {
         Command::Call(command) => call::run(command, &context),
         Command::Config(command) => config::run(command, &context),
         Command::Info { json } => info::run(&context, json),
+        Command::Monitor(command) => monitor::run(command, &context),
         Command::New(command) => new::run(command),
         Command::Nslist(command) => nslist::run(command, &context),
         Command::Plugins(command) => plugins::run(command, &context),

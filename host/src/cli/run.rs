@@ -344,6 +344,7 @@ fn registrations(config: &LaunchConfig, daemon: &str, location: &str) -> Vec<Reg
         let mut metadata = BTreeSet::from([
             PYROLAB_SERVICE_TAG.to_owned(),
             format!("class:{}.{}", service.module, service.classname),
+            format!("{PLUGIN_API_TAG}{}", pyrolab_plugin_api::PLUGIN_API_VERSION),
         ]);
         if !service.description.is_empty() {
             metadata.insert(format!("description:{}", service.description));
@@ -375,6 +376,9 @@ fn registrations(config: &LaunchConfig, daemon: &str, location: &str) -> Vec<Reg
 
 /// The metadata tag marking a registration as a pyrolab-host service.
 pub const PYROLAB_SERVICE_TAG: &str = "pyrolab:service";
+/// The metadata tag prefix giving the plugin-api version a service's
+/// host was built with (`pyrolab:api:0.1.0`).
+pub const PLUGIN_API_TAG: &str = "pyrolab:api:";
 /// The metadata tag marking a registration as a pyrolab-host daemon.
 pub const PYROLAB_DAEMON_TAG: &str = "pyrolab:daemon";
 

@@ -13,7 +13,7 @@ use pyrolab_plugin_api::Value;
 use super::diagnostic::{Diagnostics, suggestion};
 use super::schema::{
     Autolaunch, DAEMON_MODULE, DaemonClass, DaemonConfig, InstanceMode, LaunchConfig,
-    NameServerConfig, Section, ServerType, ServiceConfig, Storage, VERSION,
+    MonitorConfig, NameServerConfig, Section, ServerType, ServiceConfig, Storage, VERSION,
 };
 use super::yaml::{Mark, Node, NodeKind, Scalar};
 
@@ -29,6 +29,7 @@ const TOP_KEYS: &[&str] = &[
     "daemons",
     "services",
     "autolaunch",
+    "monitor",
 ];
 const NAMESERVER_KEYS: &[&str] = &[
     "host",
@@ -66,6 +67,7 @@ const SERVICE_KEYS: &[&str] = &[
     "nameservers",
 ];
 const AUTOLAUNCH_KEYS: &[&str] = &["nameservers", "daemons"];
+const MONITOR_KEYS: &[&str] = &["host", "port", "polling"];
 
 /// Reads the document. Returns the configuration (meaningful only if no
 /// error was recorded) and where everything was written.
@@ -178,6 +180,9 @@ impl Reader<'_> {
         }
         if let Some(node) = fields.get("autolaunch") {
             config.autolaunch = self.autolaunch(node);
+        }
+        if let Some(node) = fields.get("monitor") {
+            config.monitor = Some(self.monitor(node));
         }
         config
     }
@@ -506,6 +511,47 @@ impl Reader<'_> {
             autolaunch.daemons = self.names(node, "autolaunch.daemons");
         }
         autolaunch
+    }
+
+    /// `monitor:`; `monitor: {}` (or an empty `monitor:`) turns the monitor
+    /// on with every default.
+    fn monitor(&mut self, node: &Node) -> MonitorConfig {
+        let mut monitor = MonitorConfig::default();
+        let Some(fields) = self.fields(node, "monitor", MONITOR_KEYS) else {
+            return monitor;
+        };
+        if let Some(host) = self.field(&fields, "monitor", "host", Self::host) {
+            monitor.host = host;
+        }
+        if let Some(port) = self.field(&fields, "monitor", "port", Self::port) {
+            monitor.port = port;
+        }
+        if let Some(polling) = self.field(&fields, "monitor", "polling", Self::polling) {
+            monitor.polling = polling;
+        }
+        monitor
+    }
+
+    /// `monitor.polling`: 0.1 to 3600 seconds.
+    fn polling(&mut self, node: &Node, path: &str) -> Option<f64> {
+        const EXPECTED: &str = "a number of seconds from 0.1 to 3600";
+        let scalar = self.scalar(node, path, EXPECTED)?;
+        let seconds = if scalar.plain {
+            parse_float(&scalar.text)
+        } else {
+            None
+        };
+        match seconds {
+            Some(s) if (0.1..=3600.0).contains(&s) => Some(s),
+            _ => {
+                self.error(
+                    node,
+                    path,
+                    format!("expected {EXPECTED}, found {}", found(scalar)),
+                );
+                None
+            }
+        }
     }
 
     /// Reads an optional field with `read`, if present.

@@ -34,6 +34,10 @@ pub struct LaunchConfig {
     pub services: Section<ServiceConfig>,
     /// What `pyrolab-host up` starts.
     pub autolaunch: Autolaunch,
+    /// The web monitor the manager serves; none without a `monitor:`
+    /// section.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<MonitorConfig>,
 }
 
 impl Default for LaunchConfig {
@@ -46,6 +50,7 @@ impl Default for LaunchConfig {
             daemons: Section::default(),
             services: Section::default(),
             autolaunch: Autolaunch::default(),
+            monitor: None,
         }
     }
 }
@@ -300,4 +305,26 @@ pub struct Autolaunch {
     pub nameservers: Vec<String>,
     /// Daemons to start (with their services).
     pub daemons: Vec<String>,
+}
+
+/// The web monitor (`monitor:`): a page and a JSON API showing the name
+/// servers, the services and the lab's components, read-only.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MonitorConfig {
+    /// The address it listens on. Default `localhost`: only this machine.
+    pub host: String,
+    /// Its TCP port. Default 8080.
+    pub port: u16,
+    /// Seconds between looks at the name servers and services. Default 2.
+    pub polling: f64,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            host: "localhost".to_owned(),
+            port: 8080,
+            polling: 2.0,
+        }
+    }
 }

@@ -534,3 +534,29 @@ fn storage_files_default_to_the_data_directory_named_after_the_name_server() {
     assert_eq!(path("kv"), Some(PathBuf::from("/data/nameservers/kv.dbm")));
     assert_eq!(path("own"), Some(PathBuf::from("/srv/ns.db")));
 }
+
+#[test]
+fn a_monitor_section_turns_the_monitor_on_with_defaults() {
+    let on = load("version: '1.0'\nmonitor: {}\n").unwrap().config;
+    assert_eq!(on.monitor, Some(super::schema::MonitorConfig::default()));
+    let set = load("version: '1.0'\nmonitor: {host: 0.0.0.0, port: 9000, polling: 0.5}\n")
+        .unwrap()
+        .config;
+    let monitor = set.monitor.expect("a monitor");
+    assert_eq!(
+        (monitor.host.as_str(), monitor.port, monitor.polling),
+        ("0.0.0.0", 9000, 0.5)
+    );
+    assert_eq!(load("version: '1.0'\n").unwrap().config.monitor, None);
+    let err = load("version: '1.0'\nmonitor: {polling: 0}\n").unwrap_err();
+    assert!(format!("{err:?}").contains("monitor.polling"), "{err:?}");
+    // Written out and read back, it stays on (or off).
+    for config in [on, load("version: '1.0'\n").unwrap().config] {
+        let text = super::to_yaml(&config);
+        assert_eq!(
+            load(&text).unwrap().config.monitor,
+            config.monitor,
+            "{text}"
+        );
+    }
+}

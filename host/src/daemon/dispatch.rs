@@ -475,6 +475,15 @@ fn daemon_call(shared: &Shared, call: &Call) -> Result<Value, Value> {
             let object = super::lock::object_of(&uri)?;
             Ok(Value::Bool(shared.locks.force_release(&object)))
         }
+        // A pyrolab-host extension (for monitors): who locks what.
+        "locks" if shared.settings.lockable => Ok(Value::Map(
+            shared
+                .locks
+                .holders()
+                .into_iter()
+                .map(|(service, holder)| (Value::from(service), Value::from(holder)))
+                .collect(),
+        )),
         "get_next_stream_item" => Err(pyro_exception("PyroError", "item stream terminated")),
         "close_stream" => Ok(Value::Null),
         other if DAEMON_METHODS.contains(&other) => Ok(Value::Null),

@@ -111,6 +111,17 @@ impl Locks {
         released.is_some()
     }
 
+    /// Who holds which lock now: (service, holder), by service.
+    pub fn holders(&self) -> Vec<(String, String)> {
+        let mut holders: Vec<(String, String)> = self
+            .held()
+            .iter()
+            .map(|(service, holder)| (service.clone(), holder.name()))
+            .collect();
+        holders.sort();
+        holders
+    }
+
     /// Ends every lock `connection` holds (it closed).
     pub fn release_connection(&self, connection: u64) {
         let mut released = Vec::new();

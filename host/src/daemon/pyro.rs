@@ -152,11 +152,20 @@ pub fn metadata(class: &ClassDescriptor, extra_methods: &[&str]) -> Value {
 
 /// `get_metadata` for `Pyro.Daemon` (a lockable daemon adds `release`).
 pub fn daemon_metadata(lockable: bool) -> Value {
-    let release = lockable.then_some("release");
+    let lock_methods = if lockable {
+        &["release", "locks"][..]
+    } else {
+        &[]
+    };
     map(vec![
         (
             "methods",
-            strings(DAEMON_METHODS.iter().copied().chain(release)),
+            strings(
+                DAEMON_METHODS
+                    .iter()
+                    .copied()
+                    .chain(lock_methods.iter().copied()),
+            ),
         ),
         ("oneway", Value::List(Vec::new())),
         ("attrs", Value::List(Vec::new())),

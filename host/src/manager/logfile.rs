@@ -10,6 +10,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use super::status::Kind;
+use super::{log_path, manager_log_path};
+use crate::data_dir::DataDir;
+
 /// A log file grows to this size before it is rotated.
 pub const MAX_BYTES: u64 = 10 * 1024 * 1024;
 /// Rotated files kept besides the current one.
@@ -275,6 +279,101 @@ fn identity_of(file: &File) -> Option<(u64, u64)> {
         .map(|d| (d.as_secs(), u64::from(d.subsec_nanos())))
 }
 
+/// A `--since` / `since=` value: a time, or a duration ago.
+pub fn parse_since(text: &str) -> Result<SystemTime, String> {
+    if let Some(time) = parse_time(text) {
+        return Ok(time);
+    }
+    match humantime::parse_duration(text) {
+        Ok(ago) => Ok(SystemTime::now() - ago),
+        Err(_) => Err(format!(
+            "{text:?} is neither a time (2026-12-01T14:00:00Z, 2026-12-01T15:00:00+01:00) nor a duration (10m, 2h)"
+        )),
+    }
+}
+
+/// An RFC 3339 time, in UTC (`Z` or nothing) or with an offset
+/// (`+01:00`); a space may stand for the `T`.
+pub fn parse_time(text: &str) -> Option<SystemTime> {
+    let text = text.trim();
+    if let Ok(time) = humantime::parse_rfc3339_weak(text.trim_end_matches(['Z', 'z'])) {
+        return Some(time);
+    }
+    // An offset after the time of day: `...T15:00:00+01:00`.
+    let split = text.rfind(['+', '-']).filter(|&at| at > 10)?;
+    let (local, offset) = text.split_at(split);
+    let (hours, minutes) = offset[1..].split_once(':')?;
+    let offset =
+        Duration::from_secs(hours.parse::<u64>().ok()? * 3600 + minutes.parse::<u64>().ok()? * 60);
+    let as_if_utc = humantime::parse_rfc3339_weak(local).ok()?;
+    // Local time = UTC + offset.
+    if offset_sign_is_plus(text, split) {
+        as_if_utc.checked_sub(offset)
+    } else {
+        as_if_utc.checked_add(offset)
+    }
+}
+
+fn offset_sign_is_plus(text: &str, at: usize) -> bool {
+    text.as_bytes()[at] == b'+'
+}
+
+/// The log file of component `name` (or of the manager: `manager`), with
+/// a message fit for the user when there is none.
+pub fn locate(data_dir: &DataDir, name: &str, kind: Option<Kind>) -> Result<PathBuf, String> {
+    if name == "manager" && kind.is_none() {
+        let path = manager_log_path(data_dir);
+        if files(&path).is_empty() {
+            return Err(format!(
+                "no manager log in {} yet (the manager writes it once `pyrolab-host up` has run)",
+                data_dir.logs_dir().display()
+            ));
+        }
+        return Ok(path);
+    }
+    let kinds = match kind {
+        Some(kind) => vec![kind],
+        None => vec![Kind::Nameserver, Kind::Daemon],
+    };
+    let found: Vec<PathBuf> = kinds
+        .into_iter()
+        .map(|kind| log_path(data_dir, kind, name))
+        .filter(|path| !files(path).is_empty())
+        .collect();
+    match found.as_slice() {
+        [path] => Ok(path.clone()),
+        [] => {
+            let known = known_components(data_dir);
+            if !known.is_empty() && !known.iter().any(|k| k == name) {
+                return Err(format!(
+                    "no component named {name:?} (the configuration has: {}, and the manager's log is `manager`)",
+                    known.join(", ")
+                ));
+            }
+            Err(format!(
+                "no log for {name:?} in {} yet (a log exists once the manager has started the component; `pyrolab-host ps` lists them)",
+                data_dir.logs_dir().display()
+            ))
+        }
+        _ => Err(format!(
+            "both a name server and a daemon are called {name:?}: give the kind (nameserver or daemon)"
+        )),
+    }
+}
+
+/// The name servers and daemons of the stored configuration.
+fn known_components(data_dir: &DataDir) -> Vec<String> {
+    match crate::config::ConfigStore::new(data_dir).load() {
+        Ok(Some(config)) => config
+            .nameservers
+            .names()
+            .chain(config.daemons.names())
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -371,5 +470,22 @@ mod tests {
         )
         .expect("read");
         assert_eq!(lines, ["2026-01-01T12:00:00.000Z new", "  new detail"]);
+    }
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::*;
+
+    #[test]
+    fn times_with_offsets_mean_the_same_instant() {
+        let utc = parse_time("2026-12-01T14:00:00Z").expect("utc");
+        assert_eq!(parse_time("2026-12-01T14:00:00"), Some(utc));
+        assert_eq!(parse_time("2026-12-01 14:00:00"), Some(utc));
+        assert_eq!(parse_time("2026-12-01T15:00:00+01:00"), Some(utc));
+        assert_eq!(parse_time("2026-12-01T09:30:00-04:30"), Some(utc));
+        assert_eq!(parse_time("yesterday"), None);
+        assert!(parse_since("10m").is_ok());
+        assert!(parse_since("soon").is_err());
     }
 }

@@ -84,6 +84,9 @@ pub struct Manager {
     /// Control requests being answered; the manager exits only once they
     /// are (`down` is answered after the lab stopped).
     requests: AtomicUsize,
+    /// The web monitor (`monitor:` in the configuration), or why it is not
+    /// running.
+    monitor: Mutex<Option<Result<crate::monitor::Monitor, String>>>,
 }
 
 struct Lab {
@@ -151,6 +154,7 @@ pub fn run(
         started_at: Instant::now(),
         shutting_down: AtomicBool::new(false),
         requests: AtomicUsize::new(0),
+        monitor: Mutex::new(None),
     });
     manager.write_active_config(&config)?;
     let listener = control::bind(&manager.options.data_dir)?;
@@ -170,7 +174,16 @@ pub fn run(
             starter.start_lab();
             on_started(&starter.status());
         })?;
+    manager.start_monitor(&config);
     manager.serve_control(listener);
+    // Stop the monitor before the manager goes (it looks at the manager),
+    // outside the lock its poller may be waiting for.
+    let monitor = manager
+        .monitor
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    drop(monitor);
     instance::forget_children(&manager.options.data_dir);
     let _ = std::fs::remove_file(control::socket_path(&manager.options.data_dir));
     tracing::info!("manager stopped");
@@ -210,6 +223,44 @@ impl Manager {
         instance::record_children(&self.options.data_dir, &children);
     }
 
+    /// Starts the web monitor, if the configuration has a `monitor:`
+    /// section. A monitor that cannot start (its port is taken) is
+    /// reported in the status; the lab runs all the same.
+    fn start_monitor(self: &Arc<Self>, config: &LaunchConfig) {
+        let Some(settings) = &config.monitor else {
+            return;
+        };
+        let host = crate::net::resolve_host(&settings.host);
+        let listen = if host.contains(':') {
+            format!("[{host}]:{}", settings.port)
+        } else {
+            format!("{host}:{}", settings.port)
+        };
+        let nameservers = config
+            .nameservers
+            .iter()
+            .map(|(name, ns)| crate::monitor::NameServerTarget {
+                name: name.to_owned(),
+                host: crate::net::resolve_host(&ns.host),
+                port: ns.ns_port,
+            })
+            .collect();
+        let manager = Arc::downgrade(self);
+        let started = crate::monitor::Monitor::start(crate::monitor::Settings {
+            listen: listen.clone(),
+            polling: Duration::from_secs_f64(settings.polling),
+            nameservers,
+            lab: Some(Box::new(move || manager.upgrade().map(|m| m.status()))),
+            data_dir: Some(self.options.data_dir.clone()),
+        })
+        .map_err(|err| format!("the web monitor cannot listen on {listen}: {err}"));
+        match &started {
+            Ok(monitor) => tracing::info!("web monitor at {}", monitor.url()),
+            Err(err) => tracing::error!("{err}"),
+        }
+        *self.monitor.lock().unwrap_or_else(|p| p.into_inner()) = Some(started);
+    }
+
     /// Starts the autolaunched name servers, waits for them, then the
     /// autolaunched daemons.
     fn start_lab(self: &Arc<Self>) {
@@ -241,6 +292,9 @@ impl Manager {
             .collect();
         self.lab().starting = false;
         self.changed.notify_all();
+        if let Some(Ok(monitor)) = &*self.monitor.lock().unwrap_or_else(|p| p.into_inner()) {
+            monitor.look_now();
+        }
         let summary = if failed.is_empty() {
             format!("{} components running", status.components.len())
         } else {
@@ -681,9 +735,20 @@ impl Manager {
                 uptime_s: self.started_at.elapsed().as_secs_f64(),
                 starting: lab.starting,
                 log: manager_log_path(&self.options.data_dir),
+                monitor: self.monitor_state().0,
+                monitor_error: self.monitor_state().1,
             },
             components,
             services,
+        }
+    }
+
+    /// The monitor's URL, or why it is not running.
+    fn monitor_state(&self) -> (Option<String>, Option<String>) {
+        match &*self.monitor.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(Ok(monitor)) => (Some(monitor.url()), None),
+            Some(Err(err)) => (None, Some(err.clone())),
+            None => (None, None),
         }
     }
 

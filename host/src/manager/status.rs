@@ -108,6 +108,12 @@ pub struct ManagerStatus {
     pub starting: bool,
     /// Its log file.
     pub log: PathBuf,
+    /// The web monitor's URL, when the configuration has one.
+    #[serde(default)]
+    pub monitor: Option<String>,
+    /// Why the web monitor is not running, when it failed to start.
+    #[serde(default)]
+    pub monitor_error: Option<String>,
 }
 
 /// One name server or daemon.

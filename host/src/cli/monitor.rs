@@ -1,0 +1,121 @@
+//! `pyrolab-host monitor`: the web monitor on its own, against any name
+//! server (the manager serves one too, with a `monitor:` section).
+
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use super::Context;
+use crate::client::nameserver::DEFAULT_NS_PORT;
+use crate::config::ConfigStore;
+use crate::manager::control::{self, Request};
+use crate::monitor::{Monitor, NameServerTarget, Settings};
+
+#[derive(Debug, Args)]
+pub struct MonitorCommand {
+    /// The address to serve the page on. Default localhost (this machine
+    /// only); 0.0.0.0 lets other machines see it (it is read-only).
+    #[arg(long, default_value = "localhost")]
+    host: String,
+
+    /// The port to serve the page on (0: any free one).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+
+    /// Watch the name server on this host (default: the stored
+    /// configuration's name servers, else localhost).
+    #[arg(long, value_name = "HOST")]
+    ns_host: Option<String>,
+
+    /// Watch the name server on this port (default 9090).
+    #[arg(long, value_name = "PORT")]
+    ns_port: Option<u16>,
+
+    /// Seconds between looks at the name servers and services.
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0, value_parser = parse_polling)]
+    polling: f64,
+}
+
+fn parse_polling(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if (0.1..=3600.0).contains(&seconds) => Ok(seconds),
+        _ => Err("must be a number of seconds from 0.1 to 3600".to_owned()),
+    }
+}
+
+pub fn run(command: MonitorCommand, context: &Context) -> anyhow::Result<ExitCode> {
+    let nameservers = targets(&command, context);
+    let host = crate::net::resolve_host(&command.host);
+    let listen = if host.contains(':') {
+        format!("[{host}]:{}", command.port)
+    } else {
+        format!("{host}:{}", command.port)
+    };
+    // The components, when a manager runs for this data directory.
+    let lab = context.data_dir.clone().map(|data_dir| {
+        Box::new(move || {
+            control::request(&data_dir, &Request::Status {}, Duration::from_secs(2))
+                .ok()
+                .and_then(|result| serde_json::from_value(result).ok())
+        }) as crate::monitor::LabSource
+    });
+    let watched: Vec<String> = nameservers
+        .iter()
+        .map(|ns| format!("{} at {}:{}", ns.name, ns.host, ns.port))
+        .collect();
+    let monitor = Monitor::start(Settings {
+        listen: listen.clone(),
+        polling: Duration::from_secs_f64(command.polling),
+        nameservers,
+        lab,
+        data_dir: context.data_dir.clone(),
+    })
+    .with_context(|| format!("cannot serve the monitor on {listen}"))?;
+    println!("monitor listening on {}", monitor.url());
+    println!("watching name server {}", watched.join(", "));
+    let (stop, stopped) = mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = stop.send(());
+    })
+    .context("cannot install the signal handler")?;
+    let _ = stopped.recv();
+    drop(monitor);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The name servers to watch: those given, else the stored
+/// configuration's, else localhost's.
+fn targets(command: &MonitorCommand, context: &Context) -> Vec<NameServerTarget> {
+    if command.ns_host.is_some() || command.ns_port.is_some() {
+        let host = crate::net::resolve_host(command.ns_host.as_deref().unwrap_or("localhost"));
+        let port = command.ns_port.unwrap_or(DEFAULT_NS_PORT);
+        return vec![NameServerTarget {
+            name: format!("{host}:{port}"),
+            host,
+            port,
+        }];
+    }
+    let stored = context
+        .data_dir
+        .as_ref()
+        .and_then(|dir| ConfigStore::new(dir).load().ok().flatten());
+    match stored {
+        Some(config) if !config.nameservers.is_empty() => config
+            .nameservers
+            .iter()
+            .map(|(name, ns)| NameServerTarget {
+                name: name.to_owned(),
+                host: crate::net::resolve_host(&ns.host),
+                port: ns.ns_port,
+            })
+            .collect(),
+        _ => vec![NameServerTarget {
+            name: format!("localhost:{DEFAULT_NS_PORT}"),
+            host: "localhost".to_owned(),
+            port: DEFAULT_NS_PORT,
+        }],
+    }
+}

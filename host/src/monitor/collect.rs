@@ -1,0 +1,252 @@
+//! One look at the lab: what the name servers list, whether each service's
+//! daemon answers and who locks what, and the manager's components.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::client::{ClientError, NameServerProxy, Proxy};
+use crate::daemon::pyro::DAEMON_OBJECT;
+use crate::manager::status::LabStatus;
+use crate::nameserver::NAMESERVER_OBJECT;
+use crate::wire::serializer;
+use crate::wire::uri::PyroUri;
+
+/// How long one look at a name server or daemon may take.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// A name server to watch.
+#[derive(Clone, Debug)]
+pub struct NameServerTarget {
+    /// Its name in the configuration (or `host:port`).
+    pub name: String,
+    /// Its host.
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+}
+
+/// A name server as the monitor shows it.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct NameServerView {
+    /// Its name.
+    pub name: String,
+    /// `host:port`.
+    pub address: String,
+    /// Whether it answered.
+    pub reachable: bool,
+    /// Why not.
+    pub error: Option<String>,
+    /// How many services it lists.
+    pub services: usize,
+}
+
+/// What a service is doing.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceState {
+    /// Its daemon answers and nobody holds its lock.
+    Available,
+    /// A client holds its lock.
+    Locked,
+    /// Its daemon does not answer.
+    Unreachable,
+}
+
+impl ServiceState {
+    /// The state as the API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceState::Available => "available",
+            ServiceState::Locked => "locked",
+            ServiceState::Unreachable => "unreachable",
+        }
+    }
+
+    /// The state named `text`.
+    pub fn parse(text: &str) -> Option<ServiceState> {
+        match text {
+            "available" => Some(ServiceState::Available),
+            "locked" => Some(ServiceState::Locked),
+            "unreachable" => Some(ServiceState::Unreachable),
+            _ => None,
+        }
+    }
+}
+
+/// A registered service as the monitor shows it.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ServiceView {
+    /// The registered name.
+    pub name: String,
+    /// The name server listing it.
+    pub nameserver: String,
+    /// Its URI.
+    pub uri: String,
+    /// Available, locked or unreachable.
+    pub status: ServiceState,
+    /// Who holds its lock.
+    pub locked_by: Option<String>,
+    /// Why it is unreachable.
+    pub reason: Option<String>,
+    /// Its `description:` tag.
+    pub description: String,
+    /// Its driver class (`module.Class`), for pyrolab-host services.
+    pub class: Option<String>,
+    /// The plugin-api version of the host serving it.
+    pub plugin_api: Option<String>,
+}
+
+/// Everything one look saw.
+#[derive(Clone, Debug, Serialize)]
+pub struct Snapshot {
+    /// When (RFC 3339, UTC).
+    pub taken: String,
+    /// The name servers.
+    pub nameservers: Vec<NameServerView>,
+    /// The services, by name.
+    pub services: Vec<ServiceView>,
+    /// The lab's components and manager, where a manager runs here.
+    pub lab: Option<LabStatus>,
+}
+
+/// Looks at every name server, then at every daemon their services live
+/// on.
+pub fn look(targets: &[NameServerTarget], lab: Option<LabStatus>) -> Snapshot {
+    let mut nameservers = Vec::new();
+    let mut listed: Vec<(String, String, BTreeSet<String>, String)> = Vec::new();
+    for target in targets {
+        let address = format!("{}:{}", target.host, target.port);
+        match list(target) {
+            Ok(entries) => {
+                let services: Vec<_> = entries
+                    .into_iter()
+                    .filter(|(name, (_, tags))| {
+                        name != NAMESERVER_OBJECT && !tags.contains("pyrolab:daemon")
+                    })
+                    .collect();
+                nameservers.push(NameServerView {
+                    name: target.name.clone(),
+                    address,
+                    reachable: true,
+                    error: None,
+                    services: services.len(),
+                });
+                for (name, (uri, tags)) in services {
+                    listed.push((name, uri, tags, target.name.clone()));
+                }
+            }
+            Err(err) => nameservers.push(NameServerView {
+                name: target.name.clone(),
+                address,
+                reachable: false,
+                error: Some(err.to_string()),
+                services: 0,
+            }),
+        }
+    }
+    let daemons = probe_daemons(listed.iter().map(|(_, uri, _, _)| uri.as_str()));
+    let mut services: Vec<ServiceView> = listed
+        .into_iter()
+        .map(|(name, uri, tags, nameserver)| {
+            let (status, locked_by, reason) = match location_of(&uri).and_then(|l| daemons.get(&l))
+            {
+                Some(Ok(locks)) => match locks.get(&object_of(&uri)) {
+                    Some(holder) => (ServiceState::Locked, Some(holder.clone()), None),
+                    None => (ServiceState::Available, None, None),
+                },
+                Some(Err(reason)) => (ServiceState::Unreachable, None, Some(reason.clone())),
+                None => (
+                    ServiceState::Unreachable,
+                    None,
+                    Some("not a PYRO: URI this monitor can reach".to_owned()),
+                ),
+            };
+            ServiceView {
+                name,
+                nameserver,
+                description: tag(&tags, "description:").unwrap_or_default(),
+                class: tag(&tags, "class:"),
+                plugin_api: tag(&tags, "pyrolab:api:"),
+                uri,
+                status,
+                locked_by,
+                reason,
+            }
+        })
+        .collect();
+    services.sort_by(|a, b| (&a.name, &a.nameserver).cmp(&(&b.name, &b.nameserver)));
+    Snapshot {
+        taken: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+        nameservers,
+        services,
+        lab,
+    }
+}
+
+fn list(
+    target: &NameServerTarget,
+) -> Result<BTreeMap<String, crate::client::nameserver::Registration>, ClientError> {
+    // Serpent: stock Pyro5 name servers speak it, and so do ours.
+    let ns = NameServerProxy::connect(
+        &target.host,
+        target.port,
+        Some(PROBE_TIMEOUT),
+        serializer::by_name("serpent"),
+    )?;
+    ns.list_with_metadata(None)
+}
+
+/// The text of the first tag starting with `prefix`, without it.
+fn tag(tags: &BTreeSet<String>, prefix: &str) -> Option<String> {
+    tags.iter()
+        .find_map(|t| t.strip_prefix(prefix))
+        .map(str::to_owned)
+}
+
+/// The daemon location of a `PYRO:` URI (`host:port` or `./u:path`).
+fn location_of(uri: &str) -> Option<String> {
+    let parsed = PyroUri::parse(uri).ok()?;
+    Some(parsed.location.to_string())
+}
+
+fn object_of(uri: &str) -> String {
+    PyroUri::parse(uri).map(|u| u.object).unwrap_or_default()
+}
+
+/// Asks each daemon once whether it answers, and who locks what on it
+/// (pyrolab-host lockable daemons say; other daemons have no locks to
+/// tell).
+fn probe_daemons<'a>(
+    uris: impl Iterator<Item = &'a str>,
+) -> BTreeMap<String, Result<BTreeMap<String, String>, String>> {
+    let locations: BTreeSet<String> = uris.filter_map(location_of).collect();
+    locations
+        .into_iter()
+        .map(|location| {
+            let result = probe(&location);
+            (location, result)
+        })
+        .collect()
+}
+
+fn probe(location: &str) -> Result<BTreeMap<String, String>, String> {
+    let uri: PyroUri = format!("PYRO:{DAEMON_OBJECT}@{location}")
+        .parse()
+        .map_err(|err| format!("{err}"))?;
+    let mut daemon = Proxy::new(uri);
+    daemon.set_timeout(Some(PROBE_TIMEOUT));
+    if let Some(serpent) = serializer::by_name("serpent") {
+        daemon.set_serializer(serpent);
+    }
+    daemon
+        .call::<serde_json::Value>("ping", ())
+        .map_err(|err| format!("its daemon at {location} does not answer: {err}"))?;
+    match daemon.call::<BTreeMap<String, String>>("locks", ()) {
+        Ok(locks) => Ok(locks),
+        // Not a lockable pyrolab-host daemon: nothing is locked.
+        Err(ClientError::Remote(_)) => Ok(BTreeMap::new()),
+        Err(err) => Err(format!("its daemon at {location} does not answer: {err}")),
+    }
+}

@@ -1,0 +1,341 @@
+//! The monitor's HTTP side: the page, its assets and the JSON API under
+//! `/api/` (docs/monitor.md), on axum, in a small runtime of its own.
+//! Everything is read-only: GET only.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+
+use axum::Router;
+use axum::extract::{Query, State as Extract};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+use super::State;
+use super::collect::ServiceState;
+use crate::manager::logfile::{self, Selection};
+use crate::manager::status::Kind;
+
+const INDEX: &str = include_str!("assets/index.html");
+const SCRIPT: &str = include_str!("assets/monitor.js");
+const STYLE: &str = include_str!("assets/monitor.css");
+
+/// Lines `/api/logs` returns by default, and at most.
+const DEFAULT_LINES: usize = 200;
+const MAX_LINES: usize = 5000;
+
+/// The running HTTP server.
+pub struct Server {
+    address: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds `listen` (`host:port`) now, and serves in the background.
+    pub fn start(listen: &str, state: Arc<State>) -> io::Result<Server> {
+        let addresses: Vec<SocketAddr> = listen.to_socket_addrs()?.collect();
+        let listener = std::net::TcpListener::bind(&addresses[..])?;
+        listener.set_nonblocking(true)?;
+        let address = listener.local_addr()?;
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("monitor-http")
+            .enable_io()
+            .enable_time()
+            .build()?;
+        let thread = thread::Builder::new()
+            .name("monitor-http".to_owned())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(listener) => listener,
+                        Err(err) => {
+                            tracing::error!("monitor: cannot serve: {err}");
+                            return;
+                        }
+                    };
+                    let served = axum::serve(listener, router(state))
+                        .with_graceful_shutdown(async {
+                            let _ = stopped.await;
+                        })
+                        .await;
+                    if let Err(err) = served {
+                        tracing::error!("monitor: stopped serving: {err}");
+                    }
+                });
+            })?;
+        Ok(Server {
+            address,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        })
+    }
+
+    /// The bound address.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Stops serving and waits for the server to end.
+    pub fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn router(state: Arc<State>) -> Router {
+    Router::new()
+        .route(
+            "/",
+            get(|| async { asset(INDEX, "text/html; charset=utf-8") }),
+        )
+        .route(
+            "/monitor.js",
+            get(|| async { asset(SCRIPT, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/monitor.css",
+            get(|| async { asset(STYLE, "text/css; charset=utf-8") }),
+        )
+        .route("/api", get(api_index))
+        .route("/api/status", get(status))
+        .route("/api/nameservers", get(nameservers))
+        .route("/api/services", get(services))
+        .route("/api/components", get(components))
+        .route("/api/events", get(events))
+        .route("/api/logs", get(logs))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such page: see /api for the API") })
+        .with_state(state)
+}
+
+fn asset(body: &'static str, content_type: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(json!({ "error": message.into() }))).into_response()
+}
+
+/// A refusal: an HTTP status and why, answered as `{"error": "..."}`.
+struct ApiError(StatusCode, String);
+
+impl ApiError {
+    fn bad(message: impl Into<String>) -> ApiError {
+        ApiError(StatusCode::BAD_REQUEST, message.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error(self.0, self.1)
+    }
+}
+
+type Answer = Result<Response, ApiError>;
+
+fn json(value: Value) -> Response {
+    ([(header::CACHE_CONTROL, "no-store")], axum::Json(value)).into_response()
+}
+
+type Params = Query<HashMap<String, String>>;
+
+/// Refuses parameters the endpoint does not take (a misspelt filter must
+/// not silently return everything).
+fn only(params: &HashMap<String, String>, known: &[&str]) -> Result<(), ApiError> {
+    match params.keys().find(|key| !known.contains(&key.as_str())) {
+        None => Ok(()),
+        Some(key) => Err(ApiError::bad(format!(
+            "unknown parameter {key:?}; this endpoint takes {}",
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
+        ))),
+    }
+}
+
+async fn api_index() -> Response {
+    json(json!({
+        "endpoints": {
+            "/api/status": "everything below at once, as of the last look",
+            "/api/nameservers": "the name servers and whether they answer",
+            "/api/services": "the services they list: status available/locked/unreachable (?status=...)",
+            "/api/components": "this host's name servers and daemons, as `pyrolab-host ps` shows them",
+            "/api/events": "recent status changes (?since=TIME)",
+            "/api/logs": "a component's log (?component=NAME[&kind=daemon|nameserver][&since=TIME][&lines=N])",
+        }
+    }))
+}
+
+/// The last look, or 503 before the first.
+fn snapshot(state: &State) -> Result<super::Snapshot, ApiError> {
+    state
+        .snapshot
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .ok_or_else(|| {
+            ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the first look at the lab is not done yet; try again in a moment".to_owned(),
+            )
+        })
+}
+
+async fn status(Extract(state): Extract<Arc<State>>, Query(params): Params) -> Answer {
+    only(&params, &[])?;
+    let snapshot = snapshot(&state)?;
+    let events: Vec<_> = state
+        .events
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .cloned()
+        .collect();
+    Ok(json(json!({
+        "taken": snapshot.taken,
+        "polling_s": state.polling.as_secs_f64(),
+        "nameservers": snapshot.nameservers,
+        "services": snapshot.services,
+        "components": snapshot.lab.as_ref().map(|lab| &lab.components),
+        "manager": snapshot.lab.as_ref().map(|lab| &lab.manager),
+        "events": events,
+    })))
+}
+
+async fn nameservers(Extract(state): Extract<Arc<State>>, Query(params): Params) -> Answer {
+    only(&params, &[])?;
+    Ok(json(json!(snapshot(&state)?.nameservers)))
+}
+
+async fn services(Extract(state): Extract<Arc<State>>, Query(params): Params) -> Answer {
+    only(&params, &["status"])?;
+    let wanted = match params.get("status") {
+        None => None,
+        Some(text) => Some(ServiceState::parse(text).ok_or_else(|| {
+            ApiError::bad(format!(
+                "status must be available, locked or unreachable, not {text:?}"
+            ))
+        })?),
+    };
+    let snapshot = snapshot(&state)?;
+    let services: Vec<_> = snapshot
+        .services
+        .iter()
+        .filter(|s| wanted.is_none_or(|w| s.status == w))
+        .collect();
+    Ok(json(json!(services)))
+}
+
+async fn components(Extract(state): Extract<Arc<State>>, Query(params): Params) -> Answer {
+    only(&params, &[])?;
+    match snapshot(&state)?.lab {
+        Some(lab) => Ok(json(json!(lab.components))),
+        None => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "no manager runs here: this monitor watches name servers only".to_owned(),
+        )),
+    }
+}
+
+/// `since=`: a time or a duration ago.
+fn since(params: &HashMap<String, String>) -> Result<Option<std::time::SystemTime>, ApiError> {
+    params
+        .get("since")
+        .map(|text| logfile::parse_since(text).map_err(|m| ApiError::bad(format!("since: {m}"))))
+        .transpose()
+}
+
+async fn events(Extract(state): Extract<Arc<State>>, Query(params): Params) -> Answer {
+    only(&params, &["since"])?;
+    let since = since(&params)?;
+    let events: Vec<_> = state
+        .events
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .filter(|event| {
+            since.is_none_or(|since| {
+                logfile::parse_time(&event.time).is_some_and(|time| time >= since)
+            })
+        })
+        .cloned()
+        .collect();
+    Ok(json(json!(events)))
+}
+
+async fn logs(Extract(state): Extract<Arc<State>>, Query(params): Params) -> Answer {
+    only(&params, &["component", "kind", "since", "lines"])?;
+    let data_dir = state.data_dir.clone().ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            "this monitor has no data directory, so no logs".to_owned(),
+        )
+    })?;
+    let component = params.get("component").cloned().ok_or_else(|| {
+        ApiError::bad("component is required: a name server's or daemon's name, or manager")
+    })?;
+    let kind = match params.get("kind").map(String::as_str) {
+        None => None,
+        Some("daemon") => Some(Kind::Daemon),
+        Some("nameserver") => Some(Kind::Nameserver),
+        Some(other) => {
+            return Err(ApiError::bad(format!(
+                "kind must be daemon or nameserver, not {other:?}"
+            )));
+        }
+    };
+    let since = since(&params)?;
+    let lines = match params.get("lines").map(|text| text.parse::<usize>()) {
+        None => DEFAULT_LINES,
+        Some(Ok(n)) if (1..=MAX_LINES).contains(&n) => n,
+        Some(_) => {
+            return Err(ApiError::bad(format!(
+                "lines must be a number from 1 to {MAX_LINES}"
+            )));
+        }
+    };
+    let read = tokio::task::spawn_blocking(move || {
+        let path = logfile::locate(&data_dir, &component, kind)?;
+        let (lines, _) = logfile::read(
+            &path,
+            Selection {
+                since,
+                last: Some(lines),
+            },
+        )
+        .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+        Ok::<_, String>((component, lines))
+    })
+    .await
+    .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?;
+    let (component, lines) = read.map_err(|message| ApiError(StatusCode::NOT_FOUND, message))?;
+    let last = lines
+        .iter()
+        .rev()
+        .find_map(|line| line.split_ascii_whitespace().next())
+        .filter(|stamp| logfile::parse_time(stamp).is_some())
+        .map(str::to_owned);
+    Ok(json(
+        json!({ "component": component, "lines": lines, "last": last }),
+    ))
+}

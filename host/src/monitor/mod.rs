@@ -1,0 +1,214 @@
+//! The web monitor: a page and a JSON API that show the lab at a glance:
+//! the name servers and every service they list (available, locked by
+//! whom, or unreachable), this host's components as `ps` shows them, and
+//! each component's log. Read-only; bound to localhost unless configured
+//! otherwise. The manager serves it when the configuration has a
+//! `monitor:` section; `pyrolab-host monitor` runs it on its own, against
+//! any name server.
+//!
+//! # Layout
+//!
+//! - `mod.rs`: the [`Monitor`]: a poller thread that looks at the lab
+//!   every `polling` seconds and keeps the last look and the recent
+//!   changes.
+//! - `collect.rs`: one look at the name servers, daemons and components.
+//! - `http.rs`: the HTTP server (axum): the page, its assets, `/api/`.
+//! - `assets/`: the page (HTML, CSS, JavaScript; served by the binary, no
+//!   CDN).
+
+mod collect;
+mod http;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub use collect::{NameServerTarget, ServiceState, Snapshot};
+
+use crate::data_dir::DataDir;
+use crate::manager::status::LabStatus;
+use crate::stop_signal::StopSignal;
+
+/// Changes kept for `/api/events`.
+const EVENTS_KEPT: usize = 200;
+
+/// Where the monitor gets the lab's components from.
+pub type LabSource = Box<dyn Fn() -> Option<LabStatus> + Send + Sync>;
+
+/// What the monitor watches and where it listens.
+pub struct Settings {
+    /// `host:port` to listen on.
+    pub listen: String,
+    /// Seconds between looks.
+    pub polling: Duration,
+    /// The name servers to watch.
+    pub nameservers: Vec<NameServerTarget>,
+    /// The manager's view of the components, where there is one.
+    pub lab: Option<LabSource>,
+    /// The data directory, for the components' logs.
+    pub data_dir: Option<DataDir>,
+}
+
+/// A service's status changed.
+#[derive(Clone, Debug, Serialize)]
+pub struct Event {
+    /// When it was seen (RFC 3339, UTC).
+    pub time: String,
+    /// The service.
+    pub service: String,
+    /// The name server listing it.
+    pub nameserver: String,
+    /// What it was (`null`: newly listed).
+    pub from: Option<String>,
+    /// What it is (`gone`: no longer listed).
+    pub to: String,
+    /// The lock holder or the reason, if any.
+    pub detail: Option<String>,
+}
+
+/// What the poller keeps and the HTTP handlers read.
+struct State {
+    snapshot: RwLock<Option<Snapshot>>,
+    events: RwLock<VecDeque<Event>>,
+    polling: Duration,
+    data_dir: Option<DataDir>,
+}
+
+/// A running monitor; stops when dropped.
+pub struct Monitor {
+    address: SocketAddr,
+    stop: StopSignal,
+    poller: Option<JoinHandle<()>>,
+    server: Option<http::Server>,
+}
+
+impl Monitor {
+    /// Binds the address and starts looking and serving.
+    pub fn start(settings: Settings) -> std::io::Result<Monitor> {
+        let state = Arc::new(State {
+            snapshot: RwLock::new(None),
+            events: RwLock::new(VecDeque::new()),
+            polling: settings.polling,
+            data_dir: settings.data_dir,
+        });
+        let server = http::Server::start(&settings.listen, Arc::clone(&state))?;
+        let stop = StopSignal::new();
+        let poller = {
+            let stop = stop.clone();
+            let state = Arc::clone(&state);
+            let nameservers = settings.nameservers;
+            let lab = settings.lab;
+            thread::Builder::new()
+                .name("monitor-poller".to_owned())
+                .spawn(move || {
+                    loop {
+                        stop.take_nudge();
+                        let lab_status = lab.as_ref().and_then(|source| source());
+                        let snapshot = collect::look(&nameservers, lab_status);
+                        state.record(snapshot);
+                        if !stop.wait(state.polling) {
+                            break;
+                        }
+                    }
+                })?
+        };
+        Ok(Monitor {
+            address: server.address(),
+            stop,
+            poller: Some(poller),
+            server: Some(server),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Looks at the lab now rather than at the next round (the lab has
+    /// just changed).
+    pub fn look_now(&self) {
+        self.stop.nudge();
+    }
+
+    /// Its page's URL.
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.address)
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        self.stop.stop();
+        if let Some(server) = self.server.take() {
+            server.stop();
+        }
+        if let Some(poller) = self.poller.take() {
+            let _ = poller.join();
+        }
+    }
+}
+
+impl State {
+    /// Keeps a new look, noting each service whose status changed.
+    fn record(&self, snapshot: Snapshot) {
+        let mut events = Vec::new();
+        {
+            let previous = self.snapshot.read().unwrap_or_else(|p| p.into_inner());
+            let before = previous
+                .as_ref()
+                .map(|s| s.services.as_slice())
+                .unwrap_or_default();
+            let key = |s: &collect::ServiceView| (s.name.clone(), s.nameserver.clone());
+            for service in &snapshot.services {
+                let old = before.iter().find(|b| key(b) == key(service));
+                let changed = old.is_none_or(|old| {
+                    old.status != service.status || old.locked_by != service.locked_by
+                });
+                // The first look is the starting point, not a change.
+                if changed && previous.is_some() {
+                    events.push(Event {
+                        time: snapshot.taken.clone(),
+                        service: service.name.clone(),
+                        nameserver: service.nameserver.clone(),
+                        from: old.map(|o| o.status.as_str().to_owned()),
+                        to: service.status.as_str().to_owned(),
+                        detail: service.locked_by.clone().or_else(|| service.reason.clone()),
+                    });
+                }
+            }
+            for old in before {
+                if !snapshot.services.iter().any(|s| key(s) == key(old)) {
+                    events.push(Event {
+                        time: snapshot.taken.clone(),
+                        service: old.name.clone(),
+                        nameserver: old.nameserver.clone(),
+                        from: Some(old.status.as_str().to_owned()),
+                        to: "gone".to_owned(),
+                        detail: None,
+                    });
+                }
+            }
+        }
+        if !events.is_empty() {
+            let mut kept = self.events.write().unwrap_or_else(|p| p.into_inner());
+            for event in events {
+                tracing::info!(
+                    "monitor: {} {} -> {}",
+                    event.service,
+                    event.from.as_deref().unwrap_or("new"),
+                    event.to
+                );
+                kept.push_back(event);
+            }
+            while kept.len() > EVENTS_KEPT {
+                kept.pop_front();
+            }
+        }
+        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Some(snapshot);
+    }
+}

@@ -1,0 +1,330 @@
+//! The web monitor, end to end: the manager serving it for the demo lab,
+//! a real browser (headless Chromium) reading the page as a person would,
+//! and the JSON API with good and bad requests.
+#![cfg(target_os = "linux")]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+use pyrolab_test_support::browser::{Browser, http_get};
+use pyrolab_test_support::managed_lab::Lab;
+use pyrolab_test_support::{
+    Background, Sandbox, process_running, python_with_pyro5, run_host, target_dir, wait_until,
+};
+use serde_json::Value;
+
+/// The demo lab with the monitor on a free port, looking often.
+fn lab_with_monitor() -> (Lab, String) {
+    let lab = Lab::demo_with("monitor:\n  host: 127.0.0.1\n  port: 0\n  polling: 0.2\n");
+    lab.up().success();
+    let url = lab.ps()["manager"]["monitor"]
+        .as_str()
+        .expect("the monitor's URL in ps --json")
+        .to_owned();
+    (lab, url)
+}
+
+fn get_json(url: &str) -> (u16, Value) {
+    let (status, body) = http_get(url);
+    let value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{url}: {e}: {body}"));
+    (status, value)
+}
+
+/// What a person reads in the row of `service`.
+fn row(browser: &mut Browser, service: &str) -> String {
+    browser
+        .eval(&format!(
+            "Array.from(document.querySelectorAll('#services tbody tr'))\
+               .filter(r => r.querySelector('strong') && r.querySelector('strong').innerText === {service:?})\
+               .map(r => r.innerText.replace(/\\s+/g, ' ')).join(' | ')"
+        ))
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[track_caller]
+fn wait_row(browser: &mut Browser, service: &str, shows: &str, timeout: Duration) {
+    let shown = wait_until(timeout, || row(browser, service).contains(shows));
+    assert!(
+        shown,
+        "the row of {service} never showed {shows:?}; it shows {:?}\npage:\n{}",
+        row(browser, service),
+        browser.text()
+    );
+}
+
+#[test]
+fn the_page_shows_each_service_its_lock_holder_and_a_daemon_that_dies_and_comes_back() {
+    let (lab, url) = lab_with_monitor();
+    let mut browser = Browser::start(1280, 1000);
+    browser.open(&url);
+    for service in ["library", "sample", "autoconnect"] {
+        wait_row(&mut browser, service, "available", Duration::from_secs(30));
+    }
+    assert!(row(&mut browser, "library").contains("Library catalog system"));
+    assert!(row(&mut browser, "library").contains("libservice.LibraryCatalog (plugin-api 0.1.0)"));
+    let text = browser.text();
+    assert!(text.contains("This host's components"), "{text}");
+    assert!(text.contains("lockable"), "{text}");
+    // A mark in the page: still there at the end, so it never reloaded.
+    browser.eval("window.unreloaded = 'yes'");
+
+    // A client locks the library for itself.
+    let port = lab.ns_port;
+    let mut client = Background::start(Command::new(python_with_pyro5()).args([
+        "-c",
+        &format!(
+            "import time, Pyro5.api as p\n\
+             library = p.Proxy('PYRONAME:library@127.0.0.1:{port}')\n\
+             library.lock('alice')\n\
+             print('locked', flush=True)\n\
+             time.sleep(120)"
+        ),
+    ]));
+    client.wait_for_line("locked", Duration::from_secs(60));
+    wait_row(
+        &mut browser,
+        "library",
+        "locked by alice",
+        Duration::from_secs(20),
+    );
+    let artifacts = target_dir().join("test-artifacts");
+    browser.screenshot(&artifacts.join("monitor-locked.png"));
+    client.stop();
+    wait_row(
+        &mut browser,
+        "library",
+        "available",
+        Duration::from_secs(20),
+    );
+
+    // The daemon dies, and again as soon as it is back: the third time the
+    // manager waits 2 s before restarting it, long enough to see.
+    for restarts in 1..=2 {
+        kill_9(lab.pid("lockable"));
+        let back = wait_until(Duration::from_secs(20), || {
+            let daemon = lab.component("lockable");
+            daemon["status"] == "running" && daemon["restarts"] == restarts
+        });
+        assert!(back, "{:#}", lab.ps());
+    }
+    kill_9(lab.pid("lockable"));
+    wait_row(
+        &mut browser,
+        "library",
+        "unreachable",
+        Duration::from_secs(10),
+    );
+    browser.screenshot(&artifacts.join("monitor-unreachable.png"));
+    wait_row(
+        &mut browser,
+        "library",
+        "available",
+        Duration::from_secs(30),
+    );
+    let text = browser.text();
+    assert!(text.contains("library: available → unreachable"), "{text}");
+    assert!(text.contains("library: unreachable → available"), "{text}");
+    assert_eq!(browser.eval("window.unreloaded"), Value::from("yes"));
+
+    // On a phone's screen every service is still there.
+    browser.command(
+        "Emulation.setDeviceMetricsOverride",
+        serde_json::json!({"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": true}),
+    );
+    for service in ["library", "sample", "autoconnect"] {
+        wait_row(&mut browser, service, "available", Duration::from_secs(10));
+    }
+    browser.screenshot(&artifacts.join("monitor-phone.png"));
+    eprintln!("screenshots in {}", artifacts.display());
+}
+
+fn kill_9(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+#[test]
+fn the_api_answers_each_endpoint_and_refuses_bad_parameters() {
+    let (lab, url) = lab_with_monitor();
+    let ready = wait_until(Duration::from_secs(20), || {
+        let (status, body) = http_get(&format!("{url}api/services"));
+        status == 200
+            && serde_json::from_str::<Value>(&body)
+                .is_ok_and(|v| v.as_array().map(Vec::len) == Some(3))
+    });
+    assert!(ready, "the services never appeared");
+
+    let (status, index) = get_json(&format!("{url}api"));
+    assert_eq!(status, 200);
+    assert!(index["endpoints"]["/api/logs"].is_string(), "{index}");
+
+    let (status, all) = get_json(&format!("{url}api/status"));
+    assert_eq!(status, 200);
+    for key in [
+        "taken",
+        "polling_s",
+        "nameservers",
+        "services",
+        "components",
+        "manager",
+        "events",
+    ] {
+        assert!(all.get(key).is_some(), "{key} missing: {all}");
+    }
+    let (_, nameservers) = get_json(&format!("{url}api/nameservers"));
+    assert_eq!(nameservers[0]["name"], "production", "{nameservers}");
+    assert_eq!(nameservers[0]["reachable"], true, "{nameservers}");
+    assert_eq!(nameservers[0]["services"], 3, "{nameservers}");
+
+    let (_, services) = get_json(&format!("{url}api/services"));
+    let names: Vec<&str> = services
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|s| s["name"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(names, ["autoconnect", "library", "sample"]);
+    let (_, available) = get_json(&format!("{url}api/services?status=available"));
+    assert_eq!(available.as_array().map(Vec::len), Some(3));
+    let (_, locked) = get_json(&format!("{url}api/services?status=locked"));
+    assert_eq!(locked, Value::Array(Vec::new()));
+
+    let (_, components) = get_json(&format!("{url}api/components"));
+    assert_eq!(components.as_array().map(Vec::len), Some(3), "{components}");
+    let (status, events) = get_json(&format!("{url}api/events?since=1h"));
+    assert_eq!(status, 200);
+    assert!(events.is_array());
+
+    let (status, logs) = get_json(&format!("{url}api/logs?component=lockable&lines=3"));
+    assert_eq!(status, 200, "{logs}");
+    assert_eq!(logs["lines"].as_array().map(Vec::len), Some(3), "{logs}");
+    assert!(
+        logs["last"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{logs}"
+    );
+    let (status, since) = get_json(&format!(
+        "{url}api/logs?component=production&kind=nameserver&since=2999-01-01T00:00:00Z"
+    ));
+    assert_eq!(
+        (status, since["lines"].clone()),
+        (200, Value::Array(Vec::new()))
+    );
+    let (status, manager) = get_json(&format!("{url}api/logs?component=manager"));
+    assert_eq!(status, 200, "{manager}");
+
+    for (query, code, says) in [
+        (
+            "api/services?status=bogus",
+            400,
+            "status must be available, locked or unreachable",
+        ),
+        (
+            "api/services?state=locked",
+            400,
+            "unknown parameter \"state\"",
+        ),
+        ("api/status?x=1", 400, "unknown parameter"),
+        ("api/events?since=whenever", 400, "since:"),
+        ("api/logs", 400, "component is required"),
+        (
+            "api/logs?component=lockable&lines=0",
+            400,
+            "lines must be a number",
+        ),
+        (
+            "api/logs?component=lockable&lines=many",
+            400,
+            "lines must be a number",
+        ),
+        (
+            "api/logs?component=lockable&kind=robot",
+            400,
+            "kind must be daemon or nameserver",
+        ),
+        ("api/logs?component=nonesuch", 404, "no component named"),
+        ("api/nothing", 404, "no such page"),
+    ] {
+        let (status, body) = get_json(&format!("{url}{query}"));
+        assert_eq!(status, code, "{query}: {body}");
+        assert!(
+            body["error"].as_str().is_some_and(|e| e.contains(says)),
+            "{query}: {body}"
+        );
+    }
+    // Read-only: nothing but GET.
+    let address = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = TcpStream::connect(address).expect("connect");
+    write!(stream, "POST /api/status HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    assert!(response.starts_with("HTTP/1.1 405"), "{response}");
+
+    // The page's assets come from the binary.
+    for (asset, kind) in [
+        ("", "text/html"),
+        ("monitor.js", "javascript"),
+        ("monitor.css", "text/css"),
+    ] {
+        let (status, body) = http_get(&format!("{url}{asset}"));
+        assert_eq!(status, 200, "{asset}");
+        assert!(!body.is_empty(), "{asset} ({kind})");
+        assert!(
+            !body.contains("https://"),
+            "{asset} loads nothing from elsewhere"
+        );
+    }
+    drop(lab);
+}
+
+#[test]
+fn the_monitor_runs_on_its_own_against_any_name_server() {
+    let (lab, _) = lab_with_monitor();
+    // Another machine's view: no manager, just the name server's address.
+    let elsewhere = Sandbox::new();
+    let mut monitor = Background::start(elsewhere.host().args([
+        "monitor",
+        "--port",
+        "0",
+        "--ns-host",
+        "127.0.0.1",
+        "--ns-port",
+        &lab.ns_port.to_string(),
+        "--polling",
+        "0.2",
+    ]));
+    let line = monitor.wait_for_line("monitor listening on ", Duration::from_secs(30));
+    let url = line.rsplit(' ').next().expect("a URL").to_owned();
+    assert!(
+        url.starts_with("http://127.0.0.1:"),
+        "bound to localhost: {url}"
+    );
+    let listed = wait_until(Duration::from_secs(20), || {
+        get_json(&format!("{url}api/services"))
+            .1
+            .as_array()
+            .map(Vec::len)
+            == Some(3)
+    });
+    assert!(listed, "{}", http_get(&format!("{url}api/services")).1);
+    let (status, components) = get_json(&format!("{url}api/components"));
+    assert_eq!(status, 404, "{components}");
+    assert!(
+        components["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no manager"))
+    );
+    let pid = monitor.pid();
+    let output = monitor.interrupt(Duration::from_secs(10));
+    assert_eq!(output.code, Some(0), "{output}");
+    assert!(!process_running(pid));
+
+    let bad = run_host(elsewhere.host().args(["monitor", "--polling", "0"])).failure(2);
+    assert!(bad.stderr.contains("--polling"), "{bad}");
+}
