@@ -15,9 +15,9 @@ use pyrolab_test_support::{
 };
 use serde_json::Value;
 
-/// The demo lab with the monitor on a free port, looking often.
+/// The demo lab, its monitor on a free port, looking often.
 fn lab_with_monitor() -> (Lab, String) {
-    let lab = Lab::demo_with("monitor:\n  host: 127.0.0.1\n  port: 0\n  polling: 0.2\n");
+    let lab = Lab::demo();
     lab.up().success();
     let url = lab.ps()["manager"]["monitor"]
         .as_str()

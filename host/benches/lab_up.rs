@@ -39,7 +39,8 @@ fn main() {
             &format!("- {}", sandbox.plugin_dir().display()),
         )
         .replace("ns_port: 9090", &format!("ns_port: {ns_port}"))
-        .replace("host: localhost", "host: 127.0.0.1"),
+        .replace("host: localhost", "host: 127.0.0.1")
+        .replace("  port: 8080\n", "  port: 0\n"),
     )
     .expect("write config");
     run_host(sandbox.host().args(["config", "update"]).arg(&config)).success();

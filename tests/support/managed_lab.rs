@@ -42,7 +42,8 @@ impl Lab {
                 &format!("- {}", sandbox.plugin_dir().display()),
             )
             .replace("ns_port: 9090", &format!("ns_port: {ns_port}"))
-            .replace("host: localhost", "host: 127.0.0.1");
+            .replace("host: localhost", "host: 127.0.0.1")
+            .replace("  port: 8080\n", "  port: 0\n  polling: 0.2\n");
         assert_ne!(text, demo, "the demo configuration changed shape");
         let text = text + extra;
         let config = sandbox.path().join("demo-lab.yaml");
