@@ -111,7 +111,15 @@ fn the_page_shows_each_service_its_lock_holder_and_a_daemon_that_dies_and_comes_
         });
         assert!(back, "{:#}", lab.ps());
     }
+    // The page first catches up with the daemon that is back...
+    wait_row(
+        &mut browser,
+        "library",
+        "available",
+        Duration::from_secs(10),
+    );
     kill_9(lab.pid("lockable"));
+    // ...then sees it go, and come back when the manager restarts it.
     wait_row(
         &mut browser,
         "library",
@@ -119,6 +127,11 @@ fn the_page_shows_each_service_its_lock_holder_and_a_daemon_that_dies_and_comes_
         Duration::from_secs(10),
     );
     browser.screenshot(&artifacts.join("monitor-unreachable.png"));
+    let restarted = wait_until(Duration::from_secs(20), || {
+        let daemon = lab.component("lockable");
+        daemon["status"] == "running" && daemon["restarts"] == 3
+    });
+    assert!(restarted, "{:#}", lab.ps());
     wait_row(
         &mut browser,
         "library",
@@ -129,6 +142,28 @@ fn the_page_shows_each_service_its_lock_holder_and_a_daemon_that_dies_and_comes_
     assert!(text.contains("library: available → unreachable"), "{text}");
     assert!(text.contains("library: unreachable → available"), "{text}");
     assert_eq!(browser.eval("window.unreloaded"), Value::from("yes"));
+
+    // A component's log, followed as it grows.
+    browser.eval("document.querySelector('tr[data-component=\"lockable\"] button').click()");
+    browser.wait_for_text(
+        "the lockable daemon's log",
+        Duration::from_secs(10),
+        |text| text.contains("Log: daemon lockable") && text.contains("[manager] ready at"),
+    );
+    let before = browser.eval("document.getElementById('log').innerText.length");
+
+    run_host(lab.host().args(["restart", "daemon", "lockable"])).success();
+    let followed = wait_until(Duration::from_secs(20), || {
+        browser.text().contains("[manager] stopping (SIGTERM")
+    });
+    assert!(
+        followed,
+        "the followed log never showed the restart: {}\n{}",
+        browser.eval("JSON.stringify({last: state.logLast, seen: state.logSeen.size, follow: document.getElementById('follow').checked})"),
+        browser.eval("document.getElementById('log').innerText")
+    );
+    let after = browser.eval("document.getElementById('log').innerText.length");
+    assert!(after.as_u64() > before.as_u64(), "{before} -> {after}");
 
     // On a phone's screen every service is still there.
     browser.command(
