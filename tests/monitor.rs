@@ -363,3 +363,76 @@ fn the_monitor_runs_on_its_own_against_any_name_server() {
     let bad = run_host(elsewhere.host().args(["monitor", "--polling", "0"])).failure(2);
     assert!(bad.stderr.contains("--polling"), "{bad}");
 }
+
+/// Against a stock Python Pyro5 name server and daemon, with a name that
+/// points at nothing: the monitor needs nothing of pyrolab-host's.
+#[test]
+fn the_monitor_watches_a_stock_pyro5_lab() {
+    let mut stock = Background::start(Command::new(python_with_pyro5()).args([
+        "-u",
+        "-c",
+        r#"
+import threading, Pyro5.api as p
+from Pyro5 import nameserver
+uri, daemon, _ = nameserver.start_ns('127.0.0.1', 0, enableBroadcast=False)
+threading.Thread(target=daemon.requestLoop, daemon=True).start()
+@p.expose
+class Thing:
+    def hello(self):
+        return "hi"
+lab = p.Daemon(host='127.0.0.1')
+thing = lab.register(Thing, 'thing')
+ns = p.Proxy(uri)
+ns.register('stock.thing', thing, metadata={'description:a stock Pyro5 object'})
+ns.register('stock.gone', 'PYRO:gone@127.0.0.1:9')
+print('NS', uri.port, flush=True)
+lab.requestLoop()
+"#,
+    ]));
+    let line = stock.wait_for_line("NS ", Duration::from_secs(60));
+    let ns_port = line.rsplit(' ').next().expect("a port").to_owned();
+    let sandbox = Sandbox::new();
+    let mut monitor = Background::start(sandbox.host().args([
+        "monitor",
+        "--port",
+        "0",
+        "--ns-host",
+        "127.0.0.1",
+        "--ns-port",
+        &ns_port,
+        "--polling",
+        "0.2",
+    ]));
+    let line = monitor.wait_for_line("monitor listening on ", Duration::from_secs(30));
+    let url = line.rsplit(' ').next().expect("a URL").to_owned();
+    let seen = wait_until(Duration::from_secs(20), || {
+        get_json(&format!("{url}api/services"))
+            .1
+            .as_array()
+            .map(Vec::len)
+            == Some(2)
+    });
+    let (_, services) = get_json(&format!("{url}api/services"));
+    assert!(seen, "{services}");
+    let by_name = |name: &str| {
+        services
+            .as_array()
+            .and_then(|all| all.iter().find(|s| s["name"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} missing: {services}"))
+    };
+    let thing = by_name("stock.thing");
+    assert_eq!(thing["status"], "available", "{thing}");
+    assert_eq!(thing["description"], "a stock Pyro5 object", "{thing}");
+    assert_eq!(thing["plugin_api"], Value::Null, "{thing}");
+    let gone = by_name("stock.gone");
+    assert_eq!(gone["status"], "unreachable", "{gone}");
+    assert!(
+        gone["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("does not answer")),
+        "{gone}"
+    );
+    drop(monitor.interrupt(Duration::from_secs(10)));
+    drop(stock.stop());
+}
