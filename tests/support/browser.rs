@@ -55,7 +55,12 @@ impl Browser {
     /// `height` CSS pixels.
     pub fn start(width: u32, height: u32) -> Browser {
         let profile = tempfile::tempdir().expect("a profile directory");
-        let child = Command::new(chromium())
+        let mut command = Command::new(chromium());
+        // Its own process group: Debian's /usr/bin/chromium is a script
+        // that starts the browser as a child, and the browser starts
+        // helpers; dropping the Browser kills them all.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let child = command
             .args([
                 "--headless",
                 "--no-sandbox",
@@ -187,6 +192,12 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        if let Some(group) = i32::try_from(self.child.id())
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

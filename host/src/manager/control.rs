@@ -237,8 +237,14 @@ pub fn request(
     };
     let mut line = serde_json::to_vec(request).expect("requests serialize");
     line.push(b'\n');
-    stream.write_all(&line).map_err(io_error)?;
     stream.set_read_timeout(Some(timeout)).map_err(io_error)?;
+    if let Err(err) = stream.write_all(&line) {
+        // A manager that refuses us answers and closes before reading:
+        // its answer may be waiting even though our request could not go.
+        if err.kind() != io::ErrorKind::BrokenPipe {
+            return Err(io_error(err));
+        }
+    }
     let mut answer = Vec::new();
     BufReader::new(&stream)
         .read_until(b'\n', &mut answer)
