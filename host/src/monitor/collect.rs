@@ -222,13 +222,18 @@ fn probe_daemons<'a>(
     uris: impl Iterator<Item = &'a str>,
 ) -> BTreeMap<String, Result<BTreeMap<String, String>, String>> {
     let locations: BTreeSet<String> = uris.filter_map(location_of).collect();
-    locations
-        .into_iter()
-        .map(|location| {
-            let result = probe(&location);
-            (location, result)
-        })
-        .collect()
+    // At once, so a few hung daemons cost one timeout, not one each.
+    std::thread::scope(|scope| {
+        let probes: Vec<_> = locations
+            .into_iter()
+            .map(|location| scope.spawn(move || (probe(&location), location)))
+            .collect();
+        probes
+            .into_iter()
+            .filter_map(|probe| probe.join().ok())
+            .map(|(result, location)| (location, result))
+            .collect()
+    })
 }
 
 fn probe(location: &str) -> Result<BTreeMap<String, String>, String> {
