@@ -301,6 +301,27 @@ fn the_api_answers_each_endpoint_and_refuses_bad_parameters() {
     stream.read_to_string(&mut response).expect("read");
     assert!(response.starts_with("HTTP/1.1 405"), "{response}");
 
+    // Idle clients take at most 64 of the manager's descriptors, and are
+    // let go after 15 s, so the page answers again.
+    let manager = lab.manager_pid();
+    let descriptors = || {
+        std::fs::read_dir(format!("/proc/{manager}/fd"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let before = descriptors();
+    let idle: Vec<TcpStream> = (0..100)
+        .map(|_| TcpStream::connect(address).expect("an idle connection"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let during = descriptors();
+    assert!(during <= before + 70, "{before} -> {during} descriptors");
+    let answered = wait_until(Duration::from_secs(40), || {
+        http_get(&format!("{url}api/nameservers")).0 == 200
+    });
+    assert!(answered, "the monitor never answered again");
+    drop(idle);
+
     // The page's assets come from the binary.
     for (asset, kind) in [
         ("", "text/html"),
@@ -355,10 +376,21 @@ fn the_monitor_runs_on_its_own_against_any_name_server() {
             .as_str()
             .is_some_and(|e| e.contains("no manager"))
     );
+    // A client stuck in the middle of a request holds nothing up.
+    let address = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stuck = TcpStream::connect(address).expect("connect");
+    write!(stuck, "GET /api/status HTTP/1.1\r\nHost: x\r\n").expect("half a request");
     let pid = monitor.pid();
+    let stopping = std::time::Instant::now();
     let output = monitor.interrupt(Duration::from_secs(10));
     assert_eq!(output.code, Some(0), "{output}");
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        stopping.elapsed()
+    );
     assert!(!process_running(pid));
+    drop(stuck);
 
     let bad = run_host(elsewhere.host().args(["monitor", "--polling", "0"])).failure(2);
     assert!(bad.stderr.contains("--polling"), "{bad}");

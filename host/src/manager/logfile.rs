@@ -285,7 +285,9 @@ pub fn parse_since(text: &str) -> Result<SystemTime, String> {
         return Ok(time);
     }
     match humantime::parse_duration(text) {
-        Ok(ago) => Ok(SystemTime::now() - ago),
+        Ok(ago) => SystemTime::now()
+            .checked_sub(ago)
+            .ok_or_else(|| format!("{text:?} reaches back before any time a log can have")),
         Err(_) => Err(format!(
             "{text:?} is neither a time (2026-12-01T14:00:00Z, 2026-12-01T15:00:00+01:00) nor a duration (10m, 2h)"
         )),

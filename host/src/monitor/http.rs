@@ -14,7 +14,13 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use super::State;
 use super::collect::ServiceState;
@@ -28,6 +34,19 @@ const STYLE: &str = include_str!("assets/monitor.css");
 /// Lines `/api/logs` returns by default, and at most.
 const DEFAULT_LINES: usize = 200;
 const MAX_LINES: usize = 5000;
+
+/// Connections served at once; more wait in the kernel's queue. The
+/// monitor shares its process with the manager, whose file descriptors
+/// idle or abandoned clients must not use up.
+const MAX_CONNECTIONS: usize = 64;
+
+/// A connection that sends nothing for this long is closed, freeing its
+/// place for others.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long clients in the middle of a request get to finish when the
+/// monitor stops; then it stops regardless.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// The running HTTP server.
 pub struct Server {
@@ -43,7 +62,7 @@ impl Server {
         let listener = std::net::TcpListener::bind(&addresses[..])?;
         listener.set_nonblocking(true)?;
         let address = listener.local_addr()?;
-        let (shutdown, stopped) = oneshot::channel::<()>();
+        let (shutdown, stop_requested) = oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("monitor-http")
@@ -53,9 +72,13 @@ impl Server {
         let thread = thread::Builder::new()
             .name("monitor-http".to_owned())
             .spawn(move || {
-                runtime.block_on(async move {
+                let (graceful, graceful_requested) = oneshot::channel::<()>();
+                let server = runtime.spawn(async move {
                     let listener = match tokio::net::TcpListener::from_std(listener) {
-                        Ok(listener) => listener,
+                        Ok(listener) => Limited {
+                            inner: listener,
+                            permits: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+                        },
                         Err(err) => {
                             tracing::error!("monitor: cannot serve: {err}");
                             return;
@@ -63,13 +86,23 @@ impl Server {
                     };
                     let served = axum::serve(listener, router(state))
                         .with_graceful_shutdown(async {
-                            let _ = stopped.await;
+                            let _ = graceful_requested.await;
                         })
                         .await;
                     if let Err(err) = served {
                         tracing::error!("monitor: stopped serving: {err}");
                     }
                 });
+                runtime.block_on(async {
+                    let _ = stop_requested.await;
+                });
+                let _ = graceful.send(());
+                // A client that never finishes its request must not hold
+                // the manager (or `down`) up.
+                runtime.block_on(async {
+                    let _ = tokio::time::timeout(SHUTDOWN_GRACE, server).await;
+                });
+                runtime.shutdown_timeout(Duration::from_millis(200));
             })?;
         Ok(Server {
             address,
@@ -83,7 +116,8 @@ impl Server {
         self.address
     }
 
-    /// Stops serving and waits for the server to end.
+    /// Stops serving and waits (a few seconds at most) for the server to
+    /// end.
     pub fn stop(mut self) {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
@@ -91,6 +125,110 @@ impl Server {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// A TCP listener that serves at most [`MAX_CONNECTIONS`] connections at
+/// once.
+struct Limited {
+    inner: tokio::net::TcpListener,
+    permits: Arc<Semaphore>,
+}
+
+impl axum::serve::Listener for Limited {
+    type Io = LimitedStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok(permit) = Arc::clone(&self.permits).acquire_owned().await else {
+                // The semaphore is never closed.
+                continue;
+            };
+            match self.inner.accept().await {
+                Ok((stream, address)) => {
+                    return (
+                        LimitedStream {
+                            stream,
+                            _permit: permit,
+                            idle: Box::pin(tokio::time::sleep(IDLE_TIMEOUT)),
+                        },
+                        address,
+                    );
+                }
+                Err(err) => {
+                    // Out of descriptors, say: wait rather than spin.
+                    tracing::warn!("monitor: cannot accept a connection: {err}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+/// A connection holding one of the listener's permits until it closes,
+/// closed when idle for [`IDLE_TIMEOUT`].
+struct LimitedStream {
+    stream: tokio::net::TcpStream,
+    _permit: OwnedSemaphorePermit,
+    idle: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl LimitedStream {
+    fn active(&mut self) {
+        self.idle
+            .as_mut()
+            .reset(tokio::time::Instant::now() + IDLE_TIMEOUT);
+    }
+}
+
+impl AsyncRead for LimitedStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.stream).poll_read(cx, buf) {
+            Poll::Pending => match this.idle.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "idle connection closed",
+                ))),
+                Poll::Pending => Poll::Pending,
+            },
+            ready => {
+                this.active();
+                ready
+            }
+        }
+    }
+}
+
+impl AsyncWrite for LimitedStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.stream).poll_write(cx, buf);
+        if written.is_ready() {
+            this.active();
+        }
+        written
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
     }
 }
 
@@ -116,6 +254,12 @@ fn router(state: Arc<State>) -> Router {
         .route("/api/events", get(events))
         .route("/api/logs", get(logs))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such page: see /api for the API") })
+        .method_not_allowed_fallback(|| async {
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "the monitor is read-only: GET only",
+            )
+        })
         .with_state(state)
 }
 

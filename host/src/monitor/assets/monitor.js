@@ -105,7 +105,7 @@ async function refresh() {
     drawEvents(status.events);
     const freshness = document.getElementById("freshness");
     freshness.className = "";
-    freshness.textContent = "as of " + new Date(status.taken).toLocaleTimeString() + ", every " + state.polling + " s";
+    freshness.textContent = "as of " + status.taken.replace("T", " ").replace(/\.\d+Z$/, " UTC") + ", every " + state.polling + " s";
   } catch (err) {
     state.failures += 1;
     const freshness = document.getElementById("freshness");
@@ -130,8 +130,11 @@ async function pollLog(first) {
   if (!log) return;
   const params = new URLSearchParams({ component: log.name, kind: log.kind });
   if (first) params.set("lines", "200");
-  else if (state.logLast) params.set("since", state.logLast);
-  else params.set("lines", "200");
+  else if (state.logLast) {
+    // Everything written since the last look, however much.
+    params.set("since", state.logLast);
+    params.set("lines", "5000");
+  } else params.set("lines", "200");
   try {
     const response = await fetch("/api/logs?" + params, { cache: "no-store" });
     const body = await response.json();
