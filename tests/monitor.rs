@@ -301,6 +301,40 @@ fn the_api_answers_each_endpoint_and_refuses_bad_parameters() {
     stream.read_to_string(&mut response).expect("read");
     assert!(response.starts_with("HTTP/1.1 405"), "{response}");
 
+    // A name server that stops answering does not make its services
+    // vanish: they stay, as last listed, and their daemons still answer.
+    let ns = lab.pid("production");
+    let signal = |sig: &str| {
+        assert!(
+            Command::new("kill")
+                .args([sig, &ns.to_string()])
+                .status()
+                .expect("kill")
+                .success()
+        );
+    };
+    signal("-STOP");
+    let silent = wait_until(Duration::from_secs(20), || {
+        get_json(&format!("{url}api/nameservers")).1[0]["reachable"] == false
+    });
+    let (_, during) = get_json(&format!("{url}api/services"));
+    signal("-CONT");
+    assert!(silent, "the name server never looked silent");
+    let during = during.as_array().expect("a list");
+    assert_eq!(during.len(), 3, "{during:?}");
+    assert!(
+        during
+            .iter()
+            .all(|s| s["stale"] == true && s["status"] == "available"),
+        "{during:?}"
+    );
+    let (_, events) = get_json(&format!("{url}api/events"));
+    assert!(!events.to_string().contains("gone"), "{events}");
+    let fresh = wait_until(Duration::from_secs(20), || {
+        get_json(&format!("{url}api/services")).1[0]["stale"] == false
+    });
+    assert!(fresh);
+
     // Idle clients take at most 64 of the manager's descriptors, and are
     // let go after 15 s, so the page answers again.
     let manager = lab.manager_pid();
@@ -467,4 +501,30 @@ lab.requestLoop()
     );
     drop(monitor.interrupt(Duration::from_secs(10)));
     drop(stock.stop());
+}
+
+#[test]
+fn reload_applies_a_changed_monitor_section() {
+    let (lab, url) = lab_with_monitor();
+    let text = std::fs::read_to_string(&lab.config).expect("read");
+    std::fs::write(&lab.config, text.replace("polling: 0.2", "polling: 0.3")).expect("write");
+    run_host(lab.host().args(["config", "update"]).arg(&lab.config)).success();
+    let reload = run_host(lab.host().arg("reload")).success();
+    assert!(
+        reload
+            .stdout
+            .contains("monitor restarted with its new settings: http://127.0.0.1:"),
+        "{reload}"
+    );
+    let new_url = lab.ps()["manager"]["monitor"]
+        .as_str()
+        .expect("a URL")
+        .to_owned();
+    let answered = wait_until(Duration::from_secs(20), || {
+        http_get(&format!("{new_url}api/status")).0 == 200
+    });
+    assert!(answered);
+    let (_, status) = get_json(&format!("{new_url}api/status"));
+    assert_eq!(status["polling_s"], 0.3, "{status}");
+    let _ = url;
 }

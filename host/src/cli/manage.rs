@@ -473,8 +473,12 @@ pub fn reload(options: StopOptions, context: &Context) -> anyhow::Result<ExitCod
             println!("{verb}: {}", list.join(", "));
         }
     }
+    if let Some(monitor) = result["monitor"].as_str() {
+        println!("monitor restarted with its new settings: {monitor}");
+    }
     let nothing = reports.iter().all(|(key, _)| names(key).is_empty())
-        && result["errors"].as_array().is_none_or(Vec::is_empty);
+        && result["errors"].as_array().is_none_or(Vec::is_empty)
+        && result["monitor"].is_null();
     if nothing {
         println!("nothing changed");
     }

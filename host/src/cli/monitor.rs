@@ -64,7 +64,14 @@ pub fn run(command: MonitorCommand, context: &Context) -> anyhow::Result<ExitCod
     });
     let watched: Vec<String> = nameservers
         .iter()
-        .map(|ns| format!("{} at {}:{}", ns.name, ns.host, ns.port))
+        .map(|ns| {
+            let address = format!("{}:{}", ns.host, ns.port);
+            if ns.name == address {
+                address
+            } else {
+                format!("{} at {address}", ns.name)
+            }
+        })
         .collect();
     let monitor = Monitor::start(Settings {
         listen: listen.clone(),
@@ -75,6 +82,12 @@ pub fn run(command: MonitorCommand, context: &Context) -> anyhow::Result<ExitCod
     })
     .with_context(|| format!("cannot serve the monitor on {listen}"))?;
     println!("monitor listening on {}", monitor.url());
+    if monitor.address().ip().is_unspecified() {
+        println!(
+            "(on every interface: open it at this machine's address, or http://localhost:{}/ here)",
+            monitor.address().port()
+        );
+    }
     println!("watching name server {}", watched.join(", "));
     let (stop, stopped) = mpsc::channel();
     ctrlc::set_handler(move || {

@@ -560,6 +560,7 @@ impl Manager {
             )
         })?;
         let mut report = Reload::default();
+        let monitor_changed = self.lab().config.monitor != config.monitor;
         {
             let mut lab = self.lab();
             let was_autolaunched = |lab: &Lab, id: &ComponentId| autolaunches(&lab.config, id);
@@ -619,6 +620,23 @@ impl Manager {
                 self.wait_settled(&ids);
             }
         }
+        let monitor = if monitor_changed {
+            // Outside the lock its poller may be waiting for.
+            let old = self
+                .monitor
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            drop(old);
+            self.start_monitor(&config);
+            let (url, error) = self.monitor_state();
+            if let Some(error) = &error {
+                report.errors.push(error.clone());
+            }
+            Some(url.unwrap_or_else(|| "off".to_owned()))
+        } else {
+            None
+        };
         tracing::info!(
             "reloaded: {} restarted, {} started, {} stopped, {} errors",
             report.restarted.len(),
@@ -637,6 +655,7 @@ impl Manager {
             "stopped": names(&report.stopped),
             "updated": names(&report.updated),
             "no_longer_autolaunched": names(&report.no_longer_autolaunched),
+            "monitor": monitor,
             "errors": report.errors,
             "status": self.status(),
         }))

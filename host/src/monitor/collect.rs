@@ -96,6 +96,9 @@ pub struct ServiceView {
     pub class: Option<String>,
     /// The plugin-api version of the host serving it.
     pub plugin_api: Option<String>,
+    /// Its name server did not answer this time: this is how it last
+    /// listed the service (its daemon was asked all the same).
+    pub stale: bool,
 }
 
 /// Everything one look saw.
@@ -112,10 +115,17 @@ pub struct Snapshot {
 }
 
 /// Looks at every name server, then at every daemon their services live
-/// on.
-pub fn look(targets: &[NameServerTarget], lab: Option<LabStatus>) -> Snapshot {
+/// on. A name server that does not answer keeps its services from the
+/// `previous` look, marked stale: they are not gone because their phone
+/// book is.
+pub fn look(
+    targets: &[NameServerTarget],
+    lab: Option<LabStatus>,
+    previous: Option<&Snapshot>,
+) -> Snapshot {
     let mut nameservers = Vec::new();
     let mut listed: Vec<(String, String, BTreeSet<String>, String)> = Vec::new();
+    let mut carried: Vec<ServiceView> = Vec::new();
     for target in targets {
         let address = format!("{}:{}", target.host, target.port);
         match list(target) {
@@ -137,32 +147,47 @@ pub fn look(targets: &[NameServerTarget], lab: Option<LabStatus>) -> Snapshot {
                     listed.push((name, uri, tags, target.name.clone()));
                 }
             }
-            Err(err) => nameservers.push(NameServerView {
-                name: target.name.clone(),
-                address,
-                reachable: false,
-                error: Some(err.to_string()),
-                services: 0,
-            }),
+            Err(err) => {
+                let last: Vec<ServiceView> = previous
+                    .map(|p| p.services.iter())
+                    .into_iter()
+                    .flatten()
+                    .filter(|s| s.nameserver == target.name)
+                    .cloned()
+                    .collect();
+                nameservers.push(NameServerView {
+                    name: target.name.clone(),
+                    address,
+                    reachable: false,
+                    error: Some(err.to_string()),
+                    services: last.len(),
+                });
+                carried.extend(last);
+            }
         }
     }
-    let daemons = probe_daemons(listed.iter().map(|(_, uri, _, _)| uri.as_str()));
+    let daemons = probe_daemons(
+        listed
+            .iter()
+            .map(|(_, uri, _, _)| uri.as_str())
+            .chain(carried.iter().map(|s| s.uri.as_str())),
+    );
+    let status_of = |uri: &str| match location_of(uri).and_then(|l| daemons.get(&l)) {
+        Some(Ok(locks)) => match locks.get(&object_of(uri)) {
+            Some(holder) => (ServiceState::Locked, Some(holder.clone()), None),
+            None => (ServiceState::Available, None, None),
+        },
+        Some(Err(reason)) => (ServiceState::Unreachable, None, Some(reason.clone())),
+        None => (
+            ServiceState::Unreachable,
+            None,
+            Some("not a PYRO: URI this monitor can reach".to_owned()),
+        ),
+    };
     let mut services: Vec<ServiceView> = listed
         .into_iter()
         .map(|(name, uri, tags, nameserver)| {
-            let (status, locked_by, reason) = match location_of(&uri).and_then(|l| daemons.get(&l))
-            {
-                Some(Ok(locks)) => match locks.get(&object_of(&uri)) {
-                    Some(holder) => (ServiceState::Locked, Some(holder.clone()), None),
-                    None => (ServiceState::Available, None, None),
-                },
-                Some(Err(reason)) => (ServiceState::Unreachable, None, Some(reason.clone())),
-                None => (
-                    ServiceState::Unreachable,
-                    None,
-                    Some("not a PYRO: URI this monitor can reach".to_owned()),
-                ),
-            };
+            let (status, locked_by, reason) = status_of(&uri);
             ServiceView {
                 name,
                 nameserver,
@@ -173,9 +198,15 @@ pub fn look(targets: &[NameServerTarget], lab: Option<LabStatus>) -> Snapshot {
                 status,
                 locked_by,
                 reason,
+                stale: false,
             }
         })
         .collect();
+    services.extend(carried.into_iter().map(|mut service| {
+        (service.status, service.locked_by, service.reason) = status_of(&service.uri);
+        service.stale = true;
+        service
+    }));
     services.sort_by(|a, b| (&a.name, &a.nameserver).cmp(&(&b.name, &b.nameserver)));
     Snapshot {
         taken: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),

@@ -108,7 +108,12 @@ impl Monitor {
                     loop {
                         stop.take_nudge();
                         let lab_status = lab.as_ref().and_then(|source| source());
-                        let snapshot = collect::look(&nameservers, lab_status);
+                        let previous = state
+                            .snapshot
+                            .read()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .clone();
+                        let snapshot = collect::look(&nameservers, lab_status, previous.as_ref());
                         state.record(snapshot);
                         if !stop.wait(state.polling) {
                             break;

@@ -45,7 +45,8 @@ function drawServices(services) {
     const text = s.status === "locked" ? "locked by " + (s.locked_by || "someone") : s.status;
     const driver = s.class ? s.class + (s.plugin_api ? " (plugin-api " + s.plugin_api + ")" : "") : "-";
     return el("tr", { "data-service": s.name, "data-status": s.status },
-      cell("Service", el("strong", {}, s.name), s.nameserver ? el("span", { class: "reason" }, "on " + s.nameserver) : null),
+      cell("Service", el("strong", {}, s.name), s.nameserver ? el("span", { class: "reason" },
+        "on " + s.nameserver + (s.stale ? " (not answering: as last listed)" : "")) : null),
       statusCell("Status", s.status, text, s.status === "unreachable" ? s.reason : null),
       cell("Description", s.description || "-"),
       cell("Driver", driver),
