@@ -65,7 +65,11 @@ fn the_page_shows_each_service_its_lock_holder_and_a_daemon_that_dies_and_comes_
         wait_row(&mut browser, service, "available", Duration::from_secs(30));
     }
     assert!(row(&mut browser, "library").contains("Library catalog system"));
-    assert!(row(&mut browser, "library").contains("libservice.LibraryCatalog (plugin-api 0.1.0)"));
+    let driver = format!(
+        "libservice.LibraryCatalog (plugin-api {})",
+        pyrolab_plugin_api::PLUGIN_API_VERSION
+    );
+    assert!(row(&mut browser, "library").contains(&driver));
     let text = browser.text();
     assert!(text.contains("This host's components"), "{text}");
     assert!(text.contains("lockable"), "{text}");

@@ -301,7 +301,7 @@ fn constructor_parameters_are_typed_and_bad_keys_are_named() {
         .unwrap();
     assert_eq!(
         good.call("settings", CallArgs::default()).unwrap(),
-        Value::List(vec!["COM3".into(), 9600.into()])
+        Value::Tuple(vec!["COM3".into(), 9600.into()])
     );
     let unknown = library
         .create(

@@ -64,7 +64,7 @@ impl CallArgs {
         let mut call = CallArgs::default();
         for (key, value) in entries {
             match (key.as_str(), value) {
-                (Some("args"), Value::List(args)) => call.args = args,
+                (Some("args"), Value::List(args) | Value::Tuple(args)) => call.args = args,
                 (Some("kwargs"), Value::Map(kwargs)) => {
                     call.kwargs = kwargs
                         .into_iter()

@@ -134,7 +134,7 @@ pub use call::CallArgs;
 pub use error::{DriverError, ErrorKind, Result};
 pub use pyrolab_plugin_api_macros::service;
 pub use runtime::{Service, ServiceCell};
-pub use value::{Value, ValueError, from_value, to_value};
+pub use value::{BigInt, Complex, Value, ValueError, from_value, to_value};
 
 /// Raw bytes that convert to and from [`Value::Bytes`] without copying: use
 /// it for large binary arguments and results (a `Vec<u8>` parameter works
@@ -151,7 +151,8 @@ pub const PLUGIN_API_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// What a driver module usually needs.
 pub mod prelude {
     pub use crate::{
-        Bytes, CallArgs, DriverError, ErrorKind, Result, Value, export_plugin, service,
+        BigInt, Bytes, CallArgs, Complex, DriverError, ErrorKind, Result, Value, export_plugin,
+        service,
     };
     pub use serde::{Deserialize, Serialize};
 }
@@ -198,6 +199,7 @@ macro_rules! export_plugin {
 pub mod __private {
     pub use crate::call::Arguments;
     pub use crate::runtime::{ClassEntry, root_module};
+    pub use crate::value::AsSet;
     pub use abi_stable::library::{
         __call_root_module_loader, CheckTypeLayout, LibHeader, RootModuleResult,
     };

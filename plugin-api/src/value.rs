@@ -3,12 +3,29 @@
 //!
 //! `Value` mirrors the data model Python clients speak (Pyro5's serializers
 //! carry the same shapes), so a value travels from a Python script to a
-//! driver and back without losing its kind: `None`, `bool`, `int`, `float`,
-//! `str`, `bytes`, `list`/`tuple` and `dict`.
+//! driver and back without losing its kind: `None`, `bool`, `int` (of any
+//! size), `float`, `complex`, `str`, `bytes`, `list`, `tuple`, `set`,
+//! `frozenset` and `dict`.
 //!
 //! Typed Rust values convert with [`to_value`] and [`from_value`], which go
-//! through `serde` directly (no intermediate JSON).
+//! through `serde` directly (no intermediate JSON):
+//!
+//! | Rust | Python |
+//! | --- | --- |
+//! | `Vec<T>`, slices | `list` |
+//! | tuples `(A, B)`, arrays `[T; N]`, tuple structs | `tuple` |
+//! | `HashSet<T>`, `BTreeSet<T>` as parameters | any sequence, `set` or `frozenset` |
+//! | a set as a result ([`as_set`], or a method returning `HashSet`/`BTreeSet`) | `set` |
+//! | `i64`, `u32`, ... | `int` (range-checked) |
+//! | [`BigInt`] | `int` of any size |
+//! | [`Complex`] | `complex` |
+//!
+//! A serde sequence cannot tell a `HashSet` from a `Vec`, so a set inside a
+//! struct is marked with `#[serde(serialize_with = "pyrolab_plugin_api::value::as_set")]`
+//! to reach Python as a `set`; a method whose return type is written
+//! `HashSet<..>` or `BTreeSet<..>` gets that without asking.
 
+mod bigint;
 mod de;
 mod scan;
 mod ser;
@@ -16,9 +33,12 @@ mod wire;
 
 use std::fmt;
 
+pub use bigint::{BigInt, Complex};
 pub use de::from_value;
 pub use scan::{encode_map_of_encoded, kind_of, split_list};
-pub use ser::to_value;
+#[doc(hidden)]
+pub use ser::AsSet;
+pub use ser::{as_frozenset, as_set, to_value};
 pub use wire::{decode, encode, encode_into};
 
 /// A dynamically typed value: the common currency of driver calls.
@@ -32,8 +52,8 @@ pub enum Value {
     Null,
     /// A boolean.
     Bool(bool),
-    /// A signed integer. Python integers outside the `i64` range are refused
-    /// by the host before they reach a driver.
+    /// An integer within the `i64` range (Python `int`; larger ones are
+    /// [`Value::BigInt`]).
     Int(i64),
     /// A 64-bit float.
     Float(f64),
@@ -41,10 +61,22 @@ pub enum Value {
     Str(String),
     /// Raw bytes (Python `bytes` / `bytearray`).
     Bytes(Vec<u8>),
-    /// A sequence (Python `list`, `tuple` or `set`).
+    /// A list (Python `list`).
     List(Vec<Value>),
     /// An ordered mapping (Python `dict`).
     Map(Vec<(Value, Value)>),
+    /// A tuple (Python `tuple`).
+    Tuple(Vec<Value>),
+    /// A set (Python `set`). Its items are kept as they came; Python drops
+    /// duplicates when it builds the set.
+    Set(Vec<Value>),
+    /// An immutable set (Python `frozenset`).
+    FrozenSet(Vec<Value>),
+    /// An integer outside the `i64` range (Python `int`). Integers within
+    /// it are always [`Value::Int`] when they come from a peer.
+    BigInt(BigInt),
+    /// A complex number (Python `complex`).
+    Complex(Complex),
 }
 
 /// An error converting between a [`Value`] and a typed Rust value, or
@@ -89,6 +121,20 @@ impl Value {
             Value::Bytes(_) => "bytes",
             Value::List(_) => "list",
             Value::Map(_) => "dict",
+            Value::Tuple(_) => "tuple",
+            Value::Set(_) => "set",
+            Value::FrozenSet(_) => "frozenset",
+            Value::BigInt(_) => "int",
+            Value::Complex(_) => "complex",
+        }
+    }
+
+    /// An integer of any size: [`Value::Int`] when it fits in `i64`, else
+    /// [`Value::BigInt`].
+    pub fn integer(n: BigInt) -> Value {
+        match i64::try_from(&n) {
+            Ok(small) => Value::Int(small),
+            Err(_) => Value::BigInt(n),
         }
     }
 
@@ -113,10 +159,12 @@ impl Value {
         }
     }
 
-    /// The number as a float, if this is a [`Value::Int`] or [`Value::Float`].
+    /// The number as a float, if this is a [`Value::Int`], a
+    /// [`Value::BigInt`] (rounded) or a [`Value::Float`].
     pub fn as_float(&self) -> Option<f64> {
         match self {
             Value::Int(i) => Some(*i as f64),
+            Value::BigInt(n) => Some(n.to_f64()),
             Value::Float(f) => Some(*f),
             _ => None,
         }
@@ -138,11 +186,27 @@ impl Value {
         }
     }
 
-    /// The items, if this is a [`Value::List`].
+    /// The items, if this is a sequence: a [`Value::List`], [`Value::Tuple`],
+    /// [`Value::Set`] or [`Value::FrozenSet`] (Python code reads them all
+    /// by iterating).
     pub fn as_list(&self) -> Option<&[Value]> {
         match self {
-            Value::List(items) => Some(items),
+            Value::List(items)
+            | Value::Tuple(items)
+            | Value::Set(items)
+            | Value::FrozenSet(items) => Some(items),
             _ => None,
+        }
+    }
+
+    /// The items, if this is a sequence (see [`Value::as_list`]), taken.
+    pub fn into_list(self) -> Result<Vec<Value>, Value> {
+        match self {
+            Value::List(items)
+            | Value::Tuple(items)
+            | Value::Set(items)
+            | Value::FrozenSet(items) => Ok(items),
+            other => Err(other),
         }
     }
 
@@ -175,16 +239,15 @@ impl fmt::Display for Value {
             Value::Float(x) => write_python_float(f, *x),
             Value::Str(s) => write_python_str(f, s),
             Value::Bytes(b) => write_python_bytes(f, b),
-            Value::List(items) => {
-                f.write_str("[")?;
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    write!(f, "{item}")?;
-                }
-                f.write_str("]")
-            }
+            Value::List(items) => write_items(f, "[", items, "]"),
+            Value::Tuple(items) if items.len() == 1 => write!(f, "({},)", items[0]),
+            Value::Tuple(items) => write_items(f, "(", items, ")"),
+            Value::Set(items) if items.is_empty() => f.write_str("set()"),
+            Value::Set(items) => write_items(f, "{", items, "}"),
+            Value::FrozenSet(items) if items.is_empty() => f.write_str("frozenset()"),
+            Value::FrozenSet(items) => write_items(f, "frozenset({", items, "})"),
+            Value::BigInt(n) => write!(f, "{n}"),
+            Value::Complex(c) => write!(f, "{c}"),
             Value::Map(entries) => {
                 f.write_str("{")?;
                 for (i, (k, v)) in entries.iter().enumerate() {
@@ -197,6 +260,22 @@ impl fmt::Display for Value {
             }
         }
     }
+}
+
+fn write_items(
+    f: &mut fmt::Formatter<'_>,
+    open: &str,
+    items: &[Value],
+    close: &str,
+) -> fmt::Result {
+    f.write_str(open)?;
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write!(f, "{item}")?;
+    }
+    f.write_str(close)
 }
 
 fn write_python_float(f: &mut fmt::Formatter<'_>, x: f64) -> fmt::Result {
@@ -253,6 +332,30 @@ macro_rules! impl_from_int {
     )*};
 }
 impl_from_int!(i8, i16, i32, i64, u8, u16, u32);
+
+/// Integers that may not fit in `i64` become [`Value::BigInt`] then.
+macro_rules! impl_from_wide_int {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Value {
+            fn from(v: $t) -> Self {
+                Value::integer(BigInt::from(v))
+            }
+        }
+    )*};
+}
+impl_from_wide_int!(u64, i128, u128);
+
+impl From<BigInt> for Value {
+    fn from(v: BigInt) -> Self {
+        Value::integer(v)
+    }
+}
+
+impl From<Complex> for Value {
+    fn from(v: Complex) -> Self {
+        Value::Complex(v)
+    }
+}
 
 impl From<bool> for Value {
     fn from(v: bool) -> Self {

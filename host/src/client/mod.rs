@@ -469,7 +469,7 @@ pub fn resolve(text: &str) -> Result<PyroUri, ClientError> {
 fn positional(args: impl Serialize) -> Result<CallArgs, ClientError> {
     match to_value(&args).map_err(|err| ClientError::Convert(err.to_string()))? {
         Value::Null => Ok(CallArgs::default()),
-        Value::List(items) => Ok(CallArgs::positional(items)),
+        Value::List(items) | Value::Tuple(items) => Ok(CallArgs::positional(items)),
         single => Ok(CallArgs::positional(vec![single])),
     }
 }

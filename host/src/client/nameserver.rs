@@ -199,14 +199,16 @@ fn uri_of(value: &Value) -> Result<PyroUri, ClientError> {
 fn tags(value: &Value) -> Result<BTreeSet<String>, ClientError> {
     match value {
         Value::Null => Ok(BTreeSet::new()),
-        Value::List(items) => items
-            .iter()
-            .map(|t| {
-                t.as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| unexpected("metadata", value))
-            })
-            .collect(),
+        Value::List(items) | Value::Tuple(items) | Value::Set(items) | Value::FrozenSet(items) => {
+            items
+                .iter()
+                .map(|t| {
+                    t.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| unexpected("metadata", value))
+                })
+                .collect()
+        }
         other => Err(unexpected("metadata", other)),
     }
 }

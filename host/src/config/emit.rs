@@ -38,7 +38,9 @@ fn write_block(out: &mut String, indent: usize, value: &Value) {
                 write_entry(out, indent + 2, key, value);
             }
         }
-        Value::List(items) if !items.is_empty() => {
+        Value::List(items) | Value::Tuple(items) | Value::Set(items) | Value::FrozenSet(items)
+            if !items.is_empty() =>
+        {
             out.push('\n');
             for item in items {
                 let _ = write!(out, "{:indent$}-", "", indent = indent + 2);
@@ -64,8 +66,11 @@ fn scalar(value: &Value) -> String {
             "[{}]",
             b.iter().map(u8::to_string).collect::<Vec<_>>().join(", ")
         ),
-        Value::List(_) => "[]".to_owned(),
+        Value::List(_) | Value::Tuple(_) | Value::Set(_) | Value::FrozenSet(_) => "[]".to_owned(),
         Value::Map(_) => "{}".to_owned(),
+        Value::BigInt(n) => n.to_string(),
+        // YAML has no complex numbers: Python's text of one.
+        Value::Complex(c) => string(&c.to_string()),
     }
 }
 

@@ -402,7 +402,7 @@ fn run_batch(shared: &Shared, sessions: &mut Sessions, call: Call) -> Result<Val
 }
 
 fn batch_item(object: &str, item: Value) -> Result<Call, String> {
-    let Value::List(parts) = item else {
+    let Ok(parts) = item.into_list() else {
         return Err("a batch item is (method, args, kwargs)".to_owned());
     };
     let mut parts = parts.into_iter();
@@ -414,9 +414,10 @@ fn batch_item(object: &str, item: Value) -> Result<Call, String> {
         .ok_or("a batch method name must be a string")?
         .to_owned();
     let args = match args {
-        Value::List(args) => args,
         Value::Null => Vec::new(),
-        _ => return Err("batch arguments must be a sequence".to_owned()),
+        sequence => sequence
+            .into_list()
+            .map_err(|_| "batch arguments must be a sequence".to_owned())?,
     };
     Ok(Call {
         object: object.to_owned(),

@@ -36,7 +36,7 @@ impl Call {
     /// "kwargs"}` mapping. `kwargs` may be `None`.
     pub fn from_value(value: Value) -> Result<Call, String> {
         let (object, method, args, kwargs) = match value {
-            Value::List(items) if items.len() == 4 => {
+            Value::List(items) | Value::Tuple(items) if items.len() == 4 => {
                 let mut items = items.into_iter();
                 let mut next = || items.next().expect("four items");
                 (next(), next(), next(), next())
@@ -66,14 +66,13 @@ impl Call {
         let object = text(object, "object id")?;
         let method = text(method, "method name")?;
         let args = match args {
-            Value::List(args) => args,
             Value::Null => Vec::new(),
-            other => {
-                return Err(format!(
+            sequence => sequence.into_list().map_err(|other| {
+                format!(
                     "call arguments must be a sequence, found {}",
                     other.type_name()
-                ));
-            }
+                )
+            })?,
         };
         Ok(Call {
             object,

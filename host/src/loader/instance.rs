@@ -4,7 +4,7 @@ use std::sync::Arc;
 use abi_stable::std_types::{RResult, RSlice, RStr, RVec};
 use pyrolab_plugin_api::abi::InstanceBox;
 use pyrolab_plugin_api::descriptor::ClassDescriptor;
-use pyrolab_plugin_api::{CallArgs, DriverError, Value, value};
+use pyrolab_plugin_api::{CallArgs, DriverError, ErrorKind, Value, value};
 
 use super::library::decode_error;
 
@@ -13,6 +13,29 @@ use super::library::decode_error;
 pub struct Instance {
     handle: InstanceBox,
     class: Arc<ClassDescriptor>,
+    kinds: ValueKinds,
+}
+
+/// Which `Value` kinds a driver's copy of plugin-api can decode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ValueKinds {
+    /// Tags 0 to 7 only (pyrolab-plugin-api 0.1.0): tuples, sets and
+    /// frozensets are sent as lists, and big integers and complex numbers
+    /// are refused before the call, since the driver could not read them.
+    First,
+    /// Every kind this host knows.
+    All,
+}
+
+impl ValueKinds {
+    /// The kinds a driver built against `plugin_api_version` reads.
+    pub(super) fn of(plugin_api_version: &str) -> ValueKinds {
+        if plugin_api_version == "0.1.0" {
+            ValueKinds::First
+        } else {
+            ValueKinds::All
+        }
+    }
 }
 
 impl fmt::Debug for Instance {
@@ -24,8 +47,12 @@ impl fmt::Debug for Instance {
 }
 
 impl Instance {
-    pub(super) fn new(handle: InstanceBox, class: Arc<ClassDescriptor>) -> Self {
-        Instance { handle, class }
+    pub(super) fn new(handle: InstanceBox, class: Arc<ClassDescriptor>, kinds: ValueKinds) -> Self {
+        Instance {
+            handle,
+            class,
+            kinds,
+        }
     }
 
     /// The instance's class description.
@@ -36,7 +63,11 @@ impl Instance {
     /// Calls a method. Errors are the driver's own (a panic inside the
     /// driver arrives as a `RuntimeError`).
     pub fn call(&self, method: &str, args: CallArgs) -> Result<Value, DriverError> {
-        let encoded = value::encode(&args.into_value());
+        let mut arguments = args.into_value();
+        if self.kinds == ValueKinds::First {
+            arguments = lowered(arguments, method)?;
+        }
+        let encoded = value::encode(&arguments);
         self.call_encoded(method, &encoded)
     }
 
@@ -53,6 +84,16 @@ impl Instance {
     /// encoded (`value::encode` of the result), so a reply in the same
     /// encoding can be sent without decoding it.
     pub fn call_raw(&self, method: &str, arguments: &[u8]) -> Result<RVec<u8>, DriverError> {
+        if self.kinds == ValueKinds::First {
+            let decoded = value::decode(arguments)
+                .map_err(|err| DriverError::new(ErrorKind::TypeError, err.to_string()))?;
+            let arguments = value::encode(&lowered(decoded, method)?);
+            return self.call_lowered(method, &arguments);
+        }
+        self.call_lowered(method, arguments)
+    }
+
+    fn call_lowered(&self, method: &str, arguments: &[u8]) -> Result<RVec<u8>, DriverError> {
         match self
             .handle
             .call(RStr::from_str(method), RSlice::from_slice(arguments))
@@ -75,4 +116,41 @@ impl Instance {
         )
         .map(drop)
     }
+}
+
+/// `value` in the kinds a plugin-api 0.1.0 driver reads: sequences as
+/// lists; a big integer or complex number, which it cannot receive, is a
+/// `TypeError` for the caller.
+pub(super) fn lowered(value: Value, method: &str) -> Result<Value, DriverError> {
+    let lower_all = |items: Vec<Value>| {
+        items
+            .into_iter()
+            .map(|item| lowered(item, method))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    Ok(match value {
+        Value::List(items) | Value::Tuple(items) | Value::Set(items) | Value::FrozenSet(items) => {
+            Value::List(lower_all(items)?)
+        }
+        Value::Map(entries) => Value::Map(
+            entries
+                .into_iter()
+                .map(|(k, v)| Ok((lowered(k, method)?, lowered(v, method)?)))
+                .collect::<Result<_, DriverError>>()?,
+        ),
+        Value::BigInt(_) | Value::Complex(_) => {
+            return Err(DriverError::new(
+                ErrorKind::TypeError,
+                format!(
+                    "{method}(): this driver was built against pyrolab-plugin-api 0.1.0, which cannot receive {} values like {value}; rebuild it against pyrolab-plugin-api 0.1.1 or later",
+                    if matches!(value, Value::Complex(_)) {
+                        "complex"
+                    } else {
+                        "integers beyond 64 bits:"
+                    },
+                ),
+            ));
+        }
+        plain => plain,
+    })
 }

@@ -9,6 +9,7 @@ use pyrolab_plugin_api::abi::PluginRootRef;
 use pyrolab_plugin_api::descriptor::{ClassDescriptor, LibraryDescriptor};
 use pyrolab_plugin_api::{DriverError, Value, value};
 
+use super::instance::{ValueKinds, lowered};
 use super::search::{module_names_of, normalize};
 use super::{Instance, LoadError};
 use crate::logging;
@@ -125,10 +126,23 @@ impl Library {
     /// (`Value::Null` when the configuration gives none).
     pub fn create(&self, class: &str, parameters: &Value) -> Result<Instance, LoadError> {
         let descriptor = self.class(class)?.clone();
-        let encoded = value::encode(parameters);
+        let kinds = ValueKinds::of(&self.descriptor.plugin_api_version);
+        let encoded = match kinds {
+            ValueKinds::All => value::encode(parameters),
+            ValueKinds::First => {
+                let parameters = lowered(parameters.clone(), "__init__").map_err(|error| {
+                    LoadError::Constructor {
+                        path: self.path.clone(),
+                        class: class.to_owned(),
+                        error,
+                    }
+                })?;
+                value::encode(&parameters)
+            }
+        };
         let created = self.root.create()(RStr::from_str(class), RSlice::from_slice(&encoded));
         match created {
-            RResult::ROk(handle) => Ok(Instance::new(handle, Arc::new(descriptor))),
+            RResult::ROk(handle) => Ok(Instance::new(handle, Arc::new(descriptor), kinds)),
             RResult::RErr(bytes) => Err(LoadError::Constructor {
                 path: self.path.clone(),
                 class: class.to_owned(),

@@ -120,7 +120,7 @@ impl NameServer {
             .ok_or_else(|| naming_error(&format!("unknown name: {name}")))?;
         let uri = uri_object(&entry.uri);
         Ok(if with_metadata {
-            Value::List(vec![uri, tags(&entry.metadata)])
+            Value::Tuple(vec![uri, tags(&entry.metadata)])
         } else {
             uri
         })
@@ -358,8 +358,13 @@ fn truthy(value: &Value) -> bool {
         Value::Float(f) => *f != 0.0,
         Value::Str(s) => !s.is_empty(),
         Value::Bytes(b) => !b.is_empty(),
-        Value::List(items) => !items.is_empty(),
+        Value::List(items) | Value::Tuple(items) | Value::Set(items) | Value::FrozenSet(items) => {
+            !items.is_empty()
+        }
         Value::Map(entries) => !entries.is_empty(),
+        // A BigInt is never zero (zero is an Int).
+        Value::BigInt(_) => true,
+        Value::Complex(c) => c.re != 0.0 || c.im != 0.0,
     }
 }
 
@@ -375,17 +380,19 @@ fn metadata_set(value: Value, what: &str) -> Result<Option<BTreeSet<String>>, Va
     match value {
         Value::Null => Ok(None),
         Value::Str(_) => Err(not_iterable("str")),
-        Value::List(items) => items
-            .into_iter()
-            .map(|item| match item {
-                Value::Str(tag) => Ok(tag),
-                other => Err(python_error(
-                    "TypeError",
-                    &format!("{what} tags must be str, found {}", other.type_name()),
-                )),
-            })
-            .collect::<Result<_, _>>()
-            .map(Some),
+        Value::List(items) | Value::Tuple(items) | Value::Set(items) | Value::FrozenSet(items) => {
+            items
+                .into_iter()
+                .map(|item| match item {
+                    Value::Str(tag) => Ok(tag),
+                    other => Err(python_error(
+                        "TypeError",
+                        &format!("{what} tags must be str, found {}", other.type_name()),
+                    )),
+                })
+                .collect::<Result<_, _>>()
+                .map(Some)
+        }
         other => Err(not_iterable(other.type_name())),
     }
 }
@@ -472,7 +479,7 @@ fn uri_object(text: &str) -> Value {
         (Value::from("__class__"), Value::from("Pyro5.core.URI")),
         (
             Value::from("state"),
-            Value::List(vec![
+            Value::Tuple(vec![
                 Value::from("PYRO"),
                 Value::from(uri.object.as_str()),
                 sockname,
@@ -483,8 +490,9 @@ fn uri_object(text: &str) -> Value {
     ])
 }
 
+/// Metadata as Pyro5 returns it: a set.
 fn tags(metadata: &BTreeSet<String>) -> Value {
-    Value::List(metadata.iter().map(|t| Value::from(t.as_str())).collect())
+    Value::Set(metadata.iter().map(|t| Value::from(t.as_str())).collect())
 }
 
 /// `list`/`yplookup` results: name to URI string, or to `(uri, metadata)`.
@@ -497,7 +505,7 @@ fn listing<'a>(
             .map(|(name, entry)| {
                 let uri = Value::from(entry.uri.as_str());
                 let value = if with_metadata {
-                    Value::List(vec![uri, tags(&entry.metadata)])
+                    Value::Tuple(vec![uri, tags(&entry.metadata)])
                 } else {
                     uri
                 };

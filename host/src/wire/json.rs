@@ -4,14 +4,16 @@
 //! `-Infinity`, which strict JSON lacks.
 //!
 //! Bytes travel as serpent's `{"data": base64, "encoding": "base64"}`
-//! dict and are read back into bytes. Integers outside 64 bits are an
-//! error, never a rounded float.
+//! dict and are read back into bytes. Integers of any size are written and
+//! read as digits (never a rounded float). As in Pyro5, tuples, sets and
+//! frozensets become arrays, and complex numbers cannot be sent.
 
 use std::fmt::Write as _;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use pyrolab_plugin_api::Value;
+use pyrolab_plugin_api::value::BigInt;
 
 use super::serializer::{MAX_DEPTH, SerializeError, Serializer, bytes_from_dict, id};
 
@@ -104,7 +106,7 @@ fn write_value(out: &mut String, value: &Value, depth: usize) -> Result<(), Seri
             out.push_str(&BASE64.encode(b));
             out.push_str("\", \"encoding\": \"base64\"}");
         }
-        Value::List(items) => {
+        Value::List(items) | Value::Tuple(items) | Value::Set(items) | Value::FrozenSet(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
@@ -113,6 +115,14 @@ fn write_value(out: &mut String, value: &Value, depth: usize) -> Result<(), Seri
                 write_value(out, item, depth + 1)?;
             }
             out.push(']');
+        }
+        Value::BigInt(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::Complex(_) => {
+            return Err(SerializeError::new(
+                "json cannot carry complex numbers (Pyro5's json serializer cannot either): use serpent, msgpack or marshal",
+            ));
         }
         Value::Map(entries) => {
             out.push('{');
@@ -136,6 +146,7 @@ fn write_key(out: &mut String, key: &Value) -> Result<(), SerializeError> {
     match key {
         Value::Str(s) => write_str(out, s),
         Value::Int(i) => write_str(out, &i.to_string()),
+        Value::BigInt(n) => write_str(out, &n.to_string()),
         Value::Float(f) => {
             let mut text = String::new();
             write_float(&mut text, *f);
@@ -314,20 +325,13 @@ impl Parser<'_> {
                 .map(Value::Float)
                 .map_err(|_| self.error(&format!("invalid number {token:?}")));
         }
-        token.parse::<i64>().map(Value::Int).map_err(|_| {
-            if token.len() > 1
-                && token
-                    .trim_start_matches('-')
-                    .bytes()
-                    .all(|b| b.is_ascii_digit())
-            {
-                self.error(&format!(
-                    "integer {token} is too large (pyrolab-host supports 64-bit signed integers)"
-                ))
-            } else {
-                self.error(&format!("invalid number {token:?}"))
-            }
-        })
+        if let Ok(small) = token.parse::<i64>() {
+            return Ok(Value::Int(small));
+        }
+        token
+            .parse::<BigInt>()
+            .map(Value::integer)
+            .map_err(|err| self.error(&format!("invalid number {token:?}: {err}")))
     }
 
     fn string(&mut self) -> Result<String, SerializeError> {
@@ -437,8 +441,14 @@ mod tests {
         );
         let echo = read(r#"[1, 2.5, "s€", null, true, [1, 2], {"k": [1]}, [3, 4]]"#).unwrap();
         assert_eq!(echo.as_list().unwrap()[2], Value::from("s€"));
-        let big = read(r#"[1180591620717411303424]"#).unwrap_err();
-        assert!(big.to_string().contains("too large"), "{big}");
+        let big = read(r#"[1180591620717411303424, -1267650600228229401496703205376]"#).unwrap();
+        assert_eq!(
+            big.to_string(),
+            "[1180591620717411303424, -1267650600228229401496703205376]"
+        );
+        let err = read(&"9".repeat(5000)).unwrap_err();
+        assert!(err.to_string().contains("4300 digits"), "{err}");
+        assert!(read("-").is_err());
         assert_eq!(read(r#""\ud83d\ude00""#).unwrap(), Value::from("😀"));
         assert!(read("NaN").unwrap().as_float().unwrap().is_nan());
         assert_eq!(read("-Infinity").unwrap(), Value::Float(f64::NEG_INFINITY));
@@ -458,6 +468,20 @@ mod tests {
             .serialize(&Value::Map(vec![(Value::List(vec![]), 1.into())]))
             .unwrap_err();
         assert!(err.to_string().contains("keys"), "{err}");
+    }
+
+    #[test]
+    fn python_only_kinds_are_written_as_pyro5_writes_them() {
+        let value = Value::List(vec![
+            Value::Tuple(vec![1.into()]),
+            Value::Set(vec![2.into()]),
+            Value::FrozenSet(vec![]),
+            Value::BigInt("1180591620717411303424".parse().unwrap()),
+        ]);
+        assert_eq!(write(&value), "[[1], [2], [], 1180591620717411303424]");
+        let complex = Value::Complex(pyrolab_plugin_api::Complex::new(1.0, 2.0));
+        let err = Json.serialize(&complex).unwrap_err();
+        assert!(err.to_string().contains("complex"), "{err}");
     }
 
     #[test]

@@ -1,10 +1,26 @@
 //! msgpack (serializer id 4), as Pyro5 uses it: the Python `msgpack`
 //! package with `use_bin_type=True`, so strings are `str` and bytes are
 //! `bin`; integers and containers in their smallest encoding; floats as
-//! float64. Pyro5's extension types (complex numbers and the like) are
-//! refused with an error; integers beyond 64-bit signed range likewise.
+//! float64. Tuples, sets and frozensets are arrays (they arrive as lists,
+//! as they do in Pyro5). Pyro5's extension types carry what msgpack
+//! lacks: 0x30 a complex number (two little-endian float64s), 0x31 an
+//! integer beyond 64 bits (its decimal digits); its date types (0x32,
+//! 0x33) are refused with an error.
 
 use pyrolab_plugin_api::Value;
+use pyrolab_plugin_api::value::{BigInt, Complex};
+
+/// Pyro5's msgpack extension type codes.
+mod ext {
+    /// A complex number: `struct.pack("dd", real, imag)`.
+    pub const COMPLEX: i8 = 0x30;
+    /// An integer beyond 64 bits: its decimal digits in ASCII.
+    pub const BIG_INT: i8 = 0x31;
+    /// A `datetime.datetime`.
+    pub const DATETIME: i8 = 0x32;
+    /// A `datetime.date`.
+    pub const DATE: i8 = 0x33;
+}
 
 use super::serializer::{MAX_DEPTH, SerializeError, Serializer, id};
 
@@ -113,11 +129,25 @@ fn write_value(out: &mut Vec<u8>, value: &Value, depth: usize) -> Result<(), Ser
             write_len(out, b.len(), None, [0xc4, 0xc5, 0xc6])?;
             out.extend_from_slice(b);
         }
-        Value::List(items) => {
+        Value::List(items) | Value::Tuple(items) | Value::Set(items) | Value::FrozenSet(items) => {
             write_len(out, items.len(), Some((0x90, 16)), [0, 0xdc, 0xdd])?;
             for item in items {
                 write_value(out, item, depth + 1)?;
             }
+        }
+        Value::BigInt(n) => match u64::try_from(n) {
+            // msgpack's uint64 holds what i64 cannot, up to 2**64-1.
+            Ok(unsigned) => {
+                out.push(0xcf);
+                out.extend_from_slice(&unsigned.to_be_bytes());
+            }
+            Err(_) => write_ext(out, ext::BIG_INT, n.to_string().as_bytes())?,
+        },
+        Value::Complex(c) => {
+            let mut data = [0u8; 16];
+            data[..8].copy_from_slice(&c.re.to_le_bytes());
+            data[8..].copy_from_slice(&c.im.to_le_bytes());
+            write_ext(out, ext::COMPLEX, &data)?;
         }
         Value::Map(entries) => {
             write_len(out, entries.len(), Some((0x80, 16)), [0, 0xde, 0xdf])?;
@@ -127,6 +157,22 @@ fn write_value(out: &mut Vec<u8>, value: &Value, depth: usize) -> Result<(), Ser
             }
         }
     }
+    Ok(())
+}
+
+/// An extension value in its smallest form, as the Python package packs
+/// `ExtType`: fixext for 1, 2, 4, 8 and 16 bytes, else ext 8/16/32.
+fn write_ext(out: &mut Vec<u8>, code: i8, data: &[u8]) -> Result<(), SerializeError> {
+    match data.len() {
+        1 => out.push(0xd4),
+        2 => out.push(0xd5),
+        4 => out.push(0xd6),
+        8 => out.push(0xd7),
+        16 => out.push(0xd8),
+        len => write_len(out, len, None, [0xc7, 0xc8, 0xc9])?,
+    }
+    out.push(code as u8);
+    out.extend_from_slice(data);
     Ok(())
 }
 
@@ -215,21 +261,14 @@ impl Reader<'_> {
                 let len = self.uint(1 << (marker - 0xc4))? as usize;
                 Value::Bytes(self.take(len)?.to_vec())
             }
-            0xc7..=0xc9 | 0xd4..=0xd8 => {
-                return Err(self.error(
-                    "msgpack extension types (complex numbers and such) are not supported",
-                ));
+            0xc7..=0xc9 => {
+                let len = self.uint(1 << (marker - 0xc7))? as usize;
+                self.extension(len)?
             }
+            0xd4..=0xd8 => self.extension(1 << (marker - 0xd4))?,
             0xca => Value::Float(f64::from(f32::from_bits(self.uint(4)? as u32))),
             0xcb => Value::Float(f64::from_bits(self.uint(8)?)),
-            0xcc..=0xcf => {
-                let u = self.uint(1 << (marker - 0xcc))?;
-                Value::Int(i64::try_from(u).map_err(|_| {
-                    self.error(&format!(
-                        "integer {u} is too large (pyrolab-host supports 64-bit signed integers)"
-                    ))
-                })?)
-            }
+            0xcc..=0xcf => Value::from(self.uint(1 << (marker - 0xcc))?),
             0xd0 => Value::Int(i64::from(self.uint(1)? as u8 as i8)),
             0xd1 => Value::Int(i64::from(self.uint(2)? as u16 as i16)),
             0xd2 => Value::Int(i64::from(self.uint(4)? as u32 as i32)),
@@ -249,6 +288,37 @@ impl Reader<'_> {
             0xe0..=0xff => Value::Int(i64::from(marker as i8)),
             0xc1 => return Err(self.error("the reserved marker 0xc1")),
         })
+    }
+
+    /// An extension value of `len` data bytes: Pyro5's complex numbers and
+    /// big integers.
+    fn extension(&mut self, len: usize) -> Result<Value, SerializeError> {
+        let code = self.byte()? as i8;
+        let data = self.take(len)?.to_vec();
+        let data = data.as_slice();
+        match code {
+            ext::COMPLEX if data.len() == 16 => {
+                let part =
+                    |bytes: &[u8]| f64::from_le_bytes(bytes.try_into().expect("eight bytes"));
+                Ok(Value::Complex(Complex {
+                    re: part(&data[..8]),
+                    im: part(&data[8..]),
+                }))
+            }
+            ext::BIG_INT => std::str::from_utf8(data)
+                .ok()
+                .map(str::parse::<BigInt>)
+                .map(|parsed| parsed.map(Value::integer).map_err(|err| err.to_string()))
+                .unwrap_or_else(|| Err("not ASCII digits".to_owned()))
+                .map_err(|err| self.error(&format!("invalid big integer: {err}"))),
+            ext::DATETIME | ext::DATE => Err(self.error(
+                "msgpack date and datetime extensions are not supported (send them as ISO text)",
+            )),
+            other => Err(self.error(&format!(
+                "unsupported msgpack extension type {other:#04x} with {} data bytes",
+                data.len()
+            ))),
+        }
     }
 
     fn string(&mut self, len: usize) -> Result<Value, SerializeError> {
@@ -347,15 +417,49 @@ mod tests {
     }
 
     #[test]
+    fn pyro5_extension_types_carry_big_integers_and_complex_numbers() {
+        // What Pyro5's MsgpackSerializer writes (see tests/python).
+        let two_to_70 = b"\xc7\x16\x311180591620717411303424";
+        let big = Value::BigInt("1180591620717411303424".parse().unwrap());
+        assert_eq!(Msgpack.deserialize(two_to_70).unwrap(), big);
+        assert_eq!(Msgpack.serialize(&big).unwrap(), two_to_70);
+        let one_two_j = b"\xd8\x30\x00\x00\x00\x00\x00\x00\xf0\x3f\x00\x00\x00\x00\x00\x00\x00\x40";
+        let complex = Value::Complex(Complex::new(1.0, 2.0));
+        assert_eq!(Msgpack.deserialize(one_two_j).unwrap(), complex);
+        assert_eq!(Msgpack.serialize(&complex).unwrap(), one_two_j);
+        let u64_max = [0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+        let max = Value::BigInt(BigInt::from(u64::MAX));
+        assert_eq!(Msgpack.deserialize(&u64_max).unwrap(), max);
+        assert_eq!(Msgpack.serialize(&max).unwrap(), u64_max);
+        let tuple = Value::Tuple(vec![1.into(), Value::Set(vec![2.into()])]);
+        assert_eq!(Msgpack.serialize(&tuple).unwrap(), [0x92, 0x01, 0x91, 0x02]);
+        // A small number in the big-integer extension is still an int.
+        assert_eq!(Msgpack.deserialize(b"\xd4\x315").unwrap(), Value::Int(5));
+    }
+
+    #[test]
     fn unsupported_and_malformed_input_are_errors() {
-        let big = Msgpack
-            .deserialize(&[0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])
+        let date = Msgpack
+            .deserialize(&[0xd7, 0x33, 0, 0, 0, 0, 0, 0, 0, 0])
             .unwrap_err();
-        assert!(big.to_string().contains("too large"), "{big}");
-        let complex = Msgpack
-            .deserialize(&[0xd8, 0x30, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
-            .unwrap_err();
-        assert!(complex.to_string().contains("extension"), "{complex}");
+        assert!(date.to_string().contains("date"), "{date}");
+        let unknown = Msgpack.deserialize(&[0xd4, 0x01, 0]).unwrap_err();
+        assert!(unknown.to_string().contains("0x01"), "{unknown}");
+        let short_complex = Msgpack.deserialize(&[0xd7, 0x30, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert!(short_complex.is_err());
+        let bad_digits = Msgpack.deserialize(b"\xd5\x311x").unwrap_err();
+        assert!(
+            bad_digits.to_string().contains("big integer"),
+            "{bad_digits}"
+        );
+        let huge = [&[0xc8, 0x13, 0x88, 0x31][..], &[b'9'; 5000]].concat();
+        assert!(
+            Msgpack
+                .deserialize(&huge)
+                .unwrap_err()
+                .to_string()
+                .contains("4300")
+        );
         let hostile = Msgpack
             .deserialize(&[0xdd, 0xff, 0xff, 0xff, 0xff])
             .unwrap_err();

@@ -5,16 +5,20 @@
 //! `# serpent utf-8 python3.2` header line, then a compact literal with
 //! Python's `repr` of strings and floats), so stock clients parse it; the
 //! parser reads everything serpent and `ast.literal_eval` produce for the
-//! types in [`super::serializer`]'s mapping. Two of serpent's encodings are
-//! turned back into what they stand for: `{'data': ..., 'encoding':
-//! 'base64'}` becomes bytes, and `{'__class__': 'float', 'value': 'nan'}`
-//! a float.
+//! types in [`super::serializer`]'s mapping. serpent keeps tuples, sets
+//! (a frozenset is written as a set, an empty set as `()`), integers of
+//! any size and complex numbers. Three of its encodings are turned back
+//! into what they stand for: `{'data': ..., 'encoding': 'base64'}` becomes
+//! bytes, `{'__class__': 'float', 'value': 'nan'}` a float, and
+//! `{'__class__': 'complex', 'real': .., 'imag': ..}` (a complex number
+//! with a NaN part) a complex number.
 
 use std::fmt::Write as _;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use pyrolab_plugin_api::Value;
+use pyrolab_plugin_api::value::{BigInt, Complex};
 
 use super::serializer::{MAX_DEPTH, SerializeError, Serializer, bytes_from_dict, id};
 
@@ -120,16 +124,16 @@ fn write_value(out: &mut String, value: &Value, depth: usize) -> Result<(), Seri
             out.push_str(&BASE64.encode(b));
             out.push_str("','encoding':'base64'}");
         }
-        Value::List(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_value(out, item, depth + 1)?;
+        Value::List(items) => write_items(out, '[', items, ']', depth)?,
+        Value::Tuple(items) => {
+            write_items(out, '(', items, ')', depth)?;
+            if items.len() == 1 {
+                out.insert(out.len() - 1, ',');
             }
-            out.push(']');
         }
+        // No literal writes an empty set: serpent writes `()`.
+        Value::Set(items) | Value::FrozenSet(items) if items.is_empty() => out.push_str("()"),
+        Value::Set(items) | Value::FrozenSet(items) => write_items(out, '{', items, '}', depth)?,
         Value::Map(entries) => {
             out.push('{');
             for (i, (key, value)) in entries.iter().enumerate() {
@@ -142,8 +146,50 @@ fn write_value(out: &mut String, value: &Value, depth: usize) -> Result<(), Seri
             }
             out.push('}');
         }
+        Value::BigInt(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::Complex(c) => write_complex(out, *c),
     }
     Ok(())
+}
+
+fn write_items(
+    out: &mut String,
+    open: char,
+    items: &[Value],
+    close: char,
+    depth: usize,
+) -> Result<(), SerializeError> {
+    out.push(open);
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_value(out, item, depth + 1)?;
+    }
+    out.push(close);
+    Ok(())
+}
+
+/// A complex number as serpent writes it: `(1.0+2.0j)`, or, with a NaN
+/// part (which no literal can hold), a class dict.
+fn write_complex(out: &mut String, c: Complex) {
+    if c.re.is_nan() || c.im.is_nan() {
+        out.push_str("{'__class__':'complex','real':");
+        write_float(out, c.re);
+        out.push_str(",'imag':");
+        write_float(out, c.im);
+        out.push('}');
+        return;
+    }
+    out.push('(');
+    write_float(out, c.re);
+    if c.im.is_sign_positive() {
+        out.push('+');
+    }
+    write_float(out, c.im);
+    out.push_str("j)");
 }
 
 /// A float as Python's `repr` writes it; NaN and infinities as serpent
@@ -280,7 +326,7 @@ impl Parser<'_> {
             Some(b'(') => self.tuple(depth),
             Some(b'{') => self.braces(depth),
             Some(b'\'' | b'"') => self.string(false).map(Value::Str),
-            Some(b'-' | b'+' | b'.' | b'0'..=b'9') => self.number(),
+            Some(b'-' | b'+' | b'.' | b'0'..=b'9') => self.number_or_complex(),
             Some(c) if c.is_ascii_alphabetic() || c == b'_' => self.word(),
             Some(_) => Err(self.error("unexpected character")),
         }
@@ -300,19 +346,19 @@ impl Parser<'_> {
             match self.peek() {
                 Some(b',') => self.at += 1,
                 Some(c) if c == close => {}
-                Some(b'+' | b'-') => return Err(self.error("complex numbers are not supported")),
                 _ => return Err(self.error("expected ',' or the end of the sequence")),
             }
         }
     }
 
-    /// `()`, `(x,)`, `(x, y)`, or a parenthesized `(x)`.
+    /// `()`, `(x,)`, `(x, y)`, or a parenthesized `(x)` (such as a complex
+    /// number, `(1.0+2.0j)`).
     fn tuple(&mut self, depth: usize) -> Result<Value, SerializeError> {
         self.at += 1;
         self.skip_space();
         if self.peek() == Some(b')') {
             self.at += 1;
-            return Ok(Value::List(Vec::new()));
+            return Ok(Value::Tuple(Vec::new()));
         }
         let first = self.value(depth + 1)?;
         self.skip_space();
@@ -325,9 +371,8 @@ impl Parser<'_> {
                 self.at += 1;
                 let mut items = vec![first];
                 items.extend(self.sequence(b')', depth)?);
-                Ok(Value::List(items))
+                Ok(Value::Tuple(items))
             }
-            Some(b'+' | b'-') => Err(self.error("complex numbers are not supported")),
             _ => Err(self.error("expected ',' or ')'")),
         }
     }
@@ -353,7 +398,7 @@ impl Parser<'_> {
                 Some(b'}') => self.at += 1,
                 _ => return Err(self.error("expected ',' or '}'")),
             }
-            return Ok(Value::List(items));
+            return Ok(Value::Set(items));
         }
         let mut entries = Vec::new();
         let mut key = first;
@@ -418,6 +463,38 @@ impl Parser<'_> {
         }
     }
 
+    /// A number, or a complex literal `re+imj` / `re-imj` (as serpent
+    /// writes inside parentheses).
+    fn number_or_complex(&mut self) -> Result<Value, SerializeError> {
+        let first = self.number()?;
+        let Some(real) = first
+            .as_float()
+            .filter(|_| !matches!(first, Value::Complex(_)))
+        else {
+            return Ok(first);
+        };
+        let resume = self.at;
+        self.skip_space();
+        if !matches!(self.peek(), Some(b'+' | b'-')) {
+            self.at = resume;
+            return Ok(first);
+        }
+        let sign_at = self.at;
+        self.at += 1;
+        self.skip_space();
+        if !matches!(self.peek(), Some(b'.' | b'0'..=b'9')) {
+            return Err(self.error("expected a number after '+' or '-'"));
+        }
+        let negative = self.bytes[sign_at] == b'-';
+        match self.number()? {
+            Value::Complex(Complex { im, .. }) => Ok(Value::Complex(Complex {
+                re: real,
+                im: if negative { -im } else { im },
+            })),
+            _ => Err(self.error("only a complex number's real and imaginary parts may be added")),
+        }
+    }
+
     fn number(&mut self) -> Result<Value, SerializeError> {
         let start = self.at;
         if matches!(self.peek(), Some(b'-' | b'+')) {
@@ -437,8 +514,11 @@ impl Parser<'_> {
             .chars()
             .filter(|&c| c != '_')
             .collect();
-        if token.ends_with(['j', 'J']) {
-            return Err(self.error("complex numbers are not supported"));
+        if let Some(imaginary) = token.strip_suffix(['j', 'J']) {
+            return imaginary
+                .parse::<f64>()
+                .map(|im| Value::Complex(Complex { re: 0.0, im }))
+                .map_err(|_| self.error(&format!("invalid number {token:?}")));
         }
         let (negative, digits) = match token.strip_prefix('-') {
             Some(rest) => (true, rest),
@@ -455,7 +535,13 @@ impl Parser<'_> {
                 .ok_or_else(|| self.too_large_or_bad(&token));
         }
         if digits.bytes().all(|b| b.is_ascii_digit()) && !digits.is_empty() {
-            return parse_int(digits, 10, negative).ok_or_else(|| self.too_large_or_bad(&token));
+            if let Some(small) = parse_int(digits, 10, negative) {
+                return Ok(small);
+            }
+            return token
+                .parse::<BigInt>()
+                .map(Value::integer)
+                .map_err(|err| self.error(err.message()));
         }
         token
             .parse::<f64>()
@@ -465,7 +551,7 @@ impl Parser<'_> {
 
     fn too_large_or_bad(&self, token: &str) -> SerializeError {
         self.error(&format!(
-            "integer {token} is too large (pyrolab-host supports 64-bit signed integers)"
+            "integer {token} is too large in this base (write integers beyond 64 bits in decimal)"
         ))
     }
 
@@ -567,7 +653,8 @@ fn parse_int(digits: &str, radix: u32, negative: bool) -> Option<Value> {
     Some(Value::Int(value))
 }
 
-/// serpent's encodings of bytes and of non-finite floats, read back.
+/// serpent's encodings of bytes, of non-finite floats and of complex
+/// numbers with a NaN part, read back.
 fn special_dict(entries: Vec<(Value, Value)>) -> Result<Value, SerializeError> {
     if let Some(bytes) = bytes_from_dict(&entries) {
         return bytes;
@@ -589,6 +676,16 @@ fn special_dict(entries: Vec<(Value, Value)>) -> Result<Value, SerializeError> {
                     .map_err(|_| SerializeError::new(format!("invalid float {other:?}")))?,
             };
             return Ok(Value::Float(value));
+        }
+    }
+    if entries.len() == 3 && lookup("__class__").and_then(Value::as_str) == Some("complex") {
+        let part = |key: &str| match lookup(key) {
+            Some(Value::Int(i)) => Some(*i as f64),
+            Some(Value::Float(f)) => Some(*f),
+            _ => None,
+        };
+        if let (Some(re), Some(im)) = (part("real"), part("imag")) {
+            return Ok(Value::Complex(Complex { re, im }));
         }
     }
     Ok(Value::Map(entries))
@@ -664,10 +761,10 @@ mod tests {
         let call = read("# serpent utf-8 python3.2\n('thing','kw',(1,2,3),{'x':4})").unwrap();
         assert_eq!(
             call,
-            Value::List(vec![
+            Value::Tuple(vec![
                 "thing".into(),
                 "kw".into(),
-                Value::List(vec![1.into(), 2.into(), 3.into()]),
+                Value::Tuple(vec![1.into(), 2.into(), 3.into()]),
                 Value::Map(vec![("x".into(), 4.into())]),
             ])
         );
@@ -675,7 +772,7 @@ mod tests {
             read("# serpent utf-8 python3.2\n('thing','__getattr__',('value',),None)").unwrap();
         assert_eq!(
             getattr.as_list().unwrap()[2],
-            Value::List(vec!["value".into()])
+            Value::Tuple(vec!["value".into()])
         );
         let batch = read("# serpent utf-8 python3.2\n('thing','<batch>',[('add',(1,1),{}),('div',(1,0),{})],None)").unwrap();
         assert_eq!(batch.as_list().unwrap()[2].as_list().unwrap().len(), 2);
@@ -688,8 +785,8 @@ mod tests {
         )
         .unwrap();
         let items = echo.as_list().unwrap()[0].as_list().unwrap().to_vec();
-        assert_eq!(items[5], Value::List(vec![1.into(), 2.into()]));
-        assert_eq!(items[7], Value::List(vec![3.into(), 4.into()]));
+        assert_eq!(items[5], Value::Tuple(vec![1.into(), 2.into()]));
+        assert_eq!(items[7], Value::Set(vec![3.into(), 4.into()]));
         assert_eq!(items[8], Value::Bytes(b"\x00\x01bytes".to_vec()));
         assert_eq!(read("0x1F").unwrap(), Value::Int(31));
         assert_eq!(read("-0o17").unwrap(), Value::Int(-15));
@@ -721,12 +818,80 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_values_are_errors_not_wrong_values() {
-        let big = read("1180591620717411303424").unwrap_err();
-        assert!(big.to_string().contains("too large"), "{big}");
-        let complex = read("[(1.0+2.0j)]").unwrap_err();
-        assert!(complex.to_string().contains("complex"), "{complex}");
-        assert!(read("2j").unwrap_err().to_string().contains("complex"));
+    fn python_only_kinds_are_read_as_themselves() {
+        let big = |text: &str| Value::BigInt(text.parse().unwrap());
+        assert_eq!(
+            read("1180591620717411303424").unwrap(),
+            big("1180591620717411303424")
+        );
+        assert_eq!(
+            read("-1267650600228229401496703205376").unwrap(),
+            big("-1267650600228229401496703205376")
+        );
+        assert_eq!(
+            read("-9223372036854775809").unwrap(),
+            big("-9223372036854775809")
+        );
+        let complex = |re, im| Value::Complex(Complex { re, im });
+        assert_eq!(
+            read("[(1.0+2.0j)]").unwrap(),
+            Value::List(vec![complex(1.0, 2.0)])
+        );
+        assert_eq!(read("(1.5-0.5j)").unwrap(), complex(1.5, -0.5));
+        assert_eq!(read("2j").unwrap(), complex(0.0, 2.0));
+        assert_eq!(
+            read("(1e30000-1e30000j)").unwrap(),
+            complex(f64::INFINITY, f64::NEG_INFINITY)
+        );
+        assert_eq!(read("(1 + 2j)").unwrap(), complex(1.0, 2.0));
+        let nan =
+            read("{'__class__':'complex','real':1.0,'imag':{'__class__':'float','value':'nan'}}")
+                .unwrap();
+        assert!(matches!(nan, Value::Complex(c) if c.re == 1.0 && c.im.is_nan()));
+        assert_eq!(read("(1,)").unwrap(), Value::Tuple(vec![1.into()]));
+        assert_eq!(read("()").unwrap(), Value::Tuple(vec![]));
+        assert_eq!(read("(1)").unwrap(), Value::Int(1));
+        assert_eq!(read("{'a'}").unwrap(), Value::Set(vec!["a".into()]));
+        assert!(read("1-2").is_err());
+        assert!(read("(1+2)").is_err());
+        assert!(
+            read("0x1000000000000000000")
+                .unwrap_err()
+                .to_string()
+                .contains("decimal")
+        );
+        assert!(
+            read(&"9".repeat(5000))
+                .unwrap_err()
+                .to_string()
+                .contains("4300 digits")
+        );
+    }
+
+    #[test]
+    fn python_only_kinds_are_written_as_serpent_writes_them() {
+        let big: BigInt = "-1267650600228229401496703205376".parse().unwrap();
+        for (value, text) in [
+            (Value::Tuple(vec![1.into(), 2.into()]), "(1,2)"),
+            (Value::Tuple(vec![1.into()]), "(1,)"),
+            (Value::Tuple(vec![]), "()"),
+            (Value::Set(vec![1.into(), 2.into()]), "{1,2}"),
+            (Value::Set(vec![]), "()"),
+            (Value::FrozenSet(vec!["a".into()]), "{'a'}"),
+            (Value::BigInt(big), "-1267650600228229401496703205376"),
+            (Value::Complex(Complex::new(1.0, 2.0)), "(1.0+2.0j)"),
+            (Value::Complex(Complex::new(1.0, -0.0)), "(1.0-0.0j)"),
+            (
+                Value::Complex(Complex::new(0.0, f64::INFINITY)),
+                "(0.0+1e30000j)",
+            ),
+            (
+                Value::Complex(Complex::new(f64::NAN, 1.0)),
+                "{'__class__':'complex','real':{'__class__':'float','value':'nan'},'imag':1.0}",
+            ),
+        ] {
+            assert_eq!(write(&value), format!("{HEADER}{text}"), "{value:?}");
+        }
     }
 
     #[test]

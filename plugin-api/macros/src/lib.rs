@@ -289,17 +289,25 @@ fn lock_tokens(receiver: Receiver) -> Tokens {
 /// Turns `__returned` into the call's `Result<Value, DriverError>`.
 fn finish_tokens(method: &Method, krate: &syn::Path) -> Tokens {
     let name = &method.name;
+    let encode = |value: Tokens| {
+        if method.returns_set {
+            quote!(#krate::__private::encode_return(#name, &#krate::__private::AsSet(&#value)))
+        } else {
+            quote!(#krate::__private::encode_return(#name, &#value))
+        }
+    };
     if method.returns_result {
+        let encode_value = encode(quote!(value));
         quote! {
             match __returned {
-                ::core::result::Result::Ok(value) => #krate::__private::encode_return(#name, &value),
+                ::core::result::Result::Ok(value) => #encode_value,
                 ::core::result::Result::Err(err) => ::core::result::Result::Err(
                     ::core::convert::Into::<#krate::DriverError>::into(err),
                 ),
             }
         }
     } else {
-        quote!(#krate::__private::encode_return(#name, &__returned))
+        encode(quote!(__returned))
     }
 }
 

@@ -80,6 +80,9 @@ pub struct Method {
     pub params: Vec<Param>,
     pub returns: types::Rendered,
     pub returns_result: bool,
+    /// The result is written `HashSet<..>` or `BTreeSet<..>`: it goes to
+    /// Python as a `set` (serde alone would make it a list).
+    pub returns_set: bool,
     pub oneway: bool,
 }
 
@@ -412,11 +415,11 @@ fn read_method(function: &mut ImplItemFn, oneway: bool) -> syn::Result<Method> {
             ));
         }
     }
-    let (returns, returns_result) = match &function.sig.output {
-        ReturnType::Default => (types::unit(), false),
+    let (returns, returns_result, returns_set) = match &function.sig.output {
+        ReturnType::Default => (types::unit(), false, false),
         ReturnType::Type(_, ty) => match types::result_ok_type(ty) {
-            Some(ok) => (types::render(&ok), true),
-            None => (types::render(ty), false),
+            Some(ok) => (types::render(&ok), true, types::is_set(&ok)),
+            None => (types::render(ty), false, types::is_set(ty)),
         },
     };
     Ok(Method {
@@ -427,6 +430,7 @@ fn read_method(function: &mut ImplItemFn, oneway: bool) -> syn::Result<Method> {
         params,
         returns,
         returns_result,
+        returns_set,
         oneway,
     })
 }

@@ -80,6 +80,11 @@ pub fn result_ok_type(ty: &Type) -> Option<Type> {
     }
 }
 
+/// Whether the type is written `HashSet<..>` or `BTreeSet<..>`.
+pub fn is_set(ty: &Type) -> bool {
+    last_segment(ty).is_some_and(|s| s.ident == "HashSet" || s.ident == "BTreeSet")
+}
+
 pub fn is_option(ty: &Type) -> bool {
     last_segment(ty).is_some_and(|s| s.ident == "Option")
 }
@@ -135,7 +140,10 @@ fn path_hint(ty: &Type) -> String {
         ("bool", _) => "bool".to_owned(),
         ("Bytes" | "ByteBuf", _) => "bytes".to_owned(),
         ("Value", _) => "Any".to_owned(),
-        ("Vec" | "VecDeque" | "HashSet" | "BTreeSet", [element]) => sequence_hint(element),
+        ("BigInt", _) => "int".to_owned(),
+        ("Complex", _) => "complex".to_owned(),
+        ("HashSet" | "BTreeSet", [element]) => format!("set[{}]", python_hint(element)),
+        ("Vec" | "VecDeque", [element]) => sequence_hint(element),
         ("Box" | "Arc" | "Rc", [inner]) => python_hint(inner),
         ("Option", [inner]) => format!("{} | None", python_hint(inner)),
         ("HashMap" | "BTreeMap", [key, value]) => {

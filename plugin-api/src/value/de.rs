@@ -10,7 +10,8 @@ use serde::de::{
 };
 use serde::forward_to_deserialize_any;
 
-use super::{Value, ValueError};
+use super::ser::marker;
+use super::{BigInt, Complex, Value, ValueError};
 
 /// Converts a [`Value`] to any `Deserialize` type, consuming it (byte
 /// buffers and strings are moved, not copied).
@@ -42,8 +43,12 @@ impl Value {
             Value::Float(f) => Unexpected::Float(*f),
             Value::Str(s) => Unexpected::Str(s),
             Value::Bytes(b) => Unexpected::Bytes(b),
-            Value::List(_) => Unexpected::Seq,
+            Value::List(_) | Value::Tuple(_) | Value::Set(_) | Value::FrozenSet(_) => {
+                Unexpected::Seq
+            }
             Value::Map(_) => Unexpected::Map,
+            Value::BigInt(_) => Unexpected::Other("an integer larger than 128 bits"),
+            Value::Complex(_) => Unexpected::Other("a complex number"),
         }
     }
 
@@ -76,8 +81,27 @@ impl<'de> de::Deserializer<'de> for Value {
             Value::Float(f) => visitor.visit_f64(f),
             Value::Str(s) => visitor.visit_string(s),
             Value::Bytes(b) => visitor.visit_byte_buf(b),
-            Value::List(items) => visit_list(items, visitor),
+            Value::List(items)
+            | Value::Tuple(items)
+            | Value::Set(items)
+            | Value::FrozenSet(items) => visit_list(items, visitor),
             Value::Map(entries) => visit_map(entries, visitor),
+            Value::BigInt(n) => {
+                if let Ok(small) = i128::try_from(&n) {
+                    visitor.visit_i128(small)
+                } else if let Ok(large) = u128::try_from(&n) {
+                    visitor.visit_u128(large)
+                } else {
+                    Err(Value::BigInt(n).invalid_type(&visitor))
+                }
+            }
+            Value::Complex(c) => visit_map(
+                vec![
+                    (Value::from("real"), Value::Float(c.re)),
+                    (Value::from("imag"), Value::Float(c.im)),
+                ],
+                visitor,
+            ),
         }
     }
 
@@ -105,10 +129,30 @@ impl<'de> de::Deserializer<'de> for Value {
 
     fn deserialize_newtype_struct<V: Visitor<'de>>(
         self,
-        _name: &'static str,
+        name: &'static str,
         visitor: V,
     ) -> Result<V::Value, ValueError> {
-        visitor.visit_newtype_struct(self)
+        match (name, self) {
+            // `Value`'s own Deserialize: kinds serde cannot name are handed
+            // over as a variant named after the kind.
+            (marker::VALUE, value) => match Kind::of(value) {
+                Ok(kind) => visitor.visit_enum(kind),
+                Err(plain) => plain.deserialize_any(visitor),
+            },
+            (marker::BIGINT, Value::Int(i)) => visitor.visit_i64(i),
+            (marker::BIGINT, Value::BigInt(n)) => visitor.visit_string(n.to_string()),
+            (marker::BIGINT, other) => Err(other.invalid_type(&visitor)),
+            (marker::COMPLEX, Value::Complex(c)) => {
+                visit_list(vec![Value::Float(c.re), Value::Float(c.im)], visitor)
+            }
+            // A real number is a complex one with no imaginary part, as in
+            // Python's numeric tower.
+            (marker::COMPLEX, real @ (Value::Int(_) | Value::Float(_) | Value::BigInt(_))) => {
+                visitor.visit_f64(real.as_float().expect("a number"))
+            }
+            (marker::COMPLEX, other) => Err(other.invalid_type(&visitor)),
+            (_, value) => visitor.visit_newtype_struct(value),
+        }
     }
 
     fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
@@ -119,6 +163,7 @@ impl<'de> de::Deserializer<'de> for Value {
         match self {
             // Python users write `2` where a float is expected.
             Value::Int(i) => visitor.visit_f64(i as f64),
+            Value::BigInt(n) => visitor.visit_f64(n.to_f64()),
             Value::Null => Err(self.invalid_type(&visitor)),
             other => other.deserialize_any(visitor),
         }
@@ -132,7 +177,7 @@ impl<'de> de::Deserializer<'de> for Value {
         match self {
             Value::Bytes(b) => visitor.visit_byte_buf(b),
             Value::Str(s) => visitor.visit_string(s),
-            Value::List(items) => match list_of_bytes(&items) {
+            Value::List(items) | Value::Tuple(items) => match list_of_bytes(&items) {
                 Some(bytes) => visitor.visit_byte_buf(bytes),
                 None => Err(Value::List(items).invalid_type(&visitor)),
             },
@@ -142,7 +187,10 @@ impl<'de> de::Deserializer<'de> for Value {
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
         match self {
-            Value::List(items) => visit_list(items, visitor),
+            Value::List(items)
+            | Value::Tuple(items)
+            | Value::Set(items)
+            | Value::FrozenSet(items) => visit_list(items, visitor),
             // `Vec<u8>` asks for a sequence; Python sends bytes.
             Value::Bytes(bytes) => {
                 let mut access = ByteAccess {
@@ -422,6 +470,44 @@ impl<'de> VariantAccess<'de> for VariantContent {
     }
 }
 
+/// A value of a kind serde's data model lacks, as an enum variant named
+/// after the kind, whose content serde can carry: a tuple's or set's items
+/// as a list, a big integer's decimal text, a complex number's two parts.
+struct Kind {
+    name: &'static str,
+    content: Value,
+}
+
+impl Kind {
+    fn of(value: Value) -> Result<Kind, Value> {
+        let (name, content) = match value {
+            Value::Tuple(items) => ("tuple", Value::List(items)),
+            Value::Set(items) => ("set", Value::List(items)),
+            Value::FrozenSet(items) => ("frozenset", Value::List(items)),
+            Value::BigInt(n) => ("int", Value::Str(n.to_string())),
+            Value::Complex(c) => (
+                "complex",
+                Value::List(vec![Value::Float(c.re), Value::Float(c.im)]),
+            ),
+            plain => return Err(plain),
+        };
+        Ok(Kind { name, content })
+    }
+}
+
+impl<'de> EnumAccess<'de> for Kind {
+    type Error = ValueError;
+    type Variant = VariantContent;
+
+    fn variant_seed<V: DeserializeSeed<'de>>(
+        self,
+        seed: V,
+    ) -> Result<(V::Value, VariantContent), ValueError> {
+        let name = seed.deserialize(Value::from(self.name))?;
+        Ok((name, VariantContent(Some(self.content))))
+    }
+}
+
 impl<'de> IntoDeserializer<'de, ValueError> for Value {
     type Deserializer = Value;
 
@@ -430,26 +516,17 @@ impl<'de> IntoDeserializer<'de, ValueError> for Value {
     }
 }
 
-/// The natural form: whatever the data is, as the matching `Value`.
+/// The natural form: whatever the data is, as the matching `Value`. From a
+/// `Value` itself, every kind is kept (tuples stay tuples, sets sets); from
+/// other formats, sequences become lists and integers beyond `i64`
+/// [`Value::BigInt`]s.
 impl<'de> de::Deserialize<'de> for Value {
     fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(ValueVisitor)
+        deserializer.deserialize_newtype_struct(marker::VALUE, ValueVisitor)
     }
 }
 
 struct ValueVisitor;
-
-fn int_in_range<N, E>(n: N) -> Result<Value, E>
-where
-    N: Copy + Display + TryInto<i64>,
-    E: de::Error,
-{
-    n.try_into().map(Value::Int).map_err(|_| {
-        E::custom(format_args!(
-            "integer {n} is out of range for a 64-bit signed integer"
-        ))
-    })
-}
 
 impl<'de> Visitor<'de> for ValueVisitor {
     type Value = Value;
@@ -467,15 +544,15 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_i128<E: de::Error>(self, v: i128) -> Result<Value, E> {
-        int_in_range(v)
+        Ok(Value::from(v))
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
-        int_in_range(v)
+        Ok(Value::from(v))
     }
 
     fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
-        int_in_range(v)
+        Ok(Value::from(v))
     }
 
     fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
@@ -514,7 +591,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
         self,
         deserializer: D,
     ) -> Result<Value, D::Error> {
-        de::Deserialize::deserialize(deserializer)
+        deserializer.deserialize_any(self)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
@@ -525,12 +602,144 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::List(items))
     }
 
+    /// A kind serde lacks, handed over by a `Value` deserializer (see
+    /// `Kind`).
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
+        let (kind, content): (String, _) = data.variant()?;
+        match kind.as_str() {
+            "tuple" => content.newtype_variant().map(Value::Tuple),
+            "set" => content.newtype_variant().map(Value::Set),
+            "frozenset" => content.newtype_variant().map(Value::FrozenSet),
+            "int" => {
+                let text: String = content.newtype_variant()?;
+                text.parse().map(Value::integer).map_err(de::Error::custom)
+            }
+            "complex" => content
+                .newtype_variant()
+                .map(|(re, im)| Value::Complex(Complex { re, im })),
+            other => Err(de::Error::unknown_variant(
+                other,
+                &["tuple", "set", "frozenset", "int", "complex"],
+            )),
+        }
+    }
+
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(4096));
         while let Some(entry) = map.next_entry()? {
             entries.push(entry);
         }
         Ok(Value::Map(entries))
+    }
+}
+
+/// A [`BigInt`] parameter takes any Python integer.
+impl<'de> de::Deserialize<'de> for BigInt {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<BigInt, D::Error> {
+        deserializer.deserialize_newtype_struct(marker::BIGINT, BigIntVisitor)
+    }
+}
+
+struct BigIntVisitor;
+
+impl<'de> Visitor<'de> for BigIntVisitor {
+    type Value = BigInt;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an integer")
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<BigInt, E> {
+        Ok(BigInt::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<BigInt, E> {
+        Ok(BigInt::from(v))
+    }
+
+    fn visit_i128<E>(self, v: i128) -> Result<BigInt, E> {
+        Ok(BigInt::from(v))
+    }
+
+    fn visit_u128<E>(self, v: u128) -> Result<BigInt, E> {
+        Ok(BigInt::from(v))
+    }
+
+    /// Decimal text: how a `Value` deserializer hands over a big integer,
+    /// and how formats without big integers carry one.
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<BigInt, E> {
+        v.parse().map_err(E::custom)
+    }
+
+    fn visit_newtype_struct<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<BigInt, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+/// A [`Complex`] parameter takes a complex number, or a real one.
+impl<'de> de::Deserialize<'de> for Complex {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Complex, D::Error> {
+        deserializer.deserialize_newtype_struct(marker::COMPLEX, ComplexVisitor)
+    }
+}
+
+struct ComplexVisitor;
+
+impl<'de> Visitor<'de> for ComplexVisitor {
+    type Value = Complex;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a complex number")
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Complex, E> {
+        Ok(Complex::new(v, 0.0))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Complex, E> {
+        Ok(Complex::new(v as f64, 0.0))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Complex, E> {
+        Ok(Complex::new(v as f64, 0.0))
+    }
+
+    /// `[real, imag]`, as a `Value` deserializer hands it over.
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Complex, A::Error> {
+        let re = seq
+            .next_element()?
+            .ok_or_else(|| de::Error::invalid_length(0, &self))?;
+        let im = seq
+            .next_element()?
+            .ok_or_else(|| de::Error::invalid_length(1, &self))?;
+        Ok(Complex { re, im })
+    }
+
+    /// `{"real": .., "imag": ..}`, the natural form's JSON.
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Complex, A::Error> {
+        let (mut re, mut im) = (None, None);
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "real" => re = Some(map.next_value()?),
+                "imag" => im = Some(map.next_value()?),
+                other => return Err(de::Error::unknown_field(other, &["real", "imag"])),
+            }
+        }
+        match (re, im) {
+            (Some(re), Some(im)) => Ok(Complex { re, im }),
+            (None, _) => Err(de::Error::missing_field("real")),
+            (_, None) => Err(de::Error::missing_field("imag")),
+        }
+    }
+
+    fn visit_newtype_struct<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Complex, D::Error> {
+        deserializer.deserialize_any(self)
     }
 }
 
@@ -752,13 +961,104 @@ mod tests {
     }
 
     #[test]
-    fn natural_form_refuses_integers_beyond_i64() {
-        let err = serde_json::from_str::<Value>("18446744073709551615").unwrap_err();
-        assert!(err.to_string().contains("out of range"), "{err}");
+    fn natural_form_reads_integers_beyond_i64_as_big_integers() {
+        assert_eq!(
+            serde_json::from_str::<Value>("18446744073709551615").unwrap(),
+            Value::BigInt(BigInt::from(u64::MAX))
+        );
         assert_eq!(
             serde_json::from_str::<Value>("9223372036854775807").unwrap(),
             Value::Int(i64::MAX)
         );
+    }
+
+    #[test]
+    fn every_kind_survives_from_value_into_a_value() {
+        let value = Value::List(vec![
+            Value::Tuple(vec![1.into(), Value::Set(vec!["a".into()])]),
+            Value::FrozenSet(vec![Value::Tuple(vec![])]),
+            Value::BigInt("-1267650600228229401496703205376".parse().unwrap()),
+            Value::BigInt("7".repeat(80).parse().unwrap()),
+            Value::Complex(Complex::new(1.0, -2.0)),
+            Value::Map(vec![(Value::Tuple(vec![1.into()]), Value::Null)]),
+        ]);
+        assert_eq!(from_value::<Value>(value.clone()).unwrap(), value);
+        #[derive(Debug, PartialEq, Deserialize)]
+        struct Holder {
+            inner: Value,
+        }
+        let wrapped = Value::Map(vec![("inner".into(), value.clone())]);
+        assert_eq!(from_value::<Holder>(wrapped).unwrap().inner, value);
+    }
+
+    #[test]
+    fn python_kinds_map_to_rust_types() {
+        use std::collections::{BTreeSet, HashSet};
+        let tuple = Value::Tuple(vec![1.into(), "x".into()]);
+        assert_eq!(from_value::<(u8, String)>(tuple).unwrap(), (1, "x".into()));
+        let set = Value::Set(vec![3.into(), 1.into(), 3.into()]);
+        assert_eq!(
+            from_value::<BTreeSet<u8>>(set.clone()).unwrap(),
+            BTreeSet::from([1, 3])
+        );
+        assert_eq!(
+            from_value::<HashSet<u8>>(Value::FrozenSet(vec![2.into()])).unwrap(),
+            HashSet::from([2])
+        );
+        assert_eq!(from_value::<Vec<u8>>(set).unwrap(), [3, 1, 3]);
+        let big = Value::BigInt("1180591620717411303424".parse().unwrap());
+        assert_eq!(
+            from_value::<BigInt>(big.clone()).unwrap().to_string(),
+            "1180591620717411303424"
+        );
+        assert_eq!(
+            from_value::<BigInt>(Value::Int(-4)).unwrap(),
+            BigInt::from(-4)
+        );
+        assert_eq!(from_value::<u128>(big.clone()).unwrap(), 1 << 70);
+        let err = from_value::<i64>(big.clone()).unwrap_err();
+        assert!(err.message().contains("1180591620717411303424"), "{err}");
+        assert_eq!(from_value::<f64>(big).unwrap(), 2f64.powi(70));
+        let huge = Value::BigInt("9".repeat(50).parse().unwrap());
+        let err = from_value::<u128>(huge.clone()).unwrap_err();
+        assert!(err.message().contains("larger than 128 bits"), "{err}");
+        assert!(from_value::<String>(huge).is_err());
+        let z = Value::Complex(Complex::new(1.0, 2.0));
+        assert_eq!(
+            from_value::<Complex>(z.clone()).unwrap(),
+            Complex::new(1.0, 2.0)
+        );
+        assert_eq!(
+            from_value::<Complex>(Value::Int(3)).unwrap(),
+            Complex::new(3.0, 0.0)
+        );
+        assert!(from_value::<f64>(z).is_err());
+        assert!(from_value::<Complex>(Value::from("1+2j")).is_err());
+        assert!(from_value::<BigInt>(Value::Float(1.0)).is_err());
+    }
+
+    #[test]
+    fn new_kinds_go_through_json_in_their_natural_form() {
+        let value = Value::List(vec![
+            Value::Tuple(vec![1.into()]),
+            Value::BigInt("1180591620717411303424".parse().unwrap()),
+            Value::BigInt("9".repeat(50).parse().unwrap()),
+            Value::Complex(Complex::new(1.5, -2.0)),
+        ]);
+        let json = serde_json::to_string(&value).unwrap();
+        assert_eq!(
+            json,
+            format!(
+                r#"[[1],1180591620717411303424,"{}",{{"real":1.5,"imag":-2.0}}]"#,
+                "9".repeat(50)
+            )
+        );
+        // serde_json reads numbers beyond 128 bits as floats, so a BigInt
+        // there is decimal text, which reads back.
+        let text: BigInt = serde_json::from_str(&format!("\"{}\"", "9".repeat(50))).unwrap();
+        assert_eq!(text.to_string(), "9".repeat(50));
+        let z: Complex = serde_json::from_str(r#"{"real":1.5,"imag":-2.0}"#).unwrap();
+        assert_eq!(z, Complex::new(1.5, -2.0));
     }
 
     #[test]

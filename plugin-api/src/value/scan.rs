@@ -14,16 +14,17 @@
 use super::ValueError;
 use super::wire::{MAX_DEPTH, tag};
 
-/// The encodings of the items of an encoded list, in order, without
-/// decoding them. Each slice is a complete encoded value.
+/// The encodings of the items of an encoded list or tuple, in order,
+/// without decoding them. Each slice is a complete encoded value.
 ///
 /// # Errors
 ///
-/// The bytes are not an encoded list, or an item is truncated, nested too
-/// deeply or of an unknown kind, or bytes follow the list.
+/// The bytes are not an encoded list or tuple, or an item is truncated,
+/// nested too deeply or of an unknown kind, or bytes follow the list.
 pub fn split_list(bytes: &[u8]) -> Result<Vec<&[u8]>, ValueError> {
     let mut scanner = Scanner { bytes, at: 0 };
-    if scanner.varint()? != u64::from(tag::LIST) {
+    let kind = scanner.varint()?;
+    if kind != u64::from(tag::LIST) && kind != u64::from(tag::TUPLE) {
         return Err(malformed("expected a list"));
     }
     let count = scanner.varint()?;
@@ -59,6 +60,11 @@ pub fn kind_of(encoded: &[u8]) -> Option<&'static str> {
         tag::BYTES => "bytes",
         tag::LIST => "list",
         tag::MAP => "dict",
+        tag::TUPLE => "tuple",
+        tag::SET => "set",
+        tag::FROZENSET => "frozenset",
+        tag::BIGINT => "int",
+        tag::COMPLEX => "complex",
         _ => return None,
     };
     Some(name)
@@ -147,12 +153,18 @@ impl Scanner<'_> {
                 let len = self.varint()?;
                 self.skip(len)
             }
-            tag::LIST => {
+            tag::LIST | tag::TUPLE | tag::SET | tag::FROZENSET => {
                 for _ in 0..self.varint()? {
                     self.skip_value(depth + 1)?;
                 }
                 Ok(())
             }
+            tag::BIGINT => {
+                self.skip(1)?;
+                let len = self.varint()?;
+                self.skip(len)
+            }
+            tag::COMPLEX => self.skip(16),
             tag::MAP => {
                 for _ in 0..self.varint()? {
                     self.skip_value(depth + 1)?;
@@ -183,6 +195,11 @@ mod tests {
                 (Value::Int(3), Value::from("x")),
                 (Value::from("k"), Value::Map(vec![])),
             ]),
+            Value::Tuple(vec![Value::Int(1)]),
+            Value::Set(vec![Value::from("a")]),
+            Value::FrozenSet(vec![]),
+            Value::BigInt("-1267650600228229401496703205376".parse().unwrap()),
+            Value::Complex(crate::value::Complex::new(1.0, 2.0)),
         ]
     }
 

@@ -1,26 +1,81 @@
 //! Typed Rust values to [`Value`]: a `serde::Serializer` that builds a
 //! `Value` directly, and `Value`'s own natural `Serialize` form.
+//!
+//! serde's data model has no sets, big integers or complex numbers, so
+//! those travel through it as newtype structs with reserved names (the
+//! [`marker`] constants): this serializer recognizes them and builds the
+//! matching [`Value`] kind, and every other serializer (`serde_json`, say)
+//! sees an ordinary newtype around a sequence, a number or a map.
 
 use std::fmt::Display;
 
 use serde::Serialize;
-use serde::ser::{self, SerializeMap as _, SerializeSeq as _};
+use serde::ser::{self, SerializeMap as _, SerializeSeq as _, SerializeStruct as _};
 
-use super::{Value, ValueError};
+use super::{BigInt, Complex, Value, ValueError};
+
+/// The reserved newtype-struct names that carry the kinds serde lacks.
+pub(crate) mod marker {
+    /// A sequence that is a Python `set`.
+    pub const SET: &str = "$pyrolab::private::Set";
+    /// A sequence that is a Python `frozenset`.
+    pub const FROZENSET: &str = "$pyrolab::private::FrozenSet";
+    /// An integer: an `i128`/`u128` when it fits, else its decimal text.
+    pub const BIGINT: &str = "$pyrolab::private::BigInt";
+    /// A complex number: a map with `real` and `imag`.
+    pub const COMPLEX: &str = "$pyrolab::private::Complex";
+    /// Any [`Value`](crate::Value), asked for by `Value`'s own
+    /// `Deserialize` so that a `Value` deserializer can hand over kinds
+    /// serde cannot name.
+    pub const VALUE: &str = "$pyrolab::private::Value";
+}
 
 /// Converts any `Serialize` value to a [`Value`].
 ///
-/// Structs and maps become [`Value::Map`]s, sequences and tuples
-/// [`Value::List`]s, `None` and `()` [`Value::Null`]. Enums are externally
-/// tagged as in JSON: a unit variant is its name, any other variant a
-/// one-entry map from its name to its content.
+/// Structs and maps become [`Value::Map`]s, sequences [`Value::List`]s,
+/// tuples, arrays and tuple structs [`Value::Tuple`]s, `None` and `()`
+/// [`Value::Null`]. Enums are externally tagged as in JSON: a unit variant
+/// is its name, any other variant a one-entry map from its name to its
+/// content. Integers beyond `i64` become [`Value::BigInt`]s; [`BigInt`]
+/// and [`Complex`] become their kinds, and sequences marked with
+/// [`as_set`] or [`as_frozenset`] sets.
 ///
 /// # Errors
 ///
-/// When an integer is outside the `i64` range, or the type's own `Serialize`
-/// raises an error.
+/// When the type's own `Serialize` raises an error.
 pub fn to_value<T: ?Sized + Serialize>(value: &T) -> Result<Value, ValueError> {
     value.serialize(ValueSerializer)
+}
+
+/// Serializes a collection as a Python `set`, for
+/// `#[serde(serialize_with = "pyrolab_plugin_api::value::as_set")]` on a
+/// field (serde cannot tell a set from a list by itself).
+pub fn as_set<T, S>(items: &T, serializer: S) -> Result<S::Ok, S::Error>
+where
+    T: Serialize + ?Sized,
+    S: ser::Serializer,
+{
+    serializer.serialize_newtype_struct(marker::SET, items)
+}
+
+/// Serializes a collection as a Python `frozenset` (see [`as_set`]).
+pub fn as_frozenset<T, S>(items: &T, serializer: S) -> Result<S::Ok, S::Error>
+where
+    T: Serialize + ?Sized,
+    S: ser::Serializer,
+{
+    serializer.serialize_newtype_struct(marker::FROZENSET, items)
+}
+
+/// A reference that serializes as a set: what the `#[service]` macro wraps
+/// a method's `HashSet`/`BTreeSet` result in.
+#[doc(hidden)]
+pub struct AsSet<'a, T: ?Sized>(pub &'a T);
+
+impl<T: Serialize + ?Sized> Serialize for AsSet<'_, T> {
+    fn serialize<S: ser::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        as_set(self.0, serializer)
+    }
 }
 
 impl ser::Error for ValueError {
@@ -31,7 +86,9 @@ impl ser::Error for ValueError {
 
 /// The natural form: `Value::Map` serializes as a map, `Value::Bytes` as
 /// bytes, and so on, so a `Value` inside a typed struct converts as expected
-/// (and `serde_json` prints it as plain JSON).
+/// (and `serde_json` prints it as plain JSON: tuples and sets as arrays,
+/// big integers as numbers when they fit in 128 bits and as strings
+/// beyond, complex numbers as `{"real": .., "imag": ..}`).
 impl Serialize for Value {
     fn serialize<S: ser::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
@@ -55,14 +112,90 @@ impl Serialize for Value {
                 }
                 map.end()
             }
+            Value::Tuple(items) => {
+                use ser::SerializeTuple as _;
+                let mut tuple = serializer.serialize_tuple(items.len())?;
+                for item in items {
+                    tuple.serialize_element(item)?;
+                }
+                tuple.end()
+            }
+            Value::Set(items) => as_set(items, serializer),
+            Value::FrozenSet(items) => as_frozenset(items, serializer),
+            Value::BigInt(n) => n.serialize(serializer),
+            Value::Complex(c) => c.serialize(serializer),
         }
     }
 }
 
-fn out_of_range(n: impl Display) -> ValueError {
-    ValueError::new(format!(
-        "integer {n} is out of range for a 64-bit signed integer"
-    ))
+impl Serialize for BigInt {
+    fn serialize<S: ser::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_newtype_struct(marker::BIGINT, &BigIntBody(self))
+    }
+}
+
+/// The number itself: as a 128-bit integer where it fits (so JSON shows a
+/// number), else as its decimal text.
+struct BigIntBody<'a>(&'a BigInt);
+
+impl Serialize for BigIntBody<'_> {
+    fn serialize<S: ser::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if let Ok(n) = i128::try_from(self.0) {
+            serializer.serialize_i128(n)
+        } else if let Ok(n) = u128::try_from(self.0) {
+            serializer.serialize_u128(n)
+        } else {
+            serializer.serialize_str(&self.0.to_string())
+        }
+    }
+}
+
+impl Serialize for Complex {
+    fn serialize<S: ser::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_newtype_struct(marker::COMPLEX, &ComplexBody(self))
+    }
+}
+
+struct ComplexBody<'a>(&'a Complex);
+
+impl Serialize for ComplexBody<'_> {
+    fn serialize<S: ser::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_struct("complex", 2)?;
+        map.serialize_field("real", &self.0.re)?;
+        map.serialize_field("imag", &self.0.im)?;
+        map.end()
+    }
+}
+
+/// Builds the kind a reserved newtype name stands for from its content.
+fn marked(name: &str, content: Value) -> Result<Value, ValueError> {
+    match name {
+        marker::SET => content
+            .into_list()
+            .map(Value::Set)
+            .map_err(|other| expected("a sequence for a set", &other)),
+        marker::FROZENSET => content
+            .into_list()
+            .map(Value::FrozenSet)
+            .map_err(|other| expected("a sequence for a frozenset", &other)),
+        marker::BIGINT => match content {
+            Value::Int(_) | Value::BigInt(_) => Ok(content),
+            Value::Str(text) => text.parse().map(Value::integer),
+            other => Err(expected("an integer", &other)),
+        },
+        marker::COMPLEX => {
+            let part = |key: &str| content.get(key).and_then(Value::as_float);
+            match (part("real"), part("imag")) {
+                (Some(re), Some(im)) => Ok(Value::Complex(Complex { re, im })),
+                _ => Err(expected("a complex number's real and imag", &content)),
+            }
+        }
+        _ => Ok(content),
+    }
+}
+
+fn expected(what: &str, found: &Value) -> ValueError {
+    ValueError::new(format!("expected {what}, found {}", found.type_name()))
 }
 
 struct ValueSerializer;
@@ -94,9 +227,7 @@ impl ser::Serializer for ValueSerializer {
         Ok(Value::Int(v))
     }
     fn serialize_i128(self, v: i128) -> Result<Value, ValueError> {
-        i64::try_from(v)
-            .map(Value::Int)
-            .map_err(|_| out_of_range(v))
+        Ok(Value::from(v))
     }
     fn serialize_u8(self, v: u8) -> Result<Value, ValueError> {
         Ok(Value::Int(v.into()))
@@ -108,14 +239,10 @@ impl ser::Serializer for ValueSerializer {
         Ok(Value::Int(v.into()))
     }
     fn serialize_u64(self, v: u64) -> Result<Value, ValueError> {
-        i64::try_from(v)
-            .map(Value::Int)
-            .map_err(|_| out_of_range(v))
+        Ok(Value::from(v))
     }
     fn serialize_u128(self, v: u128) -> Result<Value, ValueError> {
-        i64::try_from(v)
-            .map(Value::Int)
-            .map_err(|_| out_of_range(v))
+        Ok(Value::from(v))
     }
     fn serialize_f32(self, v: f32) -> Result<Value, ValueError> {
         Ok(Value::Float(v.into()))
@@ -154,10 +281,10 @@ impl ser::Serializer for ValueSerializer {
     }
     fn serialize_newtype_struct<T: ?Sized + Serialize>(
         self,
-        _name: &'static str,
+        name: &'static str,
         value: &T,
     ) -> Result<Value, ValueError> {
-        value.serialize(self)
+        marked(name, value.serialize(self)?)
     }
     fn serialize_newtype_variant<T: ?Sized + Serialize>(
         self,
@@ -169,17 +296,17 @@ impl ser::Serializer for ValueSerializer {
         Ok(Value::Map(vec![(Value::from(variant), to_value(value)?)]))
     }
     fn serialize_seq(self, len: Option<usize>) -> Result<SeqBuilder, ValueError> {
-        Ok(SeqBuilder(Vec::with_capacity(len.unwrap_or(0))))
+        Ok(SeqBuilder::new(len.unwrap_or(0), Value::List))
     }
     fn serialize_tuple(self, len: usize) -> Result<SeqBuilder, ValueError> {
-        self.serialize_seq(Some(len))
+        Ok(SeqBuilder::new(len, Value::Tuple))
     }
     fn serialize_tuple_struct(
         self,
         _name: &'static str,
         len: usize,
     ) -> Result<SeqBuilder, ValueError> {
-        self.serialize_seq(Some(len))
+        Ok(SeqBuilder::new(len, Value::Tuple))
     }
     fn serialize_tuple_variant(
         self,
@@ -190,7 +317,7 @@ impl ser::Serializer for ValueSerializer {
     ) -> Result<VariantSeqBuilder, ValueError> {
         Ok(VariantSeqBuilder {
             variant,
-            items: SeqBuilder(Vec::with_capacity(len)),
+            items: SeqBuilder::new(len, Value::Tuple),
         })
     }
     fn serialize_map(self, len: Option<usize>) -> Result<MapBuilder, ValueError> {
@@ -216,17 +343,31 @@ impl ser::Serializer for ValueSerializer {
     }
 }
 
-struct SeqBuilder(Vec<Value>);
+/// The items of a sequence, and the kind it becomes (list or tuple).
+struct SeqBuilder {
+    items: Vec<Value>,
+    kind: fn(Vec<Value>) -> Value,
+}
+
+impl SeqBuilder {
+    fn new(len: usize, kind: fn(Vec<Value>) -> Value) -> SeqBuilder {
+        // The length comes from the type's own Serialize: bound it anyway.
+        SeqBuilder {
+            items: Vec::with_capacity(len.min(4096)),
+            kind,
+        }
+    }
+}
 
 impl ser::SerializeSeq for SeqBuilder {
     type Ok = Value;
     type Error = ValueError;
     fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), ValueError> {
-        self.0.push(to_value(value)?);
+        self.items.push(to_value(value)?);
         Ok(())
     }
     fn end(self) -> Result<Value, ValueError> {
-        Ok(Value::List(self.0))
+        Ok((self.kind)(self.items))
     }
 }
 
@@ -397,30 +538,59 @@ mod tests {
     }
 
     #[test]
-    fn integers_beyond_i64_are_refused() {
-        let err = to_value(&u64::MAX).unwrap_err();
-        assert!(err.message().contains("out of range"), "{err}");
+    fn integers_beyond_i64_become_big_integers() {
+        assert_eq!(
+            to_value(&u64::MAX).unwrap(),
+            Value::BigInt(BigInt::from(u64::MAX))
+        );
         assert_eq!(to_value(&(i64::MAX as u64)).unwrap(), Value::Int(i64::MAX));
-    }
-
-    #[test]
-    fn every_integer_width_fits_or_is_refused() {
         assert_eq!(to_value(&-5i8).unwrap(), Value::Int(-5));
         assert_eq!(to_value(&u32::MAX).unwrap(), Value::Int(u32::MAX.into()));
         assert_eq!(to_value(&-7i128).unwrap(), Value::Int(-7));
         assert_eq!(to_value(&7u128).unwrap(), Value::Int(7));
-        let err = to_value(&i128::MIN).unwrap_err();
         assert_eq!(
-            err.message(),
-            format!(
-                "integer {} is out of range for a 64-bit signed integer",
-                i128::MIN
-            )
+            to_value(&i128::MIN).unwrap().to_string(),
+            i128::MIN.to_string()
         );
-        assert!(to_value(&u128::MAX).is_err());
         assert_eq!(
-            to_value(&u64::MAX).unwrap_err().message(),
-            "integer 18446744073709551615 is out of range for a 64-bit signed integer"
+            to_value(&u128::MAX).unwrap().to_string(),
+            u128::MAX.to_string()
+        );
+        let huge: BigInt = "1".repeat(100).parse().unwrap();
+        assert_eq!(to_value(&huge).unwrap(), Value::BigInt(huge));
+        assert_eq!(to_value(&BigInt::from(3)).unwrap(), Value::Int(3));
+    }
+
+    #[test]
+    fn sets_and_complex_numbers_keep_their_kind() {
+        #[derive(Serialize)]
+        struct Tags {
+            #[serde(serialize_with = "as_set")]
+            tags: std::collections::BTreeSet<&'static str>,
+            #[serde(serialize_with = "as_frozenset")]
+            fixed: Vec<u8>,
+            plain: std::collections::BTreeSet<u8>,
+            z: Complex,
+        }
+        let tags = Tags {
+            tags: ["a", "b"].into(),
+            fixed: vec![1],
+            plain: [2].into(),
+            z: Complex::new(1.0, -1.0),
+        };
+        assert_eq!(
+            to_value(&tags).unwrap(),
+            Value::Map(vec![
+                ("tags".into(), Value::Set(vec!["a".into(), "b".into()])),
+                ("fixed".into(), Value::FrozenSet(vec![1.into()])),
+                // Without the marker serde cannot tell a set from a list.
+                ("plain".into(), Value::List(vec![2.into()])),
+                ("z".into(), Value::Complex(Complex::new(1.0, -1.0))),
+            ])
+        );
+        assert_eq!(
+            to_value(&AsSet(&vec![1u8])).unwrap(),
+            Value::Set(vec![1.into()])
         );
     }
 
@@ -445,17 +615,25 @@ mod tests {
         assert_eq!(to_value(&Meters(0.5)).unwrap(), Value::Float(0.5));
         assert_eq!(
             to_value(&Point(1, -1)).unwrap(),
-            Value::List(vec![1.into(), (-1).into()])
+            Value::Tuple(vec![1.into(), (-1).into()])
         );
         assert_eq!(
             to_value(&(true, "x")).unwrap(),
-            Value::List(vec![true.into(), "x".into()])
+            Value::Tuple(vec![true.into(), "x".into()])
         );
+        assert_eq!(
+            to_value(&[1.5, 2.5]).unwrap(),
+            Value::Tuple(vec![1.5.into(), 2.5.into()])
+        );
+        assert_eq!(to_value(&vec![1]).unwrap(), Value::List(vec![1.into()]));
         let line = Shape::Line(Point(0, 0), Point(1, 1));
-        let point = |x: i64| Value::List(vec![x.into(), x.into()]);
+        let point = |x: i64| Value::Tuple(vec![x.into(), x.into()]);
         assert_eq!(
             to_value(&line).unwrap(),
-            Value::Map(vec![("Line".into(), Value::List(vec![point(0), point(1)]))])
+            Value::Map(vec![(
+                "Line".into(),
+                Value::Tuple(vec![point(0), point(1)])
+            )])
         );
     }
 
@@ -464,6 +642,18 @@ mod tests {
         let value = Value::Map(vec![
             (Value::Int(1), Value::Bytes(vec![1, 2])),
             ("list".into(), Value::List(vec![Value::Null, 1.5.into()])),
+            (
+                Value::Tuple(vec![1.into()]),
+                Value::Set(vec![Value::FrozenSet(vec![]), Value::Tuple(vec![])]),
+            ),
+            (
+                "numbers".into(),
+                Value::List(vec![
+                    Value::BigInt("-1267650600228229401496703205376".parse().unwrap()),
+                    Value::BigInt("9".repeat(60).parse().unwrap()),
+                    Value::Complex(Complex::new(0.5, f64::INFINITY)),
+                ]),
+            ),
         ]);
         assert_eq!(to_value(&value).unwrap(), value);
     }

@@ -13,10 +13,17 @@
 //! | 5   | Bytes | varint length, bytes                                 |
 //! | 6   | List  | varint count, that many values                       |
 //! | 7   | Map   | varint count, that many pairs: key value, then value |
+//! | 8   | Tuple | as List                                              |
+//! | 9   | Set   | as List                                              |
+//! | 10  | FrozenSet | as List                                          |
+//! | 11  | BigInt | one byte, 1 if negative else 0; varint length, the magnitude's bytes, least significant first, no trailing zero byte |
+//! | 12  | Complex | 8 + 8 bytes, little-endian `f64`: real, then imaginary |
 //!
 //! The tag numbers are FROZEN: plugins built against older versions of this
-//! crate read and write them. New kinds may only be appended (8, 9, ...);
+//! crate read and write them. New kinds may only be appended (13, 14, ...);
 //! an existing tag must never be renumbered, removed or change its content.
+//! Tags 8 to 12 came with pyrolab-plugin-api 0.1.1; a host does not send
+//! them to drivers built against 0.1.0 (it lowers them; see docs/plugin-abi.md).
 
 use std::cell::Cell;
 use std::fmt;
@@ -25,7 +32,7 @@ use serde::de::{self, DeserializeSeed, EnumAccess, SeqAccess, VariantAccess, Vis
 use serde::ser::{SerializeSeq, SerializeTuple};
 use serde::{Deserializer, Serialize, Serializer};
 
-use super::{Value, ValueError};
+use super::{BigInt, Complex, Value, ValueError};
 
 /// How deeply lists and maps may nest in decoded input: deeper input is
 /// refused rather than risking the stack.
@@ -41,10 +48,27 @@ pub(super) mod tag {
     pub const BYTES: u8 = 5;
     pub const LIST: u8 = 6;
     pub const MAP: u8 = 7;
+    pub const TUPLE: u8 = 8;
+    pub const SET: u8 = 9;
+    pub const FROZENSET: u8 = 10;
+    pub const BIGINT: u8 = 11;
+    pub const COMPLEX: u8 = 12;
 }
 
 const VARIANTS: &[&str] = &[
-    "Null", "Bool", "Int", "Float", "Str", "Bytes", "List", "Map",
+    "Null",
+    "Bool",
+    "Int",
+    "Float",
+    "Str",
+    "Bytes",
+    "List",
+    "Map",
+    "Tuple",
+    "Set",
+    "FrozenSet",
+    "BigInt",
+    "Complex",
 ];
 
 /// Encodes a value in the wire format.
@@ -144,13 +168,18 @@ fn encoded_len(value: &Value, depth: usize) -> usize {
         Value::Float(_) => 8,
         Value::Str(s) => varint_len(s.len() as u64) + s.len(),
         Value::Bytes(b) => varint_len(b.len() as u64) + b.len(),
-        Value::List(items) => {
+        Value::List(items) | Value::Tuple(items) | Value::Set(items) | Value::FrozenSet(items) => {
             varint_len(items.len() as u64)
                 + items
                     .iter()
                     .map(|v| encoded_len(v, depth + 1))
                     .sum::<usize>()
         }
+        Value::BigInt(n) => {
+            let len = n.magnitude_le().len();
+            1 + varint_len(len as u64) + len
+        }
+        Value::Complex(_) => 16,
         Value::Map(entries) => {
             varint_len(entries.len() as u64)
                 + entries
@@ -186,6 +215,19 @@ impl Serialize for Tagged<'_> {
             Value::Map(entries) => {
                 s.serialize_newtype_variant("Value", 7, "Map", &TaggedEntries(entries))
             }
+            Value::Tuple(items) => {
+                s.serialize_newtype_variant("Value", 8, "Tuple", &TaggedList(items))
+            }
+            Value::Set(items) => s.serialize_newtype_variant("Value", 9, "Set", &TaggedList(items)),
+            Value::FrozenSet(items) => {
+                s.serialize_newtype_variant("Value", 10, "FrozenSet", &TaggedList(items))
+            }
+            Value::BigInt(n) => {
+                let magnitude = n.magnitude_le();
+                let content = (n.is_negative(), serde_bytes::Bytes::new(&magnitude));
+                s.serialize_newtype_variant("Value", 11, "BigInt", &content)
+            }
+            Value::Complex(c) => s.serialize_newtype_variant("Value", 12, "Complex", &(c.re, c.im)),
         }
     }
 }
@@ -284,6 +326,25 @@ impl<'de> Visitor<'de> for TaggedSeed<'_> {
             7 => variant
                 .newtype_variant_seed(EntriesSeed(inner))
                 .map(Value::Map),
+            8 => variant
+                .newtype_variant_seed(ListSeed(inner))
+                .map(Value::Tuple),
+            9 => variant
+                .newtype_variant_seed(ListSeed(inner))
+                .map(Value::Set),
+            10 => variant
+                .newtype_variant_seed(ListSeed(inner))
+                .map(Value::FrozenSet),
+            11 => {
+                let (negative, magnitude) =
+                    variant.newtype_variant::<(bool, serde_bytes::ByteBuf)>()?;
+                BigInt::from_sign_magnitude(negative, &magnitude)
+                    .map(Value::BigInt)
+                    .map_err(|err| self.fail(err.message().to_owned()))
+            }
+            12 => variant
+                .newtype_variant::<(f64, f64)>()
+                .map(|(re, im)| Value::Complex(Complex { re, im })),
             other => Err(self.fail(format!("unknown value kind (tag {other})"))),
         }
     }
@@ -405,6 +466,19 @@ mod tests {
                 Value::List(vec![1.into(), "tuple key".into()]),
                 Value::Map(vec![(Value::Null, Value::Bytes(vec![]))]),
             ),
+            (
+                Value::Tuple(vec![1.into(), "tuple key".into()]),
+                Value::Set(vec![Value::FrozenSet(vec![2.into()]), Value::Tuple(vec![])]),
+            ),
+            (
+                "big".into(),
+                Value::List(vec![
+                    Value::BigInt("1180591620717411303424".parse().unwrap()),
+                    Value::BigInt("-1267650600228229401496703205376".parse().unwrap()),
+                    Value::Complex(Complex::new(1.0, 2.0)),
+                    Value::Complex(Complex::new(f64::INFINITY, -0.0)),
+                ]),
+            ),
         ])
     }
 
@@ -459,6 +533,28 @@ mod tests {
             encode(&Value::Map(vec![(Value::Null, Value::Bool(true))])),
             [7, 1, 0, 1, 1]
         );
+        assert_eq!(encode(&Value::Tuple(vec![Value::Null])), [8, 1, 0]);
+        assert_eq!(encode(&Value::Set(vec![Value::Null])), [9, 1, 0]);
+        assert_eq!(encode(&Value::FrozenSet(vec![])), [10, 0]);
+        // -(2**64): negative, nine magnitude bytes.
+        let big: BigInt = "-18446744073709551616".parse().unwrap();
+        assert_eq!(
+            encode(&Value::BigInt(big)),
+            [11, 1, 9, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+        );
+        assert_eq!(
+            encode(&Value::Complex(Complex::new(1.0, -2.0))),
+            [12, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 0, 0, 0, 0, 0, 0, 0, 0xc0]
+        );
+    }
+
+    #[test]
+    fn a_huge_big_integer_is_refused_when_decoded() {
+        let mut bytes = vec![11, 0];
+        bytes.extend_from_slice(&[0xd0, 0x0f]); // 2000 bytes
+        bytes.extend(std::iter::repeat_n(0xff, 2000));
+        let err = decode(&bytes).unwrap_err();
+        assert!(err.message().contains("4300 digits"), "{err}");
     }
 
     #[test]
@@ -471,10 +567,10 @@ mod tests {
                 "{err}"
             );
         }
-        let err = decode(&[8]).unwrap_err();
+        let err = decode(&[13]).unwrap_err();
         assert_eq!(
             err.message(),
-            "malformed value encoding: unknown value kind (tag 8)"
+            "malformed value encoding: unknown value kind (tag 13)"
         );
         assert!(decode(&[200]).is_err());
         assert!(decode(&[1, 2]).is_err()); // bool 2
@@ -505,7 +601,7 @@ mod tests {
             let bytes: Vec<u8> = (0..len)
                 .map(|_| match next() % 4 {
                     0 => (next() % 256) as u8,
-                    _ => (next() % 9) as u8,
+                    _ => (next() % 14) as u8,
                 })
                 .collect();
             if let Ok(value) = decode(&bytes) {
