@@ -16,6 +16,15 @@ use pyrolab_test_support::{
 use serde_json::Value;
 
 /// The demo lab, its monitor on a free port, looking often.
+/// The demo lab's services, by name.
+const DEMO_SERVICES: [&str; 5] = [
+    "autoconnect",
+    "library",
+    "sample",
+    "test.SampleAutoconnectInstrument",
+    "test.SampleService",
+];
+
 fn lab_with_monitor() -> (Lab, String) {
     let lab = Lab::demo();
     lab.up().success();
@@ -196,7 +205,7 @@ fn the_api_answers_each_endpoint_and_refuses_bad_parameters() {
         let (status, body) = http_get(&format!("{url}api/services"));
         status == 200
             && serde_json::from_str::<Value>(&body)
-                .is_ok_and(|v| v.as_array().map(Vec::len) == Some(3))
+                .is_ok_and(|v| v.as_array().map(Vec::len) == Some(DEMO_SERVICES.len()))
     });
     assert!(ready, "the services never appeared");
 
@@ -220,7 +229,11 @@ fn the_api_answers_each_endpoint_and_refuses_bad_parameters() {
     let (_, nameservers) = get_json(&format!("{url}api/nameservers"));
     assert_eq!(nameservers[0]["name"], "production", "{nameservers}");
     assert_eq!(nameservers[0]["reachable"], true, "{nameservers}");
-    assert_eq!(nameservers[0]["services"], 3, "{nameservers}");
+    assert_eq!(
+        nameservers[0]["services"],
+        DEMO_SERVICES.len(),
+        "{nameservers}"
+    );
 
     let (_, services) = get_json(&format!("{url}api/services"));
     let names: Vec<&str> = services
@@ -229,9 +242,12 @@ fn the_api_answers_each_endpoint_and_refuses_bad_parameters() {
         .iter()
         .map(|s| s["name"].as_str().unwrap_or_default())
         .collect();
-    assert_eq!(names, ["autoconnect", "library", "sample"]);
+    assert_eq!(names, DEMO_SERVICES);
     let (_, available) = get_json(&format!("{url}api/services?status=available"));
-    assert_eq!(available.as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        available.as_array().map(Vec::len),
+        Some(DEMO_SERVICES.len())
+    );
     let (_, locked) = get_json(&format!("{url}api/services?status=locked"));
     assert_eq!(locked, Value::Array(Vec::new()));
 
@@ -325,7 +341,7 @@ fn the_api_answers_each_endpoint_and_refuses_bad_parameters() {
     signal("-CONT");
     assert!(silent, "the name server never looked silent");
     let during = during.as_array().expect("a list");
-    assert_eq!(during.len(), 3, "{during:?}");
+    assert_eq!(during.len(), DEMO_SERVICES.len(), "{during:?}");
     assert!(
         during
             .iter()
@@ -404,7 +420,7 @@ fn the_monitor_runs_on_its_own_against_any_name_server() {
             .1
             .as_array()
             .map(Vec::len)
-            == Some(3)
+            == Some(DEMO_SERVICES.len())
     });
     assert!(listed, "{}", http_get(&format!("{url}api/services")).1);
     let (status, components) = get_json(&format!("{url}api/components"));

@@ -4,6 +4,7 @@
 use std::process::Command;
 use std::time::Duration;
 
+use pyrolab_test_support::python_peers::PythonPeer;
 use pyrolab_test_support::{
     Sandbox, lab_config, python_with_pyro5, repo_root, run, start_lab_daemon,
 };
@@ -12,10 +13,44 @@ use pyrolab_test_support::{
 const SERIALIZERS: &[&str] = &["serpent", "json", "msgpack"];
 
 fn python_flow(flow: &str, uri: &str, serializer: &str) -> pyrolab_test_support::Output {
+    python_flow_with(flow, uri, serializer, &[])
+}
+
+fn python_flow_with(
+    flow: &str,
+    uri: &str,
+    serializer: &str,
+    extra: &[&str],
+) -> pyrolab_test_support::Output {
     let script = repo_root().join("tests/python/client_flows.py");
     let mut command = Command::new(python_with_pyro5());
-    command.arg(script).args([flow, uri, serializer]);
+    command
+        .arg(script)
+        .args([flow, uri, serializer])
+        .args(extra);
     run(&mut command, Duration::from_secs(60))
+}
+
+/// Tuples, sets, frozensets, integers beyond 64 bits and complex numbers
+/// through a driver method come back unchanged in type and value where the
+/// serializer carries them, and otherwise exactly as a stock Pyro5 daemon
+/// gives them back (the flow asks both).
+#[test]
+fn python_s_types_survive_a_driver_method_as_they_survive_a_stock_pyro5_daemon() {
+    let sandbox = Sandbox::new();
+    let config = lab_config(&sandbox, "thread", "");
+    let (daemon, location) = start_lab_daemon(&sandbox, &config);
+    let stock = PythonPeer::start("pyro5-daemon", &[], sandbox.path());
+    for serializer in SERIALIZERS {
+        let output = python_flow_with(
+            "types",
+            &format!("PYRO:sample@{location}"),
+            serializer,
+            &[stock.ready.trim()],
+        );
+        assert_eq!(output.code, Some(0), "{serializer}\n{output}");
+    }
+    drop(daemon);
 }
 
 #[test]

@@ -1,11 +1,16 @@
-//! The per-user data directory: `--data-dir`, else `PYROLAB_HOME`, else the
-//! platform's data directory (`$XDG_DATA_HOME/pyrolab-host`, by default
+//! The per-user data directory: `--data-dir`, else `PYROLAB_HOME`, else
+//! `PYROLAB_DATA_DIR` (PyroLab 0.5's name for it), else the platform's data
+//! directory (`$XDG_DATA_HOME/pyrolab-host`, by default
 //! `~/.local/share/pyrolab-host` on Linux).
 
 use std::path::{Path, PathBuf};
 
 /// The environment variable that overrides the default data directory.
 pub const DATA_DIR_ENV: &str = "PYROLAB_HOME";
+
+/// PyroLab 0.5's variable for its data directory, read as an alias of
+/// [`DATA_DIR_ENV`] (which wins when both are set).
+pub const PYROLAB_DATA_DIR_ENV: &str = "PYROLAB_DATA_DIR";
 
 /// The data directory and the well-known paths inside it.
 #[derive(Clone, Debug)]
@@ -17,6 +22,20 @@ impl DataDir {
     /// Uses `root` as the data directory.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         DataDir { root: root.into() }
+    }
+
+    /// The data directory `--data-dir` (or `PYROLAB_HOME`, which clap
+    /// reads into it) names, else `PYROLAB_DATA_DIR`'s, else the platform
+    /// default. `None` if none of them gives one.
+    pub fn choose(given: Option<&Path>) -> Option<Self> {
+        given
+            .map(DataDir::new)
+            .or_else(|| {
+                std::env::var_os(PYROLAB_DATA_DIR_ENV)
+                    .filter(|dir| !dir.is_empty())
+                    .map(DataDir::new)
+            })
+            .or_else(DataDir::platform_default)
     }
 
     /// The platform default, when neither `--data-dir` nor `PYROLAB_HOME`

@@ -53,6 +53,9 @@ def sample(uri):
     """Properties, keywords, driver exceptions, batches, oneway calls."""
     with Pyro5.api.Proxy(uri) as service:
         assert service.echo("hi") == "SERVER RECEIVED: hi"
+        # Every service answers these, as PyroLab's Service base class does.
+        assert service.ping() is True
+        assert service.pyrolab_version() == "0.5.0"
         assert service.add(1, 2, 3) == 6
         assert service.subtract(b=3, a=10) == 7
         assert service.divide(1, 4) == 0.25
@@ -90,7 +93,8 @@ def oneway(uri):
 def daemon(uri):
     """The Pyro.Daemon object: ping, info, registered, metadata."""
     with Pyro5.api.Proxy(uri) as d:
-        d.ping()
+        assert d.ping() is True  # as PyroLab's daemons answer
+        assert d.pyrolab_version() == "0.5.0"
         names = sorted(d.registered())
         print("registered", json.dumps(names))
         metadata = d.get_metadata("sample")
@@ -105,11 +109,16 @@ def lock(uri):
     import time
     holder = Pyro5.api.Proxy(uri)
     other = Pyro5.api.Proxy(uri)
-    holder.lock("alice")
+    # PyroLab 0.5's return values: lock() True once held (again too),
+    # unlock() whether there was a lock to end.
+    assert holder.lock("alice") is True
+    assert holder.lock("alice") is True
     assert holder.islocked() is True
     error = expect_raises(ConnectionRefusedError, other.echo, "hi")
     assert "locked (by 'alice')" in str(error), error
-    holder.unlock()
+    assert holder.unlock() is True
+    assert holder.unlock() is False
+    assert holder.islocked() is False
     assert other.echo("hi") == "SERVER RECEIVED: hi"
     holder.lock("bob")
     expect_raises(ConnectionRefusedError, other.echo, "hi")
@@ -127,11 +136,86 @@ def lock(uri):
     print("lock ok")
 
 
-FLOWS = {"library": library, "sample": sample, "oneway": oneway, "daemon": daemon, "lock": lock}
+def shape(value):
+    """A value's type and content, recursively, for comparing kinds exactly
+    (Python's == calls (1,) and [1] different, but {1} and frozenset({1})
+    equal, and 1 and 1.0 and True equal)."""
+    kind = type(value).__name__
+    if isinstance(value, (list, tuple)):
+        return "%s(%s)" % (kind, ", ".join(shape(v) for v in value))
+    if isinstance(value, (set, frozenset)):
+        return "%s{%s}" % (kind, ", ".join(sorted(shape(v) for v in value)))
+    if isinstance(value, dict):
+        items = sorted("%s: %s" % (shape(k), shape(v)) for k, v in value.items())
+        return "dict{%s}" % ", ".join(items)
+    return "%s:%r" % (kind, value)
+
+
+# Python's types beyond JSON's, alone and nested.
+PYTHON_KINDS = [
+    (1, "a"), (1,), (), {1, 2}, set(), frozenset({3}), frozenset(),
+    2**70, -2**100, 2**63, -2**63 - 1, 1 + 2j, complex(0.5, -1.5),
+    {"pair": (1, {2}), "big": [2**70]}, [(1, 2), {3}, frozenset({4})],
+]
+
+# What each serializer carries unchanged in type and value (Pyro5's own
+# limits: serpent writes a frozenset as a set and an empty set as (); json
+# and msgpack turn tuples and sets into lists; json cannot send complex).
+CARRIED = {
+    "serpent": [(1, "a"), (1,), (), {1, 2}, 2**70, -2**100, 2**63, 1 + 2j,
+                {"pair": (1, {2}), "big": [2**70]}],
+    "json": [2**70, -2**100, 2**63, -2**63 - 1, {"big": [2**70]}],
+    "msgpack": [2**70, -2**100, 2**63, -2**63 - 1, 1 + 2j, complex(0.5, -1.5)],
+    "marshal": PYTHON_KINDS,
+}
+
+
+def types(uri, stock_uri):
+    """Python's types through a driver method, compared with what a stock
+    Pyro5 daemon gives back for the same call with the same serializer."""
+    serializer = config.SERIALIZER
+    with Pyro5.api.Proxy(uri) as ours, Pyro5.api.Proxy(stock_uri) as stock:
+        for value in PYTHON_KINDS:
+            try:
+                expected = shape(stock.echo(value))
+            except Exception as e:  # noqa: BLE001 - what stock Pyro5 does
+                error = expect_raises(type(e), ours.echo_value, value)
+                print("both refuse", shape(value), type(error).__name__)
+                continue
+            got = shape(ours.echo_value(value))
+            assert got == expected, (serializer, shape(value), got, expected)
+        for value in CARRIED[serializer]:
+            got = ours.echo_value(value)
+            assert shape(got) == shape(value), (serializer, shape(value), shape(got))
+        # The driver's typed parameters and results.
+        pair = ours.swap((1, "a"))
+        assert list(pair) == ["a", 1], pair
+        words = ours.distinct(("b", "a", "b"))
+        assert sorted(words) == ["a", "b"], words
+        assert ours.negate(2**70) == -2**70
+        assert ours.negate(-2**100) == 2**100
+        assert ours.negate(5) == -5
+        expect_raises(TypeError, ours.negate, 1.5)
+        if serializer in ("serpent", "marshal"):
+            assert type(pair) is tuple and type(words) is set, (pair, words)
+        if serializer != "json":
+            assert ours.conjugate(1 + 2j) == 1 - 2j
+            assert ours.conjugate(3) == 3 + 0j
+    print("types ok")
+
+
+FLOWS = {
+    "library": library,
+    "sample": sample,
+    "oneway": oneway,
+    "daemon": daemon,
+    "lock": lock,
+    "types": types,
+}
 
 if __name__ == "__main__":
     flow, uri, serializer = sys.argv[1:4]
     config.SERIALIZER = serializer
     config.COMMTIMEOUT = 20.0
-    FLOWS[flow](uri)
+    FLOWS[flow](uri, *sys.argv[4:])
     print("OK", flow, serializer)

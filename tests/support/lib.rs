@@ -12,6 +12,7 @@ pub mod browser;
 pub mod managed_lab;
 #[cfg(target_os = "linux")]
 pub mod pty_laser;
+pub mod python_peers;
 
 use std::ffi::OsStr;
 use std::fmt;
@@ -186,9 +187,13 @@ impl Sandbox {
             .arg(self.plugin_dir());
         for var in [
             "PYROLAB_HOME",
+            "PYROLAB_DATA_DIR",
             "PYROLAB_PLUGIN_PATH",
             "PYROLAB_LOG",
             "RUST_LOG",
+            "PYRO_NS_HOST",
+            "PYRO_NS_PORT",
+            "PYRO_SERIALIZER",
         ] {
             command.env_remove(var);
         }
@@ -459,6 +464,9 @@ impl Drop for DirLock {
 /// when dropped. Its stdout lines are collected as they come.
 pub struct Background {
     child: Child,
+    /// The child's stdin, when the test holds it open (some peers run
+    /// until it closes).
+    stdin: Option<std::process::ChildStdin>,
     lines: std::sync::mpsc::Receiver<String>,
     seen: Vec<String>,
     /// Lines `wait_for_text` has looked past.
@@ -470,9 +478,25 @@ pub struct Background {
 impl Background {
     /// Starts `command` with piped output.
     pub fn start(command: &mut Command) -> Background {
+        Background::spawn(command.stdin(Stdio::null()))
+    }
+
+    /// Starts `command` with piped output and a stdin pipe that stays open
+    /// until [`Background::close_stdin`] or the drop.
+    pub fn start_holding_stdin(command: &mut Command) -> Background {
+        let mut background = Background::spawn(command.stdin(Stdio::piped()));
+        background.stdin = background.child.stdin.take();
+        background
+    }
+
+    /// Closes the child's stdin (a peer that runs until then stops).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    fn spawn(command: &mut Command) -> Background {
         let description = describe(command);
         let mut child = command
-            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -493,6 +517,7 @@ impl Background {
         let stderr = drain(child.stderr.take().expect("piped stderr"));
         Background {
             child,
+            stdin: None,
             lines,
             seen: Vec::new(),
             text_seen: 0,

@@ -68,8 +68,9 @@ pub fn run(command: CallCommand, context: &Context) -> anyhow::Result<ExitCode> 
         }
         Err(ClientError::Remote(remote)) => {
             eprintln!("{}: {}", remote.class, remote.message);
-            for line in &remote.traceback {
-                eprint!("  {line}");
+            // Pyro5's traceback entries hold several lines each.
+            for line in remote.traceback.iter().flat_map(|entry| entry.lines()) {
+                eprintln!("  {line}");
             }
             Ok(ExitCode::FAILURE)
         }

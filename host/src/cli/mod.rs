@@ -50,7 +50,8 @@ use crate::logging;
 #[command(name = "pyrolab-host", version, about, long_about)]
 pub struct Cli {
     /// The data directory: configuration, logs, name-server databases and
-    /// the plugins/ folder. Default: the platform's data directory
+    /// the plugins/ folder. Default: PYROLAB_HOME, else PYROLAB_DATA_DIR
+    /// (PyroLab's name), else the platform's data directory
     /// (~/.local/share/pyrolab-host on Linux).
     #[arg(long, global = true, env = DATA_DIR_ENV, value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -167,11 +168,7 @@ pub struct Context {
 
 impl Cli {
     fn context(&self) -> Context {
-        let data_dir = self
-            .data_dir
-            .clone()
-            .map(DataDir::new)
-            .or_else(DataDir::platform_default);
+        let data_dir = DataDir::choose(self.data_dir.as_deref());
         let search_path = PluginSearchPath::from_sources(
             &self.plugin_dirs,
             &stored_plugin_dirs(data_dir.as_ref()),
@@ -262,11 +259,7 @@ fn init_logging(cli: &Cli) {
     let output = match &cli.command {
         Command::Run(run) if run.supervised() => logging::Output::Supervised,
         Command::Up(up) if up.runs_manager() => {
-            let data_dir = cli
-                .data_dir
-                .clone()
-                .map(DataDir::new)
-                .or_else(DataDir::platform_default);
+            let data_dir = DataDir::choose(cli.data_dir.as_deref());
             let log = data_dir.map(|dir| crate::manager::manager_log_path(&dir));
             match log.map(|path| crate::manager::logfile::LogFile::shared(&path)) {
                 Some(Ok(log)) => logging::Output::Manager {

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use clap::Args;
 
 use super::Context;
-use crate::client::nameserver::DEFAULT_NS_PORT;
+use crate::client::nameserver::default_location;
 use crate::config::ConfigStore;
 use crate::manager::control::{self, Request};
 use crate::monitor::{Monitor, NameServerTarget, Settings};
@@ -26,11 +26,12 @@ pub struct MonitorCommand {
     port: u16,
 
     /// Watch the name server on this host (default: the stored
-    /// configuration's name servers, else localhost).
+    /// configuration's name servers, else PYRO_NS_HOST, else localhost).
     #[arg(long, value_name = "HOST")]
     ns_host: Option<String>,
 
-    /// Watch the name server on this port (default 9090).
+    /// Watch the name server on this port (default PYRO_NS_PORT, else
+    /// 9090).
     #[arg(long, value_name = "PORT")]
     ns_port: Option<u16>,
 
@@ -47,7 +48,7 @@ fn parse_polling(text: &str) -> Result<f64, String> {
 }
 
 pub fn run(command: MonitorCommand, context: &Context) -> anyhow::Result<ExitCode> {
-    let nameservers = targets(&command, context);
+    let nameservers = targets(&command, context)?;
     let host = crate::net::resolve_host(&command.host);
     let listen = if host.contains(':') {
         format!("[{host}]:{}", command.port)
@@ -100,22 +101,24 @@ pub fn run(command: MonitorCommand, context: &Context) -> anyhow::Result<ExitCod
 }
 
 /// The name servers to watch: those given, else the stored
-/// configuration's, else localhost's.
-fn targets(command: &MonitorCommand, context: &Context) -> Vec<NameServerTarget> {
+/// configuration's, else Pyro5's default (PYRO_NS_HOST:PYRO_NS_PORT, by
+/// default localhost:9090).
+fn targets(command: &MonitorCommand, context: &Context) -> anyhow::Result<Vec<NameServerTarget>> {
+    let (default_host, default_port) = default_location()?;
     if command.ns_host.is_some() || command.ns_port.is_some() {
-        let host = crate::net::resolve_host(command.ns_host.as_deref().unwrap_or("localhost"));
-        let port = command.ns_port.unwrap_or(DEFAULT_NS_PORT);
-        return vec![NameServerTarget {
+        let host = crate::net::resolve_host(command.ns_host.as_deref().unwrap_or(&default_host));
+        let port = command.ns_port.unwrap_or(default_port);
+        return Ok(vec![NameServerTarget {
             name: format!("{host}:{port}"),
             host,
             port,
-        }];
+        }]);
     }
     let stored = context
         .data_dir
         .as_ref()
         .and_then(|dir| ConfigStore::new(dir).load().ok().flatten());
-    match stored {
+    Ok(match stored {
         Some(config) if !config.nameservers.is_empty() => config
             .nameservers
             .iter()
@@ -126,9 +129,9 @@ fn targets(command: &MonitorCommand, context: &Context) -> Vec<NameServerTarget>
             })
             .collect(),
         _ => vec![NameServerTarget {
-            name: format!("localhost:{DEFAULT_NS_PORT}"),
-            host: "localhost".to_owned(),
-            port: DEFAULT_NS_PORT,
+            name: format!("{default_host}:{default_port}"),
+            host: crate::net::resolve_host(&default_host),
+            port: default_port,
         }],
-    }
+    })
 }

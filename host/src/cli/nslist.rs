@@ -11,15 +11,17 @@ use clap::Args;
 
 use super::Context;
 use crate::client::NameServerProxy;
-use crate::client::nameserver::DEFAULT_NS_PORT;
+use crate::client::nameserver;
 use crate::config::LaunchConfig;
+use crate::nameserver::tags;
 use crate::net;
 
 /// List a name server's registrations: NAME, URI and DESCRIPTION.
 ///
 /// Without --host and --port, asks the configured name server (from
 /// --config or the stored configuration; with several, choose one with
-/// --nameserver), else localhost:9090 as Pyro5 does.
+/// --nameserver), else PYRO_NS_HOST:PYRO_NS_PORT, by default
+/// localhost:9090, as Pyro5 does.
 #[derive(Debug, Args)]
 pub struct NslistCommand {
     /// The name server's host.
@@ -63,8 +65,10 @@ pub fn run(command: NslistCommand, context: &Context) -> anyhow::Result<ExitCode
                 command.config.as_deref(),
                 command.nameserver.as_deref(),
             )?;
-            let (default_host, default_port) =
-                configured.unwrap_or_else(|| ("localhost".to_owned(), DEFAULT_NS_PORT));
+            let (default_host, default_port) = match configured {
+                Some(configured) => configured,
+                None => nameserver::default_location()?,
+            };
             (
                 command.host.clone().unwrap_or(default_host),
                 command.port.unwrap_or(default_port),
@@ -97,13 +101,10 @@ pub fn run(command: NslistCommand, context: &Context) -> anyhow::Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-/// The `description:` tag pyrolab-host daemons register, if any.
+/// The description a registration's metadata gives: pyrolab-host's
+/// `description:` tag, or PyroLab's free-text tags.
 fn description(metadata: &BTreeSet<String>) -> String {
-    metadata
-        .iter()
-        .find_map(|tag| tag.strip_prefix("description:"))
-        .unwrap_or_default()
-        .to_owned()
+    tags::describe(metadata).description
 }
 
 fn print_table(header: [&str; 3], rows: &[[String; 3]]) {

@@ -21,7 +21,7 @@ use crate::daemon::registrar::{Registrar, Registration};
 use crate::daemon::{Daemon, DaemonSettings, HostedService, NativeObject};
 use crate::loader::{Loader, PLUGIN_PATH_ENV, PluginSearchPath};
 use crate::nameserver::storage::{DbmStore, MemoryStore, SqlStore, Store};
-use crate::nameserver::{AutoCleaner, BroadcastResponder, NAMESERVER_OBJECT, NameServer};
+use crate::nameserver::{AutoCleaner, BroadcastResponder, NAMESERVER_OBJECT, NameServer, tags};
 use crate::net::{self, Listener};
 use crate::supervised::{self, Event, ServedService};
 
@@ -341,14 +341,12 @@ fn registrations(config: &LaunchConfig, daemon: &str, location: &str) -> Vec<Reg
         .collect();
     let mut registrations = Vec::new();
     for (name, service) in &services {
-        let mut metadata = BTreeSet::from([
-            PYROLAB_SERVICE_TAG.to_owned(),
-            format!("class:{}.{}", service.module, service.classname),
-            format!("{PLUGIN_API_TAG}{}", pyrolab_plugin_api::PLUGIN_API_VERSION),
-        ]);
-        if !service.description.is_empty() {
-            metadata.insert(format!("description:{}", service.description));
-        }
+        let metadata = tags::for_service(
+            &service.module,
+            &service.classname,
+            pyrolab_plugin_api::PLUGIN_API_VERSION,
+            &service.description,
+        );
         for ns in &service.nameservers {
             registrations.extend(with(
                 ns,
@@ -359,10 +357,7 @@ fn registrations(config: &LaunchConfig, daemon: &str, location: &str) -> Vec<Reg
         }
     }
     let served: Vec<&str> = services.iter().map(|(name, _)| *name).collect();
-    let metadata = BTreeSet::from([
-        PYROLAB_DAEMON_TAG.to_owned(),
-        format!("description:daemon for {}", served.join(", ")),
-    ]);
+    let metadata = tags::for_daemon(&served);
     for ns in &daemon_config.nameservers {
         registrations.extend(with(
             ns,
@@ -373,14 +368,6 @@ fn registrations(config: &LaunchConfig, daemon: &str, location: &str) -> Vec<Reg
     }
     registrations
 }
-
-/// The metadata tag marking a registration as a pyrolab-host service.
-pub const PYROLAB_SERVICE_TAG: &str = "pyrolab:service";
-/// The metadata tag prefix giving the plugin-api version a service's
-/// host was built with (`pyrolab:api:0.1.0`).
-pub const PLUGIN_API_TAG: &str = "pyrolab:api:";
-/// The metadata tag marking a registration as a pyrolab-host daemon.
-pub const PYROLAB_DAEMON_TAG: &str = "pyrolab:daemon";
 
 /// A name server's connections at once (its clients come and go quickly).
 const NAMESERVER_MAX_CONNECTIONS: usize = 1024;

@@ -9,8 +9,18 @@
 //! # Ok::<(), pyrolab_host::client::ClientError>(())
 //! ```
 //!
-//! Calls go out with the native serializer (the plugin ABI's value
-//! encoding), so arguments reach the driver without being re-parsed.
+//! The serializer is negotiated without an extra round trip: the
+//! handshake goes out in serpent (understood by every Pyro5 peer), and a
+//! pyrolab-host daemon or name server says in its reply that it reads the
+//! native serializer (the plugin ABI's value encoding, so arguments reach
+//! the driver without being re-parsed); the proxy then uses native for the
+//! rest of the connection. Addresses that answered so are remembered, and
+//! later connections to them start in native; if such a peer turns out to
+//! be something else now (a Python daemon on the same port), the proxy
+//! connects once more in serpent. With any other peer (stock Pyro5 or
+//! PyroLab) calls go in serpent, or in the serializer named by Pyro5's
+//! `PYRO_SERIALIZER` environment variable (`serpent`, `json`, `msgpack`,
+//! `marshal`). [`Proxy::set_serializer`] fixes one instead.
 //!
 //! A dropped connection is reopened by the next call. A call whose request
 //! may already have reached the daemon is never sent twice: if the
@@ -20,7 +30,7 @@
 
 use std::io::{self, BufReader, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use pyrolab_plugin_api::{CallArgs, Value, from_value, to_value};
@@ -32,7 +42,7 @@ pub mod nameserver;
 pub use nameserver::{NameServerProxy, locate_ns};
 
 use crate::net::Stream;
-use crate::wire::message::{Message, ReadError, flags, kind};
+use crate::wire::message::{Message, ReadError, annotation, flags, kind};
 use crate::wire::native::Native;
 use crate::wire::serializer::{self, Serializer};
 use crate::wire::uri::{Location, PyroUri, UriError};
@@ -134,27 +144,104 @@ struct Connection {
     reader: BufReader<Stream>,
     writer: Stream,
     seq: u16,
+    /// What calls on this connection are sent in.
+    serializer: &'static dyn Serializer,
+    /// Whether the peer said it is pyrolab-host.
+    pyrolab_host: bool,
+    /// The object's metadata from the handshake (`methods`, `oneway`,
+    /// `attrs`).
+    metadata: Value,
 }
 
 /// The largest reply a proxy accepts.
 const MAX_REPLY_SIZE: u64 = 1 << 30;
 
+/// How a proxy chooses its serializer.
+#[derive(Clone, Copy)]
+enum Choice {
+    /// Native with pyrolab-host peers, this one with everyone else.
+    Negotiate(&'static dyn Serializer),
+    /// This one, whoever the peer is.
+    Fixed(&'static dyn Serializer),
+}
+
 /// A connection to one remote object, usable from several threads (calls
 /// are sent one at a time, as on a Pyro5 proxy).
 pub struct Proxy {
     uri: PyroUri,
-    serializer: &'static dyn Serializer,
+    choice: Choice,
     timeout: Option<Duration>,
     connection: Mutex<Option<Connection>>,
 }
 
 impl std::fmt::Debug for Proxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let serializer = match self.choice {
+            Choice::Negotiate(other) => format!("native or {}", other.name()),
+            Choice::Fixed(fixed) => fixed.name().to_owned(),
+        };
         f.debug_struct("Proxy")
             .field("uri", &self.uri.to_string())
-            .field("serializer", &self.serializer.name())
+            .field("serializer", &serializer)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
+    }
+}
+
+/// The serializer for peers that are not pyrolab-host: Pyro5's
+/// `PYRO_SERIALIZER` when it names one we speak, else serpent (Pyro5's
+/// default).
+pub fn foreign_serializer() -> &'static dyn Serializer {
+    static CHOSEN: OnceLock<&'static dyn Serializer> = OnceLock::new();
+    *CHOSEN.get_or_init(|| {
+        let serpent = serializer::by_id(serializer::id::SERPENT).expect("serpent is built in");
+        match std::env::var("PYRO_SERIALIZER") {
+            Ok(name) if name.is_empty() => serpent,
+            Ok(name) => match serializer::by_name(&name.to_ascii_lowercase()) {
+                Some(chosen) if chosen.id() != serializer::id::NATIVE => chosen,
+                _ => {
+                    tracing::warn!(
+                        "PYRO_SERIALIZER={name:?} is not one of serpent, json, msgpack, marshal; using serpent"
+                    );
+                    serpent
+                }
+            },
+            Err(_) => serpent,
+        }
+    })
+}
+
+/// Peers that said, in a handshake, that they speak the native serializer:
+/// connections to them start in native. Bounded: a client that talks to
+/// very many daemons forgets them all now and then and asks again.
+mod native_peers {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+
+    const MAX_REMEMBERED: usize = 4096;
+
+    fn peers() -> std::sync::MutexGuard<'static, HashSet<String>> {
+        static PEERS: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+        PEERS
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn contains(location: &str) -> bool {
+        peers().contains(location)
+    }
+
+    pub(super) fn remember(location: &str) {
+        let mut peers = peers();
+        if peers.len() >= MAX_REMEMBERED {
+            peers.clear();
+        }
+        peers.insert(location.to_owned());
+    }
+
+    pub(super) fn forget(location: &str) {
+        peers().remove(location);
     }
 }
 
@@ -169,23 +256,59 @@ impl Proxy {
         Ok(proxy)
     }
 
-    /// A proxy for `uri` that connects on its first call.
+    /// A proxy for `uri` that connects on its first call, negotiating its
+    /// serializer (see the module documentation).
     pub fn new(uri: PyroUri) -> Proxy {
         Proxy {
             uri,
-            serializer: &Native,
+            choice: Choice::Negotiate(foreign_serializer()),
             timeout: None,
             connection: Mutex::new(None),
         }
     }
 
-    /// Chooses the serializer: the native one (the default, fastest, and
-    /// understood only by pyrolab-host), or `serpent`, `json` or `msgpack`
-    /// to talk to Python Pyro5 daemons and name servers. Takes effect on
-    /// the next connection.
+    /// Uses `serializer` whoever the peer is, instead of negotiating: the
+    /// native one talks only to pyrolab-host, `serpent`, `json`, `msgpack`
+    /// and `marshal` to anyone. Takes effect on the next connection.
     pub fn set_serializer(&mut self, serializer: &'static dyn Serializer) {
-        self.serializer = serializer;
+        self.choice = Choice::Fixed(serializer);
         *self.lock() = None;
+    }
+
+    /// Negotiates again (the default), using `foreign` with peers that are
+    /// not pyrolab-host. Takes effect on the next connection.
+    pub fn negotiate_serializer(&mut self, foreign: &'static dyn Serializer) {
+        self.choice = Choice::Negotiate(foreign);
+        *self.lock() = None;
+    }
+
+    /// The serializer calls go in now: `None` before the first connection.
+    pub fn serializer(&self) -> Option<&'static dyn Serializer> {
+        self.lock().as_ref().map(|c| c.serializer)
+    }
+
+    /// Whether the peer said it is pyrolab-host (connecting first if need
+    /// be).
+    pub fn peer_is_pyrolab_host(&self) -> Result<bool, ClientError> {
+        self.ensure_connected()?;
+        Ok(self.lock().as_ref().is_some_and(|c| c.pyrolab_host))
+    }
+
+    /// The names the object's daemon lists for it in the handshake, under
+    /// `key`: `"methods"`, `"oneway"` or `"attrs"` (connecting first if
+    /// need be).
+    pub fn exposed(&self, key: &str) -> Result<Vec<String>, ClientError> {
+        self.ensure_connected()?;
+        let guard = self.lock();
+        let names = guard
+            .as_ref()
+            .and_then(|c| c.metadata.get(key))
+            .and_then(Value::as_list)
+            .unwrap_or_default();
+        Ok(names
+            .iter()
+            .filter_map(|n| n.as_str().map(str::to_owned))
+            .collect())
     }
 
     /// Connects now (if not connected) and checks the object exists, like
@@ -270,37 +393,46 @@ impl Proxy {
                 .map(|(name, value)| (Value::Str(name), value))
                 .collect(),
         );
-        let request = call_payload(
-            self.serializer,
-            &self.uri.object,
-            method,
-            Value::List(args.args),
-            kwargs,
-        );
         let mut guard = self.lock();
         // A connection that broke earlier is replaced before sending.
         if guard.is_none() {
             *guard = Some(self.open()?);
         }
         let connection = guard.as_mut().expect("just opened");
+        let serializer = connection.serializer;
+        let request = call_payload(
+            serializer,
+            &self.uri.object,
+            method,
+            Value::List(args.args),
+            kwargs,
+        );
         connection.seq = connection.seq.wrapping_add(1);
         let seq = connection.seq;
         // The payload is written once, straight into the frame.
-        let serializer = self.serializer;
-        let message = Message::frame(
-            kind::INVOKE,
-            serializer.id(),
-            call_flags,
-            seq,
-            [0; 16],
-            |out| serializer.serialize_into(&request, out),
-        )
-        .map_err(|err| ClientError::Convert(err.to_string()))?;
+        let frame = |serializer: &'static dyn Serializer| {
+            Message::frame(
+                kind::INVOKE,
+                serializer.id(),
+                call_flags,
+                seq,
+                [0; 16],
+                |out| serializer.serialize_into(&request, out),
+            )
+            .map_err(|err| ClientError::Convert(err.to_string()))
+        };
+        let message = frame(serializer)?;
         if let Err(err) = connection.writer.write_all(&message) {
-            // Nothing was delivered: reopen and send once more.
+            // Nothing was delivered: reopen and send once more (in the
+            // serializer the new connection chose).
             tracing::debug!("reconnecting after a failed send: {err}");
-            *guard = Some(self.open()?);
-            let connection = guard.as_mut().expect("just opened");
+            let reopened = self.open()?;
+            let message = if reopened.serializer.id() == serializer.id() {
+                message
+            } else {
+                frame(reopened.serializer)?
+            };
+            let connection = guard.insert(reopened);
             connection
                 .writer
                 .write_all(&message)
@@ -324,8 +456,7 @@ impl Proxy {
                 reply.kind, reply.seq
             )));
         }
-        let value = self
-            .serializer
+        let value = reply_serializer(&reply)?
             .deserialize(&reply.payload)
             .map_err(|err| ClientError::Protocol(err.to_string()))?;
         if reply.flags & flags::EXCEPTION != 0 {
@@ -350,8 +481,33 @@ impl Proxy {
         }
     }
 
-    /// Connects and performs the handshake.
+    /// Connects and performs the handshake, choosing the serializer.
     fn open(&self) -> Result<Connection, ClientError> {
+        let location = self.uri.location.to_string();
+        match self.choice {
+            Choice::Fixed(serializer) => self.open_with(serializer, false),
+            Choice::Negotiate(foreign) if native_peers::contains(&location) => {
+                match self.open_with(&Native, true) {
+                    // The peer at that address no longer reads native (it
+                    // closed on our handshake): ask again, as a stranger.
+                    Err(ClientError::ConnectionClosed(_) | ClientError::Protocol(_)) => {
+                        native_peers::forget(&location);
+                        self.open_with(foreign, true)
+                    }
+                    other => other,
+                }
+            }
+            Choice::Negotiate(foreign) => self.open_with(foreign, true),
+        }
+    }
+
+    /// Connects and performs the handshake in `serializer`; with
+    /// `negotiate`, switches to native if the peer says it reads it.
+    fn open_with(
+        &self,
+        serializer: &'static dyn Serializer,
+        negotiate: bool,
+    ) -> Result<Connection, ClientError> {
         let location = self.uri.location.to_string();
         let connect_error = |source: io::Error| ClientError::Connect {
             location: location.clone(),
@@ -391,34 +547,51 @@ impl Proxy {
             reader,
             writer: stream,
             seq: 0,
+            serializer,
+            pyrolab_host: false,
+            metadata: Value::Null,
         };
-        self.handshake(&mut connection)?;
+        let (pyrolab_host, metadata) = self.handshake(&mut connection)?;
+        connection.pyrolab_host = pyrolab_host;
+        connection.metadata = metadata;
+        if connection.pyrolab_host {
+            native_peers::remember(&location);
+        } else {
+            native_peers::forget(&location);
+        }
+        if negotiate && connection.pyrolab_host {
+            connection.serializer = &Native;
+        }
         Ok(connection)
     }
 
-    fn handshake(&self, connection: &mut Connection) -> Result<(), ClientError> {
+    /// Sends CONNECT and reads the answer; returns whether the peer said it
+    /// is pyrolab-host (and reads the native serializer), and the object's
+    /// metadata.
+    fn handshake(&self, connection: &mut Connection) -> Result<(bool, Value), ClientError> {
         let hello = Value::Map(vec![
             (Value::from("handshake"), Value::from("hello")),
             (Value::from("object"), Value::from(self.uri.object.as_str())),
         ]);
-        let payload = self
-            .serializer
+        let serializer = connection.serializer;
+        let payload = serializer
             .serialize(&hello)
             .map_err(|err| ClientError::Convert(err.to_string()))?;
-        let message =
-            Message::new(kind::CONNECT, self.serializer.id(), 0, 0, payload).encode(false);
+        let message = Message::new(kind::CONNECT, serializer.id(), 0, 0, payload).encode(false);
         connection
             .writer
             .write_all(&message)
             .map_err(|err| ClientError::ConnectionClosed(err.to_string()))?;
         let reply = Message::read_from(&mut connection.reader, MAX_REPLY_SIZE)
             .map_err(|err| self.read_failure(err))?;
-        let value = self
-            .serializer
+        let value = reply_serializer(&reply)?
             .deserialize(&reply.payload)
             .map_err(|err| ClientError::Protocol(err.to_string()))?;
         match reply.kind {
-            kind::CONNECTOK => Ok(()),
+            kind::CONNECTOK => Ok((
+                reads_native(&reply),
+                value.get("meta").cloned().unwrap_or_default(),
+            )),
             kind::CONNECTFAIL => Err(ClientError::Refused(
                 value
                     .as_str()
@@ -429,6 +602,24 @@ impl Proxy {
             ))),
         }
     }
+}
+
+/// Whether a CONNECTOK says its sender reads the native serializer.
+fn reads_native(reply: &Message) -> bool {
+    reply
+        .annotations
+        .iter()
+        .any(|(id, data)| *id == annotation::SERIALIZERS && data.contains(&serializer::id::NATIVE))
+}
+
+/// The serializer a reply says it is in (a peer answers in the request's).
+fn reply_serializer(reply: &Message) -> Result<&'static dyn Serializer, ClientError> {
+    serializer::by_id(reply.serializer_id).ok_or_else(|| {
+        ClientError::Protocol(format!(
+            "the reply is in serializer {}, which this client does not read",
+            reply.serializer_id
+        ))
+    })
 }
 
 /// An INVOKE payload: the `(object, method, args, kwargs)` tuple, or for

@@ -26,6 +26,35 @@ const NAMESERVER_OBJECT: &str = "Pyro.NameServer";
 /// Pyro5's default name-server port.
 pub const DEFAULT_NS_PORT: u16 = 9090;
 
+/// The environment variables Pyro5 clients read the default name server
+/// from.
+pub const NS_HOST_ENV: &str = "PYRO_NS_HOST";
+/// See [`NS_HOST_ENV`].
+pub const NS_PORT_ENV: &str = "PYRO_NS_PORT";
+
+/// Where a client looks for the name server when nothing else says: as
+/// Pyro5 clients do, `PYRO_NS_HOST` (else `localhost`) and `PYRO_NS_PORT`
+/// (else 9090).
+///
+/// # Errors
+///
+/// `PYRO_NS_PORT` is set but is not a port number.
+pub fn default_location() -> Result<(String, u16), ClientError> {
+    let host = std::env::var(NS_HOST_ENV)
+        .ok()
+        .filter(|h| !h.trim().is_empty())
+        .unwrap_or_else(|| "localhost".to_owned());
+    let port = match std::env::var(NS_PORT_ENV) {
+        Ok(text) if !text.trim().is_empty() => text.trim().parse().map_err(|_| {
+            ClientError::Protocol(format!(
+                "{NS_PORT_ENV}={text:?} is not a port number (1-65535)"
+            ))
+        })?,
+        _ => DEFAULT_NS_PORT,
+    };
+    Ok((host, port))
+}
+
 /// A registration with its metadata.
 pub type Registration = (String, BTreeSet<String>);
 
@@ -43,8 +72,9 @@ pub fn locate_ns(host: &str, port: u16) -> Result<NameServerProxy, ClientError> 
 
 impl NameServerProxy {
     /// Connects to the name server at `host:port`, with a call timeout and
-    /// a serializer (`None`: the defaults, no timeout and the native
-    /// serializer, which a Python name server does not speak).
+    /// a serializer (`None`: the defaults, no timeout and a negotiated
+    /// serializer: native with a pyrolab-host name server, serpent or
+    /// `PYRO_SERIALIZER`'s with a Python one).
     pub fn connect(
         host: &str,
         port: u16,
@@ -230,10 +260,10 @@ fn unexpected(method: &str, value: &Value) -> ClientError {
 }
 
 /// The `host:port` of a `PYRONAME:name@host:port` URI, with Pyro5's
-/// defaults (`localhost`, 9090) for what is left out.
+/// defaults ([`default_location`]) for what is left out.
 pub(super) fn split_location(location: &str) -> Result<(String, u16), ClientError> {
     if location.is_empty() {
-        return Ok(("localhost".to_owned(), DEFAULT_NS_PORT));
+        return default_location();
     }
     let bracketed = location.starts_with('[');
     let (host, port) = match location.rsplit_once(':') {
@@ -250,7 +280,7 @@ pub(super) fn split_location(location: &str) -> Result<(String, u16), ClientErro
                 "invalid name server port in PYRONAME location {location:?}"
             ))
         })?,
-        None => DEFAULT_NS_PORT,
+        None => default_location()?.1,
     };
     Ok((host.to_owned(), port))
 }
@@ -262,8 +292,11 @@ mod tests {
     #[test]
     fn pyroname_locations_take_pyro5_defaults() {
         let split = |s: &str| split_location(s).unwrap();
-        assert_eq!(split(""), ("localhost".to_owned(), 9090));
-        assert_eq!(split("lab-pc"), ("lab-pc".to_owned(), 9090));
+        // (The test runs without PYRO_NS_HOST and PYRO_NS_PORT set.)
+        if std::env::var_os(NS_HOST_ENV).is_none() && std::env::var_os(NS_PORT_ENV).is_none() {
+            assert_eq!(split(""), ("localhost".to_owned(), 9090));
+            assert_eq!(split("lab-pc"), ("lab-pc".to_owned(), 9090));
+        }
         assert_eq!(split("127.0.0.1:9100"), ("127.0.0.1".to_owned(), 9100));
         assert_eq!(split("[::1]:9100"), ("::1".to_owned(), 9100));
         assert!(split_location("host:port").is_err());

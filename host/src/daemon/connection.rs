@@ -10,7 +10,7 @@ use super::dispatch::{self, Outcome};
 use super::pyro::{DAEMON_OBJECT, daemon_metadata, metadata};
 use super::{Sessions, Shared};
 use crate::net::Stream;
-use crate::wire::message::{Message, ReadError, flags, kind};
+use crate::wire::message::{Message, ReadError, annotation, flags, kind};
 use crate::wire::serializer::{self, Serializer};
 
 /// Serves one connection until it closes.
@@ -150,6 +150,13 @@ fn handshake(shared: &Shared, hello: &Message, writer: &mut Stream) -> Result<bo
         .serialize(&payload)
         .map_err(|err| err.to_string())?;
     let mut message = Message::new(message_kind, hello.serializer_id, 0, hello.seq, payload);
+    if message_kind == kind::CONNECTOK {
+        // Tells a pyrolab-host client it may switch to the native
+        // serializer now, at no extra round trip.
+        message
+            .annotations
+            .push((annotation::SERIALIZERS, serializer::SPOKEN.to_vec()));
+    }
     message.correlation_id = hello.correlation_id;
     if hello.flags & flags::CORR_ID == 0 {
         message.correlation_id = [0; 16];

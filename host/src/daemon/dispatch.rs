@@ -14,7 +14,7 @@ use super::pyro::{
     self, Call, DAEMON_METHODS, DAEMON_OBJECT, batch_exception, daemon_metadata, driver_exception,
     exception, metadata, pyro_exception,
 };
-use super::{Sessions, Shared};
+use super::{HostedService, Sessions, Shared};
 use crate::config::schema::ServerType;
 use crate::loader::Instance;
 use crate::wire::message::{HEADER_SIZE, Message, flags, kind};
@@ -182,7 +182,8 @@ impl EncodedCall {
             return None;
         };
         let lock_method = shared.settings.lockable && LOCK_METHODS.contains(&method.as_str());
-        if !shared.services.contains_key(&object) || lock_method {
+        let service = shared.services.get(&object)?;
+        if lock_method || answered_by_daemon(service, &method) {
             return None;
         }
         if value::kind_of(args) != Some("list") {
@@ -286,6 +287,17 @@ fn lock_call(shared: &Shared, sessions: &Sessions, call: &Call) -> Option<Result
     shared.locks.check(&call.object, connection).err().map(Err)
 }
 
+/// Whether the daemon answers `method` for `service` itself: one of
+/// PyroLab's [`pyro::SERVICE_METHODS`] the driver does not define.
+fn answered_by_daemon(service: &HostedService, method: &str) -> bool {
+    pyro::SERVICE_METHODS.contains(&method)
+        && !service
+            .descriptor()
+            .methods
+            .iter()
+            .any(|m| m.name == method)
+}
+
 /// Finds the instance a call goes to, or the exception explaining why
 /// there is none.
 fn target(
@@ -326,6 +338,9 @@ fn run_call(shared: &Shared, sessions: &mut Sessions, call: Call) -> Result<Valu
     if let Some(result) = lock_call(shared, sessions, &call) {
         return result;
     }
+    if let Some(answer) = service_answer(shared, &call) {
+        return answer;
+    }
     let instance = target(shared, sessions, &call.object, &call.method)?;
     let Call {
         object,
@@ -344,6 +359,23 @@ fn run_call(shared: &Shared, sessions: &mut Sessions, call: Call) -> Result<Valu
     }
 }
 
+/// The daemon's answer to `ping()` or `pyrolab_version()` on a service
+/// whose driver does not define it (PyroLab's `Service` methods).
+fn service_answer(shared: &Shared, call: &Call) -> Option<Result<Value, Value>> {
+    let service = shared.services.get(&call.object)?;
+    if !answered_by_daemon(service, &call.method) {
+        return None;
+    }
+    if !call.args.is_empty() || !call.kwargs.is_empty() {
+        return Some(Err(exception(
+            "builtins.TypeError",
+            &format!("{}() takes no arguments", call.method),
+            Vec::new(),
+        )));
+    }
+    pyro::service_method(&call.method).map(Ok)
+}
+
 /// A oneway call runs apart from the connection, so the client's next call
 /// is not held up by it (as Pyro5 does).
 fn run_oneway(shared: &Shared, sessions: &mut Sessions, call: Call) -> Result<(), Value> {
@@ -356,6 +388,9 @@ fn run_oneway(shared: &Shared, sessions: &mut Sessions, call: Call) -> Result<()
     }
     if let Some(result) = lock_call(shared, sessions, &call) {
         return result.map(drop);
+    }
+    if let Some(answer) = service_answer(shared, &call) {
+        return answer.map(drop);
     }
     let instance = target(shared, sessions, &call.object, &call.method)?;
     let job = move || {
@@ -430,7 +465,9 @@ fn batch_item(object: &str, item: Value) -> Result<Call, String> {
 /// The methods of `Pyro.Daemon`.
 fn daemon_call(shared: &Shared, call: &Call) -> Result<Value, Value> {
     match call.method.as_str() {
-        "ping" => Ok(Value::Null),
+        // PyroLab's daemons answer True (Pyro5's plain daemon object None).
+        "ping" => Ok(Value::Bool(true)),
+        "pyrolab_version" => Ok(Value::from(pyro::PYROLAB_VERSION)),
         "registered" => Ok(Value::List(
             std::iter::once(DAEMON_OBJECT)
                 .chain(shared.objects.keys().map(String::as_str))

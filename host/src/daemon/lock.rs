@@ -2,11 +2,13 @@
 //! release-on-disconnect made to work).
 //!
 //! Every service of a lockable daemon answers `lock(user="")`, `unlock()`
-//! (also `release()`, PyroLab's name) and `islocked()`. While a connection
-//! holds a service's lock, every call on that service from any other
-//! connection fails with `ConnectionRefusedError` naming the holder. The
-//! lock ends with `unlock()`, with the daemon's `release(uri)`, and always
-//! when the holding connection closes.
+//! (also `release()`) and `islocked()`, returning booleans as PyroLab 0.5
+//! does: `lock()` is `True` once the caller holds the lock, `unlock()`
+//! whether there was a lock to end, `islocked()` whether one is held.
+//! While a connection holds a service's lock, every call on that service
+//! from any other connection fails with `ConnectionRefusedError` naming the
+//! holder. The lock ends with `unlock()`, with the daemon's `release(uri)`,
+//! and always when the holding connection closes.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -76,6 +78,9 @@ impl Locks {
             }
         }
         match method {
+            // Already this connection's: it keeps the name it locked with,
+            // as in PyroLab.
+            "lock" if held.contains_key(service) => Ok(Value::Bool(true)),
             "lock" => {
                 let user = args
                     .first()
@@ -87,14 +92,15 @@ impl Locks {
                 let holder = Holder { connection, user };
                 self.changed(service, Some(&holder));
                 held.insert(service.to_owned(), holder);
-                Ok(Value::Null)
+                Ok(Value::Bool(true))
             }
             "unlock" | "release" => {
-                if held.remove(service).is_some() {
+                let was_locked = held.remove(service).is_some();
+                if was_locked {
                     tracing::info!(%service, "unlocked");
                     self.changed(service, None);
                 }
-                Ok(Value::Null)
+                Ok(Value::Bool(was_locked))
             }
             _ => Ok(Value::Bool(held.contains_key(service))),
         }

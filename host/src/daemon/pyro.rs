@@ -7,7 +7,7 @@ use pyrolab_plugin_api::{DriverError, Value};
 /// The object id of the daemon's own object.
 pub const DAEMON_OBJECT: &str = "Pyro.Daemon";
 
-/// The methods of `Pyro.Daemon`.
+/// The methods of `Pyro.Daemon`: Pyro5's, and PyroLab's `pyrolab_version`.
 pub const DAEMON_METHODS: &[&str] = &[
     "registered",
     "ping",
@@ -15,7 +15,28 @@ pub const DAEMON_METHODS: &[&str] = &[
     "get_metadata",
     "get_next_stream_item",
     "close_stream",
+    "pyrolab_version",
 ];
+
+/// Methods every service answers, as PyroLab's `Service` base class
+/// gives them to every PyroLab service: `ping()` is `True`,
+/// `pyrolab_version()` the PyroLab version whose client API this host
+/// offers. A driver that defines a method of the same name answers it
+/// itself (as a Python subclass would override it).
+pub const SERVICE_METHODS: &[&str] = &["ping", "pyrolab_version"];
+
+/// The PyroLab release whose client-visible behaviour pyrolab-host
+/// matches, as `pyrolab_version()` reports it.
+pub const PYROLAB_VERSION: &str = "0.5.0";
+
+/// The answer to one of [`SERVICE_METHODS`] (`None` for other methods).
+pub fn service_method(method: &str) -> Option<Value> {
+    match method {
+        "ping" => Some(Value::Bool(true)),
+        "pyrolab_version" => Some(Value::from(PYROLAB_VERSION)),
+        _ => None,
+    }
+}
 
 /// A decoded INVOKE: which object, which method, with what.
 #[derive(Debug, PartialEq)]
@@ -123,19 +144,23 @@ fn map(entries: Vec<(&str, Value)>) -> Value {
     )
 }
 
+/// A set of names, as Pyro5's metadata holds them.
 fn strings<'a>(items: impl IntoIterator<Item = &'a str>) -> Value {
-    Value::List(items.into_iter().map(Value::from).collect())
+    let unique: std::collections::BTreeSet<&str> = items.into_iter().collect();
+    Value::Set(unique.into_iter().map(Value::from).collect())
 }
 
 /// `get_metadata` for a service: its methods, oneway methods and
 /// attributes (properties). `extra_methods` are the daemon's additions
-/// (a lockable daemon's `lock`, `unlock`, `islocked`).
+/// (a lockable daemon's `lock`, `unlock`, `islocked`); every service also
+/// has [`SERVICE_METHODS`].
 pub fn metadata(class: &ClassDescriptor, extra_methods: &[&str]) -> Value {
     let methods = class
         .methods
         .iter()
         .map(|m| m.name.as_str())
-        .chain(extra_methods.iter().copied());
+        .chain(extra_methods.iter().copied())
+        .chain(SERVICE_METHODS.iter().copied());
     let oneway = class
         .methods
         .iter()
@@ -166,8 +191,8 @@ pub fn daemon_metadata(lockable: bool) -> Value {
                     .chain(lock_methods.iter().copied()),
             ),
         ),
-        ("oneway", Value::List(Vec::new())),
-        ("attrs", Value::List(Vec::new())),
+        ("oneway", strings([])),
+        ("attrs", strings([])),
     ])
 }
 

@@ -9,8 +9,7 @@ use serde::Serialize;
 use crate::client::{ClientError, NameServerProxy, Proxy};
 use crate::daemon::pyro::DAEMON_OBJECT;
 use crate::manager::status::LabStatus;
-use crate::nameserver::NAMESERVER_OBJECT;
-use crate::wire::serializer;
+use crate::nameserver::{NAMESERVER_OBJECT, tags};
 use crate::wire::uri::PyroUri;
 
 /// How long one look at a name server or daemon may take.
@@ -132,8 +131,8 @@ pub fn look(
             Ok(entries) => {
                 let services: Vec<_> = entries
                     .into_iter()
-                    .filter(|(name, (_, tags))| {
-                        name != NAMESERVER_OBJECT && !tags.contains("pyrolab:daemon")
+                    .filter(|(name, (_, metadata))| {
+                        name != NAMESERVER_OBJECT && !tags::describe(metadata).daemon
                     })
                     .collect();
                 nameservers.push(NameServerView {
@@ -186,14 +185,15 @@ pub fn look(
     };
     let mut services: Vec<ServiceView> = listed
         .into_iter()
-        .map(|(name, uri, tags, nameserver)| {
+        .map(|(name, uri, metadata, nameserver)| {
             let (status, locked_by, reason) = status_of(&uri);
+            let described = tags::describe(&metadata);
             ServiceView {
                 name,
                 nameserver,
-                description: tag(&tags, "description:").unwrap_or_default(),
-                class: tag(&tags, "class:"),
-                plugin_api: tag(&tags, "pyrolab:api:"),
+                description: described.description,
+                class: described.class,
+                plugin_api: described.plugin_api,
                 uri,
                 status,
                 locked_by,
@@ -219,21 +219,8 @@ pub fn look(
 fn list(
     target: &NameServerTarget,
 ) -> Result<BTreeMap<String, crate::client::nameserver::Registration>, ClientError> {
-    // Serpent: stock Pyro5 name servers speak it, and so do ours.
-    let ns = NameServerProxy::connect(
-        &target.host,
-        target.port,
-        Some(PROBE_TIMEOUT),
-        serializer::by_name("serpent"),
-    )?;
+    let ns = NameServerProxy::connect(&target.host, target.port, Some(PROBE_TIMEOUT), None)?;
     ns.list_with_metadata(None)
-}
-
-/// The text of the first tag starting with `prefix`, without it.
-fn tag(tags: &BTreeSet<String>, prefix: &str) -> Option<String> {
-    tags.iter()
-        .find_map(|t| t.strip_prefix(prefix))
-        .map(str::to_owned)
 }
 
 /// The daemon location of a `PYRO:` URI (`host:port` or `./u:path`).
@@ -246,18 +233,24 @@ fn object_of(uri: &str) -> String {
     PyroUri::parse(uri).map(|u| u.object).unwrap_or_default()
 }
 
-/// Asks each daemon once whether it answers, and who locks what on it
-/// (pyrolab-host lockable daemons say; other daemons have no locks to
-/// tell).
+/// Asks each daemon once whether it answers, and who locks what on it.
+/// A pyrolab-host lockable daemon says (`Pyro.Daemon.locks()`), so no
+/// service is touched; any other daemon's services that list `islocked`
+/// (PyroLab's lockable ones) are asked each.
 fn probe_daemons<'a>(
     uris: impl Iterator<Item = &'a str>,
 ) -> BTreeMap<String, Result<BTreeMap<String, String>, String>> {
-    let locations: BTreeSet<String> = uris.filter_map(location_of).collect();
+    let mut objects: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for uri in uris {
+        if let Some(location) = location_of(uri) {
+            objects.entry(location).or_default().insert(object_of(uri));
+        }
+    }
     // At once, so a few hung daemons cost one timeout, not one each.
     std::thread::scope(|scope| {
-        let probes: Vec<_> = locations
+        let probes: Vec<_> = objects
             .into_iter()
-            .map(|location| scope.spawn(move || (probe(&location), location)))
+            .map(|(location, objects)| scope.spawn(move || (probe(&location, &objects), location)))
             .collect();
         probes
             .into_iter()
@@ -267,22 +260,64 @@ fn probe_daemons<'a>(
     })
 }
 
-fn probe(location: &str) -> Result<BTreeMap<String, String>, String> {
-    let uri: PyroUri = format!("PYRO:{DAEMON_OBJECT}@{location}")
-        .parse()
-        .map_err(|err| format!("{err}"))?;
-    let mut daemon = Proxy::new(uri);
-    daemon.set_timeout(Some(PROBE_TIMEOUT));
-    if let Some(serpent) = serializer::by_name("serpent") {
-        daemon.set_serializer(serpent);
-    }
+fn probe(location: &str, objects: &BTreeSet<String>) -> Result<BTreeMap<String, String>, String> {
+    let unreachable = |err: ClientError| format!("its daemon at {location} does not answer: {err}");
+    let daemon = probe_proxy(DAEMON_OBJECT, location)?;
     daemon
         .call::<serde_json::Value>("ping", ())
-        .map_err(|err| format!("its daemon at {location} does not answer: {err}"))?;
-    match daemon.call::<BTreeMap<String, String>>("locks", ()) {
-        Ok(locks) => Ok(locks),
-        // Not a lockable pyrolab-host daemon: nothing is locked.
-        Err(ClientError::Remote(_)) => Ok(BTreeMap::new()),
-        Err(err) => Err(format!("its daemon at {location} does not answer: {err}")),
+        .map_err(unreachable)?;
+    if daemon.peer_is_pyrolab_host().map_err(unreachable)? {
+        return match daemon.call::<BTreeMap<String, String>>("locks", ()) {
+            Ok(locks) => Ok(locks),
+            // Not a lockable daemon: nothing is locked.
+            Err(ClientError::Remote(_)) => Ok(BTreeMap::new()),
+            Err(err) => Err(unreachable(err)),
+        };
     }
+    let mut locks = BTreeMap::new();
+    for object in objects {
+        if let Some(holder) = pyrolab_lock_holder(object, location) {
+            locks.insert(object.clone(), holder);
+        }
+    }
+    Ok(locks)
+}
+
+/// Who holds the lock of a service on a stock PyroLab `LockableDaemon`,
+/// which tells only by refusing other connections:
+/// `ConnectionRefusedError: Pyro object is locked (by 'alice')`. `None`
+/// when it is free, is not lockable, or cannot be asked.
+fn pyrolab_lock_holder(object: &str, location: &str) -> Option<String> {
+    let service = probe_proxy(object, location).ok()?;
+    if !service
+        .exposed("methods")
+        .ok()?
+        .iter()
+        .any(|m| m == "islocked")
+    {
+        return None;
+    }
+    match service.call::<bool>("islocked", ()) {
+        Err(ClientError::Remote(refusal)) if refusal.kind() == "ConnectionRefusedError" => {
+            Some(holder_in(&refusal.message))
+        }
+        _ => None,
+    }
+}
+
+/// The holder named in PyroLab's refusal message.
+fn holder_in(message: &str) -> String {
+    message
+        .split_once("(by '")
+        .and_then(|(_, rest)| rest.rsplit_once("')"))
+        .map_or_else(|| message.to_owned(), |(holder, _)| holder.to_owned())
+}
+
+fn probe_proxy(object: &str, location: &str) -> Result<Proxy, String> {
+    let uri: PyroUri = format!("PYRO:{object}@{location}")
+        .parse()
+        .map_err(|err| format!("{err}"))?;
+    let mut proxy = Proxy::new(uri);
+    proxy.set_timeout(Some(PROBE_TIMEOUT));
+    Ok(proxy)
 }

@@ -10,10 +10,12 @@
 //!   (SQLite) stores.
 //! - `broadcast.rs`: the UDP responder answering `GET_NSURI`.
 //! - `autoclean.rs`: dropping registrations whose daemon is gone.
+//! - `tags.rs`: the metadata tags registrations carry, ours and PyroLab's.
 
 mod autoclean;
 mod broadcast;
 pub mod storage;
+pub mod tags;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -75,7 +77,7 @@ impl NameServer {
     pub fn register_self(&self, uri: &str) -> Result<(), storage::StoreError> {
         let entry = Entry {
             uri: uri.to_owned(),
-            metadata: BTreeSet::from(["class:Pyro5.nameserver.NameServer".to_owned()]),
+            metadata: BTreeSet::from([tags::PYRO5_NAMESERVER.to_owned()]),
         };
         self.state().put(NAMESERVER_OBJECT, entry)
     }

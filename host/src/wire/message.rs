@@ -67,6 +67,15 @@ pub mod flags {
 /// One annotation chunk: a 4-letter id and its data.
 pub type Annotation = ([u8; 4], Vec<u8>);
 
+/// The annotation ids pyrolab-host adds to Pyro5's. Stock Pyro5 peers
+/// ignore annotations they do not know.
+pub mod annotation {
+    /// In a CONNECTOK: the sender is pyrolab-host, and these are the ids of
+    /// the serializers it reads (one byte each, the native one among
+    /// them). A client may use any of them for the rest of the connection.
+    pub const SERIALIZERS: [u8; 4] = *b"PLHS";
+}
+
 /// A whole message, payload decompressed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Message {

@@ -88,11 +88,15 @@ pub fn by_id(serializer_id: u8) -> Option<&'static dyn Serializer> {
     }
 }
 
+/// The ids of every serializer this host reads and writes, as its daemons
+/// announce them in the handshake.
+pub const SPOKEN: &[u8] = &[id::SERPENT, id::JSON, id::MSGPACK, id::NATIVE];
+
 /// The serializer called `name` (`serpent`, `json`, `msgpack`, `native`).
 pub fn by_name(name: &str) -> Option<&'static dyn Serializer> {
-    [id::SERPENT, id::JSON, id::MSGPACK, id::NATIVE]
-        .into_iter()
-        .filter_map(by_id)
+    SPOKEN
+        .iter()
+        .filter_map(|&id| by_id(id))
         .find(|serializer| serializer.name() == name)
 }
 

@@ -216,6 +216,15 @@ impl BigInt {
     }
 }
 
+impl std::ops::Neg for BigInt {
+    type Output = BigInt;
+
+    fn neg(mut self) -> BigInt {
+        self.negative = !self.negative && !self.limbs.is_empty();
+        self
+    }
+}
+
 fn too_large() -> ValueError {
     ValueError::new(format!(
         "integer has more than {} digits (Python's limit for integer-string conversion)",
@@ -508,6 +517,16 @@ mod tests {
         assert_eq!(back, m);
         assert!(BigInt::from_digits(false, &[1 << 15], 15).is_err());
         assert_eq!(BigInt::default().to_digits(15), [0]);
+    }
+
+    #[test]
+    fn negation_flips_the_sign_but_not_zero() {
+        assert_eq!(-big("5"), big("-5"));
+        assert_eq!(
+            -big("-1180591620717411303424"),
+            big("1180591620717411303424")
+        );
+        assert_eq!(-BigInt::default(), BigInt::default());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! Launch configuration: `module: sample`, `classname: SampleService` or
 //! `classname: SampleAutoconnectInstrument`.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use pyrolab_plugin_api::prelude::*;
@@ -114,6 +115,34 @@ impl SampleService {
     /// PyroLab's sample).
     pub fn echo_bytes(&self, data: Bytes) -> Bytes {
         data
+    }
+
+    /// Returns what it received, whatever it is: a tuple stays a tuple, a
+    /// set a set, a large integer exact (not in PyroLab's sample).
+    pub fn echo_value(&self, value: Value) -> Value {
+        value
+    }
+
+    /// Swaps the two items of a pair: `swap((1, "a"))` is `("a", 1)` (not
+    /// in PyroLab's sample).
+    pub fn swap(&self, pair: (Value, Value)) -> (Value, Value) {
+        (pair.1, pair.0)
+    }
+
+    /// The distinct words among those given (a list, tuple or set), as a
+    /// set (not in PyroLab's sample).
+    pub fn distinct(&self, words: Vec<String>) -> BTreeSet<String> {
+        words.into_iter().collect()
+    }
+
+    /// Negates an integer of any size (not in PyroLab's sample).
+    pub fn negate(&self, n: BigInt) -> BigInt {
+        -n
+    }
+
+    /// The complex conjugate (not in PyroLab's sample).
+    pub fn conjugate(&self, z: Complex) -> Complex {
+        Complex::new(z.re, -z.im)
     }
 
     /// A read/write attribute holding any value (initially None).
