@@ -602,6 +602,17 @@ fn a_killed_name_server_comes_back_and_the_daemons_register_again() {
     );
 }
 
+/// The row of `name` in a table `ps` printed, its cells separated by
+/// single spaces.
+fn table_row(text: &str, name: &str) -> String {
+    text.lines()
+        .find(|line| line.split_whitespace().next() == Some(name))
+        .unwrap_or_else(|| panic!("no row {name} in:\n{text}"))
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[test]
 fn registrations_with_a_name_server_that_is_down_show_in_ps_until_it_comes_up() {
     let lab = Lab::demo();
@@ -610,10 +621,63 @@ fn registrations_with_a_name_server_that_is_down_show_in_ps_until_it_comes_up() 
         "  nameservers: []\n  daemons:",
     );
     fs::write(&lab.config, text).expect("write");
-    // The daemons serve even while their name server is down.
-    let up = lab.up().success();
+    // The daemons serve even while their name server is down, but no
+    // client can find them by name: `up` says so, one line per daemon,
+    // and fails.
+    let up = lab.up().failure(1);
+    let port = lab.ns_port;
+    let unreachable = format!(
+        "production: name server unreachable at 127.0.0.1:{port}: cannot connect to 127.0.0.1:{port}: "
+    );
+    let lines: Vec<&str> = up
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{up}");
+    for (daemon, services) in [
+        ("instruments", "sample, autoconnect"),
+        ("lockable", "library"),
+    ] {
+        let line = lines
+            .iter()
+            .find(|l| l.starts_with(&format!("error: daemon {daemon} ")))
+            .unwrap_or_else(|| panic!("no line for {daemon}: {up}"));
+        assert!(
+            line.starts_with(&format!(
+                "error: daemon {daemon} could not register any of its services ({services}) with {unreachable}"
+            )),
+            "{line}"
+        );
+        assert!(line.contains("; the lab cannot be used by name"), "{line}");
+    }
+    // The lab stays up, each service marked in the table, the reason
+    // under Last errors.
     assert!(up.stdout.contains("not registered with production"), "{up}");
+    for service in ["library", "sample", "autoconnect"] {
+        let row = table_row(&up.stdout, service);
+        assert!(row.contains(" production (FAILED) "), "{row}");
+        assert!(
+            up.stdout.contains(&format!(
+                "service {service} not registered with {unreachable}"
+            )),
+            "{up}"
+        );
+    }
+    let ps = run_host(lab.host().arg("ps")).success();
+    assert!(
+        table_row(&ps.stdout, "sample").contains(" production (FAILED) "),
+        "{ps}"
+    );
+    assert!(
+        ps.stdout
+            .contains(&format!("service sample not registered with {unreachable}")),
+        "{ps}"
+    );
     let status = lab.ps();
+    for component in status["components"].as_array().expect("components") {
+        assert_eq!(component["status"], "running", "{status:#}");
+    }
     let library = status["services"]
         .as_array()
         .and_then(|all| all.iter().find(|s| s["name"] == "library"))
@@ -630,6 +694,18 @@ fn registrations_with_a_name_server_that_is_down_show_in_ps_until_it_comes_up() 
             .is_some_and(|e| e.starts_with("production: name server unreachable")),
         "{status:#}"
     );
+    assert_eq!(
+        library["registration_failures"][0]["nameserver"], "production",
+        "{status:#}"
+    );
+    assert!(
+        library["registration_failures"][0]["error"]
+            .as_str()
+            .is_some_and(
+                |e| e.starts_with(&format!("name server unreachable at 127.0.0.1:{port}: "))
+            ),
+        "{status:#}"
+    );
 
     run_host(lab.host().args(["start", "nameserver", "production"])).success();
     let registered = wait_until(Duration::from_secs(10), || {
@@ -642,6 +718,92 @@ fn registrations_with_a_name_server_that_is_down_show_in_ps_until_it_comes_up() 
     });
     assert!(registered, "{:#}", lab.ps());
     lab.call("library", "get_catalog", &[]).success();
+    let ps = run_host(lab.host().arg("ps")).success();
+    assert!(!ps.stdout.contains("FAILED"), "{ps}");
+    assert!(!ps.stdout.contains("not registered"), "{ps}");
+}
+
+#[test]
+fn a_daemon_that_registered_some_of_its_services_is_not_an_error_but_ps_marks_the_others() {
+    let lab = Lab::demo();
+    // A second name server, `backup`, that nothing runs: autoconnect
+    // registers only there, sample there and with production; library
+    // with no name server at all (not an error: it is not meant to be
+    // found by name).
+    let backup = pyrolab_test_support::free_port();
+    let text = fs::read_to_string(&lab.config)
+        .expect("read")
+        .replace(
+            "    storage: memory\n",
+            &format!(
+                "    storage: memory\n  backup:\n    host: 127.0.0.1\n    ns_port: {backup}\n"
+            ),
+        )
+        .replace(
+            "    daemon: instruments\n    nameservers: [production]\n  autoconnect:",
+            "    daemon: instruments\n    nameservers: [production, backup]\n  autoconnect:",
+        )
+        .replace(
+            "    daemon: instruments\n    nameservers: [production]\n\nautolaunch:",
+            "    daemon: instruments\n    nameservers: [backup]\n\nautolaunch:",
+        )
+        .replace(
+            "    daemon: lockable\n    nameservers: [production]\n",
+            "    daemon: lockable\n    nameservers: []\n",
+        );
+    fs::write(&lab.config, &text).expect("write");
+    assert_eq!(text.matches("[backup]").count(), 1, "{text}");
+    assert_eq!(text.matches("[production, backup]").count(), 1, "{text}");
+    let up = lab.up().success();
+    assert!(!up.stderr.contains("could not register"), "{up}");
+    assert!(!up.stderr.contains("error:"), "{up}");
+    let unreachable = format!("name server unreachable at 127.0.0.1:{backup}: ");
+    for (service, registered) in [
+        ("sample", "production, backup (FAILED)"),
+        ("autoconnect", "backup (FAILED)"),
+        ("library", "-"),
+    ] {
+        let row = table_row(&up.stdout, service);
+        assert!(row.contains(&format!(" {registered} ")), "{row}");
+    }
+    for service in ["sample", "autoconnect"] {
+        assert!(
+            up.stdout.contains(&format!(
+                "service {service} not registered with backup: {unreachable}"
+            )),
+            "{up}"
+        );
+    }
+    assert!(
+        !up.stdout.contains("service library not registered"),
+        "{up}"
+    );
+    let ps = run_host(lab.host().arg("ps")).success();
+    assert!(
+        table_row(&ps.stdout, "autoconnect").contains(" backup (FAILED) "),
+        "{ps}"
+    );
+    let status = lab.ps();
+    let service = |name: &str| {
+        status["services"]
+            .as_array()
+            .and_then(|all| all.iter().find(|s| s["name"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} in {status:#}"))
+    };
+    let sample = service("sample");
+    assert_eq!(sample["registered_with"], serde_json::json!(["production"]));
+    assert_eq!(sample["registration_failures"][0]["nameserver"], "backup");
+    assert!(
+        sample["registration_failures"][0]["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with(&unreachable)),
+        "{sample:#}"
+    );
+    let library = service("library");
+    assert_eq!(library["registered_with"], serde_json::json!([]));
+    assert_eq!(library["registration_failures"], serde_json::json!([]));
+    lab.call("sample", "echo", &["by name"]).success();
 }
 
 #[test]

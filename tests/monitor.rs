@@ -190,6 +190,86 @@ fn the_page_shows_each_service_its_lock_holder_and_a_daemon_that_dies_and_comes_
     eprintln!("screenshots in {}", artifacts.display());
 }
 
+/// A service of this lab that could not register is on the page and in
+/// the API, with the reason, until it registers.
+#[test]
+fn services_that_could_not_register_show_with_the_reason_until_they_do() {
+    let lab = Lab::demo();
+    // Its name server is not started: nothing listens on its port.
+    let text = std::fs::read_to_string(&lab.config).expect("read").replace(
+        "  nameservers: [production]\n  daemons:",
+        "  nameservers: []\n  daemons:",
+    );
+    std::fs::write(&lab.config, text).expect("write");
+    let up = lab.up().failure(1);
+    assert!(up.stderr.contains("could not register any"), "{up}");
+    let url = lab.ps()["manager"]["monitor"]
+        .as_str()
+        .expect("the monitor's URL in ps --json")
+        .to_owned();
+    let reason = format!("name server unreachable at 127.0.0.1:{}", lab.ns_port);
+    let listed = wait_until(Duration::from_secs(20), || {
+        get_json(&format!("{url}api/services?status=unregistered"))
+            .1
+            .as_array()
+            .map(Vec::len)
+            == Some(3)
+    });
+    let (_, services) = get_json(&format!("{url}api/services"));
+    assert!(listed, "{services}");
+    for service in services.as_array().expect("a list") {
+        assert_eq!(service["status"], "unregistered", "{service}");
+        assert_eq!(service["nameserver"], "production", "{service}");
+        assert!(
+            service["reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with(&reason)),
+            "{service}"
+        );
+        assert!(
+            service["uri"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("PYRO:")),
+            "{service}"
+        );
+    }
+    let (_, status) = get_json(&format!("{url}api/status"));
+    assert_eq!(status["services"], services, "{status}");
+
+    let mut browser = Browser::start(1280, 1000);
+    browser.open(&url);
+    for service in ["library", "sample", "autoconnect"] {
+        wait_row(
+            &mut browser,
+            service,
+            "not registered",
+            Duration::from_secs(30),
+        );
+        let shown = row(&mut browser, service);
+        assert!(shown.contains(&reason), "{shown}");
+        assert!(
+            shown.contains("this lab could not register it with production"),
+            "{shown}"
+        );
+    }
+    browser.screenshot(&target_dir().join("test-artifacts/monitor-unregistered.png"));
+
+    // The name server starts: the daemons register, and the page follows.
+    run_host(lab.host().args(["start", "nameserver", "production"])).success();
+    for service in ["library", "sample", "autoconnect"] {
+        wait_row(&mut browser, service, "available", Duration::from_secs(30));
+    }
+    let (_, services) = get_json(&format!("{url}api/services"));
+    assert!(
+        services
+            .as_array()
+            .is_some_and(|all| all.len() == 3 && all.iter().all(|s| s["status"] == "available")),
+        "{services}"
+    );
+    let text = browser.text();
+    assert!(text.contains("library: unregistered → available"), "{text}");
+}
+
 fn kill_9(pid: u32) {
     let status = Command::new("kill")
         .args(["-9", &pid.to_string()])
@@ -278,7 +358,7 @@ fn the_api_answers_each_endpoint_and_refuses_bad_parameters() {
         (
             "api/services?status=bogus",
             400,
-            "status must be available, locked or unreachable",
+            "status must be available, locked, unreachable or unregistered",
         ),
         (
             "api/services?state=locked",

@@ -15,7 +15,7 @@ use super::info::table;
 use crate::config::ConfigStore;
 use crate::data_dir::DataDir;
 use crate::manager::control::{self, ClientError, Request};
-use crate::manager::status::{Kind, LabStatus, State};
+use crate::manager::status::{Kind, LabStatus, ServiceStatus, State};
 use crate::manager::{self, InstanceLock, Options};
 
 #[derive(Debug, Args)]
@@ -261,15 +261,29 @@ fn start_in_background(mut options: Options) -> anyhow::Result<ExitCode> {
     Ok(report_failures(&status))
 }
 
-/// Exit status 1, with the reasons, if a component is not running.
+/// Exit status 1, with the reasons, if an autolaunched component is not
+/// running, or an autolaunched daemon registered none of its services
+/// (one line each).
 fn report_failures(status: &LabStatus) -> ExitCode {
     let failed: Vec<_> = status
         .components
         .iter()
         .filter(|c| c.status != State::Running && c.autolaunch)
         .collect();
+    let nowhere: Vec<_> = status
+        .registered_nowhere()
+        .into_iter()
+        .filter(|d| d.autolaunch)
+        .collect();
+    for daemon in &nowhere {
+        eprintln!("error: {daemon}");
+    }
     if failed.is_empty() {
-        return ExitCode::SUCCESS;
+        return if nowhere.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
     }
     for component in &failed {
         eprintln!(
@@ -548,11 +562,7 @@ fn print_status(status: &LabStatus) {
             vec![
                 s.name.clone(),
                 s.daemon.clone(),
-                if s.registered_with.is_empty() {
-                    "-".to_owned()
-                } else {
-                    s.registered_with.join(", ")
-                },
+                registered_with(s),
                 s.lock_holder.clone().unwrap_or_else(|| "-".to_owned()),
                 s.uri.clone().unwrap_or_else(|| "-".to_owned()),
             ]
@@ -591,6 +601,27 @@ fn print_status(status: &LabStatus) {
         out.push_str("\n(still starting the autolaunched components)\n");
     }
     print!("{out}");
+}
+
+/// The REGISTERED WITH column: the name servers a service is registered
+/// with, then those it could not register with, marked `(FAILED)` (the
+/// reason is under "Last errors"); `-` for none.
+fn registered_with(service: &ServiceStatus) -> String {
+    let failed = service
+        .registration_failures
+        .iter()
+        .map(|f| format!("{} (FAILED)", f.nameserver));
+    let all: Vec<String> = service
+        .registered_with
+        .iter()
+        .cloned()
+        .chain(failed)
+        .collect();
+    if all.is_empty() {
+        "-".to_owned()
+    } else {
+        all.join(", ")
+    }
 }
 
 /// `1h 02m`, `3m 04s`, `5.2s`.

@@ -49,7 +49,9 @@ pub use component::{CRASH_LOOP_LIMIT, STABLE_AFTER};
 use component::{ComponentId, Slot};
 pub use instance::{InstanceLock, LockError};
 use logfile::LogFile;
-use status::{ComponentStatus, Kind, LabStatus, ManagerStatus, ServiceStatus, State};
+use status::{
+    ComponentStatus, Kind, LabStatus, ManagerStatus, RegistrationFailure, ServiceStatus, State,
+};
 
 /// How long a component may take to become ready before it is killed and
 /// counted as failed. Generous: a driver may take a while to open its
@@ -295,11 +297,26 @@ impl Manager {
         if let Some(Ok(monitor)) = &*self.monitor.lock().unwrap_or_else(|p| p.into_inner()) {
             monitor.look_now();
         }
-        let summary = if failed.is_empty() {
+        let mut summary = if failed.is_empty() {
             format!("{} components running", status.components.len())
         } else {
             format!("not running: {}", failed.join(", "))
         };
+        let nowhere: Vec<_> = status
+            .registered_nowhere()
+            .into_iter()
+            .filter(|d| d.autolaunch)
+            .collect();
+        for daemon in &nowhere {
+            tracing::error!("{daemon}");
+        }
+        if !nowhere.is_empty() {
+            let names: Vec<&str> = nowhere.iter().map(|d| d.daemon.as_str()).collect();
+            summary.push_str(&format!(
+                "; registered none of their services: {}",
+                names.join(", ")
+            ));
+        }
         tracing::info!("lab started: {summary}");
         notify::notify(&format!("READY=1\nSTATUS={summary}"));
     }
@@ -736,9 +753,19 @@ impl Manager {
                         .into_iter()
                         .collect(),
                     registration_errors: outcomes
+                        .clone()
                         .filter_map(|r| {
                             let error = r.error.as_ref()?;
                             Some(format!("{}: {error}", r.nameserver))
+                        })
+                        .filter(|_| running)
+                        .collect(),
+                    registration_failures: outcomes
+                        .filter_map(|r| {
+                            Some(RegistrationFailure {
+                                nameserver: r.nameserver.clone(),
+                                error: r.error.clone()?,
+                            })
                         })
                         .filter(|_| running)
                         .collect(),

@@ -51,6 +51,9 @@ pub enum ServiceState {
     Locked,
     /// Its daemon does not answer.
     Unreachable,
+    /// This host's lab could not register it with this name server (the
+    /// manager says why); the name server does not list it.
+    Unregistered,
 }
 
 impl ServiceState {
@@ -60,6 +63,7 @@ impl ServiceState {
             ServiceState::Available => "available",
             ServiceState::Locked => "locked",
             ServiceState::Unreachable => "unreachable",
+            ServiceState::Unregistered => "unregistered",
         }
     }
 
@@ -69,6 +73,7 @@ impl ServiceState {
             "available" => Some(ServiceState::Available),
             "locked" => Some(ServiceState::Locked),
             "unreachable" => Some(ServiceState::Unreachable),
+            "unregistered" => Some(ServiceState::Unregistered),
             _ => None,
         }
     }
@@ -83,11 +88,11 @@ pub struct ServiceView {
     pub nameserver: String,
     /// Its URI.
     pub uri: String,
-    /// Available, locked or unreachable.
+    /// Available, locked, unreachable or unregistered.
     pub status: ServiceState,
     /// Who holds its lock.
     pub locked_by: Option<String>,
-    /// Why it is unreachable.
+    /// Why it is unreachable or unregistered.
     pub reason: Option<String>,
     /// Its `description:` tag.
     pub description: String,
@@ -152,6 +157,8 @@ pub fn look(
                     .into_iter()
                     .flatten()
                     .filter(|s| s.nameserver == target.name)
+                    // Never listed: the manager still says so, or not.
+                    .filter(|s| s.status != ServiceState::Unregistered)
                     .cloned()
                     .collect();
                 nameservers.push(NameServerView {

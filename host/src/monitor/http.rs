@@ -322,7 +322,7 @@ async fn api_index() -> Response {
         "endpoints": {
             "/api/status": "everything below at once, as of the last look",
             "/api/nameservers": "the name servers and whether they answer",
-            "/api/services": "the services they list: status available/locked/unreachable (?status=...)",
+            "/api/services": "the services they list, and this host's lab's that could not register: status available/locked/unreachable/unregistered (?status=...)",
             "/api/components": "this host's name servers and daemons, as `pyrolab-host ps` shows them",
             "/api/events": "recent status changes (?since=TIME)",
             "/api/logs": "a component's log (?component=NAME[&kind=daemon|nameserver][&since=TIME][&lines=N])",
@@ -377,7 +377,7 @@ async fn services(Extract(state): Extract<Arc<State>>, Query(params): Params) ->
         None => None,
         Some(text) => Some(ServiceState::parse(text).ok_or_else(|| {
             ApiError::bad(format!(
-                "status must be available, locked or unreachable, not {text:?}"
+                "status must be available, locked, unreachable or unregistered, not {text:?}"
             ))
         })?),
     };

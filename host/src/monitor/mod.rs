@@ -1,6 +1,7 @@
 //! The web monitor: a page and a JSON API that show the lab at a glance:
 //! the name servers and every service they list (available, locked by
-//! whom, or unreachable), this host's components as `ps` shows them, and
+//! whom, or unreachable), the services of this host's lab that could not
+//! register (and why), this host's components as `ps` shows them, and
 //! each component's log. Read-only; bound to localhost unless configured
 //! otherwise. The manager serves it when the configuration has a
 //! `monitor:` section; `pyrolab-host monitor` runs it on its own, against
@@ -12,12 +13,15 @@
 //!   every `polling` seconds and keeps the last look and the recent
 //!   changes.
 //! - `collect.rs`: one look at the name servers, daemons and components.
+//! - `unregistered.rs`: the services of this host's lab that could not
+//!   register, which no name server lists.
 //! - `http.rs`: the HTTP server (axum): the page, its assets, `/api/`.
 //! - `assets/`: the page (HTML, CSS, JavaScript; served by the binary, no
 //!   CDN).
 
 mod collect;
 mod http;
+mod unregistered;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -113,7 +117,9 @@ impl Monitor {
                             .read()
                             .unwrap_or_else(|p| p.into_inner())
                             .clone();
-                        let snapshot = collect::look(&nameservers, lab_status, previous.as_ref());
+                        let mut snapshot =
+                            collect::look(&nameservers, lab_status, previous.as_ref());
+                        unregistered::add(&mut snapshot);
                         state.record(snapshot);
                         if !stop.wait(state.polling) {
                             break;

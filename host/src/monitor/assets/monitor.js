@@ -42,12 +42,15 @@ function fill(tableId, rows) {
 
 function drawServices(services) {
   fill("services", services.map((s) => {
-    const text = s.status === "locked" ? "locked by " + (s.locked_by || "someone") : s.status;
+    const unregistered = s.status === "unregistered";
+    const text = s.status === "locked" ? "locked by " + (s.locked_by || "someone")
+      : unregistered ? "not registered" : s.status;
     const driver = s.class ? s.class + (s.plugin_api ? " (plugin-api " + s.plugin_api + ")" : "") : "-";
+    const where = unregistered ? "this lab could not register it with " + s.nameserver
+      : "on " + s.nameserver + (s.stale ? " (not answering: as last listed)" : "");
     return el("tr", { "data-service": s.name, "data-status": s.status },
-      cell("Service", el("strong", {}, s.name), s.nameserver ? el("span", { class: "reason" },
-        "on " + s.nameserver + (s.stale ? " (not answering: as last listed)" : "")) : null),
-      statusCell("Status", s.status, text, s.status === "unreachable" ? s.reason : null),
+      cell("Service", el("strong", {}, s.name), s.nameserver ? el("span", { class: "reason" }, where) : null),
+      statusCell("Status", s.status, text, s.status === "unreachable" || unregistered ? s.reason : null),
       cell("Description", s.description || "-"),
       cell("Driver", driver),
       el("td", { class: "uri", "data-label": "URI" }, s.uri));
