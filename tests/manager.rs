@@ -636,8 +636,11 @@ fn registrations_with_a_name_server_that_is_down_show_in_ps_until_it_comes_up() 
         .collect();
     assert_eq!(lines.len(), 2, "{up}");
     for (daemon, services) in [
-        ("instruments", "sample, autoconnect"),
-        ("lockable", "library"),
+        (
+            "instruments",
+            "sample, autoconnect, test.SampleAutoconnectInstrument",
+        ),
+        ("lockable", "library, test.SampleService"),
     ] {
         let line = lines
             .iter()
@@ -744,8 +747,8 @@ fn a_daemon_that_registered_some_of_its_services_is_not_an_error_but_ps_marks_th
             "    daemon: instruments\n    nameservers: [production, backup]\n  autoconnect:",
         )
         .replace(
-            "    daemon: instruments\n    nameservers: [production]\n\nautolaunch:",
-            "    daemon: instruments\n    nameservers: [backup]\n\nautolaunch:",
+            "    daemon: instruments\n    nameservers: [production]\n  # What PyroLab's",
+            "    daemon: instruments\n    nameservers: [backup]\n  # What PyroLab's",
         )
         .replace(
             "    daemon: lockable\n    nameservers: [production]\n",

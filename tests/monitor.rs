@@ -213,7 +213,7 @@ fn services_that_could_not_register_show_with_the_reason_until_they_do() {
             .1
             .as_array()
             .map(Vec::len)
-            == Some(3)
+            == Some(DEMO_SERVICES.len())
     });
     let (_, services) = get_json(&format!("{url}api/services"));
     assert!(listed, "{services}");
@@ -263,7 +263,8 @@ fn services_that_could_not_register_show_with_the_reason_until_they_do() {
     assert!(
         services
             .as_array()
-            .is_some_and(|all| all.len() == 3 && all.iter().all(|s| s["status"] == "available")),
+            .is_some_and(|all| all.len() == DEMO_SERVICES.len()
+                && all.iter().all(|s| s["status"] == "available")),
         "{services}"
     );
     let text = browser.text();
