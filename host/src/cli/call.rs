@@ -29,7 +29,8 @@ pub struct CallCommand {
     /// The method to call.
     method: String,
 
-    /// Positional arguments.
+    /// Positional arguments (negative numbers included: `call x add -1 2`).
+    #[arg(allow_negative_numbers = true)]
     args: Vec<String>,
 
     /// A keyword argument, NAME=VALUE (VALUE read like ARGs). Repeatable.

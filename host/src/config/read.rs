@@ -857,9 +857,7 @@ impl Reader<'_> {
                     "false" | "False" | "FALSE" => Some(Value::Bool(false)),
                     _ => None,
                 },
-                Some("int") => parse_int(&scalar.text)
-                    .and_then(|i| i64::try_from(i).ok())
-                    .map(Value::Int),
+                Some("int") => integer_value(&scalar.text),
                 Some("float") => parse_float(&scalar.text).map(Value::Float),
                 _ => {
                     self.error(
@@ -936,6 +934,21 @@ fn parse_int(text: &str) -> Option<i128> {
     Some(if negative { -magnitude } else { magnitude })
 }
 
+/// A core-schema integer of any size (as Python reads one: `2**70` stays
+/// exact).
+fn integer_value(text: &str) -> Option<Value> {
+    if let Some(int) = parse_int(text) {
+        return Some(Value::from(int));
+    }
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse::<pyrolab_plugin_api::BigInt>()
+        .ok()
+        .map(Value::integer)
+}
+
 /// YAML 1.2 core-schema floats (and integers, read as floats).
 fn parse_float(text: &str) -> Option<f64> {
     match text {
@@ -970,8 +983,8 @@ fn core_schema_value(text: &str) -> Value {
         }
         _ => {}
     }
-    if let Some(int) = parse_int(text).and_then(|i| i64::try_from(i).ok()) {
-        return Value::Int(int);
+    if let Some(int) = integer_value(text) {
+        return int;
     }
     match parse_float(text) {
         Some(float) => Value::Float(float),
@@ -994,5 +1007,13 @@ mod tests {
         assert_eq!(core_schema_value("Off"), Value::Bool(false));
         assert_eq!(core_schema_value("1.2.3"), Value::from("1.2.3"));
         assert_eq!(core_schema_value("COM3"), Value::from("COM3"));
+        assert_eq!(
+            core_schema_value("-1267650600228229401496703205376").to_string(),
+            "-1267650600228229401496703205376"
+        );
+        assert_eq!(
+            core_schema_value("0x7fffffffffffffffff").to_string(),
+            "2361183241434822606847"
+        );
     }
 }
