@@ -6,6 +6,7 @@ use std::fs;
 use std::path::Path;
 
 use pyrolab_host::loader::{LoadError, Loader};
+use pyrolab_plugin_api::{CallArgs, ErrorKind, Value, value};
 use std::time::Duration;
 
 use pyrolab_test_support::{
@@ -50,6 +51,11 @@ impl Thermometer {
     #[getter]
     pub fn location(&self) -> String {
         self.settings.location.clone()
+    }
+
+    /// Returns what it was given.
+    pub fn echo(&self, value: Value) -> Value {
+        value
     }
 }
 
@@ -163,6 +169,39 @@ fn a_driver_built_against_an_incompatible_plugin_api_is_refused_in_one_line() {
     assert_eq!(error_lines.len(), 1, "{list}");
     assert!(error_lines[0].contains("0.2.0"), "{list}");
     assert!(list.stdout.lines().count() < 10, "no layout dump:\n{list}");
+}
+
+/// A driver built against plugin-api 0.1.0 reads only the first eight value
+/// kinds: the host sends it tuples and sets as lists, and refuses big
+/// integers and complex numbers with a TypeError rather than send bytes it
+/// cannot decode, on the general path and the native fast path alike.
+#[test]
+fn a_driver_built_against_plugin_api_0_1_0_is_sent_only_the_kinds_it_reads() {
+    let sandbox = Sandbox::new();
+    let installed = build_against_copied_plugin_api(&sandbox, "old-api-driver", "0.1.0", |_| {});
+    let library = Loader::new().load(&installed).unwrap();
+    assert_eq!(library.descriptor().plugin_api_version, "0.1.0");
+    let settings = Value::Map(vec![("location".into(), "lab".into())]);
+    let thermometer = library.create("Thermometer", &settings).unwrap();
+    let nested = Value::Tuple(vec![1.into(), Value::Set(vec![Value::FrozenSet(vec![])])]);
+    let lowered = Value::List(vec![1.into(), Value::List(vec![Value::List(vec![])])]);
+    let echoed = thermometer
+        .call("echo", CallArgs::positional(vec![nested.clone()]))
+        .unwrap();
+    assert_eq!(echoed, lowered);
+    let encoded = value::encode(&CallArgs::positional(vec![nested]).into_value());
+    let raw = thermometer.call_raw("echo", &encoded).unwrap();
+    assert_eq!(value::decode(&raw).unwrap(), lowered);
+    for unreadable in [
+        Value::BigInt("1180591620717411303424".parse().unwrap()),
+        Value::Complex(pyrolab_plugin_api::Complex::new(1.0, 2.0)),
+    ] {
+        let err = thermometer
+            .call("echo", CallArgs::positional(vec![Value::List(vec![unreadable])]))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TypeError, "{err}");
+        assert!(err.message().contains("rebuild it against pyrolab-plugin-api 0.1.1"), "{err}");
+    }
 }
 
 /// Builds a driver against a copy of plugin-api that claims this host's
