@@ -24,7 +24,7 @@ use pyrolab_plugin_api::Value;
 pub mod id {
     /// serpent: Python literal text; the Python default.
     pub const SERPENT: u8 = 1;
-    /// marshal: Python-internal; not supported (clients are told so).
+    /// marshal: Python's own binary format.
     pub const MARSHAL: u8 = 2;
     /// json.
     pub const JSON: u8 = 3;
@@ -81,6 +81,7 @@ pub const MAX_DEPTH: usize = 128;
 pub fn by_id(serializer_id: u8) -> Option<&'static dyn Serializer> {
     match serializer_id {
         id::SERPENT => Some(&super::serpent::Serpent),
+        id::MARSHAL => Some(&super::marshal::Marshal),
         id::JSON => Some(&super::json::Json),
         id::MSGPACK => Some(&super::msgpack::Msgpack),
         id::NATIVE => Some(&super::native::Native),
@@ -88,9 +89,10 @@ pub fn by_id(serializer_id: u8) -> Option<&'static dyn Serializer> {
     }
 }
 
-/// The serializer called `name` (`serpent`, `json`, `msgpack`, `native`).
+/// The serializer called `name` (`serpent`, `marshal`, `json`, `msgpack`,
+/// `native`).
 pub fn by_name(name: &str) -> Option<&'static dyn Serializer> {
-    [id::SERPENT, id::JSON, id::MSGPACK, id::NATIVE]
+    [id::SERPENT, id::MARSHAL, id::JSON, id::MSGPACK, id::NATIVE]
         .into_iter()
         .filter_map(by_id)
         .find(|serializer| serializer.name() == name)
