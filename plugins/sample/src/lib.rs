@@ -69,6 +69,13 @@ impl SampleService {
         Ok(format!("SERVER RECEIVED: {message}"))
     }
 
+    /// Returns its argument unchanged, whatever it is: for checking that a
+    /// serializer carries every Python type there and back (not in
+    /// PyroLab's sample).
+    pub fn echo_value(&self, value: Value) -> Value {
+        value
+    }
+
     /// Returns the identity of the instance that handled the request.
     pub fn whoami(&self) -> String {
         format!("OBJECT ID: {}", self as *const Self as usize)
