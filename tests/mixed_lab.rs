@@ -21,7 +21,7 @@ use pyrolab_test_support::{
 
 /// The serializers a stock Pyro5 peer may choose, as `PYRO_SERIALIZER`
 /// names them for our side too.
-const SERIALIZERS: &[&str] = &["serpent", "json", "msgpack"];
+const SERIALIZERS: &[&str] = &["serpent", "marshal", "json", "msgpack"];
 
 /// A lab whose one daemon registers its services with a name server it
 /// does not run (`pyns`, at 127.0.0.1:`ns_port`): a Python one.
@@ -118,9 +118,13 @@ sample = p.Proxy("PYRONAME:sample@127.0.0.1:{port}")
 assert sample.echo("x") == "SERVER RECEIVED: x", sample.echo("x")
 library = p.Proxy("PYRONAME:library@127.0.0.1:{port}")
 assert library.get_catalog() == {{"Dune": 2}}, library.get_catalog()
-uri, metadata = p.locate_ns("127.0.0.1", {port}).lookup("sample", return_metadata=True)
-assert "pyrolab:service" in metadata and "description:PyroLab's sample service" in metadata, metadata
-print("found", uri)
+if p.config.SERIALIZER != "marshal":
+    # (Pyro5's name server cannot send a URI inside a tuple with marshal:
+    # "unmarshallable object".)
+    uri, metadata = p.locate_ns("127.0.0.1", {port}).lookup("sample", return_metadata=True)
+    assert "pyrolab:service" in metadata, metadata
+    assert "description:PyroLab's sample service" in metadata, metadata
+print("found")
 "#,
                 port = ns.port()
             ),
@@ -222,7 +226,7 @@ fn call_and_the_rust_proxy_reach_a_stock_pyro5_daemon_with_every_serializer() {
         }
         let kinds: Vec<String> = proxy.call("kinds", (Value::List(sent.clone()),)).unwrap();
         let expected: &[&str] = match *name {
-            "serpent" => &["tuple", "set", "int", "complex"],
+            "serpent" | "marshal" => &["tuple", "set", "int", "complex"],
             "json" => &["list", "list", "int"],
             _ => &["list", "list", "int", "complex"],
         };

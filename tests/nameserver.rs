@@ -14,7 +14,7 @@ use pyrolab_test_support::{
     Background, Output, Sandbox, lab_config, python_with_pyro5, repo_root, run, start_lab_daemon,
 };
 
-const SERIALIZERS: &[&str] = &["serpent", "json", "msgpack"];
+const SERIALIZERS: &[&str] = &["serpent", "marshal", "json", "msgpack"];
 
 /// A configuration with one name server `ns` on loopback, any port.
 fn ns_config(sandbox: &Sandbox, settings: &str) -> PathBuf {

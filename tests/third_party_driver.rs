@@ -197,10 +197,17 @@ fn a_driver_built_against_plugin_api_0_1_0_is_sent_only_the_kinds_it_reads() {
         Value::Complex(pyrolab_plugin_api::Complex::new(1.0, 2.0)),
     ] {
         let err = thermometer
-            .call("echo", CallArgs::positional(vec![Value::List(vec![unreadable])]))
+            .call(
+                "echo",
+                CallArgs::positional(vec![Value::List(vec![unreadable])]),
+            )
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::TypeError, "{err}");
-        assert!(err.message().contains("rebuild it against pyrolab-plugin-api 0.1.1"), "{err}");
+        assert!(
+            err.message()
+                .contains("rebuild it against pyrolab-plugin-api 0.1.1"),
+            "{err}"
+        );
     }
 }
 

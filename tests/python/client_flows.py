@@ -49,6 +49,14 @@ def library(uri):
         assert final["The Hobbit"] == 2 and final["C Programming"] == 2 and final["Dune"] == 4, final
 
 
+def marshal_client_crashes_on_none_kwargs():
+    """Pyro5's marshal client cannot send calls without keyword arguments
+    (properties, batches): its MarshalSerializer.dumpsCall does
+    kwargs.items() on the None those calls pass, and raises AttributeError
+    before anything is sent. A limitation of Pyro5, not of the daemon."""
+    return config.SERIALIZER == "marshal"
+
+
 def sample(uri):
     """Properties, keywords, driver exceptions, batches, oneway calls."""
     with Pyro5.api.Proxy(uri) as service:
@@ -60,11 +68,19 @@ def sample(uri):
         assert service.subtract(b=3, a=10) == 7
         assert service.divide(1, 4) == 0.25
         expect_raises(ZeroDivisionError, service.divide, 1, 0)
+        expect_raises(AttributeError, getattr, service, "no_such_thing")
+        if marshal_client_crashes_on_none_kwargs():
+            # The daemon's side of properties still works with marshal: the
+            # same calls, with the {} kwargs Pyro5 fails to send itself.
+            service._pyroInvoke("__setattr__", ("attribute", [1, "two", 3.5]), {})
+            value = service._pyroInvoke("__getattr__", ("attribute",), {})
+            assert value == [1, "two", 3.5], value
+            print("properties skipped (Pyro5's marshal client); batches skipped too")
+            return
         service.attribute = None  # a single instance: earlier runs set it
         assert service.attribute is None, service.attribute
         service.attribute = [1, "two", 3.5]
         assert list(service.attribute) == [1, "two", 3.5], service.attribute
-        expect_raises(AttributeError, getattr, service, "no_such_thing")
         batch = Pyro5.api.BatchProxy(service)
         batch.add(1, 1)
         batch.divide(1, 0)
@@ -204,6 +220,51 @@ def types(uri, stock_uri):
     print("types ok")
 
 
+def same(a, b):
+    """Equal, and of exactly the same types all the way down (1 == 1.0 ==
+    True and (1,) == [1] are not enough)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same(k, l) and same(a[k], b[l]) for k, l in zip(a, b))
+    if isinstance(a, (set, frozenset)):
+        rest = list(b)
+        for x in a:
+            match = next((i for i, y in enumerate(rest) if same(x, y)), None)
+            if match is None:
+                return False
+            del rest[match]
+        return not rest
+    return a == b
+
+
+def types_marshal(uri):
+    """Python's types through the sample driver's echo_value and back, each
+    of the same type and value as it went (run with marshal)."""
+    shared = (2**70, "shared text")  # sent once, then as marshal references
+    values = [
+        None, True, False, 0, -1, 2**31 - 1, 2**31, -2**31 - 1, 2**63 - 1, -2**63,
+        2**63, 2**70, -2**100, 3**500, 2.5, -0.0, float("inf"), 1 + 2j, -1.5j,
+        "", "ascii", "héllo ✓", "x" * 300, b"", b"a\x00b\xff",
+        (), (1,), (1, "two", 3.0), tuple(range(300)), [], [1, [2, [3]]],
+        set(), {1, 2, 3}, frozenset(), frozenset({"a", "b"}),
+        {}, {"k": "v"}, {1: "one", (1, 2): "pair", frozenset({3}): "fs", 2**70: "big"},
+        {"t": (1, (2, [3, {4}])), "fs": frozenset({(1, 2), -2**100}), "c": [1 + 2j, (2j,)]},
+        [shared, shared, {"again": shared}],
+    ]
+    with Pyro5.api.Proxy(uri) as service:
+        for value in values:
+            back = service.echo_value(value)
+            assert same(back, value), "%r came back as %r" % (value, back)
+        everything = service.echo_value(tuple(values))
+        assert same(everything, tuple(values)), everything
+        nan = service.echo_value(float("nan"))
+        assert type(nan) is float and nan != nan, nan
+    print("types ok", len(values))
+
+
 FLOWS = {
     "library": library,
     "sample": sample,
@@ -211,6 +272,7 @@ FLOWS = {
     "daemon": daemon,
     "lock": lock,
     "types": types,
+    "types_marshal": types_marshal,
 }
 
 if __name__ == "__main__":

@@ -83,12 +83,8 @@ fn serve(
 }
 
 fn serializer_for(message: &Message) -> Result<&'static dyn Serializer, String> {
-    serializer::by_id(message.serializer_id).ok_or_else(|| match message.serializer_id {
-        serializer::id::MARSHAL => {
-            "the client uses the marshal serializer, which pyrolab-host does not speak (use serpent, json or msgpack)".to_owned()
-        }
-        other => format!("unknown serializer id {other}"),
-    })
+    serializer::by_id(message.serializer_id)
+        .ok_or_else(|| format!("unknown serializer id {}", message.serializer_id))
 }
 
 /// Sends one framed message in a single write.

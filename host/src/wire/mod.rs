@@ -7,12 +7,14 @@
 //! - `serializer.rs`: the [`Serializer`](serializer::Serializer) trait,
 //!   serializer ids and the Python ↔ `Value` mapping they share.
 //! - `serpent.rs`: serpent (id 1), Python literal text, Pyro5's default.
+//! - `marshal.rs`: marshal (id 2), Python's own binary format.
 //! - `json.rs`: json (id 3).
 //! - `msgpack.rs`: msgpack (id 4).
 //! - `uri.rs`: `PYRO:` URIs.
 //! - `native.rs`: pyrolab-host's own (id 16), for Rust clients.
 
 pub mod json;
+pub mod marshal;
 pub mod message;
 pub mod msgpack;
 pub mod native;

@@ -1,17 +1,21 @@
 //! The payload serializers, chosen per message by the sender and echoed in
 //! the reply.
 //!
-//! Every serializer maps its format onto [`Value`] the same way:
+//! Every serializer maps its format onto [`Value`] the same way, as far as
+//! the format (and Pyro5's use of it) can hold each kind:
 //!
 //! | Python | `Value` |
 //! | --- | --- |
 //! | `None` | `Null` |
 //! | `bool` | `Bool` |
-//! | `int` (within `i64`; larger is an error, never a wrong number) | `Int` |
+//! | `int` within `i64` / beyond (up to 4300 digits; never a wrong number) | `Int` / `BigInt` |
 //! | `float` (including NaN and ±infinity) | `Float` |
+//! | `complex` (serpent, msgpack, marshal) | `Complex` |
 //! | `str` | `Str` |
 //! | `bytes`, `bytearray` | `Bytes` |
-//! | `list`, `tuple`, `set`, `frozenset` | `List` |
+//! | `list` | `List` |
+//! | `tuple` (a `List` in json and msgpack) | `Tuple` |
+//! | `set`, `frozenset` (serpent writes both as a set; json and msgpack as lists) | `Set`, `FrozenSet` |
 //! | `dict` | `Map` |
 //!
 //! Pyro5's special objects (exceptions, URIs, proxies) travel as maps with a
@@ -24,7 +28,7 @@ use pyrolab_plugin_api::Value;
 pub mod id {
     /// serpent: Python literal text; the Python default.
     pub const SERPENT: u8 = 1;
-    /// marshal: Python-internal; not supported (clients are told so).
+    /// marshal: Python's own binary format.
     pub const MARSHAL: u8 = 2;
     /// json.
     pub const JSON: u8 = 3;
@@ -81,6 +85,7 @@ pub const MAX_DEPTH: usize = 128;
 pub fn by_id(serializer_id: u8) -> Option<&'static dyn Serializer> {
     match serializer_id {
         id::SERPENT => Some(&super::serpent::Serpent),
+        id::MARSHAL => Some(&super::marshal::Marshal),
         id::JSON => Some(&super::json::Json),
         id::MSGPACK => Some(&super::msgpack::Msgpack),
         id::NATIVE => Some(&super::native::Native),
@@ -90,9 +95,10 @@ pub fn by_id(serializer_id: u8) -> Option<&'static dyn Serializer> {
 
 /// The ids of every serializer this host reads and writes, as its daemons
 /// announce them in the handshake.
-pub const SPOKEN: &[u8] = &[id::SERPENT, id::JSON, id::MSGPACK, id::NATIVE];
+pub const SPOKEN: &[u8] = &[id::SERPENT, id::MARSHAL, id::JSON, id::MSGPACK, id::NATIVE];
 
-/// The serializer called `name` (`serpent`, `json`, `msgpack`, `native`).
+/// The serializer called `name` (`serpent`, `marshal`, `json`, `msgpack`,
+/// `native`).
 pub fn by_name(name: &str) -> Option<&'static dyn Serializer> {
     SPOKEN
         .iter()
