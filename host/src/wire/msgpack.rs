@@ -339,7 +339,9 @@ impl Reader<'_> {
 
     fn array(&mut self, len: usize, depth: usize) -> Result<Value, SerializeError> {
         self.check_count(len, 1)?;
-        let mut items = Vec::with_capacity(len);
+        // Checked against what is left, but nested arrays could each claim
+        // all of it: the capacity grows with what is really read.
+        let mut items = Vec::with_capacity(len.min(1024));
         for _ in 0..len {
             items.push(self.value(depth + 1)?);
         }
@@ -348,7 +350,7 @@ impl Reader<'_> {
 
     fn map(&mut self, len: usize, depth: usize) -> Result<Value, SerializeError> {
         self.check_count(len, 2)?;
-        let mut entries = Vec::with_capacity(len);
+        let mut entries = Vec::with_capacity(len.min(1024));
         for _ in 0..len {
             let key = self.value(depth + 1)?;
             let value = self.value(depth + 1)?;
@@ -435,6 +437,18 @@ mod tests {
         assert_eq!(Msgpack.serialize(&tuple).unwrap(), [0x92, 0x01, 0x91, 0x02]);
         // A small number in the big-integer extension is still an int.
         assert_eq!(Msgpack.deserialize(b"\xd4\x315").unwrap(), Value::Int(5));
+    }
+
+    #[test]
+    fn nested_length_claims_do_not_reserve_memory_up_front() {
+        // 128 nested arrays each claiming nearly the whole input: refused
+        // (truncated) without reserving 128 times the input's worth.
+        let mut data = Vec::new();
+        for _ in 0..100 {
+            data.extend_from_slice(&[0xdd, 0x00, 0x0f, 0xff, 0xff]);
+        }
+        data.resize(1 << 20, 0xc0);
+        assert!(Msgpack.deserialize(&data).is_err());
     }
 
     #[test]
