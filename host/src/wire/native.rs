@@ -1,5 +1,5 @@
 //! pyrolab-host's own serializer (id 16) for Rust clients: the plugin ABI's
-//! `Value` encoding (postcard, frozen tags), so a value crosses from client
+//! `Value` encoding (postcard's layout, frozen tags), so a value crosses from client
 //! to driver without being re-parsed into another format.
 
 use pyrolab_plugin_api::{Value, value};

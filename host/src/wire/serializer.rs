@@ -34,7 +34,7 @@ pub mod id {
     pub const JSON: u8 = 3;
     /// msgpack.
     pub const MSGPACK: u8 = 4;
-    /// pyrolab-host's own: `pyrolab_plugin_api::value::encode` (postcard),
+    /// pyrolab-host's own: `pyrolab_plugin_api::value::encode` (postcard's layout),
     /// for Rust clients. Outside Pyro5's range, and not 42, which Pyro5
     /// uses in PING messages.
     pub const NATIVE: u8 = 16;

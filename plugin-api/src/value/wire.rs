@@ -1,7 +1,10 @@
 //! The compact binary encoding in which values cross the plugin boundary:
-//! postcard over an externally tagged enum.
+//! postcard's layout of an externally tagged enum, written and read here
+//! directly (a serde round trip through postcard cost several times as
+//! much for the small maps every call carries).
 //!
-//! Every value is a postcard enum: its tag as a varint, then its content.
+//! Every value is its tag as a varint (LEB128), then its content; lengths
+//! and counts are varints too.
 //!
 //! | tag | kind  | content                                              |
 //! |-----|-------|------------------------------------------------------|
@@ -24,13 +27,6 @@
 //! an existing tag must never be renumbered, removed or change its content.
 //! Tags 8 to 12 came with pyrolab-plugin-api 0.1.1; a host does not send
 //! them to drivers built against 0.1.0 (it lowers them; see docs/plugin-abi.md).
-
-use std::cell::Cell;
-use std::fmt;
-
-use serde::de::{self, DeserializeSeed, EnumAccess, SeqAccess, VariantAccess, Visitor};
-use serde::ser::{SerializeSeq, SerializeTuple};
-use serde::{Deserializer, Serialize, Serializer};
 
 use super::{BigInt, Complex, Value, ValueError};
 
@@ -55,22 +51,6 @@ pub(super) mod tag {
     pub const COMPLEX: u8 = 12;
 }
 
-const VARIANTS: &[&str] = &[
-    "Null",
-    "Bool",
-    "Int",
-    "Float",
-    "Str",
-    "Bytes",
-    "List",
-    "Map",
-    "Tuple",
-    "Set",
-    "FrozenSet",
-    "BigInt",
-    "Complex",
-];
-
 /// Encodes a value in the wire format.
 ///
 /// Byte strings are copied once, straight into the output buffer, which is
@@ -86,12 +66,78 @@ pub fn encode(value: &Value) -> Vec<u8> {
 /// size): for callers that frame the bytes, such as a network message with
 /// its header in front.
 pub fn encode_into(value: &Value, out: &mut Vec<u8>) {
-    let mut buffer = std::mem::take(out);
-    buffer.reserve_exact(encoded_len(value, 0));
-    // Serializing into a Vec cannot fail: every Value kind maps onto a
-    // postcard primitive, and `Tagged` raises no errors of its own.
-    *out = postcard::serialize_with_flavor(&Tagged(value), VecFlavor(buffer))
-        .expect("a Value always encodes");
+    out.reserve_exact(encoded_len(value, 0));
+    write(value, out);
+}
+
+fn write(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Null => out.push(tag::NULL),
+        Value::Bool(b) => out.extend_from_slice(&[tag::BOOL, u8::from(*b)]),
+        Value::Int(i) => {
+            out.push(tag::INT);
+            push_varint(out, zigzag(*i));
+        }
+        Value::Float(f) => {
+            out.push(tag::FLOAT);
+            out.extend_from_slice(&f.to_le_bytes());
+        }
+        Value::Str(text) => write_bytes(out, tag::STR, text.as_bytes()),
+        Value::Bytes(bytes) => write_bytes(out, tag::BYTES, bytes),
+        Value::List(items) => write_items(out, tag::LIST, items),
+        Value::Tuple(items) => write_items(out, tag::TUPLE, items),
+        Value::Set(items) => write_items(out, tag::SET, items),
+        Value::FrozenSet(items) => write_items(out, tag::FROZENSET, items),
+        Value::Map(entries) => {
+            out.push(tag::MAP);
+            push_varint(out, entries.len() as u64);
+            for (key, value) in entries {
+                write(key, out);
+                write(value, out);
+            }
+        }
+        Value::BigInt(n) => {
+            out.extend_from_slice(&[tag::BIGINT, u8::from(n.is_negative())]);
+            let magnitude = n.magnitude_le();
+            push_varint(out, magnitude.len() as u64);
+            out.extend_from_slice(&magnitude);
+        }
+        Value::Complex(c) => {
+            out.push(tag::COMPLEX);
+            out.extend_from_slice(&c.re.to_le_bytes());
+            out.extend_from_slice(&c.im.to_le_bytes());
+        }
+    }
+}
+
+fn write_bytes(out: &mut Vec<u8>, kind: u8, bytes: &[u8]) {
+    out.push(kind);
+    push_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+fn write_items(out: &mut Vec<u8>, kind: u8, items: &[Value]) {
+    out.push(kind);
+    push_varint(out, items.len() as u64);
+    for item in items {
+        write(item, out);
+    }
+}
+
+fn push_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn zigzag(i: i64) -> u64 {
+    ((i << 1) ^ (i >> 63)) as u64
+}
+
+fn unzigzag(n: u64) -> i64 {
+    ((n >> 1) as i64) ^ -((n & 1) as i64)
 }
 
 /// Decodes a value encoded by [`encode`].
@@ -104,52 +150,137 @@ pub fn encode_into(value: &Value, out: &mut Vec<u8>) {
 /// more than 128 deep are refused with a "malformed value encoding: ..."
 /// error (never a panic).
 pub fn decode(bytes: &[u8]) -> Result<Value, ValueError> {
-    let malformed =
-        |detail: &dyn fmt::Display| ValueError::new(format!("malformed value encoding: {detail}"));
-    let problem = Cell::new(None);
-    let mut deserializer = postcard::Deserializer::from_bytes(bytes);
-    let value = TaggedSeed {
-        depth: 0,
-        problem: &problem,
-    }
-    .deserialize(&mut deserializer)
-    .map_err(|err| {
-        // postcard drops the text of custom errors: report ours instead.
-        match problem.take() {
-            Some(detail) => malformed(&detail),
-            None => malformed(&err),
-        }
-    })?;
-    let rest = deserializer.finalize().map_err(|err| malformed(&err))?;
-    if !rest.is_empty() {
-        return Err(malformed(&format_args!(
-            "{} trailing byte(s) after the value",
-            rest.len()
-        )));
+    let mut reader = Reader { bytes, at: 0 };
+    let value = reader.value(0)?;
+    let rest = bytes.len() - reader.at;
+    if rest != 0 {
+        return Err(malformed(format!("{rest} trailing byte(s) after the value")));
     }
     Ok(value)
 }
 
-/// A postcard output that appends to a `Vec` with `extend_from_slice`, so
-/// byte strings are one `memcpy` (postcard's `to_extend` goes byte by byte
-/// through `Extend`, and `to_allocvec` cannot take a presized buffer).
-struct VecFlavor(Vec<u8>);
+fn malformed(detail: impl std::fmt::Display) -> ValueError {
+    ValueError::new(format!("malformed value encoding: {detail}"))
+}
 
-impl postcard::ser_flavors::Flavor for VecFlavor {
-    type Output = Vec<u8>;
+/// A cursor over encoded bytes. Every read is bounds-checked; lengths from
+/// the input never size an allocation beyond what the input can hold.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
 
-    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
-        self.0.push(data);
-        Ok(())
+impl<'a> Reader<'a> {
+    fn remaining(&self) -> usize {
+        self.bytes.len() - self.at
     }
 
-    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        self.0.extend_from_slice(data);
-        Ok(())
+    fn take(&mut self, len: u64) -> Result<&'a [u8], ValueError> {
+        if len > self.remaining() as u64 {
+            return Err(malformed("unexpected end of input"));
+        }
+        let start = self.at;
+        self.at += len as usize;
+        Ok(&self.bytes[start..self.at])
     }
 
-    fn finalize(self) -> postcard::Result<Vec<u8>> {
-        Ok(self.0)
+    fn byte(&mut self) -> Result<u8, ValueError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], ValueError> {
+        Ok(self.take(N as u64)?.try_into().expect("N bytes"))
+    }
+
+    /// A LEB128 varint of at most 10 bytes whose value fits in a `u64`.
+    fn varint(&mut self) -> Result<u64, ValueError> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.byte()?;
+            let bits = u64::from(byte & 0x7f);
+            if shift == 63 && bits > 1 {
+                return Err(malformed("a varint larger than 64 bits"));
+            }
+            value |= bits << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(malformed("a varint longer than 10 bytes"))
+    }
+
+    fn bool(&mut self) -> Result<bool, ValueError> {
+        match self.byte()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            other => Err(malformed(format!("invalid boolean {other}"))),
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value, ValueError> {
+        if depth > MAX_DEPTH {
+            return Err(malformed(format!(
+                "lists and maps are nested more than {MAX_DEPTH} deep"
+            )));
+        }
+        let kind = self.varint()?;
+        Ok(match u8::try_from(kind).unwrap_or(u8::MAX) {
+            tag::NULL => Value::Null,
+            tag::BOOL => Value::Bool(self.bool()?),
+            tag::INT => Value::Int(unzigzag(self.varint()?)),
+            tag::FLOAT => Value::Float(f64::from_le_bytes(self.array()?)),
+            tag::STR => {
+                let len = self.varint()?;
+                let text = std::str::from_utf8(self.take(len)?)
+                    .map_err(|err| malformed(format!("a string that is not UTF-8: {err}")))?;
+                Value::Str(text.to_owned())
+            }
+            tag::BYTES => {
+                let len = self.varint()?;
+                Value::Bytes(self.take(len)?.to_vec())
+            }
+            tag::LIST => Value::List(self.items(depth)?),
+            tag::TUPLE => Value::Tuple(self.items(depth)?),
+            tag::SET => Value::Set(self.items(depth)?),
+            tag::FROZENSET => Value::FrozenSet(self.items(depth)?),
+            tag::MAP => {
+                let count = self.varint()?;
+                // Every entry takes at least two bytes.
+                let mut entries = Vec::with_capacity(count.min(self.remaining() as u64 / 2) as usize);
+                for _ in 0..count {
+                    let key = self.value(depth + 1)?;
+                    let value = self.value(depth + 1)?;
+                    entries.push((key, value));
+                }
+                Value::Map(entries)
+            }
+            tag::BIGINT => {
+                let negative = self.bool()?;
+                let len = self.varint()?;
+                let magnitude = self.take(len)?;
+                Value::BigInt(
+                    BigInt::from_sign_magnitude(negative, magnitude)
+                        .map_err(|err| malformed(err.message()))?,
+                )
+            }
+            tag::COMPLEX => {
+                let re = f64::from_le_bytes(self.array()?);
+                let im = f64::from_le_bytes(self.array()?);
+                Value::Complex(Complex { re, im })
+            }
+            _ => return Err(malformed(format!("unknown value kind (tag {kind})"))),
+        })
+    }
+
+    fn items(&mut self, depth: usize) -> Result<Vec<Value>, ValueError> {
+        let count = self.varint()?;
+        // Every item takes at least one byte: a count larger than what is
+        // left is a lie, and must not size an allocation.
+        let mut items = Vec::with_capacity(count.min(self.remaining() as u64) as usize);
+        for _ in 0..count {
+            items.push(self.value(depth + 1)?);
+        }
+        Ok(items)
     }
 }
 
@@ -164,7 +295,7 @@ fn encoded_len(value: &Value, depth: usize) -> usize {
     tag + match value {
         Value::Null => 0,
         Value::Bool(_) => 1,
-        Value::Int(i) => varint_len(((*i << 1) ^ (*i >> 63)) as u64),
+        Value::Int(i) => varint_len(zigzag(*i)),
         Value::Float(_) => 8,
         Value::Str(s) => varint_len(s.len() as u64) + s.len(),
         Value::Bytes(b) => varint_len(b.len() as u64) + b.len(),
@@ -175,11 +306,6 @@ fn encoded_len(value: &Value, depth: usize) -> usize {
                     .map(|v| encoded_len(v, depth + 1))
                     .sum::<usize>()
         }
-        Value::BigInt(n) => {
-            let len = n.magnitude_le().len();
-            1 + varint_len(len as u64) + len
-        }
-        Value::Complex(_) => 16,
         Value::Map(entries) => {
             varint_len(entries.len() as u64)
                 + entries
@@ -187,249 +313,18 @@ fn encoded_len(value: &Value, depth: usize) -> usize {
                     .map(|(k, v)| encoded_len(k, depth + 1) + encoded_len(v, depth + 1))
                     .sum::<usize>()
         }
+        Value::BigInt(n) => {
+            let len = n.bits().div_ceil(8);
+            1 + varint_len(len as u64) + len
+        }
+        Value::Complex(_) => 16,
     }
 }
 
-/// The size of a LEB128 varint (7 bits per byte), as postcard writes them.
+/// The size of a LEB128 varint (7 bits per byte).
 fn varint_len(n: u64) -> usize {
     let bits = 64 - n.leading_zeros() as usize;
     bits.div_ceil(7).max(1)
-}
-
-struct Tagged<'a>(&'a Value);
-
-impl Serialize for Tagged<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            Value::Null => s.serialize_unit_variant("Value", 0, "Null"),
-            Value::Bool(b) => s.serialize_newtype_variant("Value", 1, "Bool", b),
-            Value::Int(i) => s.serialize_newtype_variant("Value", 2, "Int", i),
-            Value::Float(f) => s.serialize_newtype_variant("Value", 3, "Float", f),
-            Value::Str(text) => s.serialize_newtype_variant("Value", 4, "Str", text),
-            Value::Bytes(b) => {
-                s.serialize_newtype_variant("Value", 5, "Bytes", serde_bytes::Bytes::new(b))
-            }
-            Value::List(items) => {
-                s.serialize_newtype_variant("Value", 6, "List", &TaggedList(items))
-            }
-            Value::Map(entries) => {
-                s.serialize_newtype_variant("Value", 7, "Map", &TaggedEntries(entries))
-            }
-            Value::Tuple(items) => {
-                s.serialize_newtype_variant("Value", 8, "Tuple", &TaggedList(items))
-            }
-            Value::Set(items) => s.serialize_newtype_variant("Value", 9, "Set", &TaggedList(items)),
-            Value::FrozenSet(items) => {
-                s.serialize_newtype_variant("Value", 10, "FrozenSet", &TaggedList(items))
-            }
-            Value::BigInt(n) => {
-                let magnitude = n.magnitude_le();
-                let content = (n.is_negative(), serde_bytes::Bytes::new(&magnitude));
-                s.serialize_newtype_variant("Value", 11, "BigInt", &content)
-            }
-            Value::Complex(c) => s.serialize_newtype_variant("Value", 12, "Complex", &(c.re, c.im)),
-        }
-    }
-}
-
-struct TaggedList<'a>(&'a [Value]);
-
-impl Serialize for TaggedList<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for item in self.0 {
-            seq.serialize_element(&Tagged(item))?;
-        }
-        seq.end()
-    }
-}
-
-struct TaggedEntries<'a>(&'a [(Value, Value)]);
-
-impl Serialize for TaggedEntries<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for (key, value) in self.0 {
-            seq.serialize_element(&TaggedPair(key, value))?;
-        }
-        seq.end()
-    }
-}
-
-struct TaggedPair<'a>(&'a Value, &'a Value);
-
-impl Serialize for TaggedPair<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut tuple = s.serialize_tuple(2)?;
-        tuple.serialize_element(&Tagged(self.0))?;
-        tuple.serialize_element(&Tagged(self.1))?;
-        tuple.end()
-    }
-}
-
-/// Decodes one tagged value at a nesting depth (the top-level value is at
-/// depth 0, the items of a top-level list at depth 1, ...).
-#[derive(Clone, Copy)]
-struct TaggedSeed<'a> {
-    depth: usize,
-    /// Where our own error messages are kept, since postcard's error type
-    /// drops the text of custom errors.
-    problem: &'a Cell<Option<String>>,
-}
-
-impl TaggedSeed<'_> {
-    fn fail<E: de::Error>(self, message: String) -> E {
-        let err = E::custom(&message);
-        self.problem.set(Some(message));
-        err
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for TaggedSeed<'_> {
-    type Value = Value;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        if self.depth > MAX_DEPTH {
-            return Err(self.fail(format!(
-                "lists and maps are nested more than {MAX_DEPTH} deep"
-            )));
-        }
-        d.deserialize_enum("Value", VARIANTS, self)
-    }
-}
-
-impl<'de> Visitor<'de> for TaggedSeed<'_> {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a tagged value")
-    }
-
-    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
-        let (tag, variant): (u32, _) = data.variant()?;
-        let inner = TaggedSeed {
-            depth: self.depth + 1,
-            ..self
-        };
-        match tag {
-            0 => variant.unit_variant().map(|()| Value::Null),
-            1 => variant.newtype_variant().map(Value::Bool),
-            2 => variant.newtype_variant().map(Value::Int),
-            3 => variant.newtype_variant().map(Value::Float),
-            4 => variant.newtype_variant().map(Value::Str),
-            5 => variant
-                .newtype_variant::<serde_bytes::ByteBuf>()
-                .map(|b| Value::Bytes(b.into_vec())),
-            6 => variant
-                .newtype_variant_seed(ListSeed(inner))
-                .map(Value::List),
-            7 => variant
-                .newtype_variant_seed(EntriesSeed(inner))
-                .map(Value::Map),
-            8 => variant
-                .newtype_variant_seed(ListSeed(inner))
-                .map(Value::Tuple),
-            9 => variant
-                .newtype_variant_seed(ListSeed(inner))
-                .map(Value::Set),
-            10 => variant
-                .newtype_variant_seed(ListSeed(inner))
-                .map(Value::FrozenSet),
-            11 => {
-                let (negative, magnitude) =
-                    variant.newtype_variant::<(bool, serde_bytes::ByteBuf)>()?;
-                BigInt::from_sign_magnitude(negative, &magnitude)
-                    .map(Value::BigInt)
-                    .map_err(|err| self.fail(err.message().to_owned()))
-            }
-            12 => variant
-                .newtype_variant::<(f64, f64)>()
-                .map(|(re, im)| Value::Complex(Complex { re, im })),
-            other => Err(self.fail(format!("unknown value kind (tag {other})"))),
-        }
-    }
-}
-
-struct ListSeed<'a>(TaggedSeed<'a>);
-
-impl<'de> DeserializeSeed<'de> for ListSeed<'_> {
-    type Value = Vec<Value>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<Value>, D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ListSeed<'_> {
-    type Value = Vec<Value>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a list of values")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Value>, A::Error> {
-        // The length prefix comes from the input: do not trust it for the
-        // allocation size.
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
-        while let Some(item) = seq.next_element_seed(self.0)? {
-            items.push(item);
-        }
-        Ok(items)
-    }
-}
-
-struct EntriesSeed<'a>(TaggedSeed<'a>);
-
-impl<'de> DeserializeSeed<'de> for EntriesSeed<'_> {
-    type Value = Vec<(Value, Value)>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for EntriesSeed<'_> {
-    type Value = Vec<(Value, Value)>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a list of key-value pairs")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut entries = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
-        while let Some(entry) = seq.next_element_seed(PairSeed(self.0))? {
-            entries.push(entry);
-        }
-        Ok(entries)
-    }
-}
-
-struct PairSeed<'a>(TaggedSeed<'a>);
-
-impl<'de> DeserializeSeed<'de> for PairSeed<'_> {
-    type Value = (Value, Value);
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_tuple(2, self)
-    }
-}
-
-impl<'de> Visitor<'de> for PairSeed<'_> {
-    type Value = (Value, Value);
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a key-value pair")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let key = seq
-            .next_element_seed(self.0)?
-            .ok_or_else(|| de::Error::invalid_length(0, &self))?;
-        let value = seq
-            .next_element_seed(self.0)?
-            .ok_or_else(|| de::Error::invalid_length(1, &self))?;
-        Ok((key, value))
-    }
 }
 
 #[cfg(test)]
