@@ -245,3 +245,40 @@ fn a_plugin_dir_that_does_not_exist_is_a_warning() {
     assert!(output.stderr.contains(&expected), "{output}");
     assert!(output.stderr.contains("is not a directory"), "{output}");
 }
+
+/// PyroLab 0.5's `PYROLAB_DATA_DIR` names the data directory too;
+/// `PYROLAB_HOME` wins when both are set, and `--data-dir` over both.
+#[test]
+fn pyrolab_data_dir_is_read_as_the_data_directory() {
+    let sandbox = Sandbox::new();
+    let pyrolab = sandbox.path().join("pyrolab-data");
+    let home = sandbox.path().join("pyrolab-home");
+    let host = || {
+        let mut command = std::process::Command::new(pyrolab_test_support::host_binary());
+        command
+            .env_remove("PYROLAB_HOME")
+            .env_remove("PYROLAB_DATA_DIR")
+            .env_remove("PYROLAB_PLUGIN_PATH");
+        command
+    };
+    run_host(
+        host()
+            .env("PYROLAB_DATA_DIR", &pyrolab)
+            .args(["config", "update"])
+            .arg(seed_example()),
+    )
+    .success();
+    assert!(pyrolab.join("config.yaml").is_file());
+    let info = run_host(host().env("PYROLAB_DATA_DIR", &pyrolab).arg("info")).success();
+    assert!(info.stdout.contains("library"), "{info}");
+
+    run_host(
+        host()
+            .env("PYROLAB_DATA_DIR", &pyrolab)
+            .env("PYROLAB_HOME", &home)
+            .args(["config", "update"])
+            .arg(seed_example()),
+    )
+    .success();
+    assert!(home.join("config.yaml").is_file(), "PYROLAB_HOME wins");
+}

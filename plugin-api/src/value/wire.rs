@@ -154,7 +154,9 @@ pub fn decode(bytes: &[u8]) -> Result<Value, ValueError> {
     let value = reader.value(0)?;
     let rest = bytes.len() - reader.at;
     if rest != 0 {
-        return Err(malformed(format!("{rest} trailing byte(s) after the value")));
+        return Err(malformed(format!(
+            "{rest} trailing byte(s) after the value"
+        )));
     }
     Ok(value)
 }
@@ -246,7 +248,8 @@ impl<'a> Reader<'a> {
             tag::MAP => {
                 let count = self.varint()?;
                 // Every entry takes at least two bytes.
-                let mut entries = Vec::with_capacity(count.min(self.remaining() as u64 / 2) as usize);
+                let mut entries =
+                    Vec::with_capacity(count.min(self.remaining() as u64 / 2) as usize);
                 for _ in 0..count {
                     let key = self.value(depth + 1)?;
                     let value = self.value(depth + 1)?;
