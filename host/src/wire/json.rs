@@ -29,12 +29,6 @@ impl Serializer for Json {
         "json"
     }
 
-    fn serialize(&self, value: &Value) -> Result<Vec<u8>, SerializeError> {
-        let mut out = Vec::new();
-        self.serialize_into(value, &mut out)?;
-        Ok(out)
-    }
-
     fn serialize_into(&self, value: &Value, out: &mut Vec<u8>) -> Result<(), SerializeError> {
         let mut text = String::new();
         write_value(&mut text, value, 0)?;

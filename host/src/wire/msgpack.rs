@@ -36,12 +36,6 @@ impl Serializer for Msgpack {
         "msgpack"
     }
 
-    fn serialize(&self, value: &Value) -> Result<Vec<u8>, SerializeError> {
-        let mut out = Vec::new();
-        self.serialize_into(value, &mut out)?;
-        Ok(out)
-    }
-
     fn serialize_into(&self, value: &Value, out: &mut Vec<u8>) -> Result<(), SerializeError> {
         write_value(out, value, 0)
     }

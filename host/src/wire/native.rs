@@ -18,10 +18,6 @@ impl Serializer for Native {
         "native"
     }
 
-    fn serialize(&self, value: &Value) -> Result<Vec<u8>, SerializeError> {
-        Ok(value::encode(value))
-    }
-
     fn serialize_into(&self, value: &Value, out: &mut Vec<u8>) -> Result<(), SerializeError> {
         value::encode_into(value, out);
         Ok(())

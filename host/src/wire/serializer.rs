@@ -61,16 +61,16 @@ pub trait Serializer: Send + Sync {
     fn name(&self) -> &'static str;
 
     /// Encodes a value.
-    fn serialize(&self, value: &Value) -> Result<Vec<u8>, SerializeError>;
-
-    /// Appends the encoding of `value` to `out`, which already holds a
-    /// message header: large payloads are then written once, not copied
-    /// into a frame afterwards. Serializers that can write in place
-    /// override it.
-    fn serialize_into(&self, value: &Value, out: &mut Vec<u8>) -> Result<(), SerializeError> {
-        out.extend_from_slice(&self.serialize(value)?);
-        Ok(())
+    fn serialize(&self, value: &Value) -> Result<Vec<u8>, SerializeError> {
+        let mut out = Vec::new();
+        self.serialize_into(value, &mut out)?;
+        Ok(out)
     }
+
+    /// Appends the encoding of `value` to `out`, which may already hold a
+    /// message header: large payloads are then written once, not copied
+    /// into a frame afterwards.
+    fn serialize_into(&self, value: &Value, out: &mut Vec<u8>) -> Result<(), SerializeError>;
 
     /// Decodes a value. Malformed, truncated or hostile input is an error,
     /// never a panic, a hang or unbounded memory: nesting deeper than
