@@ -52,6 +52,13 @@ impl CallArgs {
         value::encode_map_of_encoded(&[("args", args), ("kwargs", kwargs)])
     }
 
+    /// Decodes arguments encoded as [`CallArgs::into_value`] (what crosses
+    /// the plugin boundary), as `CallArgs::from_value(value::decode(bytes)?)`
+    /// would but without building the outer map.
+    pub fn decode(bytes: &[u8]) -> Result<Self, ValueError> {
+        value::decode_call_args(bytes)
+    }
+
     /// Reads arguments from the form [`CallArgs::into_value`] produces.
     /// Unknown keys are ignored (later hosts may send more).
     pub fn from_value(value: Value) -> Result<Self, ValueError> {
@@ -63,30 +70,39 @@ impl CallArgs {
         };
         let mut call = CallArgs::default();
         for (key, value) in entries {
-            match (key.as_str(), value) {
-                (Some("args"), Value::List(args) | Value::Tuple(args)) => call.args = args,
-                (Some("kwargs"), Value::Map(kwargs)) => {
-                    call.kwargs = kwargs
-                        .into_iter()
-                        .map(|(name, value)| match name {
-                            Value::Str(name) => Ok((name, value)),
-                            other => Err(ValueError::new(format!(
-                                "keyword argument names must be strings, found {}",
-                                other.type_name()
-                            ))),
-                        })
-                        .collect::<Result<_, _>>()?;
-                }
-                (Some("args" | "kwargs"), other) => {
-                    return Err(ValueError::new(format!(
-                        "malformed call arguments: unexpected {}",
-                        other.type_name()
-                    )));
-                }
-                _ => {}
+            if let Some(key) = key.as_str() {
+                call.set(key, value)?;
             }
         }
         Ok(call)
+    }
+
+    /// Takes one entry of the encoded form: `args` or `kwargs` (other keys
+    /// are ignored: later hosts may send more).
+    pub(crate) fn set(&mut self, key: &str, value: Value) -> Result<(), ValueError> {
+        match (key, value) {
+            ("args", Value::List(args) | Value::Tuple(args)) => self.args = args,
+            ("kwargs", Value::Map(kwargs)) => {
+                self.kwargs = kwargs
+                    .into_iter()
+                    .map(|(name, value)| match name {
+                        Value::Str(name) => Ok((name, value)),
+                        other => Err(ValueError::new(format!(
+                            "keyword argument names must be strings, found {}",
+                            other.type_name()
+                        ))),
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            ("args" | "kwargs", other) => {
+                return Err(ValueError::new(format!(
+                    "malformed call arguments: unexpected {}",
+                    other.type_name()
+                )));
+            }
+            _ => {}
+        }
+        Ok(())
     }
 }
 
@@ -289,6 +305,10 @@ mod tests {
         let call = CallArgs::positional(vec![1.into()]).kwarg("x", "y");
         assert_eq!(
             CallArgs::from_value(call.clone().into_value()).unwrap(),
+            call
+        );
+        assert_eq!(
+            CallArgs::decode(&value::encode(&call.clone().into_value())).unwrap(),
             call
         );
         let args = value::encode(&Value::List(call.args.clone()));

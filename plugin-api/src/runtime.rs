@@ -191,11 +191,9 @@ impl<T: Service> Hosted<T> {
 impl<T: Service> Instance for Hosted<T> {
     fn call(&self, method: RStr<'_>, arguments: RSlice<'_, u8>) -> RResult<RVec<u8>, RVec<u8>> {
         let result = guard(|| {
-            let call = value::decode(arguments.as_slice())
-                .and_then(CallArgs::from_value)
-                .map_err(|err| {
-                    DriverError::type_error(format!("malformed call arguments: {err}"))
-                })?;
+            let call = CallArgs::decode(arguments.as_slice()).map_err(|err| {
+                DriverError::type_error(format!("malformed call arguments: {err}"))
+            })?;
             T::dispatch(self.cell(), method.as_str(), call)
         });
         match result {

@@ -35,10 +35,13 @@ use std::fmt;
 
 pub use bigint::{BigInt, Complex};
 pub use de::from_value;
-pub use scan::{encode_map_of_encoded, kind_of, split_list};
+pub use scan::{
+    encode_list_start_into, encode_map_of_encoded, encode_str_into, kind_of, split_list, str_of,
+};
 #[doc(hidden)]
 pub use ser::AsSet;
 pub use ser::{as_frozenset, as_set, to_value};
+pub(crate) use wire::decode_call_args;
 pub use wire::{decode, encode, encode_into};
 
 /// A dynamically typed value: the common currency of driver calls.

@@ -33,7 +33,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use pyrolab_plugin_api::{CallArgs, Value, from_value, to_value};
+use pyrolab_plugin_api::{CallArgs, Value, from_value, to_value, value};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -400,13 +400,7 @@ impl Proxy {
         }
         let connection = guard.as_mut().expect("just opened");
         let serializer = connection.serializer;
-        let request = call_payload(
-            serializer,
-            &self.uri.object,
-            method,
-            Value::List(args.args),
-            kwargs,
-        );
+        let args = Value::List(args.args);
         connection.seq = connection.seq.wrapping_add(1);
         let seq = connection.seq;
         // The payload is written once, straight into the frame.
@@ -417,7 +411,7 @@ impl Proxy {
                 call_flags,
                 seq,
                 [0; 16],
-                |out| serializer.serialize_into(&request, out),
+                |out| write_call(serializer, out, &self.uri.object, method, &args, &kwargs),
             )
             .map_err(|err| ClientError::Convert(err.to_string()))
         };
@@ -620,6 +614,29 @@ fn reply_serializer(reply: &Message) -> Result<&'static dyn Serializer, ClientEr
             reply.serializer_id
         ))
     })
+}
+
+/// Appends an INVOKE payload in `serializer`. The native one is written
+/// piece by piece, the names straight from `&str` (this is every call to
+/// a pyrolab-host daemon); the others from the call as a value.
+fn write_call(
+    serializer: &dyn Serializer,
+    out: &mut Vec<u8>,
+    object: &str,
+    method: &str,
+    args: &Value,
+    kwargs: &Value,
+) -> Result<(), serializer::SerializeError> {
+    if serializer.id() == serializer::id::NATIVE {
+        value::encode_list_start_into(4, out);
+        value::encode_str_into(object, out);
+        value::encode_str_into(method, out);
+        value::encode_into(args, out);
+        value::encode_into(kwargs, out);
+        return Ok(());
+    }
+    let request = call_payload(serializer, object, method, args.clone(), kwargs.clone());
+    serializer.serialize_into(&request, out)
 }
 
 /// An INVOKE payload: the `(object, method, args, kwargs)` tuple, or for

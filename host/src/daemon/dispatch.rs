@@ -158,32 +158,29 @@ fn reply(
 /// arguments go to the driver as they arrived and whose result comes back
 /// as the driver encoded it. Both are already in the ABI's encoding, so a
 /// large byte string is copied once on the way in (into the arguments
-/// map) and not at all on the way out.
-struct EncodedCall {
-    object: String,
-    method: String,
+/// map) and not at all on the way out. The names are borrowed from the
+/// request.
+struct EncodedCall<'a> {
+    object: &'a str,
+    method: &'a str,
     /// `CallArgs` encoded, as the driver reads them.
     arguments: Vec<u8>,
 }
 
-impl EncodedCall {
+impl<'a> EncodedCall<'a> {
     /// Reads a `(object, method, args, kwargs)` payload without decoding
     /// the arguments. `None` for anything the general path handles: other
     /// shapes, `Pyro.Daemon`, lock methods, unknown objects.
-    fn parse(shared: &Shared, payload: &[u8]) -> Option<EncodedCall> {
+    fn parse(shared: &Shared, payload: &'a [u8]) -> Option<EncodedCall<'a>> {
         let items = value::split_list(payload).ok()?;
         let [object, method, args, kwargs] = items[..] else {
             return None;
         };
-        let Ok(Value::Str(object)) = value::decode(object) else {
-            return None;
-        };
-        let Ok(Value::Str(method)) = value::decode(method) else {
-            return None;
-        };
-        let lock_method = shared.settings.lockable && LOCK_METHODS.contains(&method.as_str());
-        let service = shared.services.get(&object)?;
-        if lock_method || answered_by_daemon(service, &method) {
+        let object = value::str_of(object)?;
+        let method = value::str_of(method)?;
+        let lock_method = shared.settings.lockable && LOCK_METHODS.contains(&method);
+        let service = shared.services.get(object)?;
+        if lock_method || answered_by_daemon(service, method) {
             return None;
         }
         if value::kind_of(args) != Some("list") {
@@ -211,7 +208,7 @@ fn invoke_encoded(
     sessions: &mut Sessions,
     serializer: &'static dyn Serializer,
     request: &Message,
-    call: EncodedCall,
+    call: EncodedCall<'_>,
 ) -> Outcome {
     match run_encoded(shared, sessions, call) {
         Ok(result) => Outcome::Parts(
@@ -232,25 +229,25 @@ fn invoke_encoded(
 fn run_encoded(
     shared: &Shared,
     sessions: &mut Sessions,
-    call: EncodedCall,
+    call: EncodedCall<'_>,
 ) -> Result<RVec<u8>, Value> {
     if shared.settings.lockable {
-        shared.locks.check(&call.object, sessions.connection())?;
+        shared.locks.check(call.object, sessions.connection())?;
     }
-    let instance = target(shared, sessions, &call.object, &call.method)?;
-    let EncodedCall {
-        object,
-        method,
-        arguments,
-    } = call;
-    let execute = move || {
-        instance
-            .call_raw(&method, &arguments)
-            .map_err(|err| driver_exception(&object, &method, &err))
-    };
+    let instance = target(shared, sessions, call.object, call.method)?;
     match &shared.executor {
-        Some(executor) => executor.run(execute),
-        None => execute(),
+        Some(executor) => {
+            let (object, method) = (call.object.to_owned(), call.method.to_owned());
+            let arguments = call.arguments;
+            executor.run(move || {
+                instance
+                    .call_raw(&method, &arguments)
+                    .map_err(|err| driver_exception(&object, &method, &err))
+            })
+        }
+        None => instance
+            .call_raw(call.method, &call.arguments)
+            .map_err(|err| driver_exception(call.object, call.method, &err)),
     }
 }
 

@@ -38,7 +38,7 @@ pub trait NativeObject: Send + Sync {
     fn call(&self, method: &str, args: CallArgs) -> Result<Value, Value>;
 }
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -77,8 +77,9 @@ pub struct Daemon {
 
 struct Shared {
     settings: DaemonSettings,
-    services: HashMap<String, HostedService>,
-    objects: HashMap<String, Arc<dyn NativeObject>>,
+    // Looked up on every call: a few names, compared faster than hashed.
+    services: BTreeMap<String, HostedService>,
+    objects: BTreeMap<String, Arc<dyn NativeObject>>,
     /// `host:port` as clients address it.
     location: Mutex<String>,
     executor: Option<Executor>,

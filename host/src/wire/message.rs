@@ -228,7 +228,10 @@ impl Message {
         correlation_id: [u8; 16],
         write_payload: impl FnOnce(&mut Vec<u8>) -> Result<(), crate::wire::serializer::SerializeError>,
     ) -> Result<Vec<u8>, crate::wire::serializer::SerializeError> {
-        let mut out = vec![0u8; HEADER_SIZE];
+        // Room for a small payload too, so the usual call or reply is
+        // written without growing the buffer (a large one grows it once).
+        let mut out = Vec::with_capacity(HEADER_SIZE + SMALL_PAYLOAD);
+        out.resize(HEADER_SIZE, 0);
         write_payload(&mut out)?;
         let payload_len = out.len() - HEADER_SIZE;
         let header = Message::header(kind, serializer_id, flags, seq, correlation_id, payload_len);
@@ -297,10 +300,30 @@ impl Message {
     }
 }
 
-/// Reads exactly `len` bytes into a new buffer. The buffer is not zeroed
-/// first: for a megabyte payload, that would cost as much as a copy.
+/// What a frame leaves room for behind its header before it must grow.
+const SMALL_PAYLOAD: usize = 256;
+
+/// Payload and annotation parts up to this size are read into a zeroed
+/// buffer; larger ones into one that is not zeroed first.
+const SMALL_READ: usize = 16 * 1024;
+
+/// Reads exactly `len` bytes into a new buffer. A large buffer is not
+/// zeroed first: for a megabyte payload, that would cost as much as a copy.
 fn read_exactly(reader: &mut impl Read, len: u32) -> io::Result<Vec<u8>> {
     let len = len as usize;
+    if len <= SMALL_READ {
+        // Zeroing a few kilobytes costs less than `read_to_end`'s
+        // bookkeeping (and its probe for the end of the stream).
+        let mut buffer = vec![0; len];
+        return match reader.read_exact(&mut buffer) {
+            Ok(()) => Ok(buffer),
+            Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("connection closed in the middle of a message (a {len}-byte part)"),
+            )),
+            Err(err) => Err(err),
+        };
+    }
     let mut buffer = Vec::with_capacity(len);
     reader.take(len as u64).read_to_end(&mut buffer)?;
     if buffer.len() < len {

@@ -45,6 +45,24 @@ pub fn split_list(bytes: &[u8]) -> Result<Vec<&[u8]>, ValueError> {
     Ok(items)
 }
 
+/// The text of an encoded string, borrowed from the encoding; `None` for
+/// any other value or a malformed one.
+pub fn str_of(encoded: &[u8]) -> Option<&str> {
+    let mut scanner = Scanner {
+        bytes: encoded,
+        at: 0,
+    };
+    if scanner.varint().ok()? != u64::from(tag::STR) {
+        return None;
+    }
+    let len = scanner.varint().ok()?;
+    let text = encoded.get(scanner.at..)?;
+    if text.len() as u64 != len {
+        return None;
+    }
+    std::str::from_utf8(text).ok()
+}
+
 /// The kind of an encoded value, read from its first byte: `"list"`,
 /// `"dict"`, `"NoneType"`, ... (the names [`Value::type_name`] uses), or
 /// `None` for an empty or unknown encoding.
@@ -91,6 +109,21 @@ pub fn encode_map_of_encoded(entries: &[(&str, &[u8])]) -> Vec<u8> {
     out
 }
 
+/// Appends the start of an encoded list of `count` items, for a caller
+/// that appends the items' encodings after it (a host framing a call
+/// whose names it holds as `&str`, say).
+pub fn encode_list_start_into(count: usize, out: &mut Vec<u8>) {
+    push_varint(out, u64::from(tag::LIST));
+    push_varint(out, count as u64);
+}
+
+/// Appends the encoding of a string, without making a `Value` of it.
+pub fn encode_str_into(text: &str, out: &mut Vec<u8>) {
+    push_varint(out, u64::from(tag::STR));
+    push_varint(out, text.len() as u64);
+    out.extend_from_slice(text.as_bytes());
+}
+
 fn push_varint(out: &mut Vec<u8>, mut n: u64) {
     while n >= 0x80 {
         out.push((n as u8) | 0x80);
@@ -123,6 +156,13 @@ impl Scanner<'_> {
 
     /// A LEB128 varint of at most 10 bytes (a `u64`).
     fn varint(&mut self) -> Result<u64, ValueError> {
+        // Tags, and most lengths and numbers, are one byte.
+        if let Some(&byte) = self.bytes.get(self.at) {
+            if byte < 0x80 {
+                self.at += 1;
+                return Ok(u64::from(byte));
+            }
+        }
         let mut value = 0u64;
         for shift in (0..70).step_by(7) {
             let Some(&byte) = self.bytes.get(self.at) else {
@@ -213,6 +253,29 @@ mod tests {
             assert_eq!(*part, encode(item).as_slice());
             assert_eq!(kind_of(part), Some(item.type_name()));
         }
+    }
+
+    #[test]
+    fn lists_and_strings_encode_piece_by_piece_as_whole_values_do() {
+        let mut out = Vec::new();
+        encode_list_start_into(2, &mut out);
+        encode_str_into("ünï", &mut out);
+        crate::value::encode_into(&Value::Int(5), &mut out);
+        assert_eq!(out, encode(&Value::List(vec!["ünï".into(), Value::Int(5)])));
+    }
+
+    #[test]
+    fn strings_are_read_in_place() {
+        assert_eq!(str_of(&encode(&Value::from("sample"))), Some("sample"));
+        assert_eq!(
+            str_of(&encode(&Value::from("x".repeat(300)))).map(str::len),
+            Some(300)
+        );
+        assert_eq!(str_of(&encode(&Value::Int(1))), None);
+        assert_eq!(str_of(&[4, 2, b'a']), None);
+        assert_eq!(str_of(&[4, 1, b'a', b'b']), None);
+        assert_eq!(str_of(&[4, 1, 0xff]), None);
+        assert_eq!(str_of(&[]), None);
     }
 
     #[test]
