@@ -1,7 +1,10 @@
 //! Calls through a daemon on loopback, next to raw TCP in the same run.
 //!
 //! Run: `cargo build --release -p pyrolab-sample && cargo bench -p pyrolab-host --bench daemon_rpc`
-//! (add `-- small`, `-- bulk` or `-- python` to run only those sections)
+//! (add `-- small`, `-- bulk` or `-- python` to run only those sections).
+//! On a virtual machine whose cross-core wake-ups are slow and erratic,
+//! run the built benchmark on one core for stable ratios:
+//! `taskset -c 0 target/release/deps/daemon_rpc-*` (see docs/protocol.md).
 //!
 //! Reports: raw TCP ping-pong (the baseline); the Rust client's calls/s and
 //! p50/p99 latency, sequential and over 16 concurrent connections; 1 MB
