@@ -148,6 +148,99 @@ pub enum Listener {
     Unix(UnixListener, PathBuf),
 }
 
+/// A listening socket with the location clients use to reach it, as a
+/// Pyro5 URI writes it (`host:port`, `[v6]:port`, or `./u:/path`).
+pub struct Bound {
+    /// The socket.
+    pub listener: Listener,
+    /// Where clients connect: behind NAT, the public address.
+    pub location: String,
+}
+
+/// Why a component's socket could not be bound.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    /// The host name does not resolve.
+    #[error("{what}: cannot resolve host {host:?}: {source}")]
+    Resolve {
+        /// The component (`daemon lab`).
+        what: String,
+        /// The host.
+        host: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// The address is taken or not ours.
+    #[error("{what}: cannot listen on {address}: {source}")]
+    Listen {
+        /// The component (`daemon lab`).
+        what: String,
+        /// `host:port`, or `unix socket PATH`.
+        address: String,
+        /// Why.
+        source: io::Error,
+    },
+}
+
+/// Binds a TCP port for `what` (`daemon lab`); the location clients use
+/// is `host:port`, or behind NAT `nathost:natport` (`natport` 0 = the
+/// bound port), since URIs must carry the address clients can reach.
+/// `host: public` is this machine's public address.
+pub fn bind_tcp(
+    what: &str,
+    host: &str,
+    port: u16,
+    nathost: Option<&str>,
+    natport: u16,
+) -> Result<Bound, BindError> {
+    let host = resolve_host(host);
+    let addresses: Vec<SocketAddr> =
+        std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
+            .map_err(|source| BindError::Resolve {
+                what: what.to_owned(),
+                host: host.clone(),
+                source,
+            })?
+            .collect();
+    let listen_error = |source| BindError::Listen {
+        what: what.to_owned(),
+        address: format!("{host}:{port}"),
+        source,
+    };
+    let listener = TcpListener::bind(&addresses[..]).map_err(listen_error)?;
+    let bound = listener.local_addr().map_err(listen_error)?.port();
+    let (host, port) = match nathost {
+        Some(nathost) => (
+            nathost.to_owned(),
+            if natport == 0 { bound } else { natport },
+        ),
+        None => (host, bound),
+    };
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    Ok(Bound {
+        listener: Listener::Tcp(listener),
+        location: format!("{host}:{port}"),
+    })
+}
+
+/// Binds a Unix socket at `path` for `what`; clients reach it as
+/// `./u:PATH`.
+pub fn bind_unix(what: &str, path: &Path) -> Result<Bound, BindError> {
+    let listener = Listener::bind_unix(path).map_err(|source| BindError::Listen {
+        what: what.to_owned(),
+        address: format!("unix socket {}", path.display()),
+        source,
+    })?;
+    Ok(Bound {
+        listener,
+        location: format!("./u:{}", path.display()),
+    })
+}
+
 /// Where to connect to reach a [`Listener`] (to wake its accept loop).
 #[derive(Clone, Debug)]
 pub enum ListenAddress {

@@ -1,29 +1,19 @@
 //! `pyrolab-host run ...`: run one component in the foreground (what the
 //! manager of `pyrolab-host up` starts, and what systemd units can run).
 
-use std::collections::BTreeSet;
-use std::net::{TcpListener, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
 
 use super::Context;
-use crate::config::schema::{
-    DaemonClass, DaemonConfig, NameServerConfig, ServerType, ServiceConfig, Storage as StorageKind,
-};
 use crate::config::{ConfigStore, LaunchConfig, load_file};
-use crate::daemon::pyro::DAEMON_OBJECT;
-use crate::daemon::registrar::{Registrar, Registration};
-use crate::daemon::{Daemon, DaemonSettings, HostedService, NativeObject};
-use crate::loader::{Loader, PLUGIN_PATH_ENV, PluginSearchPath};
-use crate::nameserver::storage::{DbmStore, MemoryStore, SqlStore, Store};
-use crate::nameserver::{AutoCleaner, BroadcastResponder, NAMESERVER_OBJECT, NameServer, tags};
-use crate::net::{self, Listener};
-use crate::supervised::{self, Event, ServedService};
+use crate::daemon::registrar::Registrar;
+use crate::loader::{PLUGIN_PATH_ENV, PluginSearchPath};
+use crate::supervised::{self, Event};
+use crate::{daemon, nameserver};
 
 #[derive(Debug, Subcommand)]
 pub enum RunCommand {
@@ -129,32 +119,17 @@ fn run_daemon(
     supervised: bool,
 ) -> anyhow::Result<ExitCode> {
     let config = launch_config(context, file)?;
-    let Some(daemon_config) = config.daemons.get(name) else {
-        let known: Vec<&str> = config.daemons.names().collect();
-        bail!(
-            "no daemon named {name:?} in the configuration (daemons: {})",
-            known.join(", ")
-        );
-    };
     let search_path = PluginSearchPath::from_sources(
         &context.plugin_dirs,
         &config.plugin_dirs,
         std::env::var_os(PLUGIN_PATH_ENV),
         context.data_dir.as_ref(),
     );
-    let services = load_services(&config, name, &search_path)?;
-    let (listener, location) = bind(name, daemon_config)?;
-    let daemon = Daemon::new(
-        DaemonSettings {
-            name: name.to_owned(),
-            servertype: daemon_config.servertype,
-            lockable: daemon_config.classname == DaemonClass::LockableDaemon,
-            max_connections: daemon_config.max_connections,
-            max_message_size: daemon_config.max_message_size,
-        },
-        services,
-    );
-    let shutdown = daemon.shutdown_handle();
+    let launch = daemon::launch::Launch::prepare(&config, name, &search_path)
+        .map_err(print_service_failures)?;
+    let bound = daemon::launch::bind(&config, name)?;
+    let location = bound.location.clone();
+    let shutdown = launch.shutdown_handle();
     let on_signal = shutdown.clone();
     ctrlc::set_handler(move || {
         tracing::info!("stopping: letting calls in progress finish");
@@ -162,15 +137,7 @@ fn run_daemon(
     })
     .context("cannot install the signal handler")?;
     println!("daemon {name} listening on {location}");
-    let served: Vec<ServedService> = config
-        .services
-        .iter()
-        .filter(|(_, s)| s.daemon == name)
-        .map(|(service, _)| ServedService {
-            name: service.to_owned(),
-            uri: format!("PYRO:{service}@{location}"),
-        })
-        .collect();
+    let served = launch.services(&location);
     for service in &served {
         println!("service {}: {}", service.name, service.uri);
     }
@@ -179,7 +146,7 @@ fn run_daemon(
         tracing::info!("daemon {name} listening on {location}");
     }
     if supervised {
-        daemon.observe_locks(Box::new(|service, holder| {
+        launch.observe_locks(Box::new(|service, holder| {
             supervised::report(&Event::Lock {
                 service: service.to_owned(),
                 holder: holder.map(str::to_owned),
@@ -203,7 +170,7 @@ fn run_daemon(
         });
     };
     let registrar = Arc::new(
-        Registrar::start(registrations(&config, name, &location), on_change)
+        Registrar::start(launch.registrations(&location), on_change)
             .context("cannot start registering with the name servers")?,
     );
     if supervised {
@@ -218,10 +185,20 @@ fn run_daemon(
             move || on_close.shutdown(),
         )?;
     }
-    daemon.serve(listener, &location, &shutdown);
-    registrar.stop();
+    launch.serve(bound, &shutdown, &registrar);
     tracing::info!("daemon {name} stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Lists each service that could not be loaded on stderr, as its own
+/// `error:` line (the manager shows the last one as the reason).
+fn print_service_failures(err: daemon::launch::LaunchError) -> anyhow::Error {
+    if let daemon::launch::LaunchError::Services { failures, .. } = &err {
+        for failure in failures {
+            eprintln!("error: {failure}");
+        }
+    }
+    err.into()
 }
 
 fn run_nameserver(
@@ -231,42 +208,11 @@ fn run_nameserver(
     supervised: bool,
 ) -> anyhow::Result<ExitCode> {
     let config = launch_config(context, file)?;
-    let Some(ns_config) = config.nameservers.get(name) else {
-        let known: Vec<&str> = config.nameservers.names().collect();
-        bail!(
-            "no name server named {name:?} in the configuration (name servers: {})",
-            known.join(", ")
-        );
-    };
-    let store = open_store(context, name, ns_config)?;
-    let nameserver = Arc::new(
-        NameServer::open(store)
-            .with_context(|| format!("name server {name}: cannot read its storage"))?,
-    );
-    let (listener, location) = bind_tcp(
-        &format!("name server {name}"),
-        &ns_config.host,
-        ns_config.ns_port,
-        None,
-        0,
-    )?;
-    let uri = format!("PYRO:{NAMESERVER_OBJECT}@{location}");
-    nameserver
-        .register_self(&uri)
-        .with_context(|| format!("name server {name}: cannot write its storage"))?;
-    let object: Arc<dyn NativeObject> = nameserver.clone();
-    let daemon = Daemon::with_objects(
-        DaemonSettings {
-            name: name.to_owned(),
-            servertype: ServerType::Thread,
-            lockable: false,
-            max_connections: NAMESERVER_MAX_CONNECTIONS,
-            max_message_size: NAMESERVER_MAX_MESSAGE_SIZE,
-        },
-        Vec::new(),
-        vec![(NAMESERVER_OBJECT.to_owned(), object)],
-    );
-    let shutdown = daemon.shutdown_handle();
+    let launch = nameserver::launch::Launch::prepare(&config, name, context.data_dir.as_ref())?;
+    let bound = nameserver::launch::bind(&config, name)?;
+    let running = launch.start(bound)?;
+    let location = running.location().to_owned();
+    let shutdown = running.shutdown_handle();
     let on_signal = shutdown.clone();
     ctrlc::set_handler(move || {
         tracing::info!("stopping");
@@ -274,33 +220,13 @@ fn run_nameserver(
     })
     .context("cannot install the signal handler")?;
     println!("name server {name} listening on {location}");
-    println!("URI = {uri}");
-    let _responder = if ns_config.broadcast {
-        let host = net::resolve_host(ns_config.ns_bchost.as_deref().unwrap_or(&ns_config.host));
-        let responder = BroadcastResponder::start(&host, ns_config.ns_bcport, uri.clone())
-            .with_context(|| {
-                format!(
-                    "name server {name}: cannot answer broadcasts on {host}:{}",
-                    ns_config.ns_bcport
-                )
-            })?;
-        println!("broadcast responder on {}", responder.address());
-        Some(responder)
-    } else {
-        None
-    };
-    let _cleaner = if ns_config.ns_autoclean > 0.0 {
-        let period = Duration::from_secs_f64(ns_config.ns_autoclean);
-        Some(
-            AutoCleaner::start(Arc::clone(&nameserver), period)
-                .context("cannot start autoclean")?,
-        )
-    } else {
-        None
-    };
+    println!("URI = {}", running.uri());
+    if let Some(address) = running.broadcast_address() {
+        println!("broadcast responder on {address}");
+    }
     tracing::info!(
         "name server {name} listening on {location} with {} registrations",
-        nameserver.count()
+        running.count()
     );
     if supervised {
         let on_close = shutdown.clone();
@@ -311,194 +237,7 @@ fn run_nameserver(
             registrations: Vec::new(),
         });
     }
-    daemon.serve(listener, &location, &shutdown);
+    running.serve(&shutdown);
     tracing::info!("name server {name} stopped");
     Ok(ExitCode::SUCCESS)
-}
-
-/// The names daemon `daemon` keeps registered: each service with the name
-/// servers it lists, and the daemon itself (its `Pyro.Daemon` object) with
-/// the daemon's name servers, as PyroLab registers them.
-fn registrations(config: &LaunchConfig, daemon: &str, location: &str) -> Vec<Registration> {
-    let Some(daemon_config) = config.daemons.get(daemon) else {
-        return Vec::new();
-    };
-    let with = |ns_name: &str, name: &str, uri: String, metadata: BTreeSet<String>| {
-        let ns = config.nameservers.get(ns_name)?;
-        Some(Registration {
-            nameserver: ns_name.to_owned(),
-            host: net::resolve_host(&ns.host),
-            port: ns.ns_port,
-            name: name.to_owned(),
-            uri,
-            metadata,
-        })
-    };
-    let services: Vec<(&str, &ServiceConfig)> = config
-        .services
-        .iter()
-        .filter(|(_, s)| s.daemon == daemon)
-        .collect();
-    let mut registrations = Vec::new();
-    for (name, service) in &services {
-        let metadata = tags::for_service(
-            &service.module,
-            &service.classname,
-            pyrolab_plugin_api::PLUGIN_API_VERSION,
-            &service.description,
-        );
-        for ns in &service.nameservers {
-            registrations.extend(with(
-                ns,
-                name,
-                format!("PYRO:{name}@{location}"),
-                metadata.clone(),
-            ));
-        }
-    }
-    let served: Vec<&str> = services.iter().map(|(name, _)| *name).collect();
-    let metadata = tags::for_daemon(&served);
-    for ns in &daemon_config.nameservers {
-        registrations.extend(with(
-            ns,
-            daemon,
-            format!("PYRO:{DAEMON_OBJECT}@{location}"),
-            metadata.clone(),
-        ));
-    }
-    registrations
-}
-
-/// A name server's connections at once (its clients come and go quickly).
-const NAMESERVER_MAX_CONNECTIONS: usize = 1024;
-/// Name-server messages are small; anything bigger is not a name-server
-/// call.
-const NAMESERVER_MAX_MESSAGE_SIZE: u64 = 1 << 20;
-
-fn open_store(
-    context: &Context,
-    name: &str,
-    config: &NameServerConfig,
-) -> anyhow::Result<Box<dyn Store>> {
-    if config.storage == StorageKind::Memory {
-        return Ok(Box::new(MemoryStore));
-    }
-    let path = match (&config.storage_file, &context.data_dir) {
-        (Some(file), _) => file.clone(),
-        (None, Some(data_dir)) => config
-            .storage_path(name, data_dir)
-            .expect("file storage has a path"),
-        (None, None) => bail!(
-            "name server {name}: {} storage needs storage_file, --data-dir or PYROLAB_HOME",
-            config.storage.as_str()
-        ),
-    };
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
-    }
-    let store: Box<dyn Store> = match config.storage {
-        StorageKind::Sql => Box::new(SqlStore::open(&path)?),
-        StorageKind::Dbm => Box::new(DbmStore::open(&path)?),
-        StorageKind::Memory => unreachable!("handled above"),
-    };
-    tracing::info!(
-        "name server {name}: registrations kept in {}",
-        path.display()
-    );
-    Ok(store)
-}
-
-/// Loads every service of the daemon; all failures are reported, and any
-/// one stops the daemon from starting half-equipped.
-fn load_services(
-    config: &LaunchConfig,
-    daemon: &str,
-    search_path: &PluginSearchPath,
-) -> anyhow::Result<Vec<HostedService>> {
-    let loader = Loader::new();
-    let mut services = Vec::new();
-    let mut failures = Vec::new();
-    for (name, service) in config.services.iter().filter(|(_, s)| s.daemon == daemon) {
-        let loaded = search_path
-            .resolve(&service.module)
-            .and_then(|path| loader.load(&path))
-            .and_then(|library| {
-                HostedService::new(
-                    name,
-                    library,
-                    &service.classname,
-                    service.parameters.clone(),
-                    service.instancemode,
-                )
-            });
-        match loaded {
-            Ok(hosted) => services.push(hosted),
-            Err(err) => failures.push(format!("service {name}: {err}")),
-        }
-    }
-    if !failures.is_empty() {
-        for failure in &failures {
-            eprintln!("error: {failure}");
-        }
-        bail!(
-            "daemon {daemon}: {} of its services could not be loaded",
-            failures.len()
-        );
-    }
-    Ok(services)
-}
-
-/// Binds the daemon's socket; returns the listener and the location
-/// clients use (`host:port`, or `./u:path` for a Unix socket).
-fn bind(name: &str, config: &DaemonConfig) -> anyhow::Result<(Listener, String)> {
-    if let Some(path) = &config.unixsocket {
-        let listener = Listener::bind_unix(path).with_context(|| {
-            format!(
-                "daemon {name}: cannot listen on unix socket {}",
-                path.display()
-            )
-        })?;
-        return Ok((listener, format!("./u:{}", path.display())));
-    }
-    bind_tcp(
-        &format!("daemon {name}"),
-        &config.host,
-        config.port,
-        config.nathost.as_deref(),
-        config.natport,
-    )
-}
-
-/// Binds a TCP port for `what`; returns the listener and the `host:port`
-/// clients use: behind NAT that is `nathost:natport` (`natport` 0 = the
-/// bound port), since URIs must carry the address clients can reach.
-fn bind_tcp(
-    what: &str,
-    host: &str,
-    port: u16,
-    nathost: Option<&str>,
-    natport: u16,
-) -> anyhow::Result<(Listener, String)> {
-    let host = net::resolve_host(host);
-    let addresses: Vec<_> = (host.as_str(), port)
-        .to_socket_addrs()
-        .with_context(|| format!("{what}: cannot resolve host {host:?}"))?
-        .collect();
-    let listener = TcpListener::bind(&addresses[..])
-        .with_context(|| format!("{what}: cannot listen on {host}:{port}"))?;
-    let bound = listener.local_addr()?.port();
-    let (host, port) = match nathost {
-        Some(nathost) => (
-            nathost.to_owned(),
-            if natport == 0 { bound } else { natport },
-        ),
-        None => (host, bound),
-    };
-    let host = if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host
-    };
-    Ok((Listener::Tcp(listener), format!("{host}:{port}")))
 }

@@ -10,6 +10,8 @@
 //! # Layout
 //!
 //! - `mod.rs`: [`Daemon`]: accepting, limits, shutdown.
+//! - `launch.rs`: starting a daemon of the launch configuration: loading
+//!   its services, binding, serving with its names registered.
 //! - `connection.rs`: one client connection: handshake, messages, replies.
 //! - `dispatch.rs`: running calls: services, `Pyro.Daemon`, batches,
 //!   oneway calls, the executor of a multiplex daemon.
@@ -21,6 +23,7 @@
 
 mod connection;
 mod dispatch;
+pub mod launch;
 mod lock;
 pub mod pyro;
 pub mod registrar;

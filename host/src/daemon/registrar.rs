@@ -10,6 +10,10 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use crate::client::NameServerProxy;
+use crate::config::LaunchConfig;
+use crate::config::schema::ServiceConfig;
+use crate::daemon::pyro::DAEMON_OBJECT;
+use crate::nameserver::tags;
 use crate::stop_signal::StopSignal;
 use crate::supervised::RegistrationOutcome;
 use crate::wire::uri::{Location, PyroUri};
@@ -35,6 +39,60 @@ pub struct Registration {
     pub uri: String,
     /// Metadata tags.
     pub metadata: BTreeSet<String>,
+}
+
+/// The names daemon `daemon` keeps registered when it serves at
+/// `location`: each service with the name servers it lists, and the daemon
+/// itself (its `Pyro.Daemon` object) with the daemon's name servers, as
+/// PyroLab registers them.
+pub fn registrations_for(config: &LaunchConfig, daemon: &str, location: &str) -> Vec<Registration> {
+    let Some(daemon_config) = config.daemons.get(daemon) else {
+        return Vec::new();
+    };
+    let with = |ns_name: &str, name: &str, uri: String, metadata: BTreeSet<String>| {
+        let ns = config.nameservers.get(ns_name)?;
+        Some(Registration {
+            nameserver: ns_name.to_owned(),
+            host: crate::net::resolve_host(&ns.host),
+            port: ns.ns_port,
+            name: name.to_owned(),
+            uri,
+            metadata,
+        })
+    };
+    let services: Vec<(&str, &ServiceConfig)> = config
+        .services
+        .iter()
+        .filter(|(_, s)| s.daemon == daemon)
+        .collect();
+    let mut registrations = Vec::new();
+    for (name, service) in &services {
+        let metadata = tags::for_service(
+            &service.module,
+            &service.classname,
+            pyrolab_plugin_api::PLUGIN_API_VERSION,
+            &service.description,
+        );
+        for ns in &service.nameservers {
+            registrations.extend(with(
+                ns,
+                name,
+                format!("PYRO:{name}@{location}"),
+                metadata.clone(),
+            ));
+        }
+    }
+    let served: Vec<&str> = services.iter().map(|(name, _)| *name).collect();
+    let metadata = tags::for_daemon(&served);
+    for ns in &daemon_config.nameservers {
+        registrations.extend(with(
+            ns,
+            daemon,
+            format!("PYRO:{DAEMON_OBJECT}@{location}"),
+            metadata.clone(),
+        ));
+    }
+    registrations
 }
 
 /// The background thread that keeps the registrations; [`Registrar::stop`]

@@ -6,6 +6,7 @@
 //! # Layout
 //!
 //! - `mod.rs`: [`NameServer`], the registry and its remote methods.
+//! - `launch.rs`: starting a name server of the launch configuration.
 //! - `storage.rs`: memory, `dbm` (an embedded key-value file) and `sql`
 //!   (SQLite) stores.
 //! - `broadcast.rs`: the UDP responder answering `GET_NSURI`.
@@ -14,6 +15,7 @@
 
 mod autoclean;
 mod broadcast;
+pub mod launch;
 pub mod storage;
 pub mod tags;
 

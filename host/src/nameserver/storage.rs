@@ -10,6 +10,9 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use crate::config::schema::{NameServerConfig, Storage};
+use crate::data_dir::DataDir;
+
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
 /// One registration.
@@ -40,6 +43,45 @@ pub trait Store: Send {
     fn put(&mut self, name: &str, entry: &Entry) -> Result<(), StoreError>;
     /// Removes registrations (names that are not there are ignored).
     fn delete(&mut self, names: &[String]) -> Result<(), StoreError>;
+}
+
+/// Opens the store name server `name`'s configuration asks for: nothing
+/// for `memory`; for `dbm` and `sql`, its `storage_file`, else a file in
+/// the data directory's `nameservers/` (the folder is created).
+pub fn open(
+    name: &str,
+    config: &NameServerConfig,
+    data_dir: Option<&DataDir>,
+) -> Result<Box<dyn Store>, StoreError> {
+    if config.storage == Storage::Memory {
+        return Ok(Box::new(MemoryStore));
+    }
+    let path = match (&config.storage_file, data_dir) {
+        (Some(file), _) => file.clone(),
+        (None, Some(data_dir)) => config
+            .storage_path(name, data_dir)
+            .expect("file storage has a path"),
+        (None, None) => {
+            return Err(StoreError(format!(
+                "name server {name}: {} storage needs storage_file, --data-dir or PYROLAB_HOME",
+                config.storage.as_str()
+            )));
+        }
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|err| StoreError::from(&format!("cannot create {}", parent.display()), err))?;
+    }
+    let store: Box<dyn Store> = match config.storage {
+        Storage::Sql => Box::new(SqlStore::open(&path)?),
+        Storage::Dbm => Box::new(DbmStore::open(&path)?),
+        Storage::Memory => unreachable!("handled above"),
+    };
+    tracing::info!(
+        "name server {name}: registrations kept in {}",
+        path.display()
+    );
+    Ok(store)
 }
 
 /// Keeps nothing: registrations are lost when the name server stops.
