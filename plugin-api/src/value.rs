@@ -36,7 +36,8 @@ use std::fmt;
 pub use bigint::{BigInt, Complex};
 pub use de::from_value;
 pub use scan::{
-    encode_list_start_into, encode_map_of_encoded, encode_str_into, kind_of, split_list, str_of,
+    encode_list_start_into, encode_map_of_encoded, encode_map_start_into, encode_str_into, kind_of,
+    split_list, str_of,
 };
 #[doc(hidden)]
 pub use ser::AsSet;

@@ -33,7 +33,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use pyrolab_plugin_api::{CallArgs, Value, from_value, to_value, value};
+use pyrolab_plugin_api::{CallArgs, Value, from_value, to_value};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -42,6 +42,7 @@ pub mod nameserver;
 pub use nameserver::{NameServerProxy, locate_ns};
 
 use crate::net::Stream;
+use crate::wire::call::Call;
 use crate::wire::message::{Message, ReadError, annotation, flags, kind};
 use crate::wire::native::Native;
 use crate::wire::serializer::{self, Serializer};
@@ -387,12 +388,7 @@ impl Proxy {
         args: CallArgs,
         call_flags: u16,
     ) -> Result<Option<Value>, ClientError> {
-        let kwargs = Value::Map(
-            args.kwargs
-                .into_iter()
-                .map(|(name, value)| (Value::Str(name), value))
-                .collect(),
-        );
+        let call = Call::new(&self.uri.object, method, args);
         let mut guard = self.lock();
         // A connection that broke earlier is replaced before sending.
         if guard.is_none() {
@@ -400,7 +396,6 @@ impl Proxy {
         }
         let connection = guard.as_mut().expect("just opened");
         let serializer = connection.serializer;
-        let args = Value::List(args.args);
         connection.seq = connection.seq.wrapping_add(1);
         let seq = connection.seq;
         // The payload is written once, straight into the frame.
@@ -411,7 +406,7 @@ impl Proxy {
                 call_flags,
                 seq,
                 [0; 16],
-                |out| write_call(serializer, out, &self.uri.object, method, &args, &kwargs),
+                |out| call.encode_into(serializer, out),
             )
             .map_err(|err| ClientError::Convert(err.to_string()))
         };
@@ -614,50 +609,6 @@ fn reply_serializer(reply: &Message) -> Result<&'static dyn Serializer, ClientEr
             reply.serializer_id
         ))
     })
-}
-
-/// Appends an INVOKE payload in `serializer`. The native one is written
-/// piece by piece, the names straight from `&str` (this is every call to
-/// a pyrolab-host daemon); the others from the call as a value.
-fn write_call(
-    serializer: &dyn Serializer,
-    out: &mut Vec<u8>,
-    object: &str,
-    method: &str,
-    args: &Value,
-    kwargs: &Value,
-) -> Result<(), serializer::SerializeError> {
-    if serializer.id() == serializer::id::NATIVE {
-        value::encode_list_start_into(4, out);
-        value::encode_str_into(object, out);
-        value::encode_str_into(method, out);
-        value::encode_into(args, out);
-        value::encode_into(kwargs, out);
-        return Ok(());
-    }
-    let request = call_payload(serializer, object, method, args.clone(), kwargs.clone());
-    serializer.serialize_into(&request, out)
-}
-
-/// An INVOKE payload: the `(object, method, args, kwargs)` tuple, or for
-/// json the mapping Pyro5's json serializer sends.
-fn call_payload(
-    serializer: &dyn Serializer,
-    object: &str,
-    method: &str,
-    args: Value,
-    kwargs: Value,
-) -> Value {
-    if serializer.id() == serializer::id::JSON {
-        Value::Map(vec![
-            (Value::from("object"), Value::from(object)),
-            (Value::from("method"), Value::from(method)),
-            (Value::from("params"), args),
-            (Value::from("kwargs"), kwargs),
-        ])
-    } else {
-        Value::List(vec![Value::from(object), Value::from(method), args, kwargs])
-    }
 }
 
 /// A `PYRO:` URI as it is, or a `PYRONAME:name[@host[:port]]` one looked

@@ -11,12 +11,13 @@ use pyrolab_plugin_api::{CallArgs, DriverError, ErrorKind, Value, value};
 
 use super::lock::LOCK_METHODS;
 use super::pyro::{
-    self, Call, DAEMON_METHODS, DAEMON_OBJECT, batch_exception, daemon_metadata, driver_exception,
+    self, DAEMON_METHODS, DAEMON_OBJECT, batch_exception, daemon_metadata, driver_exception,
     exception, metadata, pyro_exception,
 };
 use super::{HostedService, Sessions, Shared};
 use crate::config::schema::ServerType;
 use crate::loader::Instance;
+use crate::wire::call::{self, Call};
 use crate::wire::message::{HEADER_SIZE, Message, flags, kind};
 use crate::wire::serializer::{self, Serializer};
 
@@ -87,9 +88,7 @@ pub(super) fn invoke(
     let result = serializer
         .deserialize(&request.payload)
         .map_err(|err| pyro_exception("SerializeError", &format!("cannot read the call: {err}")))
-        .and_then(|value| {
-            Call::from_value(value).map_err(|err| pyro_exception("ProtocolError", &err))
-        })
+        .and_then(|value| Call::decode(value).map_err(|err| pyro_exception("ProtocolError", &err)))
         .and_then(|call| {
             if batch {
                 run_batch(shared, sessions, call)
@@ -267,12 +266,16 @@ fn describe(exception: &Value) -> String {
 
 /// On a lockable daemon, runs the lock methods, and refuses calls on a
 /// service another connection has locked. `None`: go on with the call.
-fn lock_call(shared: &Shared, sessions: &Sessions, call: &Call) -> Option<Result<Value, Value>> {
-    if !shared.settings.lockable || !shared.services.contains_key(&call.object) {
+fn lock_call(
+    shared: &Shared,
+    sessions: &Sessions,
+    call: &Call<'_>,
+) -> Option<Result<Value, Value>> {
+    if !shared.settings.lockable || !shared.services.contains_key(call.object.as_ref()) {
         return None;
     }
     let connection = sessions.connection();
-    if LOCK_METHODS.contains(&call.method.as_str()) {
+    if LOCK_METHODS.contains(&call.method.as_ref()) {
         return Some(shared.locks.call(
             &call.object,
             &call.method,
@@ -319,11 +322,11 @@ fn target(
         .map_err(|err| driver_exception(object, "__init__", &err))
 }
 
-fn run_call(shared: &Shared, sessions: &mut Sessions, call: Call) -> Result<Value, Value> {
+fn run_call(shared: &Shared, sessions: &mut Sessions, call: Call<'static>) -> Result<Value, Value> {
     if call.object == DAEMON_OBJECT {
         return daemon_call(shared, &call);
     }
-    if let Some(native) = shared.objects.get(&call.object) {
+    if let Some(native) = shared.objects.get(call.object.as_ref()) {
         let Call {
             method,
             args,
@@ -358,8 +361,8 @@ fn run_call(shared: &Shared, sessions: &mut Sessions, call: Call) -> Result<Valu
 
 /// The daemon's answer to `ping()` or `pyrolab_version()` on a service
 /// whose driver does not define it (PyroLab's `Service` methods).
-fn service_answer(shared: &Shared, call: &Call) -> Option<Result<Value, Value>> {
-    let service = shared.services.get(&call.object)?;
+fn service_answer(shared: &Shared, call: &Call<'_>) -> Option<Result<Value, Value>> {
+    let service = shared.services.get(call.object.as_ref())?;
     if !answered_by_daemon(service, &call.method) {
         return None;
     }
@@ -375,11 +378,11 @@ fn service_answer(shared: &Shared, call: &Call) -> Option<Result<Value, Value>> 
 
 /// A oneway call runs apart from the connection, so the client's next call
 /// is not held up by it (as Pyro5 does).
-fn run_oneway(shared: &Shared, sessions: &mut Sessions, call: Call) -> Result<(), Value> {
+fn run_oneway(shared: &Shared, sessions: &mut Sessions, call: Call<'static>) -> Result<(), Value> {
     if call.object == DAEMON_OBJECT {
         return daemon_call(shared, &call).map(drop);
     }
-    if shared.objects.contains_key(&call.object) {
+    if shared.objects.contains_key(call.object.as_ref()) {
         // The host's own objects answer at once: run in line.
         return run_call(shared, sessions, call).map(drop);
     }
@@ -417,7 +420,11 @@ fn run_oneway(shared: &Shared, sessions: &mut Sessions, call: Call) -> Result<()
 
 /// A batch: `(method, args, kwargs)` triples run in order; results are
 /// collected until the first exception, which ends the batch (Pyro5's rule).
-fn run_batch(shared: &Shared, sessions: &mut Sessions, call: Call) -> Result<Value, Value> {
+fn run_batch(
+    shared: &Shared,
+    sessions: &mut Sessions,
+    call: Call<'static>,
+) -> Result<Value, Value> {
     let mut results = Vec::with_capacity(call.args.len());
     for item in call.args {
         let single =
@@ -433,7 +440,7 @@ fn run_batch(shared: &Shared, sessions: &mut Sessions, call: Call) -> Result<Val
     Ok(Value::List(results))
 }
 
-fn batch_item(object: &str, item: Value) -> Result<Call, String> {
+fn batch_item(object: &str, item: Value) -> Result<Call<'static>, String> {
     let Ok(parts) = item.into_list() else {
         return Err("a batch item is (method, args, kwargs)".to_owned());
     };
@@ -452,16 +459,16 @@ fn batch_item(object: &str, item: Value) -> Result<Call, String> {
             .map_err(|_| "batch arguments must be a sequence".to_owned())?,
     };
     Ok(Call {
-        object: object.to_owned(),
-        method,
+        object: object.to_owned().into(),
+        method: method.into(),
         args,
-        kwargs: pyro::keyword_arguments(kwargs.unwrap_or(Value::Null))?,
+        kwargs: call::keyword_arguments(kwargs.unwrap_or(Value::Null))?,
     })
 }
 
 /// The methods of `Pyro.Daemon`.
-fn daemon_call(shared: &Shared, call: &Call) -> Result<Value, Value> {
-    match call.method.as_str() {
+fn daemon_call(shared: &Shared, call: &Call<'_>) -> Result<Value, Value> {
+    match call.method.as_ref() {
         // PyroLab's daemons answer True (Pyro5's plain daemon object None).
         "ping" => Ok(Value::Bool(true)),
         "pyrolab_version" => Ok(Value::from(pyro::PYROLAB_VERSION)),

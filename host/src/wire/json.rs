@@ -54,32 +54,6 @@ impl Serializer for Json {
     }
 }
 
-/// Writes a call the way Pyro5's `JsonSerializer.dumpsCall` does.
-pub fn serialize_call(
-    object_id: &str,
-    method: &str,
-    args: &[Value],
-    kwargs: &[(String, Value)],
-) -> Vec<u8> {
-    let call = Value::Map(vec![
-        ("object".into(), object_id.into()),
-        ("method".into(), method.into()),
-        ("params".into(), Value::List(args.to_vec())),
-        (
-            "kwargs".into(),
-            Value::Map(
-                kwargs
-                    .iter()
-                    .map(|(k, v)| (Value::from(k.as_str()), v.clone()))
-                    .collect(),
-            ),
-        ),
-    ]);
-    let mut text = String::new();
-    write_value(&mut text, &call, 0).expect("call arguments are bounded by the caller");
-    text.into_bytes()
-}
-
 fn write_value(out: &mut String, value: &Value, depth: usize) -> Result<(), SerializeError> {
     if depth > MAX_DEPTH {
         return Err(SerializeError::new(format!(
@@ -417,7 +391,8 @@ mod tests {
         assert_eq!(write(&Value::Float(f64::NAN)), "NaN");
         assert_eq!(write(&Value::Float(-f64::INFINITY)), "-Infinity");
         assert_eq!(write(&Value::Float(1e16)), "1e+16");
-        let call = serialize_call("thing", "add", &[1.into(), 2.into()], &[]);
+        let call =
+            crate::wire::call::test_payload(&Json, "thing", "add", &[1.into(), 2.into()], &[]);
         assert_eq!(
             call,
             br#"{"object": "thing", "method": "add", "params": [1, 2], "kwargs": {}}"#

@@ -116,30 +116,6 @@ impl Serializer for Marshal {
     }
 }
 
-/// Writes a call the way Pyro5's `MarshalSerializer.dumpsCall` does: a
-/// tuple of object, method, args (a list) and kwargs (a dict).
-pub fn serialize_call(
-    object_id: &str,
-    method: &str,
-    args: &[Value],
-    kwargs: &[(String, Value)],
-) -> Vec<u8> {
-    let call = Value::Tuple(vec![
-        object_id.into(),
-        method.into(),
-        Value::List(args.to_vec()),
-        Value::Map(
-            kwargs
-                .iter()
-                .map(|(k, v)| (Value::from(k.as_str()), v.clone()))
-                .collect(),
-        ),
-    ]);
-    let mut out = Vec::new();
-    write_value(&mut out, &call, 0).expect("call arguments are bounded by the caller");
-    out
-}
-
 /// A type code and a 32-bit length.
 fn write_len(out: &mut Vec<u8>, type_code: u8, len: usize) -> Result<(), SerializeError> {
     let len = i32::try_from(len).map_err(|_| {
@@ -750,7 +726,13 @@ mod tests {
         assert_eq!(written[..5], [b'(', 0, 1, 0, 0]);
         assert_eq!(Marshal.deserialize(&written).unwrap(), tuple);
         // kw(1, x=4) as Pyro5's dumpsCall would write it, without refs.
-        let call = serialize_call("thing", "kw", &[1.into()], &[("x".into(), 4.into())]);
+        let call = crate::wire::call::test_payload(
+            &Marshal,
+            "thing",
+            "kw",
+            &[1.into()],
+            &[("x".into(), 4.into())],
+        );
         assert_eq!(
             call,
             b"\x29\x04\x7a\x05thing\x7a\x02kw\x5b\x01\0\0\0\x69\x01\0\0\0\
@@ -888,7 +870,8 @@ mod tests {
         assert!(error(&huge).contains("4300"), "{}", error(&huge));
         let nested: Vec<u8> = [b')', 1].repeat(1000);
         assert!(error(&nested).contains("nested"), "{}", error(&nested));
-        let valid = serialize_call(
+        let valid = crate::wire::call::test_payload(
+            &Marshal,
             "thing",
             "echo",
             &[

@@ -4,6 +4,7 @@
 //! # Layout
 //!
 //! - `message.rs`: the 40-byte header, annotations, compression.
+//! - `call.rs`: a call request ([`call::Call`]), its one encoder and decoder.
 //! - `serializer.rs`: the [`Serializer`](serializer::Serializer) trait,
 //!   serializer ids and the Python ↔ `Value` mapping they share.
 //! - `serpent.rs`: serpent (id 1), Python literal text, Pyro5's default.
@@ -13,6 +14,7 @@
 //! - `uri.rs`: `PYRO:` URIs.
 //! - `native.rs`: pyrolab-host's own (id 16), for Rust clients.
 
+pub mod call;
 pub mod json;
 pub mod marshal;
 pub mod message;

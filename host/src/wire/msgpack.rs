@@ -50,30 +50,6 @@ impl Serializer for Msgpack {
     }
 }
 
-/// Writes a call the way Pyro5's `MsgpackSerializer.dumpsCall` does: an
-/// array of object, method, args and kwargs.
-pub fn serialize_call(
-    object_id: &str,
-    method: &str,
-    args: &[Value],
-    kwargs: &[(String, Value)],
-) -> Vec<u8> {
-    let call = Value::List(vec![
-        object_id.into(),
-        method.into(),
-        Value::List(args.to_vec()),
-        Value::Map(
-            kwargs
-                .iter()
-                .map(|(k, v)| (Value::from(k.as_str()), v.clone()))
-                .collect(),
-        ),
-    ]);
-    let mut out = Vec::new();
-    write_value(&mut out, &call, 0).expect("call arguments are bounded by the caller");
-    out
-}
-
 fn write_len(
     out: &mut Vec<u8>,
     len: usize,
@@ -380,7 +356,8 @@ mod tests {
             assert_eq!(Msgpack.serialize(value).unwrap(), *bytes, "{value}");
         }
         // kw(1, 2, 3, x=4) from capture_msgpack.txt.
-        let call = serialize_call(
+        let call = crate::wire::call::test_payload(
+            &Msgpack,
             "thing",
             "kw",
             &[1.into(), 2.into(), 3.into()],
@@ -482,7 +459,8 @@ mod tests {
                 .to_string()
                 .contains("nested")
         );
-        let valid = serialize_call(
+        let valid = crate::wire::call::test_payload(
+            &Msgpack,
             "thing",
             "echo",
             &["é".into(), Value::Bytes(vec![1, 2]), 2.5.into()],

@@ -62,42 +62,6 @@ impl Serializer for Serpent {
     }
 }
 
-/// Writes a call the way Pyro5's `SerpentSerializer.dumpsCall` does:
-/// `(object, method, vargs, kwargs)` with `vargs` a tuple.
-pub fn serialize_call(
-    object_id: &str,
-    method: &str,
-    args: &[Value],
-    kwargs: &[(String, Value)],
-) -> Vec<u8> {
-    let mut text = String::from(HEADER);
-    text.push('(');
-    write_str(&mut text, object_id);
-    text.push(',');
-    write_str(&mut text, method);
-    text.push_str(",(");
-    for (i, arg) in args.iter().enumerate() {
-        if i > 0 {
-            text.push(',');
-        }
-        write_value(&mut text, arg, 1).expect("call arguments are bounded by the caller");
-    }
-    if args.len() == 1 {
-        text.push(',');
-    }
-    text.push_str("),{");
-    for (i, (name, value)) in kwargs.iter().enumerate() {
-        if i > 0 {
-            text.push(',');
-        }
-        write_str(&mut text, name);
-        text.push(':');
-        write_value(&mut text, value, 1).expect("call arguments are bounded by the caller");
-    }
-    text.push_str("})");
-    text.into_bytes()
-}
-
 fn write_value(out: &mut String, value: &Value, depth: usize) -> Result<(), SerializeError> {
     if depth > MAX_DEPTH {
         return Err(SerializeError::new(format!(
@@ -934,7 +898,8 @@ mod tests {
 
     #[test]
     fn calls_are_written_as_pyro5_writes_them() {
-        let call = serialize_call(
+        let call = crate::wire::call::test_payload(
+            &Serpent,
             "thing",
             "kw",
             &[1.into(), 2.into(), 3.into()],
@@ -944,7 +909,7 @@ mod tests {
             call,
             b"# serpent utf-8 python3.2\n('thing','kw',(1,2,3),{'x':4})"
         );
-        let single = serialize_call("thing", "fire", &[1.into()], &[]);
+        let single = crate::wire::call::test_payload(&Serpent, "thing", "fire", &[1.into()], &[]);
         assert_eq!(
             single,
             b"# serpent utf-8 python3.2\n('thing','fire',(1,),{})"

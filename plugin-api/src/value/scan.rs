@@ -117,6 +117,13 @@ pub fn encode_list_start_into(count: usize, out: &mut Vec<u8>) {
     push_varint(out, count as u64);
 }
 
+/// Appends the start of an encoded map of `count` entries, for a caller
+/// that appends each key's and value's encoding after it.
+pub fn encode_map_start_into(count: usize, out: &mut Vec<u8>) {
+    push_varint(out, u64::from(tag::MAP));
+    push_varint(out, count as u64);
+}
+
 /// Appends the encoding of a string, without making a `Value` of it.
 pub fn encode_str_into(text: &str, out: &mut Vec<u8>) {
     push_varint(out, u64::from(tag::STR));
@@ -260,8 +267,16 @@ mod tests {
         let mut out = Vec::new();
         encode_list_start_into(2, &mut out);
         encode_str_into("ünï", &mut out);
+        encode_map_start_into(1, &mut out);
+        encode_str_into("k", &mut out);
         crate::value::encode_into(&Value::Int(5), &mut out);
-        assert_eq!(out, encode(&Value::List(vec!["ünï".into(), Value::Int(5)])));
+        assert_eq!(
+            out,
+            encode(&Value::List(vec![
+                "ünï".into(),
+                Value::Map(vec![("k".into(), Value::Int(5))])
+            ]))
+        );
     }
 
     #[test]
