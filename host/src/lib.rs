@@ -20,6 +20,8 @@
 //! - [`client`]: the native Rust client ([`client::Proxy`]).
 //! - [`cli`]: the `pyrolab-host` command line.
 
+#![forbid(unsafe_code)]
+
 pub mod cli;
 pub mod client;
 pub mod config;

@@ -1,3 +1,5 @@
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 // mimalloc keeps freed large blocks for reuse; the system allocator maps and

@@ -1,6 +1,5 @@
 //! `pyrolab-host info`: the stored name servers, daemons and services.
 
-use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use anyhow::bail;
@@ -74,7 +73,7 @@ fn render(config: &LaunchConfig) -> String {
             ]
         })
         .collect();
-    table(
+    super::table::titled(
         &mut out,
         "NAME SERVERS",
         &[
@@ -105,7 +104,7 @@ fn render(config: &LaunchConfig) -> String {
             ]
         })
         .collect();
-    table(
+    super::table::titled(
         &mut out,
         "DAEMONS",
         &[
@@ -132,7 +131,7 @@ fn render(config: &LaunchConfig) -> String {
             ]
         })
         .collect();
-    table(
+    super::table::titled(
         &mut out,
         "SERVICES",
         &[
@@ -146,36 +145,4 @@ fn render(config: &LaunchConfig) -> String {
         &rows,
     );
     out
-}
-
-pub(super) fn table(out: &mut String, title: &str, headers: &[&str], rows: &[Vec<String>]) {
-    if !out.is_empty() {
-        out.push('\n');
-    }
-    let _ = writeln!(out, "{title}");
-    if rows.is_empty() {
-        out.push_str("  (none)\n");
-        return;
-    }
-    let widths: Vec<usize> = (0..headers.len())
-        .map(|i| {
-            rows.iter()
-                .map(|row| row[i].chars().count())
-                .chain([headers[i].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:width$}"))
-            .collect();
-        format!("  {}\n", padded.join("  ").trim_end())
-    };
-    out.push_str(&line(headers.to_vec()));
-    for row in rows {
-        out.push_str(&line(row.iter().map(String::as_str).collect()));
-    }
 }

@@ -11,7 +11,6 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 
 use super::Context;
-use super::info::table;
 use crate::config::ConfigStore;
 use crate::data_dir::DataDir;
 use crate::manager::control::{self, ClientError, Request};
@@ -543,7 +542,7 @@ fn print_status(status: &LabStatus) {
             ]
         })
         .collect();
-    table(
+    super::table::titled(
         &mut out,
         &format!(
             "Components (manager pid {}, data directory {})",
@@ -568,7 +567,7 @@ fn print_status(status: &LabStatus) {
             ]
         })
         .collect();
-    table(
+    super::table::titled(
         &mut out,
         "Services",
         &["NAME", "DAEMON", "REGISTERED WITH", "LOCKED BY", "URI"],

@@ -28,6 +28,7 @@ mod nslist;
 mod plugins;
 mod run;
 mod systemd;
+mod table;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -93,11 +93,14 @@ pub fn run(command: NslistCommand, context: &Context) -> anyhow::Result<ExitCode
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let rows: Vec<[String; 3]> = entries
+    let rows: Vec<Vec<String>> = entries
         .iter()
-        .map(|(name, (uri, metadata))| [name.clone(), uri.clone(), description(metadata)])
+        .map(|(name, (uri, metadata))| vec![name.clone(), uri.clone(), description(metadata)])
         .collect();
-    print_table(["NAME", "URI", "DESCRIPTION"], &rows);
+    print!(
+        "{}",
+        super::table::render("", &["NAME", "URI", "DESCRIPTION"], &rows)
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -105,31 +108,6 @@ pub fn run(command: NslistCommand, context: &Context) -> anyhow::Result<ExitCode
 /// `description:` tag, or PyroLab's free-text tags.
 fn description(metadata: &BTreeSet<String>) -> String {
     tags::describe(metadata).description
-}
-
-fn print_table(header: [&str; 3], rows: &[[String; 3]]) {
-    let mut widths = header.map(str::len);
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let line = |cells: [&str; 3]| {
-        format!(
-            "{:<w0$}  {:<w1$}  {}",
-            cells[0],
-            cells[1],
-            cells[2],
-            w0 = widths[0],
-            w1 = widths[1]
-        )
-        .trim_end()
-        .to_owned()
-    };
-    println!("{}", line(header));
-    for row in rows {
-        println!("{}", line([&row[0], &row[1], &row[2]]));
-    }
 }
 
 /// The host and port of the configured name server `wanted`, or of the
