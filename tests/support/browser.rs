@@ -1,5 +1,5 @@
 //! Headless Chromium for tests that check what a person sees in a page:
-//! Debian's `chromium` (installed by `.ci/run`, or here on first use),
+//! Debian's `chromium` (which `.ci/run` installs; see the README),
 //! driven over the DevTools protocol: open a page, read its rendered text,
 //! take a screenshot. The page is never reloaded behind the test's back.
 
@@ -8,38 +8,24 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::{Value, json};
 use tungstenite::{Message, WebSocket};
 
-use crate::{run, wait_until};
+use crate::wait_until;
 
-/// The Chromium executable, installed if missing (Debian's package; the
-/// tests run as root in CI, as `.ci/run` does).
+/// The Chromium executable. It is not installed here: `.ci/run` installs
+/// Debian's package, and the README says so for a machine of your own.
 pub fn chromium() -> PathBuf {
-    static CHROMIUM: OnceLock<PathBuf> = OnceLock::new();
-    CHROMIUM
-        .get_or_init(|| {
-            let path = PathBuf::from("/usr/bin/chromium");
-            if !path.is_file() {
-                let installed = run(
-                    Command::new("sh").args([
-                        "-c",
-                        "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium",
-                    ]),
-                    Duration::from_secs(15 * 60),
-                );
-                assert!(
-                    path.is_file(),
-                    "the browser tests need Debian's chromium (apt-get install chromium), and installing it failed:\n{installed}"
-                );
-            }
-            path
-        })
-        .clone()
+    let path = PathBuf::from("/usr/bin/chromium");
+    assert!(
+        path.is_file(),
+        "the web monitor's browser tests need Chromium at {}: install Debian's package (`sudo apt-get install chromium`), as .ci/run does",
+        path.display()
+    );
+    path
 }
 
 /// A headless Chromium with one page; killed when dropped.

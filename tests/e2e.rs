@@ -1,0 +1,16 @@
+//! pyrolab-host's end-to-end tests: the real binary, real plugin files,
+//! real sockets, the pinned Python Pyro5 and PyroLab packages, headless
+//! Chromium. One module per area, linked as one test binary.
+
+mod config_cli;
+mod manager;
+mod mixed_lab;
+mod monitor;
+mod nameserver;
+mod plugin_abi;
+mod plugin_loading;
+mod plugins_cli;
+mod python_interop;
+mod rust_client;
+mod third_party_driver;
+mod tsl550;
