@@ -10,6 +10,7 @@
 //! - [`logging`]: the host's `tracing` output, which plugin logs join.
 //! - [`net`]: TCP and Unix sockets behind one type; the `public` address.
 //! - [`stop_signal`]: waking background threads that work in rounds.
+//! - [`sync`]: locks that outlive a panic, and waiting with a deadline.
 //! - [`supervised`]: what a component run by the manager reports to it.
 //! - [`manager`]: `pyrolab-host up`: runs the lab's components, restarts
 //!   crashed ones, keeps their logs, answers the CLI on a control socket.
@@ -35,4 +36,5 @@ pub mod nameserver;
 pub mod net;
 pub mod stop_signal;
 pub mod supervised;
+pub mod sync;
 pub mod wire;

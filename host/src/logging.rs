@@ -3,6 +3,7 @@
 //! `pyrolab_host=debug`), else by the `-v` count. Plugin libraries log
 //! through [`plugin_log_sink`], which re-emits their events here.
 
+use crate::sync::LockUnpoisoned;
 use std::io::IsTerminal;
 
 use abi_stable::std_types::RStr;
@@ -89,7 +90,7 @@ impl<'a> MakeWriter<'a> for FileWriter {
 
 impl std::io::Write for FileWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).append(buf);
+        self.0.lock_unpoisoned().append(buf);
         Ok(buf.len())
     }
 

@@ -2,6 +2,7 @@
 //! between rounds with [`StopSignal::wait`] and wake at once when stopped,
 //! or when nudged to do a round now.
 
+use crate::sync::LockUnpoisoned;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -26,31 +27,30 @@ impl StopSignal {
     /// Tells the thread to stop (and wakes it).
     pub fn stop(&self) {
         let (flags, wake) = &*self.inner;
-        flags.lock().unwrap_or_else(|p| p.into_inner()).stopped = true;
+        flags.lock_unpoisoned().stopped = true;
         wake.notify_all();
     }
 
     /// Asks the thread for a round now (and wakes it).
     pub fn nudge(&self) {
         let (flags, wake) = &*self.inner;
-        flags.lock().unwrap_or_else(|p| p.into_inner()).nudged = true;
+        flags.lock_unpoisoned().nudged = true;
         wake.notify_all();
     }
 
     /// Whether the thread was nudged since it last asked; clears it.
     pub fn take_nudge(&self) -> bool {
         let (flags, _) = &*self.inner;
-        std::mem::take(&mut flags.lock().unwrap_or_else(|p| p.into_inner()).nudged)
+        std::mem::take(&mut flags.lock_unpoisoned().nudged)
     }
 
     /// Sleeps for `period` unless stopped or nudged; returns whether to go
     /// on.
     pub fn wait(&self, period: Duration) -> bool {
         let (flags, wake) = &*self.inner;
-        let guard = flags.lock().unwrap_or_else(|p| p.into_inner());
-        let (guard, _) = wake
-            .wait_timeout_while(guard, period, |flags| !flags.stopped && !flags.nudged)
-            .unwrap_or_else(|p| p.into_inner());
+        let (guard, _) = crate::sync::wait_until(wake, flags.lock_unpoisoned(), period, |flags| {
+            flags.stopped || flags.nudged
+        });
         !guard.stopped
     }
 }

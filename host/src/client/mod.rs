@@ -28,6 +28,7 @@
 //! [`ClientError::ConnectionClosed`], because an instrument command must not
 //! run twice by accident.
 
+use crate::sync::LockUnpoisoned;
 use std::io::{self, BufReader, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::{Mutex, OnceLock};
@@ -219,14 +220,13 @@ mod native_peers {
     use std::collections::HashSet;
     use std::sync::{Mutex, OnceLock};
 
+    use crate::sync::LockUnpoisoned;
+
     const MAX_REMEMBERED: usize = 4096;
 
     fn peers() -> std::sync::MutexGuard<'static, HashSet<String>> {
         static PEERS: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
-        PEERS
-            .get_or_init(Default::default)
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        PEERS.get_or_init(Default::default).lock_unpoisoned()
     }
 
     pub(super) fn contains(location: &str) -> bool {
@@ -371,7 +371,7 @@ impl Proxy {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Connection>> {
-        self.connection.lock().unwrap_or_else(|p| p.into_inner())
+        self.connection.lock_unpoisoned()
     }
 
     fn ensure_connected(&self) -> Result<(), ClientError> {

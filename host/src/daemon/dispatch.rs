@@ -2,6 +2,7 @@
 //! waited for or oneway, inline (thread daemon) or on the executor
 //! (multiplex daemon).
 
+use crate::sync::LockUnpoisoned;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Sender};
 use std::thread;
@@ -480,11 +481,7 @@ fn daemon_call(shared: &Shared, call: &Call<'_>) -> Result<Value, Value> {
                 .collect(),
         )),
         "info" => {
-            let location = shared
-                .location
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
+            let location = shared.location.lock_unpoisoned().clone();
             let servertype = match shared.settings.servertype {
                 ServerType::Thread => "thread",
                 ServerType::Multiplex => "multiplex",

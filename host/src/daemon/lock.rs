@@ -10,6 +10,7 @@
 //! holder. The lock ends with `unlock()`, with the daemon's `release(uri)`,
 //! and always when the holding connection closes.
 
+use crate::sync::LockUnpoisoned;
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
@@ -50,7 +51,7 @@ impl Locks {
     }
 
     fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, Holder>> {
-        self.held.lock().unwrap_or_else(|p| p.into_inner())
+        self.held.lock_unpoisoned()
     }
 
     /// Refuses a call on `service` from `connection` if another connection

@@ -41,6 +41,7 @@ pub trait NativeObject: Send + Sync {
     fn call(&self, method: &str, args: CallArgs) -> Result<Value, Value>;
 }
 
+use crate::sync::LockUnpoisoned;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::net::Shutdown;
@@ -107,7 +108,7 @@ impl ShutdownHandle {
     pub fn shutdown(&self) {
         self.shared.stopping.store(true, Ordering::SeqCst);
         // Wake the accept loop with a connection to ourselves.
-        if let Some(address) = &*self.address.lock().unwrap_or_else(|p| p.into_inner()) {
+        if let Some(address) = &*self.address.lock_unpoisoned() {
             address.poke();
         }
     }
@@ -168,12 +169,8 @@ impl Daemon {
     /// is the `host:port` (or `./u:path`) clients use; it appears in
     /// `Pyro.Daemon.info()`.
     pub fn serve(&self, listener: Listener, location: &str, shutdown: &ShutdownHandle) {
-        *self
-            .shared
-            .location
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = location.to_owned();
-        *shutdown.address.lock().unwrap_or_else(|p| p.into_inner()) = listener.address().ok();
+        *self.shared.location.lock_unpoisoned() = location.to_owned();
+        *shutdown.address.lock_unpoisoned() = listener.address().ok();
         // A shutdown requested before the address was recorded could not
         // wake `accept`: it is seen here instead.
         if self.shared.stopping.load(Ordering::SeqCst) {
@@ -252,7 +249,7 @@ impl Shared {
     }
 
     fn lock_connections(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Stream>> {
-        self.connections.lock().unwrap_or_else(|p| p.into_inner())
+        self.connections.lock_unpoisoned()
     }
 }
 

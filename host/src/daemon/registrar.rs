@@ -4,6 +4,7 @@
 //! restarted with memory storage has forgotten them) and registers again
 //! if not, and removes them on graceful shutdown.
 
+use crate::sync::LockUnpoisoned;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::thread::{self, JoinHandle};
@@ -183,7 +184,7 @@ impl Registrar {
 
     fn halt(&self) {
         self.stop.stop();
-        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let thread = self.thread.lock_unpoisoned().take();
         if let Some(thread) = thread {
             let _ = thread.join();
         }

@@ -1,3 +1,4 @@
+use crate::sync::LockUnpoisoned;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -34,7 +35,7 @@ impl Loader {
             path: path.to_owned(),
             reason: err.to_string(),
         })?;
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let mut open = self.open.lock_unpoisoned();
         if let Some(library) = open.get(&canonical) {
             return Ok(Arc::clone(library));
         }

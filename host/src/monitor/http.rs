@@ -2,6 +2,7 @@
 //! `/api/` (docs/monitor.md), on axum, in a small runtime of its own.
 //! Everything is read-only: GET only.
 
+use crate::sync::RwLockUnpoisoned;
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -332,29 +333,18 @@ async fn api_index() -> Response {
 
 /// The last look, or 503 before the first.
 fn snapshot(state: &State) -> Result<super::Snapshot, ApiError> {
-    state
-        .snapshot
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone()
-        .ok_or_else(|| {
-            ApiError(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the first look at the lab is not done yet; try again in a moment".to_owned(),
-            )
-        })
+    state.snapshot.read_unpoisoned().clone().ok_or_else(|| {
+        ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the first look at the lab is not done yet; try again in a moment".to_owned(),
+        )
+    })
 }
 
 async fn status(Extract(state): Extract<Arc<State>>, Query(params): Params) -> Answer {
     only(&params, &[])?;
     let snapshot = snapshot(&state)?;
-    let events: Vec<_> = state
-        .events
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .cloned()
-        .collect();
+    let events: Vec<_> = state.events.read_unpoisoned().iter().cloned().collect();
     Ok(json(json!({
         "taken": snapshot.taken,
         "polling_s": state.polling.as_secs_f64(),
@@ -414,8 +404,7 @@ async fn events(Extract(state): Extract<Arc<State>>, Query(params): Params) -> A
     let since = since(&params)?;
     let events: Vec<_> = state
         .events
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
+        .read_unpoisoned()
         .iter()
         .filter(|event| {
             since.is_none_or(|since| {

@@ -23,6 +23,7 @@ mod collect;
 mod http;
 mod unregistered;
 
+use crate::sync::RwLockUnpoisoned;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -112,11 +113,7 @@ impl Monitor {
                     loop {
                         stop.take_nudge();
                         let lab_status = lab.as_ref().and_then(|source| source());
-                        let previous = state
-                            .snapshot
-                            .read()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .clone();
+                        let previous = state.snapshot.read_unpoisoned().clone();
                         let mut snapshot =
                             collect::look(&nameservers, lab_status, previous.as_ref());
                         unregistered::add(&mut snapshot);
@@ -169,7 +166,7 @@ impl State {
     fn record(&self, snapshot: Snapshot) {
         let mut events = Vec::new();
         {
-            let previous = self.snapshot.read().unwrap_or_else(|p| p.into_inner());
+            let previous = self.snapshot.read_unpoisoned();
             let before = previous
                 .as_ref()
                 .map(|s| s.services.as_slice())
@@ -206,7 +203,7 @@ impl State {
             }
         }
         if !events.is_empty() {
-            let mut kept = self.events.write().unwrap_or_else(|p| p.into_inner());
+            let mut kept = self.events.write_unpoisoned();
             for event in events {
                 tracing::info!(
                     "monitor: {} {} -> {}",
@@ -220,6 +217,6 @@ impl State {
                 kept.pop_front();
             }
         }
-        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Some(snapshot);
+        *self.snapshot.write_unpoisoned() = Some(snapshot);
     }
 }

@@ -19,6 +19,7 @@ pub mod launch;
 pub mod storage;
 pub mod tags;
 
+use crate::sync::LockUnpoisoned;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
@@ -110,7 +111,7 @@ impl NameServer {
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock_unpoisoned()
     }
 
     fn lookup(&self, call: CallArgs) -> Reply {
