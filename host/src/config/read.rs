@@ -318,21 +318,22 @@ impl Reader<'_> {
                     Some((kind, file)) => (kind, Some(file)),
                     None => (text.as_str(), None),
                 };
-                match kind {
-                    "memory" if file.is_some() => self.error(
-                        node,
-                        &key_path,
-                        "memory storage has no file: write `memory`, or `dbm:PATH` / `sql:PATH`",
-                    ),
-                    "memory" => ns.storage = Storage::Memory,
-                    "dbm" => ns.storage = Storage::Dbm,
-                    "sql" => ns.storage = Storage::Sql,
-                    other => {
-                        let hint = did_you_mean(other, &["memory", "dbm", "sql"]);
+                match Storage::from_name(kind) {
+                    Some(storage) if file.is_some() && storage.file_extension().is_none() => {
+                        self.error(node, &key_path, storage_without_file(storage))
+                    }
+                    Some(storage) => ns.storage = storage,
+                    None => {
+                        let names: Vec<&str> = Storage::ALL.iter().map(|s| s.as_str()).collect();
+                        let hint = did_you_mean(kind, &names);
                         self.error(
                             node,
                             &key_path,
-                            format!("expected one of memory, dbm, sql (optionally dbm:PATH or sql:PATH), found {other:?}{hint}"),
+                            format!(
+                                "expected one of {} (optionally {}), found {kind:?}{hint}",
+                                names.join(", "),
+                                file_forms()
+                            ),
                         );
                     }
                 }
@@ -907,6 +908,30 @@ fn found(scalar: &Scalar) -> String {
     } else {
         format!("the string {:?}", scalar.text)
     }
+}
+
+/// `dbm:PATH or sql:PATH`: the storage kinds that keep a file.
+fn file_forms() -> String {
+    let forms: Vec<String> = Storage::ALL
+        .iter()
+        .filter(|kind| kind.file_extension().is_some())
+        .map(|kind| format!("{}:PATH", kind.as_str()))
+        .collect();
+    forms.join(" or ")
+}
+
+fn storage_without_file(storage: Storage) -> String {
+    let forms: Vec<String> = Storage::ALL
+        .iter()
+        .filter(|kind| kind.file_extension().is_some())
+        .map(|kind| format!("`{}:PATH`", kind.as_str()))
+        .collect();
+    format!(
+        "{} storage has no file: write `{}`, or {}",
+        storage.as_str(),
+        storage.as_str(),
+        forms.join(" / ")
+    )
 }
 
 fn did_you_mean(word: &str, options: &[&str]) -> String {

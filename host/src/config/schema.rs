@@ -157,11 +157,7 @@ impl NameServerConfig {
     /// `<data-dir>/nameservers/<name>.dbm` or `.sqlite`; `None` for memory
     /// storage.
     pub fn storage_path(&self, name: &str, data_dir: &DataDir) -> Option<PathBuf> {
-        let extension = match self.storage {
-            Storage::Memory => return None,
-            Storage::Dbm => "dbm",
-            Storage::Sql => "sqlite",
-        };
+        let extension = self.storage.file_extension()?;
         Some(self.storage_file.clone().unwrap_or_else(|| {
             data_dir
                 .root()
@@ -185,12 +181,30 @@ pub enum Storage {
 }
 
 impl Storage {
+    /// Every kind, in the order the documentation lists them.
+    pub const ALL: [Storage; 3] = [Storage::Memory, Storage::Dbm, Storage::Sql];
+
     /// The configuration spelling.
     pub fn as_str(self) -> &'static str {
         match self {
             Storage::Memory => "memory",
             Storage::Dbm => "dbm",
             Storage::Sql => "sql",
+        }
+    }
+
+    /// The kind a configuration spells `name`.
+    pub fn from_name(name: &str) -> Option<Storage> {
+        Storage::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+
+    /// The extension of its file in the data directory; `None` for a kind
+    /// that keeps no file.
+    pub fn file_extension(self) -> Option<&'static str> {
+        match self {
+            Storage::Memory => None,
+            Storage::Dbm => Some("dbm"),
+            Storage::Sql => Some("sqlite"),
         }
     }
 }
