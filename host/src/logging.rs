@@ -12,7 +12,7 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::writer::MakeWriterExt;
 
-use crate::manager::logfile::SharedLog;
+use crate::lab::logfile::SharedLog;
 
 /// The environment variable holding the log filter.
 pub const LOG_ENV: &str = "PYROLAB_LOG";

@@ -14,8 +14,9 @@ use super::Context;
 use super::info::table;
 use crate::config::ConfigStore;
 use crate::data_dir::DataDir;
+use crate::lab::logfile;
+use crate::lab::status::{Kind, LabStatus, ServiceStatus, State};
 use crate::manager::control::{self, ClientError, Request};
-use crate::manager::status::{Kind, LabStatus, ServiceStatus, State};
 use crate::manager::{self, InstanceLock, Options};
 
 #[derive(Debug, Args)]
@@ -192,7 +193,7 @@ fn start_in_background(mut options: Options) -> anyhow::Result<ExitCode> {
     // Children and the manager itself get the absolute data directory.
     let data_dir = DataDir::new(std::path::absolute(options.data_dir.root())?);
     options.data_dir = data_dir.clone();
-    let log_path = manager::manager_log_path(&data_dir);
+    let log_path = logfile::manager_log_path(&data_dir);
     std::fs::create_dir_all(data_dir.logs_dir())?;
     let log = OpenOptions::new()
         .create(true)

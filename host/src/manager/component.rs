@@ -21,10 +21,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::logfile::SharedLog;
 use super::process::{self, Signal};
-use super::status::{Kind, State};
 use super::{Manager, READY_TIMEOUT};
+use crate::lab::logfile::SharedLog;
+use crate::lab::status::{Kind, State};
 use crate::supervised::{self, Event, RegistrationOutcome, ServedService};
 
 /// The first restart delay; it doubles with each crash in a row.

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::status::Kind;
 use crate::data_dir::DataDir;
+use crate::lab::status::Kind;
 
 /// The longest request accepted.
 const MAX_REQUEST: u64 = 64 * 1024;

@@ -9,10 +9,11 @@
 //! - `control.rs`: the control socket the CLI talks to.
 //! - `instance.rs`: one manager per data directory; cleaning up after a
 //!   killed one.
-//! - `logfile.rs`: timestamped, size-rotated log files.
 //! - `notify.rs`: systemd readiness notification.
 //! - `process.rs`: signals, exit descriptions.
-//! - `status.rs`: what `ps` shows.
+//!
+//! What `ps` shows and the log files are the lab's, not the manager's
+//! alone (the web monitor and `logs` read them too): see [`crate::lab`].
 //!
 //! # Files (in the data directory)
 //!
@@ -26,10 +27,8 @@
 mod component;
 pub mod control;
 mod instance;
-pub mod logfile;
 mod notify;
 mod process;
-pub mod status;
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -45,13 +44,13 @@ use serde_json::json;
 
 use crate::config::{ConfigStore, LaunchConfig};
 use crate::data_dir::DataDir;
+use crate::lab::logfile::{LogFile, log_path, manager_log_path};
+use crate::lab::status::{
+    ComponentStatus, Kind, LabStatus, ManagerStatus, RegistrationFailure, ServiceStatus, State,
+};
 pub use component::{CRASH_LOOP_LIMIT, STABLE_AFTER};
 use component::{ComponentId, Slot};
 pub use instance::{InstanceLock, LockError};
-use logfile::LogFile;
-use status::{
-    ComponentStatus, Kind, LabStatus, ManagerStatus, RegistrationFailure, ServiceStatus, State,
-};
 
 /// How long a component may take to become ready before it is killed and
 /// counted as failed. Generous: a driver may take a while to open its
@@ -98,28 +97,6 @@ struct Lab {
     starting: bool,
     /// Every component stopped: the manager is about to exit.
     done: bool,
-}
-
-/// The log file of a component.
-pub fn log_path(data_dir: &DataDir, kind: Kind, name: &str) -> PathBuf {
-    let safe: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    data_dir
-        .logs_dir()
-        .join(format!("{}-{safe}.log", kind.as_str()))
-}
-
-/// The manager's own log file.
-pub fn manager_log_path(data_dir: &DataDir) -> PathBuf {
-    data_dir.logs_dir().join("manager.log")
 }
 
 /// Runs the manager in this process until `down` or SIGTERM / SIGINT.
