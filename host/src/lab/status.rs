@@ -45,6 +45,23 @@ impl Kind {
     }
 }
 
+/// A component: a name server or a daemon, by name. In the control
+/// protocol, `{"kind": "daemon", "name": "lockable"}`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ComponentId {
+    /// Its kind (name servers sort first: they start first).
+    pub kind: Kind,
+    /// Its name in the configuration.
+    pub name: String,
+}
+
+impl std::fmt::Display for ComponentId {
+    /// `name server production`, `daemon lockable`: for messages.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.kind.describe(), self.name)
+    }
+}
+
 /// Where a component is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

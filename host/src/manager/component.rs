@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::process::{self, Signal};
 use super::{Manager, READY_TIMEOUT};
 use crate::lab::logfile::SharedLog;
-use crate::lab::status::{Kind, State};
+use crate::lab::status::{ComponentId, Kind, State};
 use crate::supervised::{self, Event, RegistrationOutcome, ServedService};
 
 /// The first restart delay; it doubles with each crash in a row.
@@ -36,21 +36,6 @@ pub const CRASH_LOOP_LIMIT: u32 = 5;
 /// A component that ran this long before crashing is not crash-looping:
 /// its count of crashes in a row starts again.
 pub const STABLE_AFTER: Duration = Duration::from_secs(60);
-
-/// A component: a name server or a daemon, by name.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ComponentId {
-    /// Its kind (name servers sort first: they start first).
-    pub kind: Kind,
-    /// Its name in the configuration.
-    pub name: String,
-}
-
-impl std::fmt::Display for ComponentId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.kind.describe(), self.name)
-    }
-}
 
 /// What the manager knows about one component.
 pub struct Slot {

@@ -7,6 +7,7 @@
 //! - `component.rs`: one component's supervisor: its child process, its
 //!   output, restarts with back-off.
 //! - `control.rs`: the control socket the CLI talks to.
+//! - `protocol.rs`: what the CLI asks and the manager answers on it.
 //! - `instance.rs`: one manager per data directory; cleaning up after a
 //!   killed one.
 //! - `notify.rs`: systemd readiness notification.
@@ -29,6 +30,7 @@ pub mod control;
 mod instance;
 mod notify;
 mod process;
+pub mod protocol;
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -46,11 +48,13 @@ use crate::config::{ConfigStore, LaunchConfig};
 use crate::data_dir::DataDir;
 use crate::lab::logfile::{LogFile, log_path, manager_log_path};
 use crate::lab::status::{
-    ComponentStatus, Kind, LabStatus, ManagerStatus, RegistrationFailure, ServiceStatus, State,
+    ComponentId, ComponentStatus, Kind, LabStatus, ManagerStatus, RegistrationFailure,
+    ServiceStatus, State,
 };
+use component::Slot;
 pub use component::{CRASH_LOOP_LIMIT, STABLE_AFTER};
-use component::{ComponentId, Slot};
 pub use instance::{InstanceLock, LockError};
+use protocol::{ReloadReport, Reply, Request};
 
 /// How long a component may take to become ready before it is killed and
 /// counted as failed. Generous: a driver may take a while to open its
@@ -527,7 +531,7 @@ impl Manager {
     /// Re-reads the stored configuration: stops components it no longer
     /// has, restarts those whose configuration changed, starts newly
     /// autolaunched ones.
-    fn reload(self: &Arc<Self>, timeout: Duration) -> Result<serde_json::Value, String> {
+    fn reload(self: &Arc<Self>, timeout: Duration) -> Result<ReloadReport, String> {
         let store = ConfigStore::new(&self.options.data_dir);
         let config = match store.load() {
             Ok(Some(config)) => config,
@@ -638,21 +642,16 @@ impl Manager {
             report.stopped.len(),
             report.errors.len()
         );
-        let names = |ids: &[ComponentId]| -> Vec<serde_json::Value> {
-            ids.iter()
-                .map(|id| json!({"kind": id.kind, "name": id.name}))
-                .collect()
-        };
-        Ok(json!({
-            "restarted": names(&report.restarted),
-            "started": names(&report.started),
-            "stopped": names(&report.stopped),
-            "updated": names(&report.updated),
-            "no_longer_autolaunched": names(&report.no_longer_autolaunched),
-            "monitor": monitor,
-            "errors": report.errors,
-            "status": self.status(),
-        }))
+        Ok(ReloadReport {
+            restarted: report.restarted,
+            started: report.started,
+            stopped: report.stopped,
+            updated: report.updated,
+            no_longer_autolaunched: report.no_longer_autolaunched,
+            monitor,
+            errors: report.errors,
+            status: self.status(),
+        })
     }
 
     /// Whether a daemon's drivers can be found with `config`, before its
@@ -817,9 +816,7 @@ impl Manager {
         }
     }
 
-    fn handle(self: &Arc<Self>, request: control::Request) -> Result<serde_json::Value, String> {
-        use control::Request;
-        let to_json = |status: LabStatus| serde_json::to_value(status).map_err(|e| e.to_string());
+    fn handle(self: &Arc<Self>, request: Request) -> Result<Reply, String> {
         let seconds =
             |s: f64| Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(DEFAULT_STOP_TIMEOUT);
         if self.shutting_down.load(Ordering::SeqCst)
@@ -836,11 +833,11 @@ impl Manager {
             }
         }
         match request {
-            Request::Status {} => to_json(self.status()),
-            Request::WaitStarted {} => to_json(self.status()),
+            Request::Status {} => Ok(Reply::Status(self.status())),
+            Request::WaitStarted {} => Ok(Reply::Status(self.status())),
             Request::Down { timeout_s } => {
                 self.shut_down(seconds(timeout_s));
-                to_json(self.status())
+                Ok(Reply::Status(self.status()))
             }
             Request::Start { kind, name } => {
                 let id = ComponentId { kind, name };
@@ -849,7 +846,7 @@ impl Manager {
                 if kind == Kind::Nameserver {
                     self.wait_registered(&id.name);
                 }
-                to_json(self.status())
+                Ok(Reply::Status(self.status()))
             }
             Request::Stop {
                 kind,
@@ -857,7 +854,7 @@ impl Manager {
                 timeout_s,
             } => {
                 self.stop_component(&ComponentId { kind, name }, seconds(timeout_s))?;
-                to_json(self.status())
+                Ok(Reply::Status(self.status()))
             }
             Request::Restart {
                 kind,
@@ -873,9 +870,9 @@ impl Manager {
                 if kind == Kind::Nameserver {
                     self.wait_registered(&id.name);
                 }
-                to_json(self.status())
+                Ok(Reply::Status(self.status()))
             }
-            Request::Reload { timeout_s } => self.reload(seconds(timeout_s)),
+            Request::Reload { timeout_s } => self.reload(seconds(timeout_s)).map(Reply::Reloaded),
         }
     }
 }
