@@ -8,6 +8,8 @@
 //!   output, restarts with back-off.
 //! - `control.rs`: the control socket the CLI talks to.
 //! - `protocol.rs`: what the CLI asks and the manager answers on it.
+//! - `reload.rs`: what a changed configuration means for the running lab
+//!   (a plan), and carrying it out.
 //! - `instance.rs`: one manager per data directory; cleaning up after a
 //!   killed one.
 //! - `notify.rs`: systemd readiness notification.
@@ -31,6 +33,7 @@ mod instance;
 mod notify;
 mod process;
 pub mod protocol;
+mod reload;
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -42,7 +45,6 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
-use serde_json::json;
 
 use crate::config::{ConfigStore, LaunchConfig};
 use crate::data_dir::DataDir;
@@ -54,7 +56,8 @@ use crate::lab::status::{
 use component::Slot;
 pub use component::{CRASH_LOOP_LIMIT, STABLE_AFTER};
 pub use instance::{InstanceLock, LockError};
-use protocol::{ReloadReport, Reply, Request};
+use protocol::{Reply, Request};
+use reload::fingerprint;
 
 /// How long a component may take to become ready before it is killed and
 /// counted as failed. Generous: a driver may take a while to open its
@@ -528,164 +531,9 @@ impl Manager {
             std::os::unix::net::UnixStream::connect(control::socket_path(&self.options.data_dir));
     }
 
-    /// Re-reads the stored configuration: stops components it no longer
-    /// has, restarts those whose configuration changed, starts newly
-    /// autolaunched ones.
-    fn reload(self: &Arc<Self>, timeout: Duration) -> Result<ReloadReport, String> {
-        let store = ConfigStore::new(&self.options.data_dir);
-        let config = match store.load() {
-            Ok(Some(config)) => config,
-            Ok(None) => {
-                return Err(format!(
-                    "no configuration is stored in {}",
-                    store.path().display()
-                ));
-            }
-            Err(crate::config::ConfigError::Invalid { path, diagnostics }) => {
-                let report: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
-                return Err(format!(
-                    "the stored configuration {} has errors; nothing was changed:\n{}",
-                    path.display(),
-                    report.join("\n")
-                ));
-            }
-            Err(err) => return Err(format!("nothing was changed: {err}")),
-        };
-        self.write_active_config(&config).map_err(|err| {
-            format!(
-                "nothing was changed: cannot write {}: {err}",
-                self.active_config_path().display()
-            )
-        })?;
-        let mut report = Reload::default();
-        let monitor_changed = self.lab().config.monitor != config.monitor;
-        {
-            let mut lab = self.lab();
-            let was_autolaunched = |lab: &Lab, id: &ComponentId| autolaunches(&lab.config, id);
-            for (id, slot) in &lab.slots {
-                match fingerprint(&config, id) {
-                    None => report.stopped.push(id.clone()),
-                    Some(new) if new != slot.fingerprint => {
-                        if matches!(slot.state, State::Stopped) {
-                            report.updated.push(id.clone());
-                        } else if let Err(reason) = self.preflight(&config, id) {
-                            // Keep the working process rather than trade
-                            // it for one that cannot start.
-                            report.errors.push(format!(
-                                "{id} not restarted, it keeps running with its previous configuration: {reason}"
-                            ));
-                        } else {
-                            report.restarted.push(id.clone());
-                        }
-                    }
-                    Some(_) => {
-                        if was_autolaunched(&lab, id)
-                            && !autolaunches(&config, id)
-                            && slot.pid.is_some()
-                        {
-                            report.no_longer_autolaunched.push(id.clone());
-                        }
-                    }
-                }
-            }
-            for id in &report.updated {
-                if let (Some(slot), Some(new)) = (lab.slots.get_mut(id), fingerprint(&config, id)) {
-                    slot.fingerprint = new;
-                }
-            }
-            report.started = autolaunched(&config)
-                .into_iter()
-                .filter(|id| !lab.slots.contains_key(id))
-                .collect();
-            lab.config = config.clone();
-        }
-        for id in &report.stopped {
-            let _ = self.stop_component(id, timeout);
-            self.lab().slots.remove(id);
-        }
-        for group in [&report.restarted, &report.started] {
-            for kind in [Kind::Nameserver, Kind::Daemon] {
-                let ids: Vec<&ComponentId> = group.iter().filter(|id| id.kind == kind).collect();
-                for id in &ids {
-                    if report.restarted.contains(id) {
-                        let _ = self.stop_component(id, timeout);
-                    }
-                    if let Err(err) = self.start_component(id, true) {
-                        report.errors.push(format!("{id}: {err}"));
-                    }
-                }
-                let ids: Vec<ComponentId> = ids.into_iter().cloned().collect();
-                self.wait_settled(&ids);
-            }
-        }
-        let monitor = if monitor_changed {
-            // Outside the lock its poller may be waiting for.
-            let old = self
-                .monitor
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take();
-            drop(old);
-            self.start_monitor(&config);
-            let (url, error) = self.monitor_state();
-            if let Some(error) = &error {
-                report.errors.push(error.clone());
-            }
-            Some(url.unwrap_or_else(|| "off".to_owned()))
-        } else {
-            None
-        };
-        tracing::info!(
-            "reloaded: {} restarted, {} started, {} stopped, {} errors",
-            report.restarted.len(),
-            report.started.len(),
-            report.stopped.len(),
-            report.errors.len()
-        );
-        Ok(ReloadReport {
-            restarted: report.restarted,
-            started: report.started,
-            stopped: report.stopped,
-            updated: report.updated,
-            no_longer_autolaunched: report.no_longer_autolaunched,
-            monitor,
-            errors: report.errors,
-            status: self.status(),
-        })
-    }
-
-    /// Whether a daemon's drivers can be found with `config`, before its
-    /// working process is stopped for a new one.
-    fn preflight(&self, config: &LaunchConfig, id: &ComponentId) -> Result<(), String> {
-        if id.kind != Kind::Daemon {
-            return Ok(());
-        }
-        let search_path = crate::loader::PluginSearchPath::from_sources(
-            &self.options.plugin_dirs,
-            &config.plugin_dirs,
-            std::env::var_os(crate::loader::PLUGIN_PATH_ENV),
-            Some(&self.options.data_dir),
-        );
-        let missing: Vec<String> = config
-            .services
-            .iter()
-            .filter(|(_, s)| s.daemon == id.name)
-            .filter_map(|(name, service)| {
-                let error = search_path.resolve(&service.module).err()?;
-                Some(format!("service {name}: {error}"))
-            })
-            .collect();
-        if missing.is_empty() {
-            Ok(())
-        } else {
-            Err(missing.join("; "))
-        }
-    }
-
     /// The lab's status now.
     fn status(&self) -> LabStatus {
         let lab = self.lab();
-        let autolaunched = |id: &ComponentId| autolaunches(&lab.config, id);
         let components = lab
             .slots
             .iter()
@@ -698,7 +546,7 @@ impl Manager {
                 restarts: slot.restarts,
                 address: slot.address.clone().filter(|_| slot.pid.is_some()),
                 last_error: slot.last_error.clone(),
-                autolaunch: autolaunched(id),
+                autolaunch: lab.config.autolaunch.includes(id),
                 log: slot.log_path.clone(),
             })
             .collect();
@@ -763,6 +611,27 @@ impl Manager {
             components,
             services,
         }
+    }
+
+    /// Restarts the web monitor with `config`'s settings (or stops it, if
+    /// it has none). Returns its URL, or `off`; why it could not start
+    /// goes into `errors`.
+    fn restart_monitor(
+        self: &Arc<Self>,
+        config: &LaunchConfig,
+        errors: &mut Vec<String>,
+    ) -> String {
+        // Outside the lock its poller may be waiting for.
+        let old = self
+            .monitor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        drop(old);
+        self.start_monitor(config);
+        let (url, error) = self.monitor_state();
+        errors.extend(error);
+        url.unwrap_or_else(|| "off".to_owned())
     }
 
     /// The monitor's URL, or why it is not running.
@@ -877,48 +746,6 @@ impl Manager {
     }
 }
 
-/// What `reload` did.
-#[derive(Default)]
-struct Reload {
-    restarted: Vec<ComponentId>,
-    started: Vec<ComponentId>,
-    stopped: Vec<ComponentId>,
-    /// Stopped components whose configuration changed (they start with it).
-    updated: Vec<ComponentId>,
-    /// Still running, but no longer autolaunched.
-    no_longer_autolaunched: Vec<ComponentId>,
-    errors: Vec<String>,
-}
-
-/// Whether `config` autolaunches `id`.
-fn autolaunches(config: &LaunchConfig, id: &ComponentId) -> bool {
-    match id.kind {
-        Kind::Nameserver => config.autolaunch.nameservers.contains(&id.name),
-        Kind::Daemon => config.autolaunch.daemons.contains(&id.name),
-    }
-}
-
-/// The components `config` autolaunches, name servers first.
-fn autolaunched(config: &LaunchConfig) -> Vec<ComponentId> {
-    let nameservers = config
-        .autolaunch
-        .nameservers
-        .iter()
-        .map(|name| (Kind::Nameserver, name));
-    let daemons = config
-        .autolaunch
-        .daemons
-        .iter()
-        .map(|name| (Kind::Daemon, name));
-    nameservers
-        .chain(daemons)
-        .map(|(kind, name)| ComponentId {
-            kind,
-            name: name.clone(),
-        })
-        .collect()
-}
-
 /// Why daemon `id` must not start: one of its name servers is managed here
 /// and failed.
 fn failed_nameserver(lab: &Lab, id: &ComponentId) -> Option<String> {
@@ -959,35 +786,4 @@ fn nameservers_of(config: &LaunchConfig, daemon: &str) -> BTreeSet<String> {
         )
         .cloned()
         .collect()
-}
-
-/// What a component's process depends on in the configuration, to tell
-/// whether `reload` must restart it. `None` if the configuration has no
-/// such component.
-fn fingerprint(config: &LaunchConfig, id: &ComponentId) -> Option<String> {
-    let value = match id.kind {
-        Kind::Nameserver => json!(config.nameservers.get(&id.name)?),
-        Kind::Daemon => {
-            let daemon = config.daemons.get(&id.name)?;
-            let services: Vec<_> = config
-                .services
-                .iter()
-                .filter(|(_, s)| s.daemon == id.name)
-                .collect();
-            let nameservers: Vec<_> = nameservers_of(config, &id.name)
-                .into_iter()
-                .map(|name| {
-                    let settings = config.nameservers.get(&name);
-                    (name, settings)
-                })
-                .collect();
-            json!({
-                "daemon": daemon,
-                "services": services,
-                "nameservers": nameservers,
-                "plugin_dirs": config.plugin_dirs,
-            })
-        }
-    };
-    Some(value.to_string())
 }
