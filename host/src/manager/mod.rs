@@ -1,15 +1,30 @@
 //! The manager of `pyrolab-host up`: runs the lab's components as child
 //! processes and keeps them running.
 //!
+//! # Lifecycle
+//!
+//! [`run`] takes the instance lock (one manager per data directory),
+//! cleans up after a killed predecessor, and opens the control socket.
+//! A start-up thread starts the autolaunched name servers, waits until
+//! they are ready, then the autolaunched daemons; meanwhile the control
+//! socket is answered (changes wait for the start-up). Each component has
+//! a supervisor that restarts it when it crashes. `down` or SIGTERM /
+//! SIGINT stop the daemons, then the name servers; then the manager exits.
+//!
 //! # Layout
 //!
-//! - `mod.rs`: the [`Manager`]: start-up, stop, reload, status.
+//! - `mod.rs`: the [`Manager`] and its lifecycle: start-up, starting and
+//!   stopping one component, shutting down.
 //! - `component.rs`: one component's supervisor: its child process, its
 //!   output, restarts with back-off.
-//! - `control.rs`: the control socket the CLI talks to.
-//! - `protocol.rs`: what the CLI asks and the manager answers on it.
+//! - `nameservers.rs`: how the daemons follow their name servers.
+//! - `commands.rs`: what the manager does for each CLI command.
+//! - `protocol.rs`: the control protocol: requests and replies, versioned.
+//! - `control.rs`: the control socket that carries them.
 //! - `reload.rs`: what a changed configuration means for the running lab
 //!   (a plan), and carrying it out.
+//! - `lab_status.rs`: the lab's status, from what the manager knows.
+//! - `web_monitor.rs`: the web monitor the manager serves.
 //! - `instance.rs`: one manager per data directory; cleaning up after a
 //!   killed one.
 //! - `notify.rs`: systemd readiness notification.
@@ -27,17 +42,19 @@
 //! - `run/children.json`: the components' pids.
 //! - `logs/manager.log`, `logs/KIND-NAME.log`: the logs.
 
+mod commands;
 mod component;
 pub mod control;
 mod instance;
+mod lab_status;
+mod nameservers;
 mod notify;
 mod process;
 pub mod protocol;
 mod reload;
+mod web_monitor;
 
-use std::collections::BTreeSet;
 use std::ffi::OsString;
-use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -48,15 +65,12 @@ use anyhow::Context as _;
 
 use crate::config::{ConfigStore, LaunchConfig};
 use crate::data_dir::DataDir;
-use crate::lab::logfile::{LogFile, log_path, manager_log_path};
-use crate::lab::status::{
-    ComponentId, ComponentStatus, Kind, LabStatus, ManagerStatus, RegistrationFailure,
-    ServiceStatus, State,
-};
+use crate::lab::logfile::{LogFile, log_path};
+use crate::lab::status::{ComponentId, Kind, LabStatus, State};
 use component::Slot;
 pub use component::{CRASH_LOOP_LIMIT, STABLE_AFTER};
 pub use instance::{InstanceLock, LockError};
-use protocol::{Reply, Request};
+use nameservers::failed_nameserver;
 use reload::fingerprint;
 
 /// How long a component may take to become ready before it is killed and
@@ -97,7 +111,10 @@ pub struct Manager {
     monitor: Mutex<Option<Result<crate::monitor::Monitor, String>>>,
 }
 
+/// What the manager knows of the lab, behind one lock: every change is
+/// announced on `Manager::changed`.
 struct Lab {
+    /// The configuration as of `up` or the last `reload`.
     config: LaunchConfig,
     slots: std::collections::BTreeMap<ComponentId, Slot>,
     /// Still starting the autolaunched components.
@@ -162,14 +179,8 @@ pub fn run(
         })?;
     manager.start_monitor(&config);
     manager.serve_control(listener);
-    // Stop the monitor before the manager goes (it looks at the manager),
-    // outside the lock its poller may be waiting for.
-    let monitor = manager
-        .monitor
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take();
-    drop(monitor);
+    // Before the manager goes: the monitor looks at it.
+    manager.stop_monitor();
     instance::forget_children(&manager.options.data_dir);
     let _ = std::fs::remove_file(control::socket_path(&manager.options.data_dir));
     tracing::info!("manager stopped");
@@ -209,58 +220,15 @@ impl Manager {
         instance::record_children(&self.options.data_dir, &children);
     }
 
-    /// Starts the web monitor, if the configuration has a `monitor:`
-    /// section. A monitor that cannot start (its port is taken) is
-    /// reported in the status; the lab runs all the same.
-    fn start_monitor(self: &Arc<Self>, config: &LaunchConfig) {
-        let Some(settings) = &config.monitor else {
-            return;
-        };
-        let host = crate::net::resolve_host(&settings.host);
-        let listen = if host.contains(':') {
-            format!("[{host}]:{}", settings.port)
-        } else {
-            format!("{host}:{}", settings.port)
-        };
-        let nameservers = config
-            .nameservers
-            .iter()
-            .map(|(name, ns)| crate::monitor::NameServerTarget {
-                name: name.to_owned(),
-                host: crate::net::resolve_host(&ns.host),
-                port: ns.ns_port,
-            })
-            .collect();
-        let manager = Arc::downgrade(self);
-        let started = crate::monitor::Monitor::start(crate::monitor::Settings {
-            listen: listen.clone(),
-            polling: Duration::from_secs_f64(settings.polling),
-            nameservers,
-            lab: Some(Box::new(move || manager.upgrade().map(|m| m.status()))),
-            data_dir: Some(self.options.data_dir.clone()),
-        })
-        .map_err(|err| format!("the web monitor cannot listen on {listen}: {err}"));
-        match &started {
-            Ok(monitor) => tracing::info!("web monitor at {}", monitor.url()),
-            Err(err) => tracing::error!("{err}"),
-        }
-        *self.monitor.lock().unwrap_or_else(|p| p.into_inner()) = Some(started);
-    }
-
     /// Starts the autolaunched name servers, waits for them, then the
     /// autolaunched daemons.
     fn start_lab(self: &Arc<Self>) {
-        let autolaunch = self.lab().config.autolaunch.clone();
-        for (kind, names) in [
-            (Kind::Nameserver, &autolaunch.nameservers),
-            (Kind::Daemon, &autolaunch.daemons),
-        ] {
-            let ids: Vec<ComponentId> = names
+        let autolaunched = self.lab().config.autolaunch.components();
+        for kind in [Kind::Nameserver, Kind::Daemon] {
+            let ids: Vec<ComponentId> = autolaunched
                 .iter()
-                .map(|name| ComponentId {
-                    kind,
-                    name: name.clone(),
-                })
+                .filter(|id| id.kind == kind)
+                .cloned()
                 .collect();
             for id in &ids {
                 if let Err(err) = self.start_component(id, true) {
@@ -270,93 +238,10 @@ impl Manager {
             self.wait_settled(&ids);
         }
         let status = self.status();
-        let failed: Vec<&str> = status
-            .components
-            .iter()
-            .filter(|c| c.status != State::Running)
-            .map(|c| c.name.as_str())
-            .collect();
         self.lab().starting = false;
         self.changed.notify_all();
-        if let Some(Ok(monitor)) = &*self.monitor.lock().unwrap_or_else(|p| p.into_inner()) {
-            monitor.look_now();
-        }
-        let mut summary = if failed.is_empty() {
-            format!("{} components running", status.components.len())
-        } else {
-            format!("not running: {}", failed.join(", "))
-        };
-        let nowhere: Vec<_> = status
-            .registered_nowhere()
-            .into_iter()
-            .filter(|d| d.autolaunch)
-            .collect();
-        for daemon in &nowhere {
-            tracing::error!("{daemon}");
-        }
-        if !nowhere.is_empty() {
-            let names: Vec<&str> = nowhere.iter().map(|d| d.daemon.as_str()).collect();
-            summary.push_str(&format!(
-                "; registered none of their services: {}",
-                names.join(", ")
-            ));
-        }
-        tracing::info!("lab started: {summary}");
-        notify::notify(&format!("READY=1\nSTATUS={summary}"));
-    }
-
-    /// Name server `ns` is ready again: asks the daemons that register
-    /// with it to do so now, rather than at their next check.
-    fn nameserver_ready(&self, lab: &mut Lab, ns: &str) {
-        let config = &lab.config;
-        for (id, slot) in lab.slots.iter_mut() {
-            if id.kind == Kind::Daemon && nameservers_of(config, &id.name).contains(ns) {
-                if let Some(stdin) = &mut slot.stdin {
-                    use std::io::Write;
-                    let _ = writeln!(stdin, "{}", crate::supervised::REGISTER_NOW);
-                }
-            }
-        }
-    }
-
-    /// Name server `ns` stopped or crashed: whatever the daemons had
-    /// registered with it is gone (with memory storage), until they
-    /// register again.
-    fn nameserver_gone(&self, lab: &mut Lab, ns: &str) {
-        for (id, slot) in lab.slots.iter_mut() {
-            if id.kind != Kind::Daemon {
-                continue;
-            }
-            for outcome in slot.registrations.iter_mut().filter(|r| r.nameserver == ns) {
-                outcome.error = Some(format!("name server {ns} is not running"));
-            }
-        }
-    }
-
-    /// Waits (a few seconds at most) until the running daemons that use
-    /// name server `ns` report their names registered there.
-    fn wait_registered(&self, ns: &str) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let mut lab = self.lab();
-        loop {
-            let pending = lab.slots.iter().any(|(id, slot)| {
-                id.kind == Kind::Daemon
-                    && slot.ready
-                    && slot
-                        .registrations
-                        .iter()
-                        .any(|r| r.nameserver == ns && r.error.is_some())
-            });
-            let left = deadline.saturating_duration_since(Instant::now());
-            if !pending || left.is_zero() {
-                return;
-            }
-            lab = self
-                .changed
-                .wait_timeout(lab, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
+        self.refresh_monitor();
+        announce_started(&status);
     }
 
     /// Waits until each of `ids` is running, stopped or failed.
@@ -530,260 +415,37 @@ impl Manager {
         let _ =
             std::os::unix::net::UnixStream::connect(control::socket_path(&self.options.data_dir));
     }
-
-    /// The lab's status now.
-    fn status(&self) -> LabStatus {
-        let lab = self.lab();
-        let components = lab
-            .slots
-            .iter()
-            .map(|(id, slot)| ComponentStatus {
-                name: id.name.clone(),
-                kind: id.kind,
-                status: slot.state,
-                pid: slot.pid,
-                uptime_s: slot.since.map(|(_, at)| at.elapsed().as_secs_f64()),
-                restarts: slot.restarts,
-                address: slot.address.clone().filter(|_| slot.pid.is_some()),
-                last_error: slot.last_error.clone(),
-                autolaunch: lab.config.autolaunch.includes(id),
-                log: slot.log_path.clone(),
-            })
-            .collect();
-        let mut services = Vec::new();
-        for (id, slot) in lab.slots.iter().filter(|(id, _)| id.kind == Kind::Daemon) {
-            let running = slot.pid.is_some() && slot.ready;
-            for (name, _) in lab
-                .config
-                .services
-                .iter()
-                .filter(|(_, s)| s.daemon == id.name)
-            {
-                let outcomes = slot.registrations.iter().filter(|r| r.name == name);
-                services.push(ServiceStatus {
-                    name: name.to_owned(),
-                    daemon: id.name.clone(),
-                    uri: slot
-                        .services
-                        .iter()
-                        .find(|s| s.name == name)
-                        .map(|s| s.uri.clone())
-                        .filter(|_| running),
-                    registered_with: outcomes
-                        .clone()
-                        .filter(|r| r.error.is_none() && running)
-                        .map(|r| r.nameserver.clone())
-                        .collect::<BTreeSet<_>>()
-                        .into_iter()
-                        .collect(),
-                    registration_errors: outcomes
-                        .clone()
-                        .filter_map(|r| {
-                            let error = r.error.as_ref()?;
-                            Some(format!("{}: {error}", r.nameserver))
-                        })
-                        .filter(|_| running)
-                        .collect(),
-                    registration_failures: outcomes
-                        .filter_map(|r| {
-                            Some(RegistrationFailure {
-                                nameserver: r.nameserver.clone(),
-                                error: r.error.clone()?,
-                            })
-                        })
-                        .filter(|_| running)
-                        .collect(),
-                    lock_holder: slot.locks.get(name).cloned(),
-                });
-            }
-        }
-        LabStatus {
-            manager: ManagerStatus {
-                pid: std::process::id(),
-                data_dir: self.options.data_dir.root().to_owned(),
-                started: humantime::format_rfc3339_millis(self.started).to_string(),
-                uptime_s: self.started_at.elapsed().as_secs_f64(),
-                starting: lab.starting,
-                log: manager_log_path(&self.options.data_dir),
-                monitor: self.monitor_state().0,
-                monitor_error: self.monitor_state().1,
-            },
-            components,
-            services,
-        }
-    }
-
-    /// Restarts the web monitor with `config`'s settings (or stops it, if
-    /// it has none). Returns its URL, or `off`; why it could not start
-    /// goes into `errors`.
-    fn restart_monitor(
-        self: &Arc<Self>,
-        config: &LaunchConfig,
-        errors: &mut Vec<String>,
-    ) -> String {
-        // Outside the lock its poller may be waiting for.
-        let old = self
-            .monitor
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        drop(old);
-        self.start_monitor(config);
-        let (url, error) = self.monitor_state();
-        errors.extend(error);
-        url.unwrap_or_else(|| "off".to_owned())
-    }
-
-    /// The monitor's URL, or why it is not running.
-    fn monitor_state(&self) -> (Option<String>, Option<String>) {
-        match &*self.monitor.lock().unwrap_or_else(|p| p.into_inner()) {
-            Some(Ok(monitor)) => (Some(monitor.url()), None),
-            Some(Err(err)) => (None, Some(err.clone())),
-            None => (None, None),
-        }
-    }
-
-    /// Answers the control socket until the lab is down.
-    fn serve_control(self: &Arc<Self>, listener: UnixListener) {
-        for stream in listener.incoming() {
-            if self.lab().done {
-                break;
-            }
-            let stream = match stream {
-                Ok(stream) => stream,
-                Err(err) => {
-                    tracing::warn!("control socket: {err}");
-                    thread::sleep(Duration::from_millis(100));
-                    continue;
-                }
-            };
-            let manager = Arc::clone(self);
-            self.requests.fetch_add(1, Ordering::SeqCst);
-            let spawned = thread::Builder::new()
-                .name("control".to_owned())
-                .spawn(move || {
-                    control::serve_connection(stream, |r| manager.handle(r));
-                    let _lab = manager.lab();
-                    manager.requests.fetch_sub(1, Ordering::SeqCst);
-                    manager.changed.notify_all();
-                });
-            if let Err(err) = spawned {
-                self.requests.fetch_sub(1, Ordering::SeqCst);
-                tracing::warn!("control socket: cannot serve a connection: {err}");
-            }
-        }
-        // Let the answers in progress (`down`'s above all) reach their
-        // clients; a silent client gets the request timeout at most.
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let mut lab = self.lab();
-        while self.requests.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-            lab = self
-                .changed
-                .wait_timeout(lab, Duration::from_millis(100))
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-    }
-
-    fn handle(self: &Arc<Self>, request: Request) -> Result<Reply, String> {
-        let seconds =
-            |s: f64| Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(DEFAULT_STOP_TIMEOUT);
-        if self.shutting_down.load(Ordering::SeqCst)
-            && !matches!(request, Request::Status {} | Request::Down { .. })
-        {
-            return Err("the lab is shutting down".to_owned());
-        }
-        if !matches!(request, Request::Status {} | Request::Down { .. }) {
-            // Changes wait until the start-up has started everything, so
-            // they do not race it.
-            let mut lab = self.lab();
-            while lab.starting {
-                lab = self.changed.wait(lab).unwrap_or_else(|p| p.into_inner());
-            }
-        }
-        match request {
-            Request::Status {} => Ok(Reply::Status(self.status())),
-            Request::WaitStarted {} => Ok(Reply::Status(self.status())),
-            Request::Down { timeout_s } => {
-                self.shut_down(seconds(timeout_s));
-                Ok(Reply::Status(self.status()))
-            }
-            Request::Start { kind, name } => {
-                let id = ComponentId { kind, name };
-                self.start_component(&id, true)?;
-                self.wait_settled(std::slice::from_ref(&id));
-                if kind == Kind::Nameserver {
-                    self.wait_registered(&id.name);
-                }
-                Ok(Reply::Status(self.status()))
-            }
-            Request::Stop {
-                kind,
-                name,
-                timeout_s,
-            } => {
-                self.stop_component(&ComponentId { kind, name }, seconds(timeout_s))?;
-                Ok(Reply::Status(self.status()))
-            }
-            Request::Restart {
-                kind,
-                name,
-                timeout_s,
-            } => {
-                let id = ComponentId { kind, name };
-                if self.lab().slots.contains_key(&id) {
-                    self.stop_component(&id, seconds(timeout_s))?;
-                }
-                self.start_component(&id, true)?;
-                self.wait_settled(std::slice::from_ref(&id));
-                if kind == Kind::Nameserver {
-                    self.wait_registered(&id.name);
-                }
-                Ok(Reply::Status(self.status()))
-            }
-            Request::Reload { timeout_s } => self.reload(seconds(timeout_s)).map(Reply::Reloaded),
-        }
-    }
 }
 
-/// Why daemon `id` must not start: one of its name servers is managed here
-/// and failed.
-fn failed_nameserver(lab: &Lab, id: &ComponentId) -> Option<String> {
-    if id.kind != Kind::Daemon {
-        return None;
-    }
-    nameservers_of(&lab.config, &id.name)
-        .into_iter()
-        .find_map(|ns| {
-            let slot = lab.slots.get(&ComponentId {
-                kind: Kind::Nameserver,
-                name: ns.clone(),
-            })?;
-            (slot.state == State::Failed).then(|| {
-                format!(
-                    "its name server {ns} failed ({}); start it first",
-                    slot.last_error.as_deref().unwrap_or("no reason recorded")
-                )
-            })
-        })
-}
-
-/// The name servers daemon `daemon` registers with (for itself or its
-/// services).
-fn nameservers_of(config: &LaunchConfig, daemon: &str) -> BTreeSet<String> {
-    let Some(daemon_config) = config.daemons.get(daemon) else {
-        return BTreeSet::new();
-    };
-    daemon_config
-        .nameservers
+/// Says how the start-up went, in the log and to systemd (`READY=1`, with
+/// a one-line `STATUS=`).
+fn announce_started(status: &LabStatus) {
+    let failed: Vec<&str> = status
+        .components
         .iter()
-        .chain(
-            config
-                .services
-                .iter()
-                .filter(|(_, s)| s.daemon == daemon)
-                .flat_map(|(_, s)| &s.nameservers),
-        )
-        .cloned()
-        .collect()
+        .filter(|c| c.status != State::Running)
+        .map(|c| c.name.as_str())
+        .collect();
+    let mut summary = if failed.is_empty() {
+        format!("{} components running", status.components.len())
+    } else {
+        format!("not running: {}", failed.join(", "))
+    };
+    let nowhere: Vec<_> = status
+        .registered_nowhere()
+        .into_iter()
+        .filter(|d| d.autolaunch)
+        .collect();
+    for daemon in &nowhere {
+        tracing::error!("{daemon}");
+    }
+    if !nowhere.is_empty() {
+        let names: Vec<&str> = nowhere.iter().map(|d| d.daemon.as_str()).collect();
+        summary.push_str(&format!(
+            "; registered none of their services: {}",
+            names.join(", ")
+        ));
+    }
+    tracing::info!("lab started: {summary}");
+    notify::notify(&format!("READY=1\nSTATUS={summary}"));
 }

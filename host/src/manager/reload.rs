@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::nameservers_of;
+use super::nameservers::nameservers_of;
 use super::protocol::ReloadReport;
 use super::{Lab, Manager};
 use crate::config::{ConfigError, ConfigStore, LaunchConfig};
