@@ -61,9 +61,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::Context as _;
-
-use crate::config::{ConfigStore, LaunchConfig};
+use crate::config::{ConfigError, ConfigStore, LaunchConfig};
 use crate::data_dir::DataDir;
 use crate::lab::logfile::{LogFile, log_path};
 use crate::lab::status::{ComponentId, Kind, LabStatus, State};
@@ -123,13 +121,40 @@ struct Lab {
     done: bool,
 }
 
+/// Why the manager could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Another manager runs for the data directory, or its lock cannot be
+    /// taken.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    /// The stored configuration cannot be read.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// No configuration is stored.
+    #[error(
+        "no configuration is stored in {} (store one with `pyrolab-host config update FILE`, or give `up --config FILE`)",
+        .path.display()
+    )]
+    NoConfig {
+        /// Where it would be.
+        path: PathBuf,
+    },
+    /// The run directory, the control socket or a thread.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// SIGTERM and SIGINT could not be caught.
+    #[error("cannot install the signal handler")]
+    Signal(#[source] ctrlc::Error),
+}
+
 /// Runs the manager in this process until `down` or SIGTERM / SIGINT.
 /// `on_started` sees the lab's status once the autolaunched components
 /// have started (or failed to).
 pub fn run(
     options: Options,
     on_started: impl FnOnce(&LabStatus) + Send + 'static,
-) -> anyhow::Result<()> {
+) -> Result<(), StartError> {
     let _lock = InstanceLock::acquire(&options.data_dir)?;
     tracing::info!(
         "manager (pid {}) starting for {}",
@@ -138,11 +163,8 @@ pub fn run(
     );
     instance::clean_up_stale_children(&options.data_dir);
     let store = ConfigStore::new(&options.data_dir);
-    let config = store.load()?.with_context(|| {
-        format!(
-            "no configuration is stored in {} (store one with `pyrolab-host config update FILE`, or give `up --config FILE`)",
-            store.path().display()
-        )
+    let config = store.load()?.ok_or_else(|| StartError::NoConfig {
+        path: store.path().to_owned(),
     })?;
     let manager = Arc::new(Manager {
         options,
@@ -169,7 +191,7 @@ pub fn run(
             manager.shut_down(DEFAULT_STOP_TIMEOUT);
         });
     })
-    .context("cannot install the signal handler")?;
+    .map_err(StartError::Signal)?;
     let starter = Arc::clone(&manager);
     thread::Builder::new()
         .name("startup".to_owned())
