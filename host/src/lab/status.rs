@@ -1,5 +1,7 @@
-//! What `ps` shows: the lab as the manager sees it. The same types are the
-//! control socket's answer and `ps --json`'s output (docs/cli-json.md).
+//! The lab's components (their kinds, ids and states) and what `ps` shows
+//! of them. [`LabStatus`] is both the control protocol's reply and `ps
+//! --json`'s output, a public format (docs/cli-json.md): fields may be
+//! added, never renamed, removed or retyped.
 
 use std::path::PathBuf;
 

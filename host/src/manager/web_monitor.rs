@@ -1,6 +1,6 @@
 //! The web monitor the manager serves when the configuration has a
-//! `monitor:` section: starting it, restarting it with new settings, and
-//! what `ps` says of it.
+//! `monitor:` section: starting, restarting and stopping it, and what `ps`
+//! says of it.
 
 use std::sync::Arc;
 use std::time::Duration;
