@@ -12,6 +12,8 @@
 //! - [`stop_signal`]: waking background threads that work in rounds.
 //! - [`sync`]: locks that outlive a panic, and waiting with a deadline.
 //! - [`supervised`]: what a component run by the manager reports to it.
+//! - [`lab`]: what the lab's parts share: component kinds and states, the
+//!   lab's status (`ps`), the log files.
 //! - [`manager`]: `pyrolab-host up`: runs the lab's components, restarts
 //!   crashed ones, keeps their logs, answers the CLI on a control socket.
 //! - [`monitor`]: the web monitor: a page and a JSON API showing the lab.
@@ -28,6 +30,7 @@ pub mod client;
 pub mod config;
 pub mod daemon;
 pub mod data_dir;
+pub mod lab;
 pub mod loader;
 pub mod logging;
 pub mod manager;

@@ -1,7 +1,7 @@
 //! The host's log output: `tracing` events to stderr, filtered by
 //! `PYROLAB_LOG` (an `EnvFilter` directive such as `info` or
 //! `pyrolab_host=debug`), else by the `-v` count. Plugin libraries log
-//! through [`plugin_log_sink`], which re-emits their events here.
+//! through [`PLUGIN_LOG_SINK`], which re-emits their events here.
 
 use crate::sync::LockUnpoisoned;
 use std::io::IsTerminal;
@@ -13,7 +13,7 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::writer::MakeWriterExt;
 
-use crate::manager::logfile::SharedLog;
+use crate::lab::logfile::SharedLog;
 
 /// The environment variable holding the log filter.
 pub const LOG_ENV: &str = "PYROLAB_LOG";

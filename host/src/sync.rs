@@ -58,6 +58,31 @@ pub fn wait_until<'a, T>(
     (guard, !result.timed_out())
 }
 
+/// Waits on `condvar` until `done` holds, taking a poisoned lock as it is.
+pub fn wait_for<'a, T>(
+    condvar: &Condvar,
+    guard: MutexGuard<'a, T>,
+    mut done: impl FnMut(&mut T) -> bool,
+) -> MutexGuard<'a, T> {
+    condvar
+        .wait_while(guard, |state| !done(state))
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Waits on `condvar` once, at most `timeout`, taking a poisoned lock as
+/// it is: for a caller that also polls something the condition variable
+/// is not told of.
+pub fn wait_a_while<'a, T>(
+    condvar: &Condvar,
+    guard: MutexGuard<'a, T>,
+    timeout: Duration,
+) -> MutexGuard<'a, T> {
+    condvar
+        .wait_timeout(guard, timeout)
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .0
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;

@@ -8,8 +8,8 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 
 use super::Context;
-use crate::manager::logfile::{self, Selection};
-use crate::manager::status::Kind;
+use crate::lab::logfile::{self, Selection};
+use crate::lab::status::Kind;
 
 #[derive(Debug, Args)]
 pub struct LogsCommand {

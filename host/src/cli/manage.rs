@@ -13,8 +13,10 @@ use clap::Args;
 use super::Context;
 use crate::config::ConfigStore;
 use crate::data_dir::DataDir;
-use crate::manager::control::{self, ClientError, Request};
-use crate::manager::status::{Kind, LabStatus, ServiceStatus, State};
+use crate::lab::logfile;
+use crate::lab::status::{ComponentId, Kind, LabStatus, ServiceStatus, State};
+use crate::manager::control::{self, ClientError};
+use crate::manager::protocol::Request;
 use crate::manager::{self, InstanceLock, Options};
 
 #[derive(Debug, Args)]
@@ -191,7 +193,7 @@ fn start_in_background(mut options: Options) -> anyhow::Result<ExitCode> {
     // Children and the manager itself get the absolute data directory.
     let data_dir = DataDir::new(std::path::absolute(options.data_dir.root())?);
     options.data_dir = data_dir.clone();
-    let log_path = manager::manager_log_path(&data_dir);
+    let log_path = logfile::manager_log_path(&data_dir);
     std::fs::create_dir_all(data_dir.logs_dir())?;
     let log = OpenOptions::new()
         .create(true)
@@ -218,8 +220,8 @@ fn start_in_background(mut options: Options) -> anyhow::Result<ExitCode> {
     let appear_by = Instant::now() + Duration::from_secs(30);
     let status = loop {
         match control::request(&data_dir, &Request::WaitStarted {}, START_WAIT) {
-            Ok(result) => {
-                let status = serde_json::from_value::<LabStatus>(result)?;
+            Ok(reply) => {
+                let status = reply.into_status();
                 if status.manager.pid == child.id() {
                     break status;
                 }
@@ -307,7 +309,8 @@ fn report_failures(status: &LabStatus) -> ExitCode {
 pub fn down(options: StopOptions, context: &Context) -> anyhow::Result<ExitCode> {
     let data_dir = data_dir(context)?;
     let running = match control::request(data_dir, &Request::Status {}, Duration::from_secs(10)) {
-        Ok(result) => serde_json::from_value::<LabStatus>(result)?
+        Ok(reply) => reply
+            .into_status()
             .components
             .iter()
             .filter(|c| c.pid.is_some())
@@ -322,7 +325,7 @@ pub fn down(options: StopOptions, context: &Context) -> anyhow::Result<ExitCode>
         timeout_s: options.timeout,
     };
     let status = match control::request(data_dir, &request, stop_wait(options.timeout)) {
-        Ok(result) => serde_json::from_value::<LabStatus>(result)?,
+        Ok(reply) => reply.into_status(),
         Err(ClientError::NotRunning { data_dir }) => {
             println!("no manager is running for {data_dir}");
             return Ok(ExitCode::SUCCESS);
@@ -350,11 +353,17 @@ pub fn down(options: StopOptions, context: &Context) -> anyhow::Result<ExitCode>
 
 pub fn ps(context: &Context, json: bool) -> anyhow::Result<ExitCode> {
     let data_dir = data_dir(context)?;
-    let result = control::request(data_dir, &Request::Status {}, Duration::from_secs(10))?;
+    let status =
+        control::request(data_dir, &Request::Status {}, Duration::from_secs(10))?.into_status();
     if json {
-        println!("{}", serde_json::to_string_pretty(&result)?);
+        // Through a `Value`, whose keys are sorted: `ps --json` has always
+        // printed them in that order.
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::to_value(&status)?)?
+        );
     } else {
-        print_status(&serde_json::from_value(result)?);
+        print_status(&status);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -406,7 +415,7 @@ fn one_component(
     wait: Duration,
 ) -> anyhow::Result<ExitCode> {
     let data_dir = data_dir(context)?;
-    let status: LabStatus = serde_json::from_value(control::request(data_dir, request, wait)?)?;
+    let status = control::request(data_dir, request, wait)?.into_status();
     let Some(found) = status
         .components
         .iter()
@@ -450,55 +459,44 @@ pub fn reload(options: StopOptions, context: &Context) -> anyhow::Result<ExitCod
     let request = Request::Reload {
         timeout_s: options.timeout,
     };
-    let result = control::request(data_dir, &request, stop_wait(options.timeout) + START_WAIT)?;
-    let names = |key: &str| -> Vec<String> {
-        result[key]
-            .as_array()
-            .map(|list| {
-                list.iter()
-                    .map(|c| {
-                        format!(
-                            "{} {}",
-                            c["kind"].as_str().unwrap_or_default(),
-                            c["name"].as_str().unwrap_or_default()
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let reports = [
-        ("restarted", "restarted"),
-        ("started", "started"),
-        ("stopped", "stopped"),
+    let report = control::request(data_dir, &request, stop_wait(options.timeout) + START_WAIT)?
+        .into_reload_report()
+        .context("the manager answered `reload` without saying what it did")?;
+    let reports: [(&[ComponentId], &str); 5] = [
+        (&report.restarted, "restarted"),
+        (&report.started, "started"),
+        (&report.stopped, "stopped"),
         (
-            "updated",
+            &report.updated,
             "configuration updated (not running; starts with it)",
         ),
         (
-            "no_longer_autolaunched",
+            &report.no_longer_autolaunched,
             "no longer autolaunched (still running; `stop` it if it should not)",
         ),
     ];
-    for (key, verb) in reports {
-        let list = names(key);
-        if !list.is_empty() {
-            println!("{verb}: {}", list.join(", "));
+    for (ids, verb) in reports {
+        if !ids.is_empty() {
+            let names: Vec<String> = ids
+                .iter()
+                .map(|id| format!("{} {}", id.kind.as_str(), id.name))
+                .collect();
+            println!("{verb}: {}", names.join(", "));
         }
     }
-    if let Some(monitor) = result["monitor"].as_str() {
+    if let Some(monitor) = &report.monitor {
         println!("monitor restarted with its new settings: {monitor}");
     }
-    let nothing = reports.iter().all(|(key, _)| names(key).is_empty())
-        && result["errors"].as_array().is_none_or(Vec::is_empty)
-        && result["monitor"].is_null();
+    let nothing = reports.iter().all(|(ids, _)| ids.is_empty())
+        && report.errors.is_empty()
+        && report.monitor.is_none();
     if nothing {
         println!("nothing changed");
     }
-    let status: LabStatus = serde_json::from_value(result["status"].clone())?;
+    let status = &report.status;
     let mut failed = false;
-    for error in result["errors"].as_array().into_iter().flatten() {
-        eprintln!("error: {}", error.as_str().unwrap_or_default());
+    for error in &report.errors {
+        eprintln!("error: {error}");
         failed = true;
     }
     for component in status

@@ -261,8 +261,8 @@ fn init_logging(cli: &Cli) {
         Command::Run(run) if run.supervised() => logging::Output::Supervised,
         Command::Up(up) if up.runs_manager() => {
             let data_dir = DataDir::choose(cli.data_dir.as_deref());
-            let log = data_dir.map(|dir| crate::manager::manager_log_path(&dir));
-            match log.map(|path| crate::manager::logfile::LogFile::shared(&path)) {
+            let log = data_dir.map(|dir| crate::lab::logfile::manager_log_path(&dir));
+            match log.map(|path| crate::lab::logfile::LogFile::shared(&path)) {
                 Some(Ok(log)) => logging::Output::Manager {
                     log,
                     stderr: !up.detached(),

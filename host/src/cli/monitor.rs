@@ -11,7 +11,8 @@ use clap::Args;
 use super::Context;
 use crate::client::nameserver::default_location;
 use crate::config::ConfigStore;
-use crate::manager::control::{self, Request};
+use crate::manager::control;
+use crate::manager::protocol::{Reply, Request};
 use crate::monitor::{Monitor, NameServerTarget, Settings};
 
 #[derive(Debug, Args)]
@@ -60,7 +61,7 @@ pub fn run(command: MonitorCommand, context: &Context) -> anyhow::Result<ExitCod
         Box::new(move || {
             control::request(&data_dir, &Request::Status {}, Duration::from_secs(2))
                 .ok()
-                .and_then(|result| serde_json::from_value(result).ok())
+                .map(Reply::into_status)
         }) as crate::monitor::LabSource
     });
     let watched: Vec<String> = nameservers

@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 
 use crate::data_dir::DataDir;
+use crate::lab::status::{ComponentId, Kind};
 
 /// The only configuration format version there is.
 pub const VERSION: &str = "1.0";
@@ -319,6 +320,30 @@ pub struct Autolaunch {
     pub nameservers: Vec<String>,
     /// Daemons to start (with their services).
     pub daemons: Vec<String>,
+}
+
+impl Autolaunch {
+    /// Whether `up` starts `component`.
+    pub fn includes(&self, component: &ComponentId) -> bool {
+        match component.kind {
+            Kind::Nameserver => self.nameservers.contains(&component.name),
+            Kind::Daemon => self.daemons.contains(&component.name),
+        }
+    }
+
+    /// What `up` starts, name servers first (they start first), each in
+    /// the order the section gives them.
+    pub fn components(&self) -> Vec<ComponentId> {
+        let nameservers = self.nameservers.iter().map(|name| (Kind::Nameserver, name));
+        let daemons = self.daemons.iter().map(|name| (Kind::Daemon, name));
+        nameservers
+            .chain(daemons)
+            .map(|(kind, name)| ComponentId {
+                kind,
+                name: name.clone(),
+            })
+            .collect()
+    }
 }
 
 /// The web monitor (`monitor:`): a page and a JSON API showing the name

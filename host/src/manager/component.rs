@@ -12,6 +12,7 @@
 //! `start` and `reload` start components: a plugin that is missing stays
 //! missing, and the user wants the reason now, not a retry loop).
 
+use crate::sync::{self, LockUnpoisoned};
 use std::collections::BTreeMap;
 use std::io::PipeReader;
 use std::io::{BufRead, BufReader};
@@ -21,10 +22,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::logfile::SharedLog;
 use super::process::{self, Signal};
-use super::status::{Kind, State};
 use super::{Manager, READY_TIMEOUT};
+use crate::lab::logfile::SharedLog;
+use crate::lab::status::{ComponentId, Kind, State};
 use crate::supervised::{self, Event, RegistrationOutcome, ServedService};
 
 /// The first restart delay; it doubles with each crash in a row.
@@ -36,21 +37,6 @@ pub const CRASH_LOOP_LIMIT: u32 = 5;
 /// A component that ran this long before crashing is not crash-looping:
 /// its count of crashes in a row starts again.
 pub const STABLE_AFTER: Duration = Duration::from_secs(60);
-
-/// A component: a name server or a daemon, by name.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ComponentId {
-    /// Its kind (name servers sort first: they start first).
-    pub kind: Kind,
-    /// Its name in the configuration.
-    pub name: String,
-}
-
-impl std::fmt::Display for ComponentId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.kind.describe(), self.name)
-    }
-}
 
 /// What the manager knows about one component.
 pub struct Slot {
@@ -107,8 +93,7 @@ impl Slot {
     /// Writes a line of the manager's own into the component's log.
     pub fn note(&self, text: &str) {
         self.log
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .lock_unpoisoned()
             .line(&format!("[manager] {text}"));
     }
 
@@ -208,28 +193,25 @@ impl Manager {
             tracing::warn!("{id} {message}");
             self.record_children(&lab);
             self.changed.notify_all();
-            let deadline = Instant::now() + delay;
-            loop {
+            // Sleep out the back-off, unless told to stop meanwhile.
+            let unwanted = |lab: &mut super::Lab| {
                 let slot = lab
                     .slots
-                    .get_mut(id)
+                    .get(id)
                     .expect("slots are removed only when stopped");
-                if !slot.want_running || slot.generation != generation {
-                    slot.state = State::Stopped;
-                    self.changed.notify_all();
-                    return;
-                }
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    slot.state = State::Starting;
-                    break;
-                }
-                lab = self
-                    .changed
-                    .wait_timeout(lab, left)
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0;
+                !slot.want_running || slot.generation != generation
+            };
+            let (mut lab, stopped) = sync::wait_until(&self.changed, lab, delay, unwanted);
+            let slot = lab
+                .slots
+                .get_mut(id)
+                .expect("slots are removed only when stopped");
+            if stopped {
+                slot.state = State::Stopped;
+                self.changed.notify_all();
+                return;
             }
+            slot.state = State::Starting;
             drop(lab);
             fail_fast = false;
         }
@@ -301,8 +283,8 @@ impl Manager {
                     match supervised::parse(&line) {
                         Some(event) => manager.on_event(&id, generation, event),
                         None => {
-                            log.lock().unwrap_or_else(|p| p.into_inner()).line(&line);
-                            tail.lock().unwrap_or_else(|p| p.into_inner()).push(&line);
+                            log.lock_unpoisoned().line(&line);
+                            tail.lock_unpoisoned().push(&line);
                         }
                     }
                 }
@@ -315,7 +297,7 @@ impl Manager {
             thread::spawn(move || {
                 let status = child.wait();
                 let _lab = manager.lab();
-                *exit.lock().unwrap_or_else(|p| p.into_inner()) = Some(status);
+                *exit.lock_unpoisoned() = Some(status);
                 manager.changed.notify_all();
             })
         };
@@ -323,7 +305,7 @@ impl Manager {
         let mut lab = self.lab();
         let was_ready = loop {
             let ready = lab.slots.get(id).is_some_and(|slot| slot.ready);
-            if exit.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+            if exit.lock_unpoisoned().is_some() {
                 break ready;
             }
             if !ready && not_ready.is_none() && started.elapsed() >= READY_TIMEOUT {
@@ -333,26 +315,15 @@ impl Manager {
                 ));
                 process::kill(pid, Signal::Kill);
             }
-            lab = self
-                .changed
-                .wait_timeout(lab, Duration::from_millis(250))
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            lab = sync::wait_a_while(&self.changed, lab, Duration::from_millis(250));
         };
         drop(lab);
         let _ = reader.join();
         let _ = waiter.join();
-        let status = exit
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .expect("the waiter set it");
+        let status = exit.lock_unpoisoned().take().expect("the waiter set it");
         let reason = match (not_ready, status) {
             (Some(reason), _) => reason,
-            (None, Ok(status)) => tail
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .reason(status),
+            (None, Ok(status)) => tail.lock_unpoisoned().reason(status),
             (None, Err(err)) => format!("cannot wait for pid {pid}: {err}"),
         };
         Exit {

@@ -5,19 +5,17 @@
 //! the manager also checks the connecting process's user (SO_PEERCRED) and
 //! refuses anyone else: these commands start and stop lab hardware.
 //!
-//! One request per connection: a JSON object on one line, answered by one
-//! JSON line, `{"ok": true, "result": ...}` or `{"ok": false, "error":
-//! "..."}`. Anything else gets an error answer and the connection closes;
-//! the manager carries on.
+//! One request per connection: a line, answered by a line (what they say
+//! is `protocol.rs`'s). A line that is not a request, too long or too slow
+//! gets an error answer and the connection closes; the manager carries on.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-use super::status::Kind;
+use super::instance::InstanceLock;
+use super::protocol::{self, ProtocolError, Reply, Request};
 use crate::data_dir::DataDir;
 
 /// The longest request accepted.
@@ -25,62 +23,6 @@ const MAX_REQUEST: u64 = 64 * 1024;
 
 /// How long a client may take to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// What a client asks.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Request {
-    /// The lab's status now.
-    Status {},
-    /// The lab's status once the autolaunched components have started.
-    WaitStarted {},
-    /// Stop every component, then the manager.
-    Down {
-        /// Seconds each component gets to stop gracefully before it is
-        /// killed.
-        timeout_s: f64,
-    },
-    /// Start a stopped or failed component; answers once it is ready.
-    Start {
-        /// Its kind.
-        kind: Kind,
-        /// Its name.
-        name: String,
-    },
-    /// Stop a component.
-    Stop {
-        /// Its kind.
-        kind: Kind,
-        /// Its name.
-        name: String,
-        /// Seconds it gets to stop gracefully.
-        timeout_s: f64,
-    },
-    /// Stop, then start a component.
-    Restart {
-        /// Its kind.
-        kind: Kind,
-        /// Its name.
-        name: String,
-        /// Seconds it gets to stop gracefully.
-        timeout_s: f64,
-    },
-    /// Re-read the stored configuration and apply the changes.
-    Reload {
-        /// Seconds each changed component gets to stop gracefully.
-        timeout_s: f64,
-    },
-}
-
-/// The answer's envelope.
-#[derive(Debug, Serialize, Deserialize)]
-struct Envelope {
-    ok: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    result: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-}
 
 /// `run/control.sock`.
 pub fn socket_path(data_dir: &DataDir) -> PathBuf {
@@ -111,7 +53,7 @@ pub fn bind(data_dir: &DataDir) -> io::Result<UnixListener> {
 /// Serves one connection: reads its request, has `handle` answer it.
 pub fn serve_connection(
     mut stream: UnixStream,
-    handle: impl FnOnce(Request) -> Result<serde_json::Value, String>,
+    handle: impl FnOnce(Request) -> Result<Reply, String>,
 ) {
     if let Err(refusal) = check_peer(&stream) {
         tracing::warn!("control socket: {refusal}");
@@ -171,25 +113,11 @@ fn read_request(stream: &UnixStream) -> Result<Request, String> {
             "incomplete (expected one JSON line)".to_owned()
         });
     }
-    serde_json::from_slice(&line).map_err(|err| format!("not a request: {err}"))
+    protocol::decode_request(&line).map_err(|err| err.to_string())
 }
 
-fn answer(stream: &mut UnixStream, result: Result<serde_json::Value, String>) -> io::Result<()> {
-    let envelope = match result {
-        Ok(result) => Envelope {
-            ok: true,
-            result: Some(result),
-            error: None,
-        },
-        Err(error) => Envelope {
-            ok: false,
-            result: None,
-            error: Some(error),
-        },
-    };
-    let mut line = serde_json::to_vec(&envelope).map_err(io::Error::other)?;
-    line.push(b'\n');
-    stream.write_all(&line)
+fn answer(stream: &mut UnixStream, result: Result<Reply, String>) -> io::Result<()> {
+    stream.write_all(&protocol::encode_answer(&result))
 }
 
 /// Why a request could not be made.
@@ -204,6 +132,23 @@ pub enum ClientError {
     /// The manager refused or failed the request.
     #[error("{0}")]
     Refused(String),
+    /// The manager speaks another version of the control protocol: the
+    /// lab was started by another build of `pyrolab-host`.
+    #[error("{}", describe_other_version(.mismatch, .pid.as_deref()))]
+    OtherVersion {
+        /// What the versions are.
+        mismatch: ProtocolError,
+        /// The manager's pid, as its lock file holds it.
+        pid: Option<String>,
+    },
+    /// The manager's answer is not one of the protocol.
+    #[error("the manager's control socket {path}: {cause}")]
+    BadAnswer {
+        /// The socket.
+        path: PathBuf,
+        /// What is wrong with the answer.
+        cause: ProtocolError,
+    },
     /// The connection failed.
     #[error("the manager's control socket {path}: {cause}")]
     Io {
@@ -214,13 +159,27 @@ pub enum ClientError {
     },
 }
 
-/// Sends `request` to the manager of `data_dir` and returns its result,
+/// What to do about a manager of another build: it cannot be asked to
+/// stop, but stops the lab as `down` does on SIGTERM.
+fn describe_other_version(mismatch: &ProtocolError, pid: Option<&str>) -> String {
+    let stop = match pid {
+        Some(pid) => {
+            format!("`kill {pid}` (the manager, which stops the lab on SIGTERM as `down` does)")
+        }
+        None => "that build's `pyrolab-host down`".to_owned(),
+    };
+    format!(
+        "{mismatch}: the lab was started by another build of pyrolab-host; stop it with {stop}, then start it again with `pyrolab-host up`"
+    )
+}
+
+/// Sends `request` to the manager of `data_dir` and returns its reply,
 /// waiting at most `timeout` for the answer.
 pub fn request(
     data_dir: &DataDir,
     request: &Request,
     timeout: Duration,
-) -> Result<serde_json::Value, ClientError> {
+) -> Result<Reply, ClientError> {
     let path = socket_path(data_dir);
     let mut stream = connect(&path).map_err(|source| match source.kind() {
         io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => ClientError::NotRunning {
@@ -235,8 +194,7 @@ pub fn request(
         path: path.clone(),
         cause,
     };
-    let mut line = serde_json::to_vec(request).expect("requests serialize");
-    line.push(b'\n');
+    let line = protocol::encode_request(request);
     stream.set_read_timeout(Some(timeout)).map_err(io_error)?;
     if let Err(err) = stream.write_all(&line) {
         // A manager that refuses us answers and closes before reading:
@@ -255,22 +213,37 @@ pub fn request(
             "the manager closed the connection without answering (see `pyrolab-host logs manager`)",
         )));
     }
-    let envelope: Envelope = serde_json::from_slice(&answer)
-        .map_err(|err| io_error(io::Error::new(io::ErrorKind::InvalidData, err)))?;
-    match envelope {
-        Envelope {
-            ok: true,
-            result: Some(result),
-            ..
-        } => Ok(result),
-        Envelope { error, .. } => {
-            Err(ClientError::Refused(error.unwrap_or_else(|| {
-                "the manager failed without saying why".to_owned()
-            })))
+    match protocol::decode_answer(request, &answer) {
+        Ok(Ok(reply)) => Ok(reply),
+        Ok(Err(refusal)) => Err(ClientError::Refused(refusal)),
+        Err(mismatch @ ProtocolError::AnswerOfAnotherVersion { .. }) => {
+            Err(ClientError::OtherVersion {
+                mismatch,
+                pid: InstanceLock::holder(data_dir),
+            })
         }
+        Err(cause) => Err(ClientError::BadAnswer { path, cause }),
     }
 }
 
 fn connect(path: &Path) -> io::Result<UnixStream> {
     UnixStream::connect(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manager_of_another_build_is_named_with_how_to_stop_it() {
+        let mismatch = ProtocolError::AnswerOfAnotherVersion { manager: Some(2) };
+        let error = ClientError::OtherVersion {
+            mismatch,
+            pid: Some("1234".to_owned()),
+        };
+        assert_eq!(
+            error.to_string(),
+            "the manager speaks control protocol 2, this pyrolab-host speaks 1: the lab was started by another build of pyrolab-host; stop it with `kill 1234` (the manager, which stops the lab on SIGTERM as `down` does), then start it again with `pyrolab-host up`"
+        );
+    }
 }

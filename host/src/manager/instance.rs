@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use rustix::fs::{FlockOperation, flock};
 use serde::{Deserialize, Serialize};
 
-use super::status::Kind;
 use crate::data_dir::DataDir;
+use crate::lab::status::Kind;
 
 /// The held lock; dropping it releases it.
 pub struct InstanceLock {

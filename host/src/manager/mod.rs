@@ -1,18 +1,37 @@
 //! The manager of `pyrolab-host up`: runs the lab's components as child
 //! processes and keeps them running.
 //!
+//! # Lifecycle
+//!
+//! [`run`] takes the instance lock (one manager per data directory),
+//! cleans up after a killed predecessor, and opens the control socket.
+//! A start-up thread starts the autolaunched name servers, waits until
+//! they are ready, then the autolaunched daemons; meanwhile the control
+//! socket is answered (changes wait for the start-up). Each component has
+//! a supervisor that restarts it when it crashes. `down` or SIGTERM /
+//! SIGINT stop the daemons, then the name servers; then the manager exits.
+//!
 //! # Layout
 //!
-//! - `mod.rs`: the [`Manager`]: start-up, stop, reload, status.
+//! - `mod.rs`: the [`Manager`] and its lifecycle: start-up, starting and
+//!   stopping one component, shutting down.
 //! - `component.rs`: one component's supervisor: its child process, its
 //!   output, restarts with back-off.
-//! - `control.rs`: the control socket the CLI talks to.
+//! - `nameservers.rs`: how the daemons follow their name servers.
+//! - `commands.rs`: what the manager does for each CLI command.
+//! - `protocol.rs`: the control protocol: requests and replies, versioned.
+//! - `control.rs`: the control socket that carries them.
+//! - `reload.rs`: what a changed configuration means for the running lab
+//!   (a plan), and carrying it out.
+//! - `lab_status.rs`: the lab's status, from what the manager knows.
+//! - `web_monitor.rs`: the web monitor the manager serves.
 //! - `instance.rs`: one manager per data directory; cleaning up after a
 //!   killed one.
-//! - `logfile.rs`: timestamped, size-rotated log files.
 //! - `notify.rs`: systemd readiness notification.
 //! - `process.rs`: signals, exit descriptions.
-//! - `status.rs`: what `ps` shows.
+//!
+//! What `ps` shows and the log files are the lab's, not the manager's
+//! alone (the web monitor and `logs` read them too): see [`crate::lab`].
 //!
 //! # Files (in the data directory)
 //!
@@ -23,35 +42,35 @@
 //! - `run/children.json`: the components' pids.
 //! - `logs/manager.log`, `logs/KIND-NAME.log`: the logs.
 
+mod commands;
 mod component;
 pub mod control;
 mod instance;
-pub mod logfile;
+mod lab_status;
+mod nameservers;
 mod notify;
 mod process;
-pub mod status;
+pub mod protocol;
+mod reload;
+mod web_monitor;
 
-use std::collections::BTreeSet;
 use std::ffi::OsString;
-use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::Context as _;
-use serde_json::json;
-
-use crate::config::{ConfigStore, LaunchConfig};
+use crate::config::{ConfigError, ConfigStore, LaunchConfig};
 use crate::data_dir::DataDir;
+use crate::lab::logfile::{LogFile, log_path};
+use crate::lab::status::{ComponentId, Kind, LabStatus, State};
+use crate::sync::{self, LockUnpoisoned};
+use component::Slot;
 pub use component::{CRASH_LOOP_LIMIT, STABLE_AFTER};
-use component::{ComponentId, Slot};
 pub use instance::{InstanceLock, LockError};
-use logfile::LogFile;
-use status::{
-    ComponentStatus, Kind, LabStatus, ManagerStatus, RegistrationFailure, ServiceStatus, State,
-};
+use nameservers::failed_nameserver;
+use reload::fingerprint;
 
 /// How long a component may take to become ready before it is killed and
 /// counted as failed. Generous: a driver may take a while to open its
@@ -91,7 +110,10 @@ pub struct Manager {
     monitor: Mutex<Option<Result<crate::monitor::Monitor, String>>>,
 }
 
+/// What the manager knows of the lab, behind one lock: every change is
+/// announced on `Manager::changed`.
 struct Lab {
+    /// The configuration as of `up` or the last `reload`.
     config: LaunchConfig,
     slots: std::collections::BTreeMap<ComponentId, Slot>,
     /// Still starting the autolaunched components.
@@ -100,26 +122,31 @@ struct Lab {
     done: bool,
 }
 
-/// The log file of a component.
-pub fn log_path(data_dir: &DataDir, kind: Kind, name: &str) -> PathBuf {
-    let safe: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    data_dir
-        .logs_dir()
-        .join(format!("{}-{safe}.log", kind.as_str()))
-}
-
-/// The manager's own log file.
-pub fn manager_log_path(data_dir: &DataDir) -> PathBuf {
-    data_dir.logs_dir().join("manager.log")
+/// Why the manager could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Another manager runs for the data directory, or its lock cannot be
+    /// taken.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    /// The stored configuration cannot be read.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// No configuration is stored.
+    #[error(
+        "no configuration is stored in {} (store one with `pyrolab-host config update FILE`, or give `up --config FILE`)",
+        .path.display()
+    )]
+    NoConfig {
+        /// Where it would be.
+        path: PathBuf,
+    },
+    /// The run directory, the control socket or a thread.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// SIGTERM and SIGINT could not be caught.
+    #[error("cannot install the signal handler")]
+    Signal(#[source] ctrlc::Error),
 }
 
 /// Runs the manager in this process until `down` or SIGTERM / SIGINT.
@@ -128,7 +155,7 @@ pub fn manager_log_path(data_dir: &DataDir) -> PathBuf {
 pub fn run(
     options: Options,
     on_started: impl FnOnce(&LabStatus) + Send + 'static,
-) -> anyhow::Result<()> {
+) -> Result<(), StartError> {
     let _lock = InstanceLock::acquire(&options.data_dir)?;
     tracing::info!(
         "manager (pid {}) starting for {}",
@@ -137,11 +164,8 @@ pub fn run(
     );
     instance::clean_up_stale_children(&options.data_dir);
     let store = ConfigStore::new(&options.data_dir);
-    let config = store.load()?.with_context(|| {
-        format!(
-            "no configuration is stored in {} (store one with `pyrolab-host config update FILE`, or give `up --config FILE`)",
-            store.path().display()
-        )
+    let config = store.load()?.ok_or_else(|| StartError::NoConfig {
+        path: store.path().to_owned(),
     })?;
     let manager = Arc::new(Manager {
         options,
@@ -168,7 +192,7 @@ pub fn run(
             manager.shut_down(DEFAULT_STOP_TIMEOUT);
         });
     })
-    .context("cannot install the signal handler")?;
+    .map_err(StartError::Signal)?;
     let starter = Arc::clone(&manager);
     thread::Builder::new()
         .name("startup".to_owned())
@@ -178,14 +202,8 @@ pub fn run(
         })?;
     manager.start_monitor(&config);
     manager.serve_control(listener);
-    // Stop the monitor before the manager goes (it looks at the manager),
-    // outside the lock its poller may be waiting for.
-    let monitor = manager
-        .monitor
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take();
-    drop(monitor);
+    // Before the manager goes: the monitor looks at it.
+    manager.stop_monitor();
     instance::forget_children(&manager.options.data_dir);
     let _ = std::fs::remove_file(control::socket_path(&manager.options.data_dir));
     tracing::info!("manager stopped");
@@ -194,7 +212,7 @@ pub fn run(
 
 impl Manager {
     fn lab(&self) -> MutexGuard<'_, Lab> {
-        self.lab.lock().unwrap_or_else(|p| p.into_inner())
+        self.lab.lock_unpoisoned()
     }
 
     fn active_config_path(&self) -> PathBuf {
@@ -225,58 +243,15 @@ impl Manager {
         instance::record_children(&self.options.data_dir, &children);
     }
 
-    /// Starts the web monitor, if the configuration has a `monitor:`
-    /// section. A monitor that cannot start (its port is taken) is
-    /// reported in the status; the lab runs all the same.
-    fn start_monitor(self: &Arc<Self>, config: &LaunchConfig) {
-        let Some(settings) = &config.monitor else {
-            return;
-        };
-        let host = crate::net::resolve_host(&settings.host);
-        let listen = if host.contains(':') {
-            format!("[{host}]:{}", settings.port)
-        } else {
-            format!("{host}:{}", settings.port)
-        };
-        let nameservers = config
-            .nameservers
-            .iter()
-            .map(|(name, ns)| crate::monitor::NameServerTarget {
-                name: name.to_owned(),
-                host: crate::net::resolve_host(&ns.host),
-                port: ns.ns_port,
-            })
-            .collect();
-        let manager = Arc::downgrade(self);
-        let started = crate::monitor::Monitor::start(crate::monitor::Settings {
-            listen: listen.clone(),
-            polling: Duration::from_secs_f64(settings.polling),
-            nameservers,
-            lab: Some(Box::new(move || manager.upgrade().map(|m| m.status()))),
-            data_dir: Some(self.options.data_dir.clone()),
-        })
-        .map_err(|err| format!("the web monitor cannot listen on {listen}: {err}"));
-        match &started {
-            Ok(monitor) => tracing::info!("web monitor at {}", monitor.url()),
-            Err(err) => tracing::error!("{err}"),
-        }
-        *self.monitor.lock().unwrap_or_else(|p| p.into_inner()) = Some(started);
-    }
-
     /// Starts the autolaunched name servers, waits for them, then the
     /// autolaunched daemons.
     fn start_lab(self: &Arc<Self>) {
-        let autolaunch = self.lab().config.autolaunch.clone();
-        for (kind, names) in [
-            (Kind::Nameserver, &autolaunch.nameservers),
-            (Kind::Daemon, &autolaunch.daemons),
-        ] {
-            let ids: Vec<ComponentId> = names
+        let autolaunched = self.lab().config.autolaunch.components();
+        for kind in [Kind::Nameserver, Kind::Daemon] {
+            let ids: Vec<ComponentId> = autolaunched
                 .iter()
-                .map(|name| ComponentId {
-                    kind,
-                    name: name.clone(),
-                })
+                .filter(|id| id.kind == kind)
+                .cloned()
                 .collect();
             for id in &ids {
                 if let Err(err) = self.start_component(id, true) {
@@ -286,115 +261,21 @@ impl Manager {
             self.wait_settled(&ids);
         }
         let status = self.status();
-        let failed: Vec<&str> = status
-            .components
-            .iter()
-            .filter(|c| c.status != State::Running)
-            .map(|c| c.name.as_str())
-            .collect();
         self.lab().starting = false;
         self.changed.notify_all();
-        if let Some(Ok(monitor)) = &*self.monitor.lock().unwrap_or_else(|p| p.into_inner()) {
-            monitor.look_now();
-        }
-        let mut summary = if failed.is_empty() {
-            format!("{} components running", status.components.len())
-        } else {
-            format!("not running: {}", failed.join(", "))
-        };
-        let nowhere: Vec<_> = status
-            .registered_nowhere()
-            .into_iter()
-            .filter(|d| d.autolaunch)
-            .collect();
-        for daemon in &nowhere {
-            tracing::error!("{daemon}");
-        }
-        if !nowhere.is_empty() {
-            let names: Vec<&str> = nowhere.iter().map(|d| d.daemon.as_str()).collect();
-            summary.push_str(&format!(
-                "; registered none of their services: {}",
-                names.join(", ")
-            ));
-        }
-        tracing::info!("lab started: {summary}");
-        notify::notify(&format!("READY=1\nSTATUS={summary}"));
-    }
-
-    /// Name server `ns` is ready again: asks the daemons that register
-    /// with it to do so now, rather than at their next check.
-    fn nameserver_ready(&self, lab: &mut Lab, ns: &str) {
-        let config = &lab.config;
-        for (id, slot) in lab.slots.iter_mut() {
-            if id.kind == Kind::Daemon && nameservers_of(config, &id.name).contains(ns) {
-                if let Some(stdin) = &mut slot.stdin {
-                    use std::io::Write;
-                    let _ = writeln!(stdin, "{}", crate::supervised::REGISTER_NOW);
-                }
-            }
-        }
-    }
-
-    /// Name server `ns` stopped or crashed: whatever the daemons had
-    /// registered with it is gone (with memory storage), until they
-    /// register again.
-    fn nameserver_gone(&self, lab: &mut Lab, ns: &str) {
-        for (id, slot) in lab.slots.iter_mut() {
-            if id.kind != Kind::Daemon {
-                continue;
-            }
-            for outcome in slot.registrations.iter_mut().filter(|r| r.nameserver == ns) {
-                outcome.error = Some(format!("name server {ns} is not running"));
-            }
-        }
-    }
-
-    /// Waits (a few seconds at most) until the running daemons that use
-    /// name server `ns` report their names registered there.
-    fn wait_registered(&self, ns: &str) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let mut lab = self.lab();
-        loop {
-            let pending = lab.slots.iter().any(|(id, slot)| {
-                id.kind == Kind::Daemon
-                    && slot.ready
-                    && slot
-                        .registrations
-                        .iter()
-                        .any(|r| r.nameserver == ns && r.error.is_some())
-            });
-            let left = deadline.saturating_duration_since(Instant::now());
-            if !pending || left.is_zero() {
-                return;
-            }
-            lab = self
-                .changed
-                .wait_timeout(lab, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
+        self.refresh_monitor();
+        announce_started(&status);
     }
 
     /// Waits until each of `ids` is running, stopped or failed.
     fn wait_settled(&self, ids: &[ComponentId]) {
         // A component is killed when not ready within READY_TIMEOUT; this
         // only guards against waiting forever for a stuck supervisor.
-        let deadline = Instant::now() + READY_TIMEOUT + Duration::from_secs(10);
-        let mut lab = self.lab();
-        while ids
-            .iter()
-            .any(|id| lab.slots.get(id).is_some_and(|s| !s.state.settled()))
-        {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            lab = self
-                .changed
-                .wait_timeout(lab, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
+        let patience = READY_TIMEOUT + Duration::from_secs(10);
+        let _ = sync::wait_until(&self.changed, self.lab(), patience, |lab| {
+            ids.iter()
+                .all(|id| lab.slots.get(id).is_none_or(|s| s.state.settled()))
+        });
     }
 
     /// Starts a component of the configuration (it must be stopped or
@@ -489,11 +370,7 @@ impl Manager {
                 .is_none_or(|slot| matches!(slot.state, State::Stopped | State::Failed))
         };
         while !ended(&lab) && !supervisor.is_finished() && Instant::now() < deadline {
-            lab = self
-                .changed
-                .wait_timeout(lab, Duration::from_millis(50))
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            lab = sync::wait_a_while(&self.changed, lab, Duration::from_millis(50));
         }
         if !ended(&lab) && !supervisor.is_finished() {
             if let (Some(slot), Some(pid)) = (lab.slots.get(id), pid) {
@@ -519,10 +396,7 @@ impl Manager {
     /// the name servers), then lets the manager exit.
     fn shut_down(&self, timeout: Duration) {
         if self.shutting_down.swap(true, Ordering::SeqCst) {
-            let mut lab = self.lab();
-            while !lab.done {
-                lab = self.changed.wait(lab).unwrap_or_else(|p| p.into_inner());
-            }
+            drop(sync::wait_for(&self.changed, self.lab(), |lab| lab.done));
             return;
         }
         notify::notify("STOPPING=1");
@@ -546,474 +420,37 @@ impl Manager {
         let _ =
             std::os::unix::net::UnixStream::connect(control::socket_path(&self.options.data_dir));
     }
-
-    /// Re-reads the stored configuration: stops components it no longer
-    /// has, restarts those whose configuration changed, starts newly
-    /// autolaunched ones.
-    fn reload(self: &Arc<Self>, timeout: Duration) -> Result<serde_json::Value, String> {
-        let store = ConfigStore::new(&self.options.data_dir);
-        let config = match store.load() {
-            Ok(Some(config)) => config,
-            Ok(None) => {
-                return Err(format!(
-                    "no configuration is stored in {}",
-                    store.path().display()
-                ));
-            }
-            Err(crate::config::ConfigError::Invalid { path, diagnostics }) => {
-                let report: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
-                return Err(format!(
-                    "the stored configuration {} has errors; nothing was changed:\n{}",
-                    path.display(),
-                    report.join("\n")
-                ));
-            }
-            Err(err) => return Err(format!("nothing was changed: {err}")),
-        };
-        self.write_active_config(&config).map_err(|err| {
-            format!(
-                "nothing was changed: cannot write {}: {err}",
-                self.active_config_path().display()
-            )
-        })?;
-        let mut report = Reload::default();
-        let monitor_changed = self.lab().config.monitor != config.monitor;
-        {
-            let mut lab = self.lab();
-            let was_autolaunched = |lab: &Lab, id: &ComponentId| autolaunches(&lab.config, id);
-            for (id, slot) in &lab.slots {
-                match fingerprint(&config, id) {
-                    None => report.stopped.push(id.clone()),
-                    Some(new) if new != slot.fingerprint => {
-                        if matches!(slot.state, State::Stopped) {
-                            report.updated.push(id.clone());
-                        } else if let Err(reason) = self.preflight(&config, id) {
-                            // Keep the working process rather than trade
-                            // it for one that cannot start.
-                            report.errors.push(format!(
-                                "{id} not restarted, it keeps running with its previous configuration: {reason}"
-                            ));
-                        } else {
-                            report.restarted.push(id.clone());
-                        }
-                    }
-                    Some(_) => {
-                        if was_autolaunched(&lab, id)
-                            && !autolaunches(&config, id)
-                            && slot.pid.is_some()
-                        {
-                            report.no_longer_autolaunched.push(id.clone());
-                        }
-                    }
-                }
-            }
-            for id in &report.updated {
-                if let (Some(slot), Some(new)) = (lab.slots.get_mut(id), fingerprint(&config, id)) {
-                    slot.fingerprint = new;
-                }
-            }
-            report.started = autolaunched(&config)
-                .into_iter()
-                .filter(|id| !lab.slots.contains_key(id))
-                .collect();
-            lab.config = config.clone();
-        }
-        for id in &report.stopped {
-            let _ = self.stop_component(id, timeout);
-            self.lab().slots.remove(id);
-        }
-        for group in [&report.restarted, &report.started] {
-            for kind in [Kind::Nameserver, Kind::Daemon] {
-                let ids: Vec<&ComponentId> = group.iter().filter(|id| id.kind == kind).collect();
-                for id in &ids {
-                    if report.restarted.contains(id) {
-                        let _ = self.stop_component(id, timeout);
-                    }
-                    if let Err(err) = self.start_component(id, true) {
-                        report.errors.push(format!("{id}: {err}"));
-                    }
-                }
-                let ids: Vec<ComponentId> = ids.into_iter().cloned().collect();
-                self.wait_settled(&ids);
-            }
-        }
-        let monitor = if monitor_changed {
-            // Outside the lock its poller may be waiting for.
-            let old = self
-                .monitor
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take();
-            drop(old);
-            self.start_monitor(&config);
-            let (url, error) = self.monitor_state();
-            if let Some(error) = &error {
-                report.errors.push(error.clone());
-            }
-            Some(url.unwrap_or_else(|| "off".to_owned()))
-        } else {
-            None
-        };
-        tracing::info!(
-            "reloaded: {} restarted, {} started, {} stopped, {} errors",
-            report.restarted.len(),
-            report.started.len(),
-            report.stopped.len(),
-            report.errors.len()
-        );
-        let names = |ids: &[ComponentId]| -> Vec<serde_json::Value> {
-            ids.iter()
-                .map(|id| json!({"kind": id.kind, "name": id.name}))
-                .collect()
-        };
-        Ok(json!({
-            "restarted": names(&report.restarted),
-            "started": names(&report.started),
-            "stopped": names(&report.stopped),
-            "updated": names(&report.updated),
-            "no_longer_autolaunched": names(&report.no_longer_autolaunched),
-            "monitor": monitor,
-            "errors": report.errors,
-            "status": self.status(),
-        }))
-    }
-
-    /// Whether a daemon's drivers can be found with `config`, before its
-    /// working process is stopped for a new one.
-    fn preflight(&self, config: &LaunchConfig, id: &ComponentId) -> Result<(), String> {
-        if id.kind != Kind::Daemon {
-            return Ok(());
-        }
-        let search_path = crate::loader::PluginSearchPath::from_sources(
-            &self.options.plugin_dirs,
-            &config.plugin_dirs,
-            std::env::var_os(crate::loader::PLUGIN_PATH_ENV),
-            Some(&self.options.data_dir),
-        );
-        let missing: Vec<String> = config
-            .services
-            .iter()
-            .filter(|(_, s)| s.daemon == id.name)
-            .filter_map(|(name, service)| {
-                let error = search_path.resolve(&service.module).err()?;
-                Some(format!("service {name}: {error}"))
-            })
-            .collect();
-        if missing.is_empty() {
-            Ok(())
-        } else {
-            Err(missing.join("; "))
-        }
-    }
-
-    /// The lab's status now.
-    fn status(&self) -> LabStatus {
-        let lab = self.lab();
-        let autolaunched = |id: &ComponentId| autolaunches(&lab.config, id);
-        let components = lab
-            .slots
-            .iter()
-            .map(|(id, slot)| ComponentStatus {
-                name: id.name.clone(),
-                kind: id.kind,
-                status: slot.state,
-                pid: slot.pid,
-                uptime_s: slot.since.map(|(_, at)| at.elapsed().as_secs_f64()),
-                restarts: slot.restarts,
-                address: slot.address.clone().filter(|_| slot.pid.is_some()),
-                last_error: slot.last_error.clone(),
-                autolaunch: autolaunched(id),
-                log: slot.log_path.clone(),
-            })
-            .collect();
-        let mut services = Vec::new();
-        for (id, slot) in lab.slots.iter().filter(|(id, _)| id.kind == Kind::Daemon) {
-            let running = slot.pid.is_some() && slot.ready;
-            for (name, _) in lab
-                .config
-                .services
-                .iter()
-                .filter(|(_, s)| s.daemon == id.name)
-            {
-                let outcomes = slot.registrations.iter().filter(|r| r.name == name);
-                services.push(ServiceStatus {
-                    name: name.to_owned(),
-                    daemon: id.name.clone(),
-                    uri: slot
-                        .services
-                        .iter()
-                        .find(|s| s.name == name)
-                        .map(|s| s.uri.clone())
-                        .filter(|_| running),
-                    registered_with: outcomes
-                        .clone()
-                        .filter(|r| r.error.is_none() && running)
-                        .map(|r| r.nameserver.clone())
-                        .collect::<BTreeSet<_>>()
-                        .into_iter()
-                        .collect(),
-                    registration_errors: outcomes
-                        .clone()
-                        .filter_map(|r| {
-                            let error = r.error.as_ref()?;
-                            Some(format!("{}: {error}", r.nameserver))
-                        })
-                        .filter(|_| running)
-                        .collect(),
-                    registration_failures: outcomes
-                        .filter_map(|r| {
-                            Some(RegistrationFailure {
-                                nameserver: r.nameserver.clone(),
-                                error: r.error.clone()?,
-                            })
-                        })
-                        .filter(|_| running)
-                        .collect(),
-                    lock_holder: slot.locks.get(name).cloned(),
-                });
-            }
-        }
-        LabStatus {
-            manager: ManagerStatus {
-                pid: std::process::id(),
-                data_dir: self.options.data_dir.root().to_owned(),
-                started: humantime::format_rfc3339_millis(self.started).to_string(),
-                uptime_s: self.started_at.elapsed().as_secs_f64(),
-                starting: lab.starting,
-                log: manager_log_path(&self.options.data_dir),
-                monitor: self.monitor_state().0,
-                monitor_error: self.monitor_state().1,
-            },
-            components,
-            services,
-        }
-    }
-
-    /// The monitor's URL, or why it is not running.
-    fn monitor_state(&self) -> (Option<String>, Option<String>) {
-        match &*self.monitor.lock().unwrap_or_else(|p| p.into_inner()) {
-            Some(Ok(monitor)) => (Some(monitor.url()), None),
-            Some(Err(err)) => (None, Some(err.clone())),
-            None => (None, None),
-        }
-    }
-
-    /// Answers the control socket until the lab is down.
-    fn serve_control(self: &Arc<Self>, listener: UnixListener) {
-        for stream in listener.incoming() {
-            if self.lab().done {
-                break;
-            }
-            let stream = match stream {
-                Ok(stream) => stream,
-                Err(err) => {
-                    tracing::warn!("control socket: {err}");
-                    thread::sleep(Duration::from_millis(100));
-                    continue;
-                }
-            };
-            let manager = Arc::clone(self);
-            self.requests.fetch_add(1, Ordering::SeqCst);
-            let spawned = thread::Builder::new()
-                .name("control".to_owned())
-                .spawn(move || {
-                    control::serve_connection(stream, |r| manager.handle(r));
-                    let _lab = manager.lab();
-                    manager.requests.fetch_sub(1, Ordering::SeqCst);
-                    manager.changed.notify_all();
-                });
-            if let Err(err) = spawned {
-                self.requests.fetch_sub(1, Ordering::SeqCst);
-                tracing::warn!("control socket: cannot serve a connection: {err}");
-            }
-        }
-        // Let the answers in progress (`down`'s above all) reach their
-        // clients; a silent client gets the request timeout at most.
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let mut lab = self.lab();
-        while self.requests.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-            lab = self
-                .changed
-                .wait_timeout(lab, Duration::from_millis(100))
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-    }
-
-    fn handle(self: &Arc<Self>, request: control::Request) -> Result<serde_json::Value, String> {
-        use control::Request;
-        let to_json = |status: LabStatus| serde_json::to_value(status).map_err(|e| e.to_string());
-        let seconds =
-            |s: f64| Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(DEFAULT_STOP_TIMEOUT);
-        if self.shutting_down.load(Ordering::SeqCst)
-            && !matches!(request, Request::Status {} | Request::Down { .. })
-        {
-            return Err("the lab is shutting down".to_owned());
-        }
-        if !matches!(request, Request::Status {} | Request::Down { .. }) {
-            // Changes wait until the start-up has started everything, so
-            // they do not race it.
-            let mut lab = self.lab();
-            while lab.starting {
-                lab = self.changed.wait(lab).unwrap_or_else(|p| p.into_inner());
-            }
-        }
-        match request {
-            Request::Status {} => to_json(self.status()),
-            Request::WaitStarted {} => to_json(self.status()),
-            Request::Down { timeout_s } => {
-                self.shut_down(seconds(timeout_s));
-                to_json(self.status())
-            }
-            Request::Start { kind, name } => {
-                let id = ComponentId { kind, name };
-                self.start_component(&id, true)?;
-                self.wait_settled(std::slice::from_ref(&id));
-                if kind == Kind::Nameserver {
-                    self.wait_registered(&id.name);
-                }
-                to_json(self.status())
-            }
-            Request::Stop {
-                kind,
-                name,
-                timeout_s,
-            } => {
-                self.stop_component(&ComponentId { kind, name }, seconds(timeout_s))?;
-                to_json(self.status())
-            }
-            Request::Restart {
-                kind,
-                name,
-                timeout_s,
-            } => {
-                let id = ComponentId { kind, name };
-                if self.lab().slots.contains_key(&id) {
-                    self.stop_component(&id, seconds(timeout_s))?;
-                }
-                self.start_component(&id, true)?;
-                self.wait_settled(std::slice::from_ref(&id));
-                if kind == Kind::Nameserver {
-                    self.wait_registered(&id.name);
-                }
-                to_json(self.status())
-            }
-            Request::Reload { timeout_s } => self.reload(seconds(timeout_s)),
-        }
-    }
 }
 
-/// What `reload` did.
-#[derive(Default)]
-struct Reload {
-    restarted: Vec<ComponentId>,
-    started: Vec<ComponentId>,
-    stopped: Vec<ComponentId>,
-    /// Stopped components whose configuration changed (they start with it).
-    updated: Vec<ComponentId>,
-    /// Still running, but no longer autolaunched.
-    no_longer_autolaunched: Vec<ComponentId>,
-    errors: Vec<String>,
-}
-
-/// Whether `config` autolaunches `id`.
-fn autolaunches(config: &LaunchConfig, id: &ComponentId) -> bool {
-    match id.kind {
-        Kind::Nameserver => config.autolaunch.nameservers.contains(&id.name),
-        Kind::Daemon => config.autolaunch.daemons.contains(&id.name),
-    }
-}
-
-/// The components `config` autolaunches, name servers first.
-fn autolaunched(config: &LaunchConfig) -> Vec<ComponentId> {
-    let nameservers = config
-        .autolaunch
-        .nameservers
+/// Says how the start-up went, in the log and to systemd (`READY=1`, with
+/// a one-line `STATUS=`).
+fn announce_started(status: &LabStatus) {
+    let failed: Vec<&str> = status
+        .components
         .iter()
-        .map(|name| (Kind::Nameserver, name));
-    let daemons = config
-        .autolaunch
-        .daemons
-        .iter()
-        .map(|name| (Kind::Daemon, name));
-    nameservers
-        .chain(daemons)
-        .map(|(kind, name)| ComponentId {
-            kind,
-            name: name.clone(),
-        })
-        .collect()
-}
-
-/// Why daemon `id` must not start: one of its name servers is managed here
-/// and failed.
-fn failed_nameserver(lab: &Lab, id: &ComponentId) -> Option<String> {
-    if id.kind != Kind::Daemon {
-        return None;
-    }
-    nameservers_of(&lab.config, &id.name)
+        .filter(|c| c.status != State::Running)
+        .map(|c| c.name.as_str())
+        .collect();
+    let mut summary = if failed.is_empty() {
+        format!("{} components running", status.components.len())
+    } else {
+        format!("not running: {}", failed.join(", "))
+    };
+    let nowhere: Vec<_> = status
+        .registered_nowhere()
         .into_iter()
-        .find_map(|ns| {
-            let slot = lab.slots.get(&ComponentId {
-                kind: Kind::Nameserver,
-                name: ns.clone(),
-            })?;
-            (slot.state == State::Failed).then(|| {
-                format!(
-                    "its name server {ns} failed ({}); start it first",
-                    slot.last_error.as_deref().unwrap_or("no reason recorded")
-                )
-            })
-        })
-}
-
-/// The name servers daemon `daemon` registers with (for itself or its
-/// services).
-fn nameservers_of(config: &LaunchConfig, daemon: &str) -> BTreeSet<String> {
-    let Some(daemon_config) = config.daemons.get(daemon) else {
-        return BTreeSet::new();
-    };
-    daemon_config
-        .nameservers
-        .iter()
-        .chain(
-            config
-                .services
-                .iter()
-                .filter(|(_, s)| s.daemon == daemon)
-                .flat_map(|(_, s)| &s.nameservers),
-        )
-        .cloned()
-        .collect()
-}
-
-/// What a component's process depends on in the configuration, to tell
-/// whether `reload` must restart it. `None` if the configuration has no
-/// such component.
-fn fingerprint(config: &LaunchConfig, id: &ComponentId) -> Option<String> {
-    let value = match id.kind {
-        Kind::Nameserver => json!(config.nameservers.get(&id.name)?),
-        Kind::Daemon => {
-            let daemon = config.daemons.get(&id.name)?;
-            let services: Vec<_> = config
-                .services
-                .iter()
-                .filter(|(_, s)| s.daemon == id.name)
-                .collect();
-            let nameservers: Vec<_> = nameservers_of(config, &id.name)
-                .into_iter()
-                .map(|name| {
-                    let settings = config.nameservers.get(&name);
-                    (name, settings)
-                })
-                .collect();
-            json!({
-                "daemon": daemon,
-                "services": services,
-                "nameservers": nameservers,
-                "plugin_dirs": config.plugin_dirs,
-            })
-        }
-    };
-    Some(value.to_string())
+        .filter(|d| d.autolaunch)
+        .collect();
+    for daemon in &nowhere {
+        tracing::error!("{daemon}");
+    }
+    if !nowhere.is_empty() {
+        let names: Vec<&str> = nowhere.iter().map(|d| d.daemon.as_str()).collect();
+        summary.push_str(&format!(
+            "; registered none of their services: {}",
+            names.join(", ")
+        ));
+    }
+    tracing::info!("lab started: {summary}");
+    notify::notify(&format!("READY=1\nSTATUS={summary}"));
 }

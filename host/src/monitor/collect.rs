@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::client::{ClientError, NameServerProxy, Proxy};
 use crate::daemon::pyro::DAEMON_OBJECT;
-use crate::manager::status::LabStatus;
+use crate::lab::status::LabStatus;
 use crate::nameserver::{NAMESERVER_OBJECT, tags};
 use crate::wire::uri::PyroUri;
 

@@ -25,8 +25,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use super::State;
 use super::collect::ServiceState;
-use crate::manager::logfile::{self, Selection};
-use crate::manager::status::Kind;
+use crate::lab::logfile::{self, Selection};
+use crate::lab::status::Kind;
 
 const INDEX: &str = include_str!("assets/index.html");
 const SCRIPT: &str = include_str!("assets/monitor.js");

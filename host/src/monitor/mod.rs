@@ -35,7 +35,7 @@ use serde::Serialize;
 pub use collect::{NameServerTarget, ServiceState, Snapshot};
 
 use crate::data_dir::DataDir;
-use crate::manager::status::LabStatus;
+use crate::lab::status::LabStatus;
 use crate::stop_signal::StopSignal;
 
 /// Changes kept for `/api/events`.

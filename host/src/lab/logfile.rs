@@ -11,13 +11,34 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use super::status::Kind;
-use super::{log_path, manager_log_path};
 use crate::data_dir::DataDir;
 
 /// A log file grows to this size before it is rotated.
 pub const MAX_BYTES: u64 = 10 * 1024 * 1024;
 /// Rotated files kept besides the current one.
 pub const KEEP: usize = 5;
+
+/// The log file of a component.
+pub fn log_path(data_dir: &DataDir, kind: Kind, name: &str) -> PathBuf {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    data_dir
+        .logs_dir()
+        .join(format!("{}-{safe}.log", kind.as_str()))
+}
+
+/// The manager's own log file.
+pub fn manager_log_path(data_dir: &DataDir) -> PathBuf {
+    data_dir.logs_dir().join("manager.log")
+}
 
 /// An open log file, rotated when it outgrows its limit.
 pub struct LogFile {

@@ -1,5 +1,7 @@
-//! What `ps` shows: the lab as the manager sees it. The same types are the
-//! control socket's answer and `ps --json`'s output (docs/cli-json.md).
+//! The lab's components (their kinds, ids and states) and what `ps` shows
+//! of them. [`LabStatus`] is both the control protocol's reply and `ps
+//! --json`'s output, a public format (docs/cli-json.md): fields may be
+//! added, never renamed, removed or retyped.
 
 use std::path::PathBuf;
 
@@ -42,6 +44,23 @@ impl Kind {
             Kind::Nameserver => "name server",
             Kind::Daemon => "daemon",
         }
+    }
+}
+
+/// A component: a name server or a daemon, by name. In the control
+/// protocol, `{"kind": "daemon", "name": "lockable"}`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ComponentId {
+    /// Its kind (name servers sort first: they start first).
+    pub kind: Kind,
+    /// Its name in the configuration.
+    pub name: String,
+}
+
+impl std::fmt::Display for ComponentId {
+    /// `name server production`, `daemon lockable`: for messages.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.kind.describe(), self.name)
     }
 }
 
