@@ -37,7 +37,7 @@ pub use bigint::{BigInt, Complex};
 pub use de::from_value;
 pub use scan::{
     encode_list_start_into, encode_map_of_encoded, encode_map_start_into, encode_str_into, kind_of,
-    split_list, str_of,
+    split_list, split_list_exact, str_of,
 };
 #[doc(hidden)]
 pub use ser::AsSet;

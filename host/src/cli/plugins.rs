@@ -203,15 +203,12 @@ fn render_list(report: &ListReport) -> String {
             plugin.file.display(),
             plugin.plugin_api_version
         );
-        let width = plugin
+        let rows: Vec<Vec<String>> = plugin
             .classes
             .iter()
-            .map(|c| c.name.len())
-            .max()
-            .unwrap_or(0);
-        for class in &plugin.classes {
-            let _ = writeln!(out, "  {:width$}  {}", class.name, class.doc);
-        }
+            .map(|class| vec![class.name.clone(), class.doc.clone()])
+            .collect();
+        out.push_str(&super::table::rows("  ", &rows));
     }
     for failure in &report.errors {
         let _ = writeln!(out, "\nerror: {}", failure.error);

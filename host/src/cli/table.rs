@@ -6,11 +6,19 @@ use std::fmt::Write as _;
 
 /// The rows under `headers`, each line starting with `indent`.
 pub(super) fn render(indent: &str, headers: &[&str], rows: &[Vec<String>]) -> String {
-    let widths: Vec<usize> = (0..headers.len())
+    let headers: Vec<String> = headers.iter().map(|h| (*h).to_owned()).collect();
+    let mut all = vec![headers];
+    all.extend(rows.iter().cloned());
+    self::rows(indent, &all)
+}
+
+/// Rows without a header, each line starting with `indent`.
+pub(super) fn rows(indent: &str, rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
         .map(|i| {
             rows.iter()
                 .map(|row| row.get(i).map_or(0, |cell| cell.chars().count()))
-                .chain([headers[i].chars().count()])
                 .max()
                 .unwrap_or(0)
         })
@@ -22,11 +30,9 @@ pub(super) fn render(indent: &str, headers: &[&str], rows: &[Vec<String>]) -> St
             .collect();
         format!("{indent}{}\n", padded.join("  ").trim_end())
     };
-    let mut out = line(&mut headers.iter().copied());
-    for row in rows {
-        out.push_str(&line(&mut row.iter().map(String::as_str)));
-    }
-    out
+    rows.iter()
+        .map(|row| line(&mut row.iter().map(String::as_str)))
+        .collect()
 }
 
 /// Appends a titled table (`(none)` when it has no rows), a blank line

@@ -172,10 +172,7 @@ impl<'a> EncodedCall<'a> {
     /// the arguments. `None` for anything the general path handles: other
     /// shapes, `Pyro.Daemon`, lock methods, unknown objects.
     fn parse(shared: &Shared, payload: &'a [u8]) -> Option<EncodedCall<'a>> {
-        let items = value::split_list(payload).ok()?;
-        let [object, method, args, kwargs] = items[..] else {
-            return None;
-        };
+        let [object, method, args, kwargs] = value::split_list_exact(payload)?;
         let object = value::str_of(object)?;
         let method = value::str_of(method)?;
         let lock_method = shared.settings.lockable && LOCK_METHODS.contains(&method);

@@ -45,6 +45,27 @@ pub fn split_list(bytes: &[u8]) -> Result<Vec<&[u8]>, ValueError> {
     Ok(items)
 }
 
+/// The encodings of the items of an encoded list or tuple of exactly `N`
+/// items, without decoding them or allocating; `None` for anything else
+/// (another kind, another count, malformed or trailing bytes).
+pub fn split_list_exact<const N: usize>(bytes: &[u8]) -> Option<[&[u8]; N]> {
+    let mut scanner = Scanner { bytes, at: 0 };
+    let kind = scanner.varint().ok()?;
+    if kind != u64::from(tag::LIST) && kind != u64::from(tag::TUPLE) {
+        return None;
+    }
+    if scanner.varint().ok()? != N as u64 {
+        return None;
+    }
+    let mut items = [&bytes[..0]; N];
+    for item in &mut items {
+        let start = scanner.at;
+        scanner.skip_value(1).ok()?;
+        *item = &bytes[start..scanner.at];
+    }
+    (scanner.remaining() == 0).then_some(items)
+}
+
 /// The text of an encoded string, borrowed from the encoding; `None` for
 /// any other value or a malformed one.
 pub fn str_of(encoded: &[u8]) -> Option<&str> {
@@ -277,6 +298,17 @@ mod tests {
                 Value::Map(vec![("k".into(), Value::Int(5))])
             ]))
         );
+    }
+
+    #[test]
+    fn exact_splits_agree_with_split_list() {
+        let items = sample_items();
+        let encoded = encode(&Value::List(items[..4].to_vec()));
+        let parts: [&[u8]; 4] = split_list_exact(&encoded).unwrap();
+        assert_eq!(parts.to_vec(), split_list(&encoded).unwrap());
+        assert!(split_list_exact::<3>(&encoded).is_none());
+        assert!(split_list_exact::<4>(&encoded[..encoded.len() - 1]).is_none());
+        assert!(split_list_exact::<1>(&encode(&Value::Int(1))).is_none());
     }
 
     #[test]
