@@ -1,4 +1,5 @@
-//! Plain-text tables, as `info`, `ps`, `up` and `nslist` print them:
+//! Plain-text tables, as `info`, `ps`, `up`, `nslist` and `plugins list`
+//! print them:
 //! columns padded to their widest cell, two spaces apart, no trailing
 //! spaces.
 
