@@ -271,11 +271,7 @@ fn report_failures(status: &LabStatus) -> ExitCode {
         .iter()
         .filter(|c| c.status != State::Running && c.autolaunch)
         .collect();
-    let nowhere: Vec<_> = status
-        .registered_nowhere()
-        .into_iter()
-        .filter(|d| d.autolaunch)
-        .collect();
+    let nowhere = status.autolaunched_registered_nowhere();
     for daemon in &nowhere {
         eprintln!("error: {daemon}");
     }

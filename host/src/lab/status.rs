@@ -239,6 +239,15 @@ impl LabStatus {
     /// has a service with a name server to register with, and every such
     /// registration failed. A daemon whose services list no name server
     /// is not one of them, nor is one that registered some of them.
+    /// [`LabStatus::registered_nowhere`], of the autolaunched daemons only:
+    /// what makes `up` fail, since the lab cannot be used by name.
+    pub fn autolaunched_registered_nowhere(&self) -> Vec<RegisteredNowhere> {
+        self.registered_nowhere()
+            .into_iter()
+            .filter(|daemon| daemon.autolaunch)
+            .collect()
+    }
+
     pub fn registered_nowhere(&self) -> Vec<RegisteredNowhere> {
         self.components
             .iter()

@@ -436,11 +436,7 @@ fn announce_started(status: &LabStatus) {
     } else {
         format!("not running: {}", failed.join(", "))
     };
-    let nowhere: Vec<_> = status
-        .registered_nowhere()
-        .into_iter()
-        .filter(|d| d.autolaunch)
-        .collect();
+    let nowhere = status.autolaunched_registered_nowhere();
     for daemon in &nowhere {
         tracing::error!("{daemon}");
     }
