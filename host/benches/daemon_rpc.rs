@@ -77,6 +77,7 @@ fn start_daemon() -> String {
             name: "bench".into(),
             servertype: ServerType::Thread,
             lockable: false,
+            threadpool_size: 80,
             max_connections: 256,
             max_message_size: 1 << 30,
         },

@@ -57,6 +57,7 @@ fn start_our_nameserver() -> u16 {
             name: "bench-ns".into(),
             servertype: ServerType::Thread,
             lockable: false,
+            threadpool_size: 80,
             max_connections: 256,
             max_message_size: 1 << 20,
         },

@@ -91,6 +91,30 @@ impl Stream {
         }
     }
 
+    /// Makes reads and writes return `WouldBlock` instead of waiting (for
+    /// a socket served by an event loop).
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_nonblocking(nonblocking),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.set_nonblocking(nonblocking),
+        }
+    }
+
+    /// Reads into `buffer`'s spare capacity, which is not zeroed first (for
+    /// a megabyte payload that would cost as much as a copy), and extends
+    /// its length by the bytes read. 0 means the peer closed the connection
+    /// (or `buffer` has no spare capacity).
+    #[cfg(unix)]
+    pub fn read_into_spare(&self, buffer: &mut Vec<u8>) -> io::Result<usize> {
+        if buffer.len() == buffer.capacity() {
+            return Ok(0);
+        }
+        let before = buffer.len();
+        rustix::io::read(self, rustix::buffer::spare_capacity(buffer))?;
+        Ok(buffer.len() - before)
+    }
+
     /// Who is on the other end, for log lines.
     pub fn peer(&self) -> String {
         match self {
@@ -103,6 +127,16 @@ impl Stream {
     }
 }
 
+#[cfg(unix)]
+impl std::os::fd::AsFd for Stream {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        match self {
+            Stream::Tcp(s) => s.as_fd(),
+            Stream::Unix(s) => s.as_fd(),
+        }
+    }
+}
+
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
@@ -110,6 +144,40 @@ impl Read for Stream {
             #[cfg(unix)]
             Stream::Unix(s) => s.read(buf),
         }
+    }
+}
+
+/// Reading through a shared reference, as `&TcpStream` allows: the event
+/// loop's workers hold connections behind `Arc`s.
+impl Read for &Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => (&*s).read(buf),
+            #[cfg(unix)]
+            Stream::Unix(s) => (&*s).read(buf),
+        }
+    }
+}
+
+impl Write for &Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => (&*s).write(buf),
+            #[cfg(unix)]
+            Stream::Unix(s) => (&*s).write(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => (&*s).write_vectored(bufs),
+            #[cfg(unix)]
+            Stream::Unix(s) => (&*s).write_vectored(bufs),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -294,12 +362,55 @@ impl Listener {
         }
     }
 
+    /// Makes `accept` return `WouldBlock` instead of waiting.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        match self {
+            Listener::Tcp(l) => l.set_nonblocking(nonblocking),
+            #[cfg(unix)]
+            Listener::Unix(l, _) => l.set_nonblocking(nonblocking),
+        }
+    }
+
     /// Where to connect to reach this listener.
     pub fn address(&self) -> io::Result<ListenAddress> {
         match self {
             Listener::Tcp(l) => l.local_addr().map(ListenAddress::Tcp),
             #[cfg(unix)]
             Listener::Unix(_, path) => Ok(ListenAddress::Unix(path.clone())),
+        }
+    }
+}
+
+#[cfg(unix)]
+impl std::os::fd::AsFd for Listener {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        match self {
+            Listener::Tcp(l) => l.as_fd(),
+            Listener::Unix(l, _) => l.as_fd(),
+        }
+    }
+}
+
+/// Raises this process's limit on open files to the most it may have:
+/// a daemon holds a descriptor per connection, and the usual soft limit
+/// (1,024) would refuse connections long before `max_connections`.
+/// Returns the limit now in force (`None`: unlimited or unknown).
+#[cfg(unix)]
+pub fn raise_open_file_limit() -> Option<u64> {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current == limit.maximum {
+        return limit.current;
+    }
+    let raised = rustix::process::Rlimit {
+        current: limit.maximum,
+        maximum: limit.maximum,
+    };
+    match setrlimit(Resource::Nofile, raised) {
+        Ok(()) => limit.maximum,
+        Err(err) => {
+            tracing::debug!("cannot raise the open-file limit: {err}");
+            limit.current
         }
     }
 }

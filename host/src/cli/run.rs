@@ -67,6 +67,10 @@ impl RunCommand {
 }
 
 pub fn run(command: RunCommand, context: &Context) -> anyhow::Result<ExitCode> {
+    // Each connection is a descriptor: the usual soft limit (1,024) would
+    // refuse connections long before `max_connections`.
+    #[cfg(unix)]
+    crate::net::raise_open_file_limit();
     match command {
         RunCommand::Daemon {
             name,

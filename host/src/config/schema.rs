@@ -250,8 +250,8 @@ pub struct DaemonConfig {
     pub servertype: ServerType,
     /// The name servers it registers itself and its services with.
     pub nameservers: Vec<String>,
-    /// Accepted for PyroLab compatibility and not used: each connection has
-    /// its own thread, bounded by `max_connections`. Default 80.
+    /// On a `thread` daemon, the most calls that run at once: the size of
+    /// the pool of workers connections share. Default 80 (Pyro5's).
     pub threadpool_size: usize,
     /// Client connections served at once; more are refused. Default 256.
     pub max_connections: usize,

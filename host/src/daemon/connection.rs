@@ -1,83 +1,431 @@
 //! One client connection: the handshake, then messages until the client
 //! goes away. A malformed message closes this connection only, with the
 //! reason logged; the daemon serves everyone else as before.
+//!
+//! The socket is non-blocking. Whenever it is ready, a worker of the
+//! [event loop](super::reactor) claims the connection, reads what is
+//! there, answers each message that is complete and writes the replies,
+//! then lets go of it: it waits for the socket again, holding no thread
+//! and, between messages, no buffers. A reply the client is slow to take
+//! is kept and sent as the socket has room; the connection reads nothing
+//! more until it is out.
+//!
+//! Only one worker serves a connection at a time. A worker told of a
+//! connection another is serving leaves a note instead
+//! ([`Connection::claim`]), and the one serving it looks at the socket
+//! again before letting go ([`Connection::release`]), so no event is lost.
 
-use std::io::{BufReader, IoSlice, Write};
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Read, Write};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
+use abi_stable::std_types::RVec;
 use pyrolab_plugin_api::Value;
 
-use super::dispatch::{self, Outcome};
+use super::dispatch::{self, Job, Outcome};
+use super::poller::Happened;
 use super::pyro::{DAEMON_OBJECT, daemon_metadata, metadata};
 use super::{Sessions, Shared};
 use crate::net::Stream;
-use crate::wire::message::{Message, ReadError, annotation, flags, kind};
+use crate::sync::LockUnpoisoned;
+use crate::wire::message::{Assembler, HEADER_SIZE, Message, annotation, flags, kind};
 use crate::wire::serializer::{self, Serializer};
 
-/// Serves one connection until it closes.
-pub(super) fn run(shared: &Shared, stream: Stream, connection: u64) {
-    let peer = stream.peer();
-    // Replies go out in one write, and without Nagle's delay: Python clients
-    // do not set TCP_NODELAY, so a split reply would cost them 40 ms.
-    let _ = stream.set_nodelay();
-    let Ok(read_half) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::with_capacity(64 * 1024, read_half);
-    let mut writer = stream;
-    let mut sessions = Sessions::new(connection);
-    match serve(shared, &mut reader, &mut writer, &mut sessions) {
-        Ok(()) => tracing::debug!(%peer, "connection closed"),
-        Err(reason) => tracing::warn!(%peer, "closing connection: {reason}"),
+/// A payload with at least this much still to come is read straight into
+/// its own buffer rather than through the worker's scratch buffer.
+const DIRECT_READ: usize = 16 * 1024;
+
+/// A client connection.
+pub(super) struct Connection {
+    /// The connection's number, unique within the daemon (locks and
+    /// `session` instances belong to it).
+    pub(super) id: u64,
+    pub(super) stream: Stream,
+    /// Over the limit: it gets a CONNECTFAIL, then is closed.
+    pub(super) refused: bool,
+    peer: String,
+    /// [`FREE`], [`SERVED`] or [`SERVED_AND_NOTIFIED`].
+    owner: AtomicU8,
+    /// The peer has shut down its side: a short read no longer means the
+    /// socket has nothing more, since the end is still to be read.
+    peer_left: AtomicBool,
+    state: Mutex<State>,
+}
+
+/// No worker is serving the connection.
+const FREE: u8 = 0;
+/// A worker is serving it.
+const SERVED: u8 = 1;
+/// A worker is serving it, and the socket had news meanwhile.
+const SERVED_AND_NOTIFIED: u8 = 2;
+
+struct State {
+    phase: Phase,
+    input: Assembler,
+    /// Messages read and not yet answered: a client may send several at
+    /// once (oneway calls).
+    ready: VecDeque<Message>,
+    /// A reply not yet wholly sent.
+    output: Option<Outgoing>,
+    /// Close once the output is out (after a CONNECTFAIL).
+    close_after_output: bool,
+    sessions: Sessions,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the CONNECT.
+    Handshake,
+    /// Connected: calls and pings.
+    Serving,
+    /// Over the daemon's connection limit: its CONNECT gets a CONNECTFAIL
+    /// saying why, so the client reports the reason instead of hanging.
+    Refusing,
+}
+
+/// What the event loop does with the connection next.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Next {
+    /// Waits for the socket: for bytes, or for room to send the rest of
+    /// a reply.
+    Wait,
+    /// Closes it; with the reason to log when the client did not simply
+    /// go away.
+    Close(Option<String>),
+}
+
+impl Connection {
+    /// A newly accepted connection; `refuse` when it is over the limit.
+    pub(super) fn new(id: u64, stream: Stream, refuse: bool) -> Connection {
+        let peer = stream.peer();
+        Connection {
+            id,
+            stream,
+            refused: refuse,
+            peer,
+            owner: AtomicU8::new(FREE),
+            peer_left: AtomicBool::new(false),
+            state: Mutex::new(State {
+                phase: if refuse {
+                    Phase::Refusing
+                } else {
+                    Phase::Handshake
+                },
+                input: Assembler::default(),
+                ready: VecDeque::new(),
+                output: None,
+                close_after_output: false,
+                sessions: Sessions::new(id),
+            }),
+        }
+    }
+
+    /// Who is on the other end, for log lines.
+    pub(super) fn peer(&self) -> &str {
+        &self.peer
+    }
+
+    /// Makes this worker the one serving the connection, after `happened`.
+    /// `false`: another worker is serving it; it is told to look at the
+    /// socket again.
+    pub(super) fn claim(&self, happened: Happened) -> bool {
+        if happened.peer_left {
+            self.peer_left.store(true, Ordering::Release);
+        }
+        loop {
+            match self
+                .owner
+                .compare_exchange(FREE, SERVED, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return true,
+                Err(SERVED_AND_NOTIFIED) => return false,
+                Err(_) => {
+                    let noted = self.owner.compare_exchange(
+                        SERVED,
+                        SERVED_AND_NOTIFIED,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    );
+                    if noted.is_ok() {
+                        return false;
+                    }
+                    // It was let go of in between: try to claim it again.
+                }
+            }
+        }
+    }
+
+    /// Lets go of the connection. `false`: the socket had news while it
+    /// was being served, so the caller serves it again (and still owns it).
+    pub(super) fn release(&self) -> bool {
+        match self
+            .owner
+            .compare_exchange(SERVED, FREE, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => true,
+            Err(_) => {
+                self.owner.store(SERVED, Ordering::Release);
+                false
+            }
+        }
+    }
+
+    /// Whether the connection is free, between messages and with nothing
+    /// to send, so closing it loses nothing.
+    pub(super) fn is_idle(&self) -> bool {
+        if self.owner.load(Ordering::Acquire) != FREE {
+            return false;
+        }
+        let Ok(state) = self.state.try_lock() else {
+            return false;
+        };
+        state.output.is_none() && state.ready.is_empty() && state.input.is_between_messages()
+    }
+
+    /// Serves the connection as far as its socket allows: sends what is
+    /// pending, answers what has arrived, reads what is there. Oneway
+    /// calls to run once the connection is handed back go to `deferred`.
+    /// `scratch` is the worker's read buffer.
+    pub(super) fn serve(
+        &self,
+        shared: &Shared,
+        scratch: &mut [u8],
+        deferred: &mut Vec<Job>,
+    ) -> Next {
+        let mut state = self.state.lock_unpoisoned();
+        self.advance(shared, &mut state, scratch, deferred)
+            .unwrap_or_else(|reason| Next::Close(Some(reason)))
+    }
+
+    fn advance(
+        &self,
+        shared: &Shared,
+        state: &mut State,
+        scratch: &mut [u8],
+        deferred: &mut Vec<Job>,
+    ) -> Result<Next, String> {
+        // Whether the last read took everything the socket had (it returned
+        // less than asked for): then the next read would only say so, and
+        // new bytes will be an event of their own.
+        let mut drained = false;
+        loop {
+            if let Some(output) = &mut state.output {
+                if !output.send(&self.stream)? {
+                    return Ok(Next::Wait);
+                }
+                state.output = None;
+                if state.close_after_output {
+                    return Ok(Next::Close(None));
+                }
+            }
+            if let Some(message) = state.ready.pop_front() {
+                self.answer(shared, state, message, deferred)?;
+                continue;
+            }
+            if shared.is_stopping() && state.input.is_between_messages() {
+                return Ok(Next::Close(None));
+            }
+            if drained && !self.peer_left.load(Ordering::Acquire) {
+                return Ok(Next::Wait);
+            }
+            match self.receive(shared, state, scratch)? {
+                Received::Some { drained: all } => drained = all,
+                Received::Nothing => return Ok(Next::Wait),
+                Received::End => return Ok(Next::Close(None)),
+            }
+        }
+    }
+
+    /// Reads what the socket has into `state`'s messages.
+    fn receive(
+        &self,
+        shared: &Shared,
+        state: &mut State,
+        scratch: &mut [u8],
+    ) -> Result<Received, String> {
+        let max_size = shared.settings.max_message_size;
+        let closed_mid_message = || "connection closed in the middle of a message".to_owned();
+        if let Some(payload) = state.input.payload_to_fill(DIRECT_READ) {
+            let wanted = payload.capacity() - payload.len();
+            let read = match retry(|| self.stream.read_into_spare(payload)) {
+                Ok(0) => return Err(closed_mid_message()),
+                Ok(read) => read,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    return Ok(Received::Nothing);
+                }
+                Err(err) => return Err(format!("cannot read: {err}")),
+            };
+            if let Some(message) = state.input.complete(max_size).map_err(|e| e.to_string())? {
+                state.ready.push_back(message);
+            }
+            return Ok(Received::Some {
+                drained: read < wanted,
+            });
+        }
+        let read = match retry(|| (&self.stream).read(scratch)) {
+            Ok(0) if state.input.is_between_messages() => return Ok(Received::End),
+            Ok(0) => return Err(closed_mid_message()),
+            Ok(read) => read,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(Received::Nothing),
+            Err(err) => return Err(format!("cannot read: {err}")),
+        };
+        let mut bytes = &scratch[..read];
+        while !bytes.is_empty() {
+            let (used, message) = state
+                .input
+                .feed(bytes, max_size)
+                .map_err(|err| err.to_string())?;
+            bytes = &bytes[used..];
+            state.ready.extend(message);
+        }
+        Ok(Received::Some {
+            drained: read < scratch.len(),
+        })
+    }
+
+    /// Answers one message: its reply becomes the output.
+    fn answer(
+        &self,
+        shared: &Shared,
+        state: &mut State,
+        message: Message,
+        deferred: &mut Vec<Job>,
+    ) -> Result<(), String> {
+        match state.phase {
+            Phase::Refusing => {
+                state.output = refusal(shared, &message).map(Outgoing::frame);
+                state.close_after_output = true;
+                if state.output.is_none() {
+                    return Err("could not tell a refused client why".to_owned());
+                }
+            }
+            Phase::Handshake => {
+                if message.kind != kind::CONNECT {
+                    return Err(format!(
+                        "expected a CONNECT handshake first, got message type {}",
+                        message.kind
+                    ));
+                }
+                let (accepted, reply) = handshake(shared, &message)?;
+                state.output = Some(Outgoing::frame(reply));
+                if accepted {
+                    state.phase = Phase::Serving;
+                } else {
+                    state.close_after_output = true;
+                }
+            }
+            Phase::Serving => match message.kind {
+                kind::PING => {
+                    let pong = Message::new(
+                        kind::PING,
+                        message.serializer_id,
+                        0,
+                        message.seq,
+                        b"pong".to_vec(),
+                    );
+                    state.output = Some(Outgoing::frame(pong.encode(false)));
+                }
+                kind::INVOKE => {
+                    let serializer = serializer_for(&message)?;
+                    match dispatch::invoke(shared, &mut state.sessions, serializer, &message) {
+                        Outcome::Reply(frame) => state.output = Some(Outgoing::frame(frame)),
+                        Outcome::Parts(header, payload) => {
+                            state.output = Some(Outgoing::parts(header, payload));
+                        }
+                        Outcome::NoReply => {}
+                        Outcome::Deferred(job) => deferred.push(job),
+                    }
+                }
+                other => return Err(format!("unexpected message type {other} from a client")),
+            },
+        }
+        Ok(())
     }
 }
 
-fn serve(
-    shared: &Shared,
-    reader: &mut BufReader<Stream>,
-    writer: &mut Stream,
-    sessions: &mut Sessions,
-) -> Result<(), String> {
-    let max_size = shared.settings.max_message_size;
-    let hello = match Message::read_from(reader, max_size) {
-        Ok(message) => message,
-        Err(ReadError::Closed) => return Ok(()),
-        Err(err) => return Err(err.to_string()),
-    };
-    if hello.kind != kind::CONNECT {
-        return Err(format!(
-            "expected a CONNECT handshake first, got message type {}",
-            hello.kind
-        ));
-    }
-    if !handshake(shared, &hello, writer)? {
-        return Ok(());
-    }
+enum Received {
+    /// Bytes came in (`drained`: all the socket had).
+    Some { drained: bool },
+    /// None are there yet.
+    Nothing,
+    /// The client closed the connection between messages.
+    End,
+}
+
+/// Retries `io` when a signal interrupted it.
+fn retry<T>(mut io: impl FnMut() -> io::Result<T>) -> io::Result<T> {
     loop {
-        let message = match Message::read_from(reader, max_size) {
-            Ok(message) => message,
-            Err(ReadError::Closed) => return Ok(()),
-            Err(err) => return Err(err.to_string()),
-        };
-        match message.kind {
-            kind::PING => {
-                let pong = Message::new(
-                    kind::PING,
-                    message.serializer_id,
-                    0,
-                    message.seq,
-                    b"pong".to_vec(),
-                );
-                send(writer, &pong.encode(false))?;
+        match io() {
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
+}
+
+/// A reply being sent.
+struct Outgoing {
+    reply: Reply,
+    sent: usize,
+}
+
+enum Reply {
+    /// A whole frame.
+    Frame(Vec<u8>),
+    /// A header and a payload held apart: the driver's encoded result,
+    /// not copied into a frame.
+    Parts([u8; HEADER_SIZE], RVec<u8>),
+}
+
+impl Outgoing {
+    fn frame(frame: Vec<u8>) -> Outgoing {
+        Outgoing {
+            reply: Reply::Frame(frame),
+            sent: 0,
+        }
+    }
+
+    fn parts(header: [u8; HEADER_SIZE], payload: RVec<u8>) -> Outgoing {
+        Outgoing {
+            reply: Reply::Parts(header, payload),
+            sent: 0,
+        }
+    }
+
+    /// The two slices the reply is, in order.
+    fn pieces(&self) -> [&[u8]; 2] {
+        match &self.reply {
+            Reply::Frame(frame) => [frame, &[]],
+            Reply::Parts(header, payload) => [header, payload],
+        }
+    }
+
+    /// Writes as much as the socket takes, in vectored writes (usually
+    /// one system call). Returns whether all of it is out.
+    fn send(&mut self, stream: &Stream) -> Result<bool, String> {
+        loop {
+            let [first, second] = self.pieces();
+            let total = first.len() + second.len();
+            if self.sent == total {
+                return Ok(true);
             }
-            kind::INVOKE => {
-                let serializer = serializer_for(&message)?;
-                match dispatch::invoke(shared, sessions, serializer, &message) {
-                    Outcome::Reply(frame) => send(writer, &frame)?,
-                    Outcome::Parts(header, payload) => send_parts(writer, &header, &payload)?,
-                    Outcome::NoReply => {}
-                }
+            let (first, second) = if self.sent < first.len() {
+                (&first[self.sent..], second)
+            } else {
+                (&[][..], &second[self.sent - first.len()..])
+            };
+            let slices = [IoSlice::new(first), IoSlice::new(second)];
+            let written = if second.is_empty() {
+                retry(|| (&*stream).write(first))
+            } else {
+                retry(|| (&*stream).write_vectored(&slices))
+            };
+            match written {
+                Ok(0) => return Err("cannot send a reply: the connection is closed".to_owned()),
+                Ok(written) => self.sent += written,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(err) => return Err(format!("cannot send a reply: {err}")),
             }
-            other => return Err(format!("unexpected message type {other} from a client")),
         }
     }
 }
@@ -87,32 +435,27 @@ fn serializer_for(message: &Message) -> Result<&'static dyn Serializer, String> 
         .ok_or_else(|| format!("unknown serializer id {}", message.serializer_id))
 }
 
-/// Sends one framed message in a single write.
-fn send(writer: &mut Stream, frame: &[u8]) -> Result<(), String> {
-    writer
-        .write_all(frame)
-        .map_err(|err| format!("cannot send a reply: {err}"))
+/// The CONNECTFAIL for a connection over the limit, in the client's
+/// serializer (`None` if its serializer is unknown).
+fn refusal(shared: &Shared, request: &Message) -> Option<Vec<u8>> {
+    let max = shared.settings.max_connections;
+    let serializer = serializer::by_id(request.serializer_id)?;
+    let reason = format!("too many connections: this daemon serves at most {max} at once");
+    let payload = serializer.serialize(&reason.into()).ok()?;
+    let reply = Message::new(
+        kind::CONNECTFAIL,
+        request.serializer_id,
+        0,
+        request.seq,
+        payload,
+    );
+    Some(reply.encode(false))
 }
 
-/// Sends a header and a payload held apart, with vectored writes (no copy
-/// into one buffer; usually one system call).
-fn send_parts(writer: &mut Stream, header: &[u8], payload: &[u8]) -> Result<(), String> {
-    let mut parts = [IoSlice::new(header), IoSlice::new(payload)];
-    let mut parts = &mut parts[..];
-    while !parts.is_empty() {
-        match writer.write_vectored(parts) {
-            Ok(0) => return Err("cannot send a reply: the connection is closed".to_owned()),
-            Ok(written) => IoSlice::advance_slices(&mut parts, written),
-            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(err) => return Err(format!("cannot send a reply: {err}")),
-        }
-    }
-    Ok(())
-}
-
-/// Answers the CONNECT: the handshake reply with the object's metadata, or a
-/// CONNECTFAIL with the reason. Returns whether the connection goes on.
-fn handshake(shared: &Shared, hello: &Message, writer: &mut Stream) -> Result<bool, String> {
+/// Answers the CONNECT: the handshake reply with the object's metadata, or
+/// a CONNECTFAIL with the reason. Returns whether the connection goes on,
+/// and the reply.
+fn handshake(shared: &Shared, hello: &Message) -> Result<(bool, Vec<u8>), String> {
     let serializer = serializer_for(hello)?;
     let reply = serializer
         .deserialize(&hello.payload)
@@ -157,6 +500,5 @@ fn handshake(shared: &Shared, hello: &Message, writer: &mut Stream) -> Result<bo
     if hello.flags & flags::CORR_ID == 0 {
         message.correlation_id = [0; 16];
     }
-    send(writer, &message.encode(false))?;
-    Ok(message_kind == kind::CONNECTOK)
+    Ok((message_kind == kind::CONNECTOK, message.encode(false)))
 }

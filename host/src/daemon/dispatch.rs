@@ -1,11 +1,10 @@
 //! Running calls: on services and on `Pyro.Daemon`, single or batched,
-//! waited for or oneway, inline (thread daemon) or on the executor
-//! (multiplex daemon).
+//! waited for or oneway. A call runs on the worker that read it: there is
+//! no hand-off per call. A multiplex daemon has one worker, so its calls
+//! run one at a time, in arrival order.
 
 use crate::sync::LockUnpoisoned;
 use std::sync::Arc;
-use std::sync::mpsc::{self, Sender};
-use std::thread;
 
 use abi_stable::std_types::RVec;
 use pyrolab_plugin_api::{CallArgs, DriverError, ErrorKind, Value, value};
@@ -29,48 +28,15 @@ pub(super) enum Outcome {
     /// A reply whose payload is the driver's encoded result, sent right
     /// after the header as it is.
     Parts([u8; HEADER_SIZE], RVec<u8>),
-    /// Nothing (a oneway call).
+    /// Nothing (a oneway call that has run).
     NoReply,
+    /// Nothing now; this oneway call is to run once the connection is
+    /// free again, so the client's next call is not held up by it.
+    Deferred(Job),
 }
 
-type Job = Box<dyn FnOnce() + Send>;
-
-/// The one thread a multiplex daemon runs all its calls on, in order.
-pub(super) struct Executor {
-    jobs: Sender<Job>,
-}
-
-impl Executor {
-    pub(super) fn start(daemon: &str) -> Executor {
-        let (jobs, queue) = mpsc::channel::<Job>();
-        thread::Builder::new()
-            .name(format!("{daemon}-multiplex"))
-            .spawn(move || {
-                for job in queue {
-                    job();
-                }
-            })
-            .expect("start the multiplex executor thread");
-        Executor { jobs }
-    }
-
-    /// Runs `job` on the executor and waits for its result.
-    fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> T {
-        let (done, result) = mpsc::channel();
-        self.submit(move || {
-            let _ = done.send(job());
-        });
-        result
-            .recv()
-            .expect("the executor runs every job it accepts")
-    }
-
-    fn submit(&self, job: impl FnOnce() + Send + 'static) {
-        self.jobs
-            .send(Box::new(job))
-            .expect("the executor lives as long as the daemon");
-    }
-}
+/// Work to run once the connection is free again.
+pub(super) type Job = Box<dyn FnOnce() + Send>;
 
 /// Handles one INVOKE message.
 pub(super) fn invoke(
@@ -86,25 +52,33 @@ pub(super) fn invoke(
             return invoke_encoded(shared, sessions, serializer, request, call);
         }
     }
-    let result = serializer
+    let call = serializer
         .deserialize(&request.payload)
         .map_err(|err| pyro_exception("SerializeError", &format!("cannot read the call: {err}")))
-        .and_then(|value| Call::decode(value).map_err(|err| pyro_exception("ProtocolError", &err)))
-        .and_then(|call| {
-            if batch {
-                run_batch(shared, sessions, call)
-            } else if oneway {
-                run_oneway(shared, sessions, call).map(|()| Value::Null)
-            } else {
-                run_call(shared, sessions, call)
-            }
-        });
+        .and_then(|value| Call::decode(value).map_err(|err| pyro_exception("ProtocolError", &err)));
     if oneway {
-        if let Err(exception) = result {
-            tracing::warn!("oneway call failed: {}", describe(&exception));
-        }
-        return Outcome::NoReply;
+        return match call.and_then(|call| oneway_job(shared, sessions, call)) {
+            Ok(Some(job)) if shared.settings.servertype == ServerType::Thread => {
+                Outcome::Deferred(job)
+            }
+            Ok(Some(job)) => {
+                job();
+                Outcome::NoReply
+            }
+            Ok(None) => Outcome::NoReply,
+            Err(exception) => {
+                tracing::warn!("oneway call failed: {}", describe(&exception));
+                Outcome::NoReply
+            }
+        };
     }
+    let result = call.and_then(|call| {
+        if batch {
+            run_batch(shared, sessions, call)
+        } else {
+            run_call(shared, sessions, call)
+        }
+    });
     let reply_flags = if batch { flags::BATCH } else { 0 };
     reply(serializer, request, reply_flags, result)
 }
@@ -232,20 +206,9 @@ fn run_encoded(
         shared.locks.check(call.object, sessions.connection())?;
     }
     let instance = target(shared, sessions, call.object, call.method)?;
-    match &shared.executor {
-        Some(executor) => {
-            let (object, method) = (call.object.to_owned(), call.method.to_owned());
-            let arguments = call.arguments;
-            executor.run(move || {
-                instance
-                    .call_raw(&method, &arguments)
-                    .map_err(|err| driver_exception(&object, &method, &err))
-            })
-        }
-        None => instance
-            .call_raw(call.method, &call.arguments)
-            .map_err(|err| driver_exception(call.object, call.method, &err)),
-    }
+    instance
+        .call_raw(call.method, &call.arguments)
+        .map_err(|err| driver_exception(call.object, call.method, &err))
 }
 
 fn describe(exception: &Value) -> String {
@@ -346,15 +309,9 @@ fn run_call(shared: &Shared, sessions: &mut Sessions, call: Call<'static>) -> Re
         args,
         kwargs,
     } = call;
-    let execute = move || {
-        instance
-            .call(&method, CallArgs { args, kwargs })
-            .map_err(|err| driver_exception(&object, &method, &err))
-    };
-    match &shared.executor {
-        Some(executor) => executor.run(execute),
-        None => execute(),
-    }
+    instance
+        .call(&method, CallArgs { args, kwargs })
+        .map_err(|err| driver_exception(&object, &method, &err))
 }
 
 /// The daemon's answer to `ping()` or `pyrolab_version()` on a service
@@ -374,24 +331,30 @@ fn service_answer(shared: &Shared, call: &Call<'_>) -> Option<Result<Value, Valu
     pyro::service_method(&call.method).map(Ok)
 }
 
-/// A oneway call runs apart from the connection, so the client's next call
-/// is not held up by it (as Pyro5 does).
-fn run_oneway(shared: &Shared, sessions: &mut Sessions, call: Call<'static>) -> Result<(), Value> {
+/// A oneway call: what the daemon answers itself runs now; a driver call
+/// becomes the job to run (`None`: nothing left to run). On a thread
+/// daemon the job runs apart from the connection, so the client's next
+/// call is not held up by it (as in Pyro5).
+fn oneway_job(
+    shared: &Shared,
+    sessions: &mut Sessions,
+    call: Call<'static>,
+) -> Result<Option<Job>, Value> {
     if call.object == DAEMON_OBJECT {
-        return daemon_call(shared, &call).map(drop);
+        return daemon_call(shared, &call).map(|_| None);
     }
     if shared.objects.contains_key(call.object.as_ref()) {
         // The host's own objects answer at once: run in line.
-        return run_call(shared, sessions, call).map(drop);
+        return run_call(shared, sessions, call).map(|_| None);
     }
     if let Some(result) = lock_call(shared, sessions, &call) {
-        return result.map(drop);
+        return result.map(|_| None);
     }
     if let Some(answer) = service_answer(shared, &call) {
-        return answer.map(drop);
+        return answer.map(|_| None);
     }
     let instance = target(shared, sessions, &call.object, &call.method)?;
-    let job = move || {
+    Ok(Some(Box::new(move || {
         if let Err(err) = instance.call(
             &call.method,
             CallArgs {
@@ -401,19 +364,7 @@ fn run_oneway(shared: &Shared, sessions: &mut Sessions, call: Call<'static>) -> 
         ) {
             tracing::warn!(service = %call.object, "oneway {}() failed: {err}", call.method);
         }
-    };
-    match &shared.executor {
-        Some(executor) => executor.submit(job),
-        None => {
-            thread::Builder::new()
-                .name("oneway".to_owned())
-                .spawn(job)
-                .map_err(|err| {
-                    pyro_exception("DaemonError", &format!("cannot run the oneway call: {err}"))
-                })?;
-        }
-    }
-    Ok(())
+    })))
 }
 
 /// A batch: `(method, args, kwargs)` triples run in order; results are

@@ -141,6 +141,7 @@ fn settings(name: &str, config: &DaemonConfig) -> DaemonSettings {
         name: name.to_owned(),
         servertype: config.servertype,
         lockable: config.classname == DaemonClass::LockableDaemon,
+        threadpool_size: config.threadpool_size,
         max_connections: config.max_connections,
         max_message_size: config.max_message_size,
     }

@@ -1,20 +1,24 @@
 //! A daemon: serves a group of services on one port, speaking Pyro5's
 //! protocol.
 //!
-//! Each connection has its own thread, as in Pyro5's threaded server. On a
-//! `thread` daemon calls run on those threads, so calls from different
-//! connections run concurrently and blocking driver code never holds up
-//! anyone else's I/O. On a `multiplex` daemon every call is handed to one
-//! executor thread and runs there, one at a time, in arrival order.
+//! Connections wait for their sockets in an event loop, holding no thread
+//! (an idle connection costs a few hundred bytes). Whichever worker a
+//! ready socket wakes reads the message, runs the call there and replies.
+//! A `thread` daemon has up to `threadpool_size` workers, so calls from
+//! different connections run concurrently and a blocking driver call
+//! holds up only its own connection; a `multiplex` daemon has one, so its
+//! calls run one at a time, in arrival order.
 //!
 //! # Layout
 //!
 //! - `mod.rs`: [`Daemon`]: accepting, limits, shutdown.
 //! - `launch.rs`: starting a daemon of the launch configuration: loading
 //!   its services, binding, serving with its names registered.
+//! - `reactor.rs`: the event loop and its pool of workers.
+//! - `poller.rs`: waiting for many sockets at once (epoll).
 //! - `connection.rs`: one client connection: handshake, messages, replies.
 //! - `dispatch.rs`: running calls: services, `Pyro.Daemon`, batches,
-//!   oneway calls, the executor of a multiplex daemon.
+//!   oneway calls.
 //! - `lock.rs`: service locks of a lockable daemon.
 //! - `service.rs`: [`HostedService`] and instance modes.
 //! - `pyro.rs`: Pyro5's payload objects: calls, metadata, exceptions.
@@ -25,7 +29,9 @@ mod connection;
 mod dispatch;
 pub mod launch;
 mod lock;
+mod poller;
 pub mod pyro;
+mod reactor;
 pub mod registrar;
 mod service;
 
@@ -42,22 +48,15 @@ pub trait NativeObject: Send + Sync {
 }
 
 use crate::sync::LockUnpoisoned;
-use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
-use std::net::Shutdown;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread;
-use std::time::{Duration, Instant};
 
 use pyrolab_plugin_api::{CallArgs, Value};
 pub use service::{HostedService, Sessions};
 
 use crate::config::schema::ServerType;
-use crate::net::{ListenAddress, Listener, Stream};
-use crate::wire::message::{Message, kind};
-use crate::wire::serializer;
-use dispatch::Executor;
+use crate::net::Listener;
 
 /// How a daemon runs.
 #[derive(Clone, Debug)]
@@ -68,6 +67,9 @@ pub struct DaemonSettings {
     pub servertype: ServerType,
     /// Whether clients can lock services (`LockableDaemon`).
     pub lockable: bool,
+    /// On a `thread` daemon, the most calls that run at once (workers);
+    /// a `multiplex` daemon has one.
+    pub threadpool_size: usize,
     /// Connections served at once; more are refused with CONNECTFAIL.
     pub max_connections: usize,
     /// The largest message accepted, in bytes.
@@ -86,12 +88,10 @@ struct Shared {
     objects: BTreeMap<String, Arc<dyn NativeObject>>,
     /// `host:port` as clients address it.
     location: Mutex<String>,
-    executor: Option<Executor>,
     locks: lock::Locks,
-    active: AtomicUsize,
     stopping: AtomicBool,
-    /// Open connections, so shutdown can stop their reading.
-    connections: Mutex<HashMap<u64, Stream>>,
+    /// Wakes the event loop at shutdown, once it runs.
+    waker: Mutex<Option<Arc<poller::Waker>>>,
     next_connection: AtomicU64,
 }
 
@@ -99,7 +99,6 @@ struct Shared {
 #[derive(Clone)]
 pub struct ShutdownHandle {
     shared: Arc<Shared>,
-    address: Arc<Mutex<Option<ListenAddress>>>,
 }
 
 impl ShutdownHandle {
@@ -107,9 +106,8 @@ impl ShutdownHandle {
     /// in progress finish and reply, then `serve` returns.
     pub fn shutdown(&self) {
         self.shared.stopping.store(true, Ordering::SeqCst);
-        // Wake the accept loop with a connection to ourselves.
-        if let Some(address) = &*self.address.lock_unpoisoned() {
-            address.poke();
+        if let Some(waker) = &*self.shared.waker.lock_unpoisoned() {
+            waker.signal();
         }
     }
 }
@@ -127,10 +125,6 @@ impl Daemon {
         services: Vec<HostedService>,
         objects: Vec<(String, Arc<dyn NativeObject>)>,
     ) -> Self {
-        let executor = match settings.servertype {
-            ServerType::Multiplex => Some(Executor::start(&settings.name)),
-            ServerType::Thread => None,
-        };
         let services = services
             .into_iter()
             .map(|service| (service.name().to_owned(), service))
@@ -141,11 +135,9 @@ impl Daemon {
                 services,
                 objects: objects.into_iter().collect(),
                 location: Mutex::new(String::new()),
-                executor,
                 locks: lock::Locks::default(),
-                active: AtomicUsize::new(0),
                 stopping: AtomicBool::new(false),
-                connections: Mutex::new(HashMap::new()),
+                waker: Mutex::new(None),
                 next_connection: AtomicU64::new(1),
             }),
         }
@@ -161,79 +153,17 @@ impl Daemon {
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle {
             shared: Arc::clone(&self.shared),
-            address: Arc::new(Mutex::new(None)),
         }
     }
 
-    /// Serves clients on `listener` until `shutdown` is triggered. `location`
-    /// is the `host:port` (or `./u:path`) clients use; it appears in
-    /// `Pyro.Daemon.info()`.
+    /// Serves clients on `listener` until `shutdown` is triggered, on this
+    /// thread and the workers it starts. `location` is the `host:port` (or
+    /// `./u:path`) clients use; it appears in `Pyro.Daemon.info()`.
     pub fn serve(&self, listener: Listener, location: &str, shutdown: &ShutdownHandle) {
+        debug_assert!(Arc::ptr_eq(&self.shared, &shutdown.shared));
         *self.shared.location.lock_unpoisoned() = location.to_owned();
-        *shutdown.address.lock_unpoisoned() = listener.address().ok();
-        // A shutdown requested before the address was recorded could not
-        // wake `accept`: it is seen here instead.
-        if self.shared.stopping.load(Ordering::SeqCst) {
-            self.drain();
-            return;
-        }
-        loop {
-            let stream = listener.accept();
-            if self.shared.stopping.load(Ordering::SeqCst) {
-                break;
-            }
-            match stream {
-                Ok(stream) => self.accept(stream),
-                Err(err) => {
-                    // Typically out of file descriptors: back off instead of
-                    // spinning, and keep serving the connections we have.
-                    tracing::warn!("accepting a connection failed: {err}");
-                    thread::sleep(Duration::from_millis(50));
-                }
-            }
-        }
-        self.drain();
-    }
-
-    fn accept(&self, stream: Stream) {
-        let shared = Arc::clone(&self.shared);
-        let admitted =
-            shared.active.fetch_add(1, Ordering::SeqCst) < shared.settings.max_connections;
-        let spawned = thread::Builder::new()
-            .name(format!("{}-conn", shared.settings.name))
-            .spawn(move || {
-                if admitted {
-                    let id = shared.next_connection.fetch_add(1, Ordering::Relaxed);
-                    if let Ok(clone) = stream.try_clone() {
-                        shared.lock_connections().insert(id, clone);
-                    }
-                    connection::run(&shared, stream, id);
-                    shared.lock_connections().remove(&id);
-                    shared.locks.release_connection(id);
-                } else {
-                    refuse(&shared, stream);
-                }
-                shared.active.fetch_sub(1, Ordering::SeqCst);
-            });
-        if let Err(err) = spawned {
-            tracing::error!("cannot start a connection thread: {err}");
-            self.shared.active.fetch_sub(1, Ordering::SeqCst);
-        }
-    }
-
-    /// Lets connections finish what they are doing: their reading side is
-    /// closed, so each ends after replying to the call in progress.
-    fn drain(&self) {
-        for stream in self.shared.lock_connections().values() {
-            let _ = stream.shutdown(Shutdown::Read);
-        }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.shared.active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(10));
-        }
-        let left = self.shared.active.load(Ordering::SeqCst);
-        if left > 0 {
-            tracing::warn!("{left} connections still busy after 30 s; stopping anyway");
+        if let Err(err) = reactor::Reactor::run(Arc::clone(&self.shared), listener) {
+            tracing::error!("daemon {}: cannot serve: {err}", self.shared.settings.name);
         }
     }
 }
@@ -248,35 +178,7 @@ impl Shared {
         }
     }
 
-    fn lock_connections(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Stream>> {
-        self.connections.lock_unpoisoned()
-    }
-}
-
-/// Answers a connection over the limit: its CONNECT gets a CONNECTFAIL
-/// saying why, so the client reports the reason instead of hanging.
-fn refuse(shared: &Shared, mut stream: Stream) {
-    let max = shared.settings.max_connections;
-    tracing::warn!(
-        peer = %stream.peer(),
-        "refusing a connection: already serving the maximum of {max}"
-    );
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let Ok(request) = Message::read_from(&mut stream, shared.settings.max_message_size) else {
-        return;
-    };
-    let Some(serializer) = serializer::by_id(request.serializer_id) else {
-        return;
-    };
-    let reason = format!("too many connections: this daemon serves at most {max} at once");
-    if let Ok(payload) = serializer.serialize(&reason.into()) {
-        let reply = Message::new(
-            kind::CONNECTFAIL,
-            request.serializer_id,
-            0,
-            request.seq,
-            payload,
-        );
-        let _ = stream.write_all(&reply.encode(false));
+    fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
     }
 }

@@ -25,6 +25,9 @@ const MAX_CONNECTIONS: usize = 1024;
 /// Name-server messages are small; anything bigger is not a name-server
 /// call.
 const MAX_MESSAGE_SIZE: u64 = 1 << 20;
+/// Lookups and registrations at once: each is short, so a few workers
+/// serve many clients.
+const WORKERS: usize = 16;
 
 /// Why a name server could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +141,7 @@ impl Launch {
                 name: name.clone(),
                 servertype: ServerType::Thread,
                 lockable: false,
+                threadpool_size: WORKERS,
                 max_connections: MAX_CONNECTIONS,
                 max_message_size: MAX_MESSAGE_SIZE,
             },

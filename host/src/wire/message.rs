@@ -276,28 +276,172 @@ impl Message {
         let mut header_bytes = [0u8; HEADER_SIZE];
         read_header(reader, &mut header_bytes)?;
         let header = Header::parse(&header_bytes)?;
-        let total = u64::from(header.data_len) + u64::from(header.annotations_len);
+        header.check_size(max_size)?;
+        let annotations = read_exactly(reader, header.annotations_len)?;
+        let payload = read_exactly(reader, header.data_len)?;
+        finish(header, &annotations, payload, max_size)
+    }
+}
+
+impl Header {
+    /// Refuses a message whose announced lengths exceed `max_size`.
+    fn check_size(&self, max_size: u64) -> Result<(), ReadError> {
+        let total = u64::from(self.data_len) + u64::from(self.annotations_len);
         if total > max_size {
             return Err(protocol(format!(
                 "message too large ({total} bytes, max {max_size})"
             )));
         }
-        let annotation_bytes = read_exactly(reader, header.annotations_len)?;
-        let annotations = parse_annotations(&annotation_bytes)?;
-        let mut payload = read_exactly(reader, header.data_len)?;
-        if header.flags & flags::COMPRESSED != 0 {
-            payload = unzlib(&payload, max_size)?;
-        }
-        Ok(Message {
-            kind: header.kind,
-            serializer_id: header.serializer_id,
-            flags: header.flags & !flags::COMPRESSED,
-            seq: header.seq,
-            correlation_id: header.correlation_id,
-            annotations,
-            payload,
-        })
+        Ok(())
     }
+}
+
+/// The message whose header, annotation bytes and payload (as sent) are
+/// all in: annotations parsed, payload decompressed.
+fn finish(
+    header: Header,
+    annotations: &[u8],
+    mut payload: Vec<u8>,
+    max_size: u64,
+) -> Result<Message, ReadError> {
+    let annotations = parse_annotations(annotations)?;
+    if header.flags & flags::COMPRESSED != 0 {
+        payload = unzlib(&payload, max_size)?;
+    }
+    Ok(Message {
+        kind: header.kind,
+        serializer_id: header.serializer_id,
+        flags: header.flags & !flags::COMPRESSED,
+        seq: header.seq,
+        correlation_id: header.correlation_id,
+        annotations,
+        payload,
+    })
+}
+
+/// Assembles messages from bytes as they arrive, for a socket served by
+/// an event loop (which reads whatever is there and must not wait for
+/// the rest).
+///
+/// Between messages it holds no heap memory, so an idle connection costs
+/// a few bytes. Once a header is in, the payload's buffer is reserved at
+/// the announced size, which [`Header::check_size`] has bounded: that is
+/// address space, and pages become resident only as bytes arrive. A
+/// large payload is read straight into it ([`Assembler::payload_to_fill`]),
+/// with no intermediate copy and no zeroing.
+#[derive(Debug)]
+pub struct Assembler {
+    head: [u8; HEADER_SIZE],
+    head_len: usize,
+    header: Option<Header>,
+    annotations: Vec<u8>,
+    payload: Vec<u8>,
+}
+
+impl Default for Assembler {
+    fn default() -> Self {
+        Assembler {
+            head: [0; HEADER_SIZE],
+            head_len: 0,
+            header: None,
+            annotations: Vec::new(),
+            payload: Vec::new(),
+        }
+    }
+}
+
+impl Assembler {
+    /// Whether no part of a message has arrived since the last one ended.
+    pub fn is_between_messages(&self) -> bool {
+        self.head_len == 0
+    }
+
+    /// Takes bytes from the front of `input`: returns how many it used
+    /// and, when they complete a message, the message. Bytes after the end
+    /// of a message are left for the next call.
+    pub fn feed(
+        &mut self,
+        input: &[u8],
+        max_size: u64,
+    ) -> Result<(usize, Option<Message>), ReadError> {
+        let mut used = 0;
+        let header = match self.header {
+            Some(header) => header,
+            None => {
+                let take = (HEADER_SIZE - self.head_len).min(input.len());
+                self.head[self.head_len..self.head_len + take].copy_from_slice(&input[..take]);
+                self.head_len += take;
+                used += take;
+                if self.head_len < HEADER_SIZE {
+                    return Ok((used, None));
+                }
+                self.start(max_size)?
+            }
+        };
+        used += fill(
+            &mut self.annotations,
+            header.annotations_len,
+            &input[used..],
+        );
+        if self.annotations.len() == header.annotations_len as usize {
+            used += fill(&mut self.payload, header.data_len, &input[used..]);
+        }
+        Ok((used, self.complete(max_size)?))
+    }
+
+    /// Parses the header just completed and reserves room for the rest.
+    fn start(&mut self, max_size: u64) -> Result<Header, ReadError> {
+        let header = Header::parse(&self.head)?;
+        header.check_size(max_size)?;
+        let reserve = |buffer: &mut Vec<u8>, len: u32| {
+            buffer.try_reserve_exact(len as usize).map_err(|_| {
+                protocol(format!(
+                    "cannot reserve memory for a {len}-byte message part"
+                ))
+            })
+        };
+        reserve(&mut self.annotations, header.annotations_len)?;
+        reserve(&mut self.payload, header.data_len)?;
+        self.header = Some(header);
+        Ok(header)
+    }
+
+    /// The payload's buffer, to read into directly, while at least `min`
+    /// bytes of it are still to come; its spare capacity is exactly what
+    /// is missing. After reading into it, [`Assembler::complete`] says
+    /// whether the message is whole.
+    pub fn payload_to_fill(&mut self, min: usize) -> Option<&mut Vec<u8>> {
+        let header = self.header?;
+        let annotations_in = self.annotations.len() == header.annotations_len as usize;
+        let missing = header.data_len as usize - self.payload.len();
+        (annotations_in && missing >= min).then_some(&mut self.payload)
+    }
+
+    /// The message, if every byte of it is in; the assembler is then ready
+    /// for the next one.
+    pub fn complete(&mut self, max_size: u64) -> Result<Option<Message>, ReadError> {
+        let Some(header) = self.header else {
+            return Ok(None);
+        };
+        if self.annotations.len() < header.annotations_len as usize
+            || self.payload.len() < header.data_len as usize
+        {
+            return Ok(None);
+        }
+        let annotations = std::mem::take(&mut self.annotations);
+        let payload = std::mem::take(&mut self.payload);
+        self.header = None;
+        self.head_len = 0;
+        finish(header, &annotations, payload, max_size).map(Some)
+    }
+}
+
+/// Appends to `buffer` what `input` has of the `len` bytes it is to hold;
+/// returns how many bytes it took.
+fn fill(buffer: &mut Vec<u8>, len: u32, input: &[u8]) -> usize {
+    let take = (len as usize - buffer.len()).min(input.len());
+    buffer.extend_from_slice(&input[..take]);
+    take
 }
 
 /// What a frame leaves room for behind its header before it must grow.
@@ -537,5 +681,90 @@ mod tests {
         let bytes = message.encode(true);
         let err = Message::read_from(&mut bytes.as_slice(), 100_000).unwrap_err();
         assert!(err.to_string().contains("expands beyond"), "{err}");
+    }
+
+    fn sample_messages() -> Vec<Message> {
+        let mut annotated = Message::new(kind::RESULT, 16, 0, 7, vec![9; 40_000]);
+        annotated.annotations.push((*b"CORR", vec![1, 2, 3]));
+        annotated.correlation_id = [5; 16];
+        annotated.flags = flags::CORR_ID;
+        vec![
+            Message::new(kind::INVOKE, 1, 0, 1, CAPTURED_INVOKE_PAYLOAD.to_vec()),
+            Message::new(kind::PING, 1, 0, 2, Vec::new()),
+            annotated,
+        ]
+    }
+
+    /// Feeds `bytes` to an assembler in pieces of `piece` bytes.
+    fn assemble(bytes: &[u8], piece: usize) -> Result<Vec<Message>, ReadError> {
+        let mut assembler = Assembler::default();
+        let mut messages = Vec::new();
+        for mut chunk in bytes.chunks(piece) {
+            while !chunk.is_empty() {
+                let (used, message) = assembler.feed(chunk, 1 << 20)?;
+                chunk = &chunk[used..];
+                messages.extend(message);
+            }
+        }
+        assert!(assembler.is_between_messages());
+        Ok(messages)
+    }
+
+    #[test]
+    fn the_assembler_rebuilds_messages_however_the_bytes_arrive() {
+        let expected = sample_messages();
+        let mut stream = Vec::new();
+        for message in &expected {
+            stream.extend(message.encode(false));
+        }
+        for piece in [1, 7, 40, 41, 1000, stream.len()] {
+            // Not assert_eq: the messages are too long to print.
+            assert!(
+                assemble(&stream, piece).unwrap() == expected,
+                "pieces of {piece}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_assembler_reads_what_read_from_reads() {
+        for message in sample_messages() {
+            let bytes = message.encode(true);
+            let read = Message::read_from(&mut bytes.as_slice(), 1 << 20).unwrap();
+            assert!(assemble(&bytes, 13).unwrap() == vec![read]);
+        }
+    }
+
+    #[test]
+    fn a_large_payload_can_be_read_straight_into_its_buffer() {
+        let message = Message::new(
+            kind::INVOKE,
+            16,
+            0,
+            3,
+            (0..100_000u32).map(|i| i as u8).collect(),
+        );
+        let bytes = message.encode(false);
+        let mut assembler = Assembler::default();
+        let (used, none) = assembler.feed(&bytes[..HEADER_SIZE + 10], 1 << 20).unwrap();
+        assert_eq!((used, none), (HEADER_SIZE + 10, None));
+        let payload = assembler
+            .payload_to_fill(1024)
+            .expect("most of the payload is to come");
+        assert_eq!(payload.capacity() - payload.len(), 100_000 - 10);
+        payload.extend_from_slice(&bytes[HEADER_SIZE + 10..]);
+        assert_eq!(assembler.payload_to_fill(1), None);
+        assert!(assembler.complete(1 << 20).unwrap() == Some(message));
+        assert!(assembler.is_between_messages());
+    }
+
+    #[test]
+    fn the_assembler_refuses_what_read_from_refuses() {
+        let oversized = Message::new(kind::INVOKE, 1, 0, 1, vec![0; 2000]).encode(false);
+        let err = Assembler::default().feed(&oversized, 1024).unwrap_err();
+        assert!(err.to_string().contains("too large"), "{err}");
+        let mut wrong_magic = Message::new(kind::PING, 1, 0, 1, Vec::new()).encode(false);
+        wrong_magic[0x27] ^= 1;
+        assert!(Assembler::default().feed(&wrong_magic, 1024).is_err());
     }
 }

@@ -1,0 +1,378 @@
+//! The event loop: connections wait for their sockets in one [`Poller`],
+//! holding no thread, and a small pool of workers serves whichever is
+//! ready.
+//!
+//! Every worker waits on the poller itself, and the one an event wakes
+//! reads the message, runs the call and writes the reply: there is no
+//! hand-off between an I/O thread and a call thread, so a call costs the
+//! same wake-up as on a thread of its own. A `thread` daemon has up to
+//! `threadpool_size` workers (Pyro5's meaning: that many calls at once);
+//! a new one starts when the last idle one takes an event. The first
+//! [`MIN_WORKERS`] stay; those started beyond them retire after
+//! [`WORKER_IDLE`] without an event. A `multiplex`
+//! daemon has exactly one, the thread that called
+//! [`Daemon::serve`](super::Daemon::serve): its calls run one at a time,
+//! in the order they arrive.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::Shutdown;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::Shared;
+use super::connection::{Connection, Next};
+use super::dispatch::Job;
+use super::poller::{Events, Happened, Poller, Waker};
+use crate::config::schema::ServerType;
+use crate::net::{Listener, Stream};
+use crate::sync::LockUnpoisoned;
+
+/// The poller's key for the listening socket.
+const LISTENER: u64 = u64::MAX;
+/// The poller's key for the shutdown signal.
+const WAKER: u64 = u64::MAX - 1;
+/// Each worker's read buffer: a small message, or many, in one read.
+const SCRATCH: usize = 64 * 1024;
+/// Workers a thread daemon keeps when idle (Pyro5's `THREADPOOL_SIZE_MIN`).
+const MIN_WORKERS: usize = 4;
+/// How long an idle worker beyond the minimum waits before it retires.
+const WORKER_IDLE: Duration = Duration::from_secs(30);
+/// Connections over the limit kept until their CONNECTFAIL is sent; more
+/// are closed at once (a client opening thousands gets no explanation).
+const MAX_REFUSING: usize = 64;
+/// How long a shutdown waits for calls in progress.
+const DRAIN_LIMIT: Duration = Duration::from_secs(30);
+/// How often workers look at the drain's deadline while draining.
+const DRAIN_TICK: Duration = Duration::from_millis(100);
+
+pub(super) struct Reactor {
+    shared: Arc<Shared>,
+    poller: Poller,
+    waker: Arc<Waker>,
+    listener: Listener,
+    connections: Mutex<HashMap<u64, Arc<Connection>>>,
+    /// Connections over the limit, waiting for their CONNECTFAIL.
+    refusing: AtomicUsize,
+    /// Workers running, and how many of them are waiting for an event.
+    workers: AtomicUsize,
+    idle: AtomicUsize,
+    max_workers: usize,
+    min_workers: usize,
+    /// Set at shutdown: no more connections; those in progress finish
+    /// by the deadline.
+    draining: AtomicBool,
+    drain_deadline: Mutex<Option<Instant>>,
+    /// Every connection is closed: the workers stop.
+    finished: AtomicBool,
+}
+
+impl Reactor {
+    /// Serves `listener` on this thread (and the workers it starts) until
+    /// the daemon is shut down and its connections are done.
+    pub(super) fn run(shared: Arc<Shared>, listener: Listener) -> io::Result<()> {
+        listener.set_nonblocking(true)?;
+        let poller = Poller::new()?;
+        let waker = Arc::new(Waker::new()?);
+        poller.add_listener(&listener, LISTENER)?;
+        poller.add_waker(&waker, WAKER)?;
+        let max_workers = match shared.settings.servertype {
+            ServerType::Thread => shared.settings.threadpool_size.max(1),
+            ServerType::Multiplex => 1,
+        };
+        let reactor = Arc::new(Reactor {
+            shared: Arc::clone(&shared),
+            poller,
+            waker: Arc::clone(&waker),
+            listener,
+            connections: Mutex::new(HashMap::new()),
+            refusing: AtomicUsize::new(0),
+            workers: AtomicUsize::new(1),
+            idle: AtomicUsize::new(0),
+            max_workers,
+            min_workers: MIN_WORKERS.min(max_workers),
+            draining: AtomicBool::new(false),
+            drain_deadline: Mutex::new(None),
+            finished: AtomicBool::new(false),
+        });
+        *shared.waker.lock_unpoisoned() = Some(waker);
+        // A shutdown asked for before the waker was in place is seen here.
+        if shared.is_stopping() {
+            reactor.waker.signal();
+        }
+        reactor.work(false);
+        reactor.wait_for_workers();
+        Ok(())
+    }
+
+    /// A worker: waits for events and serves them until the daemon is
+    /// done (or, when `may_retire`, until it has been idle long enough).
+    fn work(self: &Arc<Self>, may_retire: bool) {
+        let mut scratch = vec![0u8; SCRATCH];
+        let mut deferred = Vec::new();
+        let mut events = Events::new();
+        loop {
+            // Only workers that may retire, or that watch a drain's
+            // deadline, wait with a timeout: a timed wait costs a timer
+            // on every call.
+            let timeout = if self.draining() {
+                Some(DRAIN_TICK)
+            } else {
+                may_retire.then_some(WORKER_IDLE)
+            };
+            self.idle.fetch_add(1, Ordering::SeqCst);
+            let event = self.poller.wait(&mut events, timeout);
+            let still_idle = self.idle.fetch_sub(1, Ordering::SeqCst) - 1;
+            match event {
+                Ok(Some((WAKER, _))) => self.begin_drain(),
+                Ok(Some((LISTENER, _))) => self.accept(),
+                Ok(Some((id, happened))) => {
+                    if still_idle == 0 {
+                        // Someone must be waiting while this call runs.
+                        self.add_worker();
+                    }
+                    self.serve(id, happened, &mut scratch, &mut deferred);
+                }
+                Ok(None) => {
+                    self.check_drain_deadline();
+                    if may_retire && !self.draining() && self.retire() {
+                        return;
+                    }
+                }
+                Err(err) => {
+                    tracing::error!("waiting for sockets failed: {err}");
+                    thread::sleep(Duration::from_millis(50));
+                }
+            }
+            if self.finished.load(Ordering::SeqCst) {
+                break;
+            }
+        }
+        self.workers.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Serves connection `id`, whose socket has news, unless another
+    /// worker is serving it (that one then looks again); then runs the
+    /// oneway calls it left.
+    fn serve(&self, id: u64, happened: Happened, scratch: &mut [u8], deferred: &mut Vec<Job>) {
+        let Some(connection) = self.connections.lock_unpoisoned().get(&id).cloned() else {
+            return;
+        };
+        if !connection.claim(happened) {
+            return;
+        }
+        loop {
+            let next = catch_unwind(AssertUnwindSafe(|| {
+                connection.serve(&self.shared, scratch, deferred)
+            }))
+            .unwrap_or_else(|_| {
+                Next::Close(Some(
+                    "serving it failed unexpectedly (a bug in pyrolab-host; please report it)"
+                        .to_owned(),
+                ))
+            });
+            if let Next::Close(reason) = next {
+                // Never released: no worker serves it again.
+                self.close(&connection, reason);
+                break;
+            }
+            if connection.release() {
+                break;
+            }
+        }
+        for job in deferred.drain(..) {
+            if catch_unwind(AssertUnwindSafe(job)).is_err() {
+                tracing::error!("a oneway call failed unexpectedly (a bug in pyrolab-host)");
+            }
+        }
+    }
+
+    /// Accepts every connection waiting, then waits for more.
+    fn accept(&self) {
+        loop {
+            match self.listener.accept() {
+                Ok(stream) => self.admit(stream),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err)
+                    if matches!(
+                        err.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                    ) => {}
+                Err(err) => {
+                    // Typically out of file descriptors: back off instead
+                    // of spinning, and keep serving the connections we have.
+                    tracing::warn!("accepting a connection failed: {err}");
+                    thread::sleep(Duration::from_millis(50));
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Takes on a new connection, or refuses it when the daemon serves its
+    /// maximum already.
+    fn admit(&self, stream: Stream) {
+        if let Err(err) = stream.set_nonblocking(true) {
+            tracing::warn!(peer = %stream.peer(), "cannot serve a connection: {err}");
+            return;
+        }
+        // Replies go out in one write, and without Nagle's delay: Python
+        // clients do not set TCP_NODELAY, so a split reply would cost them
+        // 40 ms.
+        let _ = stream.set_nodelay();
+        let max = self.shared.settings.max_connections;
+        let mut connections = self.connections.lock_unpoisoned();
+        let refusing = self.refusing.load(Ordering::SeqCst);
+        let refuse = connections.len() - refusing >= max;
+        if refuse {
+            if refusing >= MAX_REFUSING {
+                tracing::warn!(
+                    peer = %stream.peer(),
+                    "closing a connection at once: already serving the maximum of {max}, \
+                     and {refusing} more are being refused"
+                );
+                return;
+            }
+            tracing::warn!(
+                peer = %stream.peer(),
+                "refusing a connection: already serving the maximum of {max}"
+            );
+        }
+        let id = self.shared.next_connection.fetch_add(1, Ordering::Relaxed);
+        let connection = Arc::new(Connection::new(id, stream, refuse));
+        if let Err(err) = self.poller.add_socket(&connection.stream, id) {
+            tracing::warn!(peer = %connection.peer(), "cannot serve a connection: {err}");
+            return;
+        }
+        if refuse {
+            self.refusing.fetch_add(1, Ordering::SeqCst);
+        }
+        connections.insert(id, connection);
+    }
+
+    /// Closes a connection and releases what it held (its locks, its
+    /// `session` instances).
+    fn close(&self, connection: &Connection, reason: Option<String>) {
+        let Some(connection) = self.connections.lock_unpoisoned().remove(&connection.id) else {
+            return;
+        };
+        match reason {
+            None => tracing::debug!(peer = %connection.peer(), "connection closed"),
+            Some(reason) => {
+                tracing::warn!(peer = %connection.peer(), "closing connection: {reason}")
+            }
+        }
+        if connection.refused {
+            self.refusing.fetch_sub(1, Ordering::SeqCst);
+        }
+        self.poller.remove(&connection.stream);
+        let _ = connection.stream.shutdown(Shutdown::Both);
+        self.shared.locks.release_connection(connection.id);
+        if self.draining() && self.connections.lock_unpoisoned().is_empty() {
+            self.finish();
+        }
+    }
+
+    /// Starts one more worker, if the pool may grow.
+    fn add_worker(self: &Arc<Self>) {
+        let running = self.workers.load(Ordering::SeqCst);
+        if running >= self.max_workers
+            || self
+                .workers
+                .compare_exchange(running, running + 1, Ordering::SeqCst, Ordering::SeqCst)
+                .is_err()
+        {
+            return;
+        }
+        let reactor = Arc::clone(self);
+        let may_retire = running >= self.min_workers;
+        let started = thread::Builder::new()
+            .name(format!("{}-worker", self.shared.settings.name))
+            .spawn(move || reactor.work(may_retire));
+        if let Err(err) = started {
+            tracing::error!("cannot start a worker thread: {err}");
+            self.workers.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether this idle worker leaves the pool (it does if the pool has
+    /// more than its minimum); the count is taken down here.
+    fn retire(&self) -> bool {
+        let running = self.workers.load(Ordering::SeqCst);
+        running > self.min_workers
+            && self
+                .workers
+                .compare_exchange(running, running - 1, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+    }
+
+    fn draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// The shutdown: accept nothing more, close the connections that are
+    /// between calls, and let the others finish theirs.
+    fn begin_drain(&self) {
+        if self.finished.load(Ordering::SeqCst) {
+            return;
+        }
+        {
+            let mut deadline = self.drain_deadline.lock_unpoisoned();
+            if deadline.is_some() {
+                return;
+            }
+            *deadline = Some(Instant::now() + DRAIN_LIMIT);
+            self.draining.store(true, Ordering::SeqCst);
+        }
+        // Only the finish signals the waker again, for good.
+        self.waker.clear();
+        self.poller.remove(&self.listener);
+        let connections: Vec<_> = self
+            .connections
+            .lock_unpoisoned()
+            .values()
+            .cloned()
+            .collect();
+        for connection in connections {
+            if connection.is_idle() {
+                self.close(&connection, None);
+            }
+        }
+        if self.connections.lock_unpoisoned().is_empty() {
+            self.finish();
+        }
+    }
+
+    fn check_drain_deadline(&self) {
+        let overdue = self
+            .drain_deadline
+            .lock_unpoisoned()
+            .is_some_and(|deadline| Instant::now() >= deadline);
+        if overdue && !self.finished.load(Ordering::SeqCst) {
+            let left = self.connections.lock_unpoisoned().len();
+            tracing::warn!(
+                "{left} connections still busy after {} s; stopping anyway",
+                DRAIN_LIMIT.as_secs()
+            );
+            self.finish();
+        }
+    }
+
+    /// Every worker stops (the waker stays signalled, so each sees it).
+    fn finish(&self) {
+        self.finished.store(true, Ordering::SeqCst);
+        self.waker.signal();
+    }
+
+    /// Waits (bounded) for the other workers to stop: a worker still in a
+    /// oneway call is left to finish it on its own.
+    fn wait_for_workers(&self) {
+        let deadline = Instant::now() + DRAIN_LIMIT;
+        while self.workers.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
