@@ -449,3 +449,45 @@ fn mutated_frames_do_not_disturb_other_clients() {
     assert_eq!(good.call::<i64>("add", (1, 1)).unwrap(), 2);
     daemon.wait_for_line("daemon lab listening on ", Duration::from_secs(1));
 }
+
+/// A pyrolab-host client from before the arguments-map form (0.1.x) sends
+/// native calls as `[object, method, args, kwargs]`: the daemon still
+/// reads them, and announces the newer form in its CONNECTOK.
+#[test]
+fn native_calls_in_the_older_four_part_form_are_still_served() {
+    use pyrolab_host::wire::message::{Message, annotation, kind};
+    use pyrolab_plugin_api::value;
+
+    let sandbox = Sandbox::new();
+    let (_daemon, location) = start_lab_daemon(&sandbox, &lab_config(&sandbox, "thread", ""));
+    let tcp = TcpStream::connect(&location).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut stream = tcp.try_clone().unwrap();
+    let mut reader = std::io::BufReader::new(pyrolab_host::net::Stream::Tcp(tcp));
+    let native = 16;
+    let hello = Value::Map(vec![
+        ("handshake".into(), "hello".into()),
+        ("object".into(), "sample".into()),
+    ]);
+    let connect = Message::new(kind::CONNECT, native, 0, 0, value::encode(&hello));
+    stream.write_all(&connect.encode(false)).unwrap();
+    let welcome = Message::read_from(&mut reader, 1 << 20).unwrap();
+    assert_eq!(welcome.kind, kind::CONNECTOK);
+    assert!(
+        welcome
+            .annotations
+            .iter()
+            .any(|(id, _)| *id == annotation::ARGS_MAP)
+    );
+    let call = Value::List(vec![
+        "sample".into(),
+        "add".into(),
+        Value::List(vec![Value::Int(20), Value::Int(22)]),
+        Value::Map(Vec::new()),
+    ]);
+    let invoke = Message::new(kind::INVOKE, native, 0, 1, value::encode(&call));
+    stream.write_all(&invoke.encode(false)).unwrap();
+    let reply = Message::read_from(&mut reader, 1 << 20).unwrap();
+    assert_eq!(reply.kind, kind::RESULT);
+    assert_eq!(value::decode(&reply.payload).unwrap(), Value::Int(42));
+}

@@ -1,21 +1,24 @@
 //! Calls through a daemon on loopback, next to raw TCP in the same run.
 //!
 //! Run: `cargo build --release -p pyrolab-sample && cargo bench -p pyrolab-host --bench daemon_rpc`
-//! (add `-- small`, `-- bulk` or `-- python` to run only those sections).
+//! (add `-- small`, `-- bulk`, `-- msgpack` or `-- python` to run only
+//! those sections).
 //! On a virtual machine whose cross-core wake-ups are slow and erratic,
 //! run the built benchmark on one core for stable ratios:
 //! `taskset -c 0 target/release/deps/daemon_rpc-*` (see docs/protocol.md).
 //!
 //! Reports: raw TCP ping-pong (the baseline); the Rust client's calls/s and
-//! p50/p99 latency, sequential and over 16 concurrent connections; 1 MB
-//! bytes echo against a raw TCP 1 MB echo; and, when the test suite's
-//! Python environment exists (`target/python-venv`), the stock Python
-//! Pyro5 client against this daemon and against a stock Pyro5 daemon.
+//! p50/p99 latency, sequential and over 16 concurrent connections, on a
+//! thread and on a multiplex daemon; 1 MB and 16 MB bytes echo against a
+//! raw TCP echo of the same size; and, when the test suite's Python
+//! environment exists (`target/python-venv`), 1 MB msgpack echo from the
+//! Rust and from the stock Python client against this daemon and a stock
+//! Pyro5 daemon, and the stock Python client's small calls against both.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -24,6 +27,7 @@ use pyrolab_host::config::schema::{InstanceMode, ServerType};
 use pyrolab_host::daemon::{Daemon, DaemonSettings, HostedService};
 use pyrolab_host::loader::Loader;
 use pyrolab_host::net::Listener;
+use pyrolab_host::wire::serializer;
 use pyrolab_plugin_api::{Bytes, Value};
 
 #[global_allocator]
@@ -36,6 +40,8 @@ const CALLS_PER_CONNECTION: usize = 2_000;
 const BULK_BYTES: usize = 1 << 20;
 const BULK_ROUNDS: usize = 40;
 const BULK_TRIALS: usize = 5;
+const HUGE_BYTES: usize = 16 << 20;
+const HUGE_ROUNDS: usize = 4;
 
 fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("bench executable");
@@ -60,9 +66,9 @@ fn sample_library() -> PathBuf {
     path
 }
 
-/// Starts a thread daemon serving `sample` on 127.0.0.1; returns its
-/// `host:port`.
-fn start_daemon() -> String {
+/// Starts a daemon of `servertype` serving `sample` on 127.0.0.1; returns
+/// its `host:port`.
+fn start_daemon(servertype: ServerType) -> String {
     let library = Loader::new().load(&sample_library()).expect("load sample");
     let service = HostedService::new(
         "sample",
@@ -75,7 +81,7 @@ fn start_daemon() -> String {
     let daemon = Daemon::new(
         DaemonSettings {
             name: "bench".into(),
-            servertype: ServerType::Thread,
+            servertype,
             lockable: false,
             threadpool_size: 80,
             max_connections: 256,
@@ -191,14 +197,19 @@ fn selected_sections() -> Vec<String> {
         .filter(|arg| !arg.starts_with('-'))
         .collect();
     if named.is_empty() {
-        vec!["small".into(), "bulk".into(), "python".into()]
+        vec![
+            "small".into(),
+            "bulk".into(),
+            "msgpack".into(),
+            "python".into(),
+        ]
     } else {
         named
     }
 }
 
 fn main() {
-    let location = start_daemon();
+    let location = start_daemon(ServerType::Thread);
     let uri = format!("PYRO:sample@{location}");
     println!(
         "pyrolab-host daemon benchmark ({} cores)\n",
@@ -211,6 +222,10 @@ fn main() {
     }
     if wants("bulk") {
         bulk_transfer(&uri);
+        huge_transfer(&uri);
+    }
+    if wants("msgpack") {
+        msgpack_bulk(&uri);
     }
     if wants("python") {
         python_clients(&uri);
@@ -241,6 +256,24 @@ fn small_calls(uri: &str) {
     Stats::median(raw_trials).report("raw TCP ping-pong, 100 bytes (baseline)");
     Stats::median(rust_trials).report("Rust client, echo(\"hello\"), sequential");
     report_ratio("  sequential Rust calls vs raw ping-pong", ratios);
+
+    // The same calls on a multiplex daemon, alternating with the thread
+    // daemon's.
+    let multiplex_uri = format!("PYRO:sample@{}", start_daemon(ServerType::Multiplex));
+    let multiplex = Proxy::connect(&multiplex_uri).unwrap();
+    let (mut multiplex_trials, mut ratios) = (Vec::new(), Vec::new());
+    for _ in 0..SEQUENTIAL_TRIALS {
+        let thread = timed(SEQUENTIAL_CALLS, || {
+            let _: String = proxy.call("echo", ("hello",)).unwrap();
+        });
+        let one = timed(SEQUENTIAL_CALLS, || {
+            let _: String = multiplex.call("echo", ("hello",)).unwrap();
+        });
+        ratios.push(one.per_second() / thread.per_second());
+        multiplex_trials.push(one);
+    }
+    Stats::median(multiplex_trials).report("Rust client, echo, sequential, multiplex daemon");
+    report_ratio("  multiplex vs thread daemon", ratios);
 
     let start = Instant::now();
     let mut all: Vec<Duration> = thread::scope(|scope| {
@@ -326,24 +359,139 @@ fn bulk_transfer(uri: &str) {
     report_ratio("  1 MB echo vs raw TCP", ratios);
 }
 
-/// The stock Python client against this daemon and a stock Pyro5 daemon,
-/// when the test suite's Python environment exists.
-fn python_clients(uri: &str) {
+/// 16 MB echo against a raw TCP 16 MB echo, alternating.
+fn huge_transfer(uri: &str) {
+    let proxy = Proxy::connect(uri).unwrap();
+    let raw_address = raw_echo_server(HUGE_BYTES);
+    let mut raw_stream = TcpStream::connect(raw_address).unwrap();
+    raw_stream.set_nodelay(true).unwrap();
+    let message = vec![7u8; HUGE_BYTES];
+    let mut reply = vec![0u8; HUGE_BYTES];
+    let data = Bytes::from(vec![42u8; HUGE_BYTES]);
+    let mut ratios = Vec::new();
+    for _ in 0..BULK_TRIALS {
+        let raw = timed(HUGE_ROUNDS, || {
+            raw_stream.write_all(&message).unwrap();
+            raw_stream.read_exact(&mut reply).unwrap();
+        });
+        let echo = timed(HUGE_ROUNDS, || {
+            let back: Bytes = proxy.call("echo_bytes", (&data,)).unwrap();
+            assert_eq!(back.len(), HUGE_BYTES);
+        });
+        ratios.push(echo.per_second() / raw.per_second());
+    }
+    report_ratio("  16 MB echo vs raw TCP", ratios);
+}
+
+/// The test suite's Python (with stock Pyro5), if it exists.
+fn python() -> Option<PathBuf> {
     let python = profile_dir()
         .parent()
         .unwrap()
         .join("python-venv/bin/python");
     if python.is_file() {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/pyro5_compare.py");
-        let status = Command::new(python)
-            .arg(script)
-            .arg(uri)
-            .status()
-            .expect("run python");
-        assert!(status.success(), "the Python comparison failed");
+        Some(python)
     } else {
         println!(
-            "\n(no target/python-venv: run `cargo test --workspace` once to create it for the Python comparison)"
+            "\n(no target/python-venv: run `cargo test --workspace` once to create it for the Python comparisons)"
         );
+        None
     }
+}
+
+fn compare_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/pyro5_compare.py")
+}
+
+/// A stock Pyro5 daemon in its own process; killed on drop.
+struct StockDaemon {
+    process: Child,
+    uri: String,
+}
+
+impl StockDaemon {
+    fn start(python: &PathBuf) -> StockDaemon {
+        let mut process = Command::new(python)
+            .arg(compare_script())
+            .arg("--serve")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the stock Pyro5 daemon");
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let stdout = process.stdout.take().expect("piped");
+        thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = sender.send(line);
+        });
+        let uri = receiver
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the stock Pyro5 daemon prints its URI within 30 s");
+        StockDaemon {
+            process,
+            uri: uri.trim().to_owned(),
+        }
+    }
+}
+
+impl Drop for StockDaemon {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// 1 MB echo in msgpack (what a Python client sends bulk data in when it
+/// does not use serpent) against a stock Pyro5 daemon, from the Rust client
+/// and from the stock Python client, alternating.
+fn msgpack_bulk(uri: &str) {
+    let Some(python) = python() else { return };
+    let stock = StockDaemon::start(&python);
+    let msgpack = serializer::by_name("msgpack").expect("msgpack is spoken");
+    let mut ours = Proxy::connect(uri).unwrap();
+    ours.set_serializer(msgpack);
+    let mut theirs = Proxy::connect(&stock.uri).unwrap();
+    theirs.set_serializer(msgpack);
+    let data = Bytes::from(vec![42u8; BULK_BYTES]);
+    let echo = |proxy: &Proxy| {
+        timed(BULK_ROUNDS / 2, || {
+            let back: Bytes = proxy.call("echo_bytes", (&data,)).unwrap();
+            assert_eq!(back.len(), BULK_BYTES);
+        })
+    };
+    let mut ratios = Vec::new();
+    for _ in 0..BULK_TRIALS {
+        let stock_rate = echo(&theirs).per_second();
+        ratios.push(echo(&ours).per_second() / stock_rate);
+    }
+    report_ratio_times("  Rust msgpack client, 1 MB echo: ours vs stock", ratios);
+    drop(stock);
+    let status = Command::new(python)
+        .arg(compare_script())
+        .args(["--bulk", uri])
+        .status()
+        .expect("run python");
+    assert!(status.success(), "the Python msgpack comparison failed");
+}
+
+/// Like [`report_ratio`], as a factor (`1.5x`).
+fn report_ratio_times(what: &str, ratios: Vec<f64>) {
+    let low = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = ratios.iter().copied().fold(0.0, f64::max);
+    println!(
+        "{what:<52} {:>9.2}x   (trials {low:.2}-{high:.2}x)",
+        median(ratios)
+    );
+}
+
+/// The stock Python client against this daemon and a stock Pyro5 daemon,
+/// when the test suite's Python environment exists.
+fn python_clients(uri: &str) {
+    let Some(python) = python() else { return };
+    let status = Command::new(python)
+        .arg(compare_script())
+        .arg(uri)
+        .status()
+        .expect("run python");
+    assert!(status.success(), "the Python comparison failed");
 }

@@ -147,6 +147,23 @@ impl Read for Stream {
     }
 }
 
+/// A buffered socket reads what it has buffered, then straight from the
+/// socket into the caller's buffer (not zeroed first).
+#[cfg(unix)]
+impl crate::wire::message::ReadSpare for io::BufReader<Stream> {
+    fn read_spare(&mut self, buffer: &mut Vec<u8>) -> io::Result<usize> {
+        use io::BufRead;
+        let buffered = self.buffer();
+        if !buffered.is_empty() {
+            let take = (buffer.capacity() - buffer.len()).min(buffered.len());
+            buffer.extend_from_slice(&buffered[..take]);
+            self.consume(take);
+            return Ok(take);
+        }
+        self.get_ref().read_into_spare(buffer)
+    }
+}
+
 /// Reading through a shared reference, as `&TcpStream` allows: the event
 /// loop's workers hold connections behind `Arc`s.
 impl Read for &Stream {

@@ -150,6 +150,8 @@ struct Connection {
     serializer: &'static dyn Serializer,
     /// Whether the peer said it is pyrolab-host.
     pyrolab_host: bool,
+    /// Whether the peer reads native calls in the arguments-map form.
+    args_map: bool,
     /// The object's metadata from the handshake (`methods`, `oneway`,
     /// `attrs`).
     metadata: Value,
@@ -399,27 +401,37 @@ impl Proxy {
         connection.seq = connection.seq.wrapping_add(1);
         let seq = connection.seq;
         // The payload is written once, straight into the frame.
-        let frame = |serializer: &'static dyn Serializer| {
+        let frame = |connection: &Connection| {
+            let serializer = connection.serializer;
             Message::frame(
                 kind::INVOKE,
                 serializer.id(),
                 call_flags,
                 seq,
                 [0; 16],
-                |out| call.encode_into(serializer, out),
+                |out| {
+                    if serializer.id() == serializer::id::NATIVE && connection.args_map {
+                        call.encode_args_map_into(out);
+                        Ok(())
+                    } else {
+                        call.encode_into(serializer, out)
+                    }
+                },
             )
             .map_err(|err| ClientError::Convert(err.to_string()))
         };
-        let message = frame(serializer)?;
+        let message = frame(connection)?;
         if let Err(err) = connection.writer.write_all(&message) {
             // Nothing was delivered: reopen and send once more (in the
             // serializer the new connection chose).
             tracing::debug!("reconnecting after a failed send: {err}");
             let reopened = self.open()?;
-            let message = if reopened.serializer.id() == serializer.id() {
+            let message = if reopened.serializer.id() == serializer.id()
+                && reopened.args_map == connection.args_map
+            {
                 message
             } else {
-                frame(reopened.serializer)?
+                frame(&reopened)?
             };
             let connection = guard.insert(reopened);
             connection
@@ -538,11 +550,13 @@ impl Proxy {
             seq: 0,
             serializer,
             pyrolab_host: false,
+            args_map: false,
             metadata: Value::Null,
         };
-        let (pyrolab_host, metadata) = self.handshake(&mut connection)?;
-        connection.pyrolab_host = pyrolab_host;
-        connection.metadata = metadata;
+        let welcome = self.handshake(&mut connection)?;
+        connection.pyrolab_host = welcome.reads_native;
+        connection.args_map = welcome.args_map;
+        connection.metadata = welcome.metadata;
         if connection.pyrolab_host {
             native_peers::remember(&location);
         } else {
@@ -554,10 +568,9 @@ impl Proxy {
         Ok(connection)
     }
 
-    /// Sends CONNECT and reads the answer; returns whether the peer said it
-    /// is pyrolab-host (and reads the native serializer), and the object's
-    /// metadata.
-    fn handshake(&self, connection: &mut Connection) -> Result<(bool, Value), ClientError> {
+    /// Sends CONNECT and reads the answer: what the peer said of itself,
+    /// and the object's metadata.
+    fn handshake(&self, connection: &mut Connection) -> Result<Welcome, ClientError> {
         let hello = Value::Map(vec![
             (Value::from("handshake"), Value::from("hello")),
             (Value::from("object"), Value::from(self.uri.object.as_str())),
@@ -577,10 +590,14 @@ impl Proxy {
             .deserialize(&reply.payload)
             .map_err(|err| ClientError::Protocol(err.to_string()))?;
         match reply.kind {
-            kind::CONNECTOK => Ok((
-                reads_native(&reply),
-                value.get("meta").cloned().unwrap_or_default(),
-            )),
+            kind::CONNECTOK => Ok(Welcome {
+                reads_native: reads_native(&reply),
+                args_map: reply
+                    .annotations
+                    .iter()
+                    .any(|(id, _)| *id == annotation::ARGS_MAP),
+                metadata: value.get("meta").cloned().unwrap_or_default(),
+            }),
             kind::CONNECTFAIL => Err(ClientError::Refused(
                 value
                     .as_str()
@@ -591,6 +608,16 @@ impl Proxy {
             ))),
         }
     }
+}
+
+/// What a CONNECTOK says.
+struct Welcome {
+    /// The sender is pyrolab-host and reads the native serializer.
+    reads_native: bool,
+    /// It reads native calls in the arguments-map form.
+    args_map: bool,
+    /// The object's metadata.
+    metadata: Value,
 }
 
 /// Whether a CONNECTOK says its sender reads the native serializer.

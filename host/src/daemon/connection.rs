@@ -495,6 +495,7 @@ fn handshake(shared: &Shared, hello: &Message) -> Result<(bool, Vec<u8>), String
         message
             .annotations
             .push((annotation::SERIALIZERS, serializer::SPOKEN.to_vec()));
+        message.annotations.push((annotation::ARGS_MAP, Vec::new()));
     }
     message.correlation_id = hello.correlation_id;
     if hello.flags & flags::CORR_ID == 0 {

@@ -4,6 +4,7 @@
 //! run one at a time, in arrival order.
 
 use crate::sync::LockUnpoisoned;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use abi_stable::std_types::RVec;
@@ -130,23 +131,34 @@ fn reply(
 
 /// A call from a native-serializer client to a service method, whose
 /// arguments go to the driver as they arrived and whose result comes back
-/// as the driver encoded it. Both are already in the ABI's encoding, so a
-/// large byte string is copied once on the way in (into the arguments
-/// map) and not at all on the way out. The names are borrowed from the
-/// request.
+/// as the driver encoded it. Both are already in the ABI's encoding: a
+/// call in the arguments-map form ([`Call::encode_args_map_into`]) is
+/// handed over without a copy, one in the older four-part form is copied
+/// once (into the arguments map); the result is not copied at all. The
+/// names are borrowed from the request.
 struct EncodedCall<'a> {
     object: &'a str,
     method: &'a str,
     /// `CallArgs` encoded, as the driver reads them.
-    arguments: Vec<u8>,
+    arguments: Cow<'a, [u8]>,
 }
 
 impl<'a> EncodedCall<'a> {
-    /// Reads a `(object, method, args, kwargs)` payload without decoding
-    /// the arguments. `None` for anything the general path handles: other
-    /// shapes, `Pyro.Daemon`, lock methods, unknown objects.
+    /// Reads an `[object, method, {args, kwargs}]` or `[object, method,
+    /// args, kwargs]` payload without decoding the arguments. `None` for
+    /// anything the general path handles: other shapes, `Pyro.Daemon`,
+    /// lock methods, unknown objects.
     fn parse(shared: &Shared, payload: &'a [u8]) -> Option<EncodedCall<'a>> {
-        let [object, method, args, kwargs] = value::split_list_exact(payload)?;
+        let (object, method, arguments) = match value::split_list_exact::<3>(payload) {
+            Some([object, method, arguments]) if value::kind_of(arguments) == Some("dict") => {
+                (object, method, Cow::Borrowed(arguments))
+            }
+            Some(_) => return None,
+            None => {
+                let [object, method, args, kwargs] = value::split_list_exact(payload)?;
+                (object, method, Cow::Owned(arguments_map(args, kwargs)?))
+            }
+        };
         let object = value::str_of(object)?;
         let method = value::str_of(method)?;
         let lock_method = shared.settings.lockable && LOCK_METHODS.contains(&method);
@@ -154,24 +166,30 @@ impl<'a> EncodedCall<'a> {
         if lock_method || answered_by_daemon(service, method) {
             return None;
         }
-        if value::kind_of(args) != Some("list") {
-            return None;
-        }
-        let no_kwargs;
-        let kwargs = match value::kind_of(kwargs) {
-            Some("dict") => kwargs,
-            Some("NoneType") => {
-                no_kwargs = value::encode(&Value::Map(Vec::new()));
-                &no_kwargs
-            }
-            _ => return None,
-        };
         Some(EncodedCall {
             object,
             method,
-            arguments: CallArgs::encode_from_parts(args, kwargs),
+            arguments,
         })
     }
+}
+
+/// The arguments map drivers read, from encoded `args` (a list) and
+/// `kwargs` (a dict, or `None`).
+fn arguments_map(args: &[u8], kwargs: &[u8]) -> Option<Vec<u8>> {
+    if value::kind_of(args) != Some("list") {
+        return None;
+    }
+    let no_kwargs;
+    let kwargs = match value::kind_of(kwargs) {
+        Some("dict") => kwargs,
+        Some("NoneType") => {
+            no_kwargs = value::encode(&Value::Map(Vec::new()));
+            &no_kwargs
+        }
+        _ => return None,
+    };
+    Some(CallArgs::encode_from_parts(args, kwargs))
 }
 
 fn invoke_encoded(

@@ -12,7 +12,15 @@
 //! | msgpack, native | the array `[object, method, args, kwargs]` |
 //! | json | the object `{"object", "method", "params", "kwargs"}` |
 //!
+//! A pyrolab-host daemon that announces it ([`annotation::ARGS_MAP`] in
+//! its CONNECTOK) also reads the native form `[object, method, {"args":
+//! args, "kwargs": kwargs}]`: the arguments encoded exactly as drivers
+//! read them, so the daemon hands that part to the driver as it arrived,
+//! without copying it ([`Call::encode_args_map_into`]).
+//!
 //! Decoding takes any of these, and `kwargs` may be `None`.
+//!
+//! [`annotation::ARGS_MAP`]: super::message::annotation::ARGS_MAP
 
 use std::borrow::Cow;
 
@@ -69,18 +77,54 @@ impl<'a> Call<'a> {
     }
 
     fn encode_native(&self, out: &mut Vec<u8>) {
+        self.reserve_native(out);
         value::encode_list_start_into(4, out);
         value::encode_str_into(&self.object, out);
         value::encode_str_into(&self.method, out);
+        self.encode_arguments(false, out);
+    }
+
+    /// Appends the call's payload in the native form whose arguments are
+    /// one `{"args", "kwargs"}` map, as drivers read them (for a daemon
+    /// that announced [`annotation::ARGS_MAP`](super::message::annotation::ARGS_MAP)).
+    pub fn encode_args_map_into(&self, out: &mut Vec<u8>) {
+        self.reserve_native(out);
+        value::encode_list_start_into(3, out);
+        value::encode_str_into(&self.object, out);
+        value::encode_str_into(&self.method, out);
+        value::encode_map_start_into(2, out);
+        value::encode_str_into("args", out);
+        self.encode_arguments(true, out);
+    }
+
+    /// Writes `args`, then `kwargs` (`keyed`: with its key, as the second
+    /// entry of the arguments map whose first key the caller wrote).
+    fn encode_arguments(&self, keyed: bool, out: &mut Vec<u8>) {
         value::encode_list_start_into(self.args.len(), out);
         for arg in &self.args {
             value::encode_into(arg, out);
+        }
+        if keyed {
+            value::encode_str_into("kwargs", out);
         }
         value::encode_map_start_into(self.kwargs.len(), out);
         for (name, arg) in &self.kwargs {
             value::encode_str_into(name, out);
             value::encode_into(arg, out);
         }
+    }
+
+    /// Makes room for the whole native payload at once: growing past a
+    /// megabyte argument would copy it.
+    fn reserve_native(&self, out: &mut Vec<u8>) {
+        let names = self.object.len() + self.method.len() + 64;
+        let args: usize = self.args.iter().map(value::encoded_size).sum();
+        let kwargs: usize = self
+            .kwargs
+            .iter()
+            .map(|(name, arg)| name.len() + 12 + value::encoded_size(arg))
+            .sum();
+        out.reserve(names + args + kwargs);
     }
 
     /// The payload as a value, in the shape serializer `serializer_id`'s
@@ -117,6 +161,26 @@ impl<'a> Call<'a> {
                 let mut items = items.into_iter();
                 let mut next = || items.next().expect("four items");
                 (next(), next(), next(), next())
+            }
+            Value::List(items) if items.len() == 3 => {
+                let [object, method, arguments] =
+                    <[Value; 3]>::try_from(items).expect("three items");
+                let Value::Map(entries) = arguments else {
+                    return Err(format!(
+                        "a call's arguments are {{args, kwargs}}, found {}",
+                        arguments.type_name()
+                    ));
+                };
+                let mut args = Value::Null;
+                let mut kwargs = Value::Null;
+                for (key, value) in entries {
+                    match key.as_str() {
+                        Some("args") => args = value,
+                        Some("kwargs") => kwargs = value,
+                        _ => {}
+                    }
+                }
+                (object, method, args, kwargs)
             }
             Value::Map(entries) => {
                 let take = |key: &str| {
@@ -319,5 +383,28 @@ mod tests {
         );
         let bad_args = Value::List(vec!["t".into(), "m".into(), Value::Int(1), Value::Null]);
         assert!(Call::decode(bad_args).unwrap_err().contains("sequence"));
+    }
+
+    #[test]
+    fn the_arguments_map_form_carries_what_drivers_read() {
+        let call = kw_call();
+        let mut out = Vec::new();
+        call.encode_args_map_into(&mut out);
+        let [object, method, arguments] = value::split_list_exact::<3>(&out).expect("three parts");
+        assert_eq!(value::str_of(object), Some("thing"));
+        assert_eq!(value::str_of(method), Some("kw"));
+        // The third part is, byte for byte, the arguments as drivers read them.
+        let args = call.clone().into_args();
+        assert_eq!(
+            arguments,
+            value::encode(&args.clone().into_value()).as_slice()
+        );
+        assert_eq!(CallArgs::decode(arguments).unwrap(), args);
+        // And the general path reads it as the same call.
+        let decoded = Call::decode(value::decode(&out).unwrap()).unwrap();
+        assert_eq!(decoded, call);
+        // So does the older four-part form.
+        let decoded = Call::decode(value::decode(&encoded(&call, id::NATIVE)).unwrap()).unwrap();
+        assert_eq!(decoded, call);
     }
 }

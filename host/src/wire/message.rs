@@ -74,6 +74,9 @@ pub mod annotation {
     /// the serializers it reads (one byte each, the native one among
     /// them). A client may use any of them for the rest of the connection.
     pub const SERIALIZERS: [u8; 4] = *b"PLHS";
+    /// In a CONNECTOK (empty data): the daemon reads native calls whose
+    /// arguments are one `{"args", "kwargs"}` map (see `wire::call`).
+    pub const ARGS_MAP: [u8; 4] = *b"PLHA";
 }
 
 /// A whole message, payload decompressed.
@@ -272,7 +275,7 @@ impl Message {
     /// Reads one message. `max_size` bounds the announced payload and
     /// annotation lengths (and the decompressed payload), so a hostile
     /// length cannot make us allocate or wait for gigabytes.
-    pub fn read_from(reader: &mut impl Read, max_size: u64) -> Result<Message, ReadError> {
+    pub fn read_from(reader: &mut impl ReadSpare, max_size: u64) -> Result<Message, ReadError> {
         let mut header_bytes = [0u8; HEADER_SIZE];
         read_header(reader, &mut header_bytes)?;
         let header = Header::parse(&header_bytes)?;
@@ -447,37 +450,49 @@ fn fill(buffer: &mut Vec<u8>, len: u32, input: &[u8]) -> usize {
 /// What a frame leaves room for behind its header before it must grow.
 const SMALL_PAYLOAD: usize = 256;
 
-/// Payload and annotation parts up to this size are read into a zeroed
-/// buffer; larger ones into one that is not zeroed first.
-const SMALL_READ: usize = 16 * 1024;
+/// A source of bytes that can read into a buffer's spare capacity without
+/// zeroing it first (`Read::read` needs initialized memory: for a megabyte
+/// payload that zeroing costs as much as a copy).
+pub trait ReadSpare: Read {
+    /// Reads into `buffer`'s spare capacity, extending its length; returns
+    /// how many bytes came (0: the end of the stream).
+    fn read_spare(&mut self, buffer: &mut Vec<u8>) -> io::Result<usize>;
+}
 
-/// Reads exactly `len` bytes into a new buffer. A large buffer is not
-/// zeroed first: for a megabyte payload, that would cost as much as a copy.
-fn read_exactly(reader: &mut impl Read, len: u32) -> io::Result<Vec<u8>> {
-    let len = len as usize;
-    if len <= SMALL_READ {
-        // Zeroing a few kilobytes costs less than `read_to_end`'s
-        // bookkeeping (and its probe for the end of the stream).
-        let mut buffer = vec![0; len];
-        return match reader.read_exact(&mut buffer) {
-            Ok(()) => Ok(buffer),
-            Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("connection closed in the middle of a message (a {len}-byte part)"),
-            )),
-            Err(err) => Err(err),
-        };
+impl ReadSpare for &[u8] {
+    fn read_spare(&mut self, buffer: &mut Vec<u8>) -> io::Result<usize> {
+        let take = (buffer.capacity() - buffer.len()).min(self.len());
+        buffer.extend_from_slice(&self[..take]);
+        *self = &self[take..];
+        Ok(take)
     }
-    let mut buffer = Vec::with_capacity(len);
-    reader.take(len as u64).read_to_end(&mut buffer)?;
-    if buffer.len() < len {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            format!(
-                "connection closed in the middle of a message ({} of {len} bytes)",
-                buffer.len()
-            ),
-        ));
+}
+
+/// Reads exactly `len` bytes into a new buffer of that size.
+fn read_exactly(reader: &mut impl ReadSpare, len: u32) -> io::Result<Vec<u8>> {
+    let len = len as usize;
+    let mut buffer = Vec::new();
+    buffer.try_reserve_exact(len).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            format!("cannot reserve memory for a {len}-byte message part"),
+        )
+    })?;
+    while buffer.len() < len {
+        match reader.read_spare(&mut buffer) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "connection closed in the middle of a message ({} of {len} bytes)",
+                        buffer.len()
+                    ),
+                ));
+            }
+            Ok(_) => {}
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
     }
     Ok(buffer)
 }

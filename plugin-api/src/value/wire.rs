@@ -337,6 +337,12 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The size of `value`'s encoding, in bytes: for a caller that frames
+/// several values into one buffer and wants to allocate it once.
+pub fn encoded_size(value: &Value) -> usize {
+    encoded_len(value, 0)
+}
+
 /// The exact encoded size, so the output buffer is allocated once.
 fn encoded_len(value: &Value, depth: usize) -> usize {
     if depth > MAX_DEPTH {
