@@ -30,6 +30,7 @@ use super::{Sessions, Shared};
 use crate::net::Stream;
 use crate::sync::LockUnpoisoned;
 use crate::wire::message::{Assembler, HEADER_SIZE, Message, annotation, flags, kind};
+use crate::wire::scatter::Scatter;
 use crate::wire::serializer::{self, Serializer};
 
 /// A payload with at least this much still to come is read straight into
@@ -333,6 +334,12 @@ impl Connection {
                         Outcome::Parts(header, payload) => {
                             state.output = Some(Outgoing::parts(header, payload));
                         }
+                        Outcome::Scattered(header, scatter, source) => {
+                            state.output = Some(Outgoing {
+                                reply: Reply::Scattered(header, scatter, source),
+                                sent: 0,
+                            });
+                        }
                         Outcome::NoReply => {}
                         Outcome::Deferred(job) => deferred.push(job),
                     }
@@ -375,6 +382,9 @@ enum Reply {
     /// A header and a payload held apart: the driver's encoded result,
     /// not copied into a frame.
     Parts([u8; HEADER_SIZE], RVec<u8>),
+    /// A header and a payload in pieces, some borrowed from the driver's
+    /// encoded result.
+    Scattered([u8; HEADER_SIZE], Scatter, RVec<u8>),
 }
 
 impl Outgoing {
@@ -392,11 +402,16 @@ impl Outgoing {
         }
     }
 
-    /// The two slices the reply is, in order.
-    fn pieces(&self) -> [&[u8]; 2] {
+    /// The slices the reply is, in order.
+    fn pieces(&self) -> Pieces<'_> {
         match &self.reply {
-            Reply::Frame(frame) => [frame, &[]],
-            Reply::Parts(header, payload) => [header, payload],
+            Reply::Frame(frame) => Pieces::Two([frame, &[]]),
+            Reply::Parts(header, payload) => Pieces::Two([header, payload]),
+            Reply::Scattered(header, scatter, source) => {
+                let mut slices = vec![&header[..]];
+                slices.extend(scatter.slices(source));
+                Pieces::Many(slices)
+            }
         }
     }
 
@@ -404,21 +419,25 @@ impl Outgoing {
     /// one system call). Returns whether all of it is out.
     fn send(&mut self, stream: &Stream) -> Result<bool, String> {
         loop {
-            let [first, second] = self.pieces();
-            let total = first.len() + second.len();
+            let pieces = self.pieces();
+            let slices = pieces.as_slice();
+            let total: usize = slices.iter().map(|piece| piece.len()).sum();
             if self.sent == total {
                 return Ok(true);
             }
-            let (first, second) = if self.sent < first.len() {
-                (&first[self.sent..], second)
-            } else {
-                (&[][..], &second[self.sent - first.len()..])
-            };
-            let slices = [IoSlice::new(first), IoSlice::new(second)];
-            let written = if second.is_empty() {
-                retry(|| (&*stream).write(first))
-            } else {
-                retry(|| (&*stream).write_vectored(&slices))
+            let written = match &pieces {
+                Pieces::Two([first, second]) if self.sent >= first.len() => {
+                    retry(|| (&*stream).write(&second[self.sent - first.len()..]))
+                }
+                Pieces::Two([first, []]) => retry(|| (&*stream).write(&first[self.sent..])),
+                Pieces::Two([first, second]) => {
+                    let both = [IoSlice::new(&first[self.sent..]), IoSlice::new(second)];
+                    retry(|| (&*stream).write_vectored(&both))
+                }
+                Pieces::Many(many) => {
+                    let rest = unsent(many, self.sent);
+                    retry(|| (&*stream).write_vectored(&rest))
+                }
             };
             match written {
                 Ok(0) => return Err("cannot send a reply: the connection is closed".to_owned()),
@@ -428,6 +447,40 @@ impl Outgoing {
             }
         }
     }
+}
+
+/// A reply's slices: two (no allocation, the usual case), or any number.
+enum Pieces<'a> {
+    Two([&'a [u8]; 2]),
+    Many(Vec<&'a [u8]>),
+}
+
+impl<'a> Pieces<'a> {
+    fn as_slice(&self) -> &[&'a [u8]] {
+        match self {
+            Pieces::Two(two) => two,
+            Pieces::Many(many) => many,
+        }
+    }
+}
+
+/// The slices still to send once `sent` bytes of `slices` are out (empty
+/// ones left out), at most as many as one vectored write takes.
+fn unsent<'a>(slices: &[&'a [u8]], mut sent: usize) -> Vec<IoSlice<'a>> {
+    const MOST_AT_ONCE: usize = 64;
+    let mut rest = Vec::with_capacity(slices.len().min(MOST_AT_ONCE));
+    for slice in slices {
+        if sent >= slice.len() {
+            sent -= slice.len();
+            continue;
+        }
+        rest.push(IoSlice::new(&slice[sent..]));
+        sent = 0;
+        if rest.len() == MOST_AT_ONCE {
+            break;
+        }
+    }
+    rest
 }
 
 fn serializer_for(message: &Message) -> Result<&'static dyn Serializer, String> {

@@ -20,6 +20,8 @@ use crate::config::schema::ServerType;
 use crate::loader::Instance;
 use crate::wire::call::{self, Call};
 use crate::wire::message::{HEADER_SIZE, Message, flags, kind};
+use crate::wire::msgpack;
+use crate::wire::scatter::Scatter;
 use crate::wire::serializer::{self, Serializer};
 
 /// What to send back for an INVOKE.
@@ -29,6 +31,9 @@ pub(super) enum Outcome {
     /// A reply whose payload is the driver's encoded result, sent right
     /// after the header as it is.
     Parts([u8; HEADER_SIZE], RVec<u8>),
+    /// A reply whose payload is pieces of its own and of the driver's
+    /// encoded result (its large byte strings, not copied).
+    Scattered([u8; HEADER_SIZE], Scatter, RVec<u8>),
     /// Nothing (a oneway call that has run).
     NoReply,
     /// Nothing now; this oneway call is to run once the connection is
@@ -73,6 +78,13 @@ pub(super) fn invoke(
             }
         };
     }
+    let scatters = !batch && serializer.id() == serializer::id::MSGPACK;
+    let call = match call {
+        Ok(call) if scatters && is_driver_call(shared, &call) => {
+            return invoke_scattered(shared, sessions, serializer, request, call);
+        }
+        other => other,
+    };
     let result = call.and_then(|call| {
         if batch {
             run_batch(shared, sessions, call)
@@ -190,6 +202,70 @@ fn arguments_map(args: &[u8], kwargs: &[u8]) -> Option<Vec<u8>> {
         _ => return None,
     };
     Some(CallArgs::encode_from_parts(args, kwargs))
+}
+
+/// Whether `call` goes to a driver method (not to `Pyro.Daemon`, a host
+/// object, a lock method or what the daemon answers for a service).
+fn is_driver_call(shared: &Shared, call: &Call<'_>) -> bool {
+    let object = call.object.as_ref();
+    let method = call.method.as_ref();
+    let lock_method = shared.settings.lockable && LOCK_METHODS.contains(&method);
+    object != DAEMON_OBJECT
+        && !lock_method
+        && shared
+            .services
+            .get(object)
+            .is_some_and(|service| !answered_by_daemon(service, method))
+}
+
+/// A driver call in a serializer that can borrow the result's large byte
+/// strings ([`msgpack::write_scattered`]): the result is not decoded into
+/// values, its byte strings go from the driver's buffer to the socket.
+fn invoke_scattered(
+    shared: &Shared,
+    sessions: &mut Sessions,
+    serializer: &'static dyn Serializer,
+    request: &Message,
+    call: Call<'static>,
+) -> Outcome {
+    let result = (|| {
+        if shared.settings.lockable {
+            shared.locks.check(&call.object, sessions.connection())?;
+        }
+        let instance = target(shared, sessions, &call.object, &call.method)?;
+        let Call {
+            object,
+            method,
+            args,
+            kwargs,
+        } = call;
+        instance
+            .call_with_encoded_result(&method, CallArgs { args, kwargs })
+            .map_err(|err| driver_exception(&object, &method, &err))
+    })();
+    let encoded = match result {
+        Ok(encoded) => encoded,
+        Err(exception) => return reply(serializer, request, 0, Err(exception)),
+    };
+    let mut scatter = Scatter::default();
+    let written = value::decode_borrowed(&encoded)
+        .map_err(|err| err.to_string())
+        .and_then(|result| {
+            msgpack::write_scattered(&mut scatter, &encoded, &result, 0).map_err(|e| e.to_string())
+        });
+    if let Err(err) = written {
+        let exception = pyro_exception("SerializeError", &format!("cannot send the result: {err}"));
+        return reply(serializer, request, 0, Err(exception));
+    }
+    let header = Message::header(
+        kind::RESULT,
+        request.serializer_id,
+        0,
+        request.seq,
+        request.correlation_id,
+        scatter.len(),
+    );
+    Outcome::Scattered(header, scatter, encoded)
 }
 
 fn invoke_encoded(

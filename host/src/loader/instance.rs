@@ -38,6 +38,13 @@ impl ValueKinds {
     }
 }
 
+/// A driver's encoded result, decoded.
+fn decode_result(method: &str, result: &[u8]) -> Result<Value, DriverError> {
+    value::decode(result).map_err(|err| {
+        DriverError::runtime(format!("{method}() returned a malformed value: {err}"))
+    })
+}
+
 impl fmt::Debug for Instance {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Instance")
@@ -63,21 +70,29 @@ impl Instance {
     /// Calls a method. Errors are the driver's own (a panic inside the
     /// driver arrives as a `RuntimeError`).
     pub fn call(&self, method: &str, args: CallArgs) -> Result<Value, DriverError> {
+        let result = self.call_with_encoded_result(method, args)?;
+        decode_result(method, &result)
+    }
+
+    /// Calls a method and returns its result still encoded (`value::encode`
+    /// of it), for a reply that borrows from it rather than decoding it.
+    pub fn call_with_encoded_result(
+        &self,
+        method: &str,
+        args: CallArgs,
+    ) -> Result<RVec<u8>, DriverError> {
         let mut arguments = args.into_value();
         if self.kinds == ValueKinds::First {
             arguments = lowered(arguments, method)?;
         }
-        let encoded = value::encode(&arguments);
-        self.call_encoded(method, &encoded)
+        self.call_lowered(method, &value::encode(&arguments))
     }
 
     /// Calls a method with arguments already encoded as
     /// `value::encode(&CallArgs::into_value())`.
     pub fn call_encoded(&self, method: &str, arguments: &[u8]) -> Result<Value, DriverError> {
         let result = self.call_raw(method, arguments)?;
-        value::decode(&result).map_err(|err| {
-            DriverError::runtime(format!("{method}() returned a malformed value: {err}"))
-        })
+        decode_result(method, &result)
     }
 
     /// Calls a method with encoded arguments and returns its result still

@@ -12,6 +12,8 @@
 //! - `json.rs`: json (id 3).
 //! - `msgpack.rs`: msgpack (id 4).
 //! - `uri.rs`: `PYRO:` URIs.
+//! - `scatter.rs`: a payload in pieces, its large byte strings borrowed
+//!   from the driver's result rather than copied.
 //! - `native.rs`: pyrolab-host's own (id 16), for Rust clients.
 
 pub mod call;
@@ -20,6 +22,7 @@ pub mod marshal;
 pub mod message;
 pub mod msgpack;
 pub mod native;
+pub mod scatter;
 pub mod serializer;
 pub mod serpent;
 pub mod uri;

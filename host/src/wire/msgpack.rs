@@ -8,7 +8,9 @@
 //! 0x33) are refused with an error.
 
 use pyrolab_plugin_api::Value;
-use pyrolab_plugin_api::value::{BigInt, Complex};
+use pyrolab_plugin_api::value::{BigInt, Complex, ValueRef};
+
+use super::scatter::{self, Scatter};
 
 /// Pyro5's msgpack extension type codes.
 mod ext {
@@ -126,6 +128,60 @@ fn write_value(out: &mut Vec<u8>, value: &Value, depth: usize) -> Result<(), Ser
                 write_value(out, value, depth + 1)?;
             }
         }
+    }
+    Ok(())
+}
+
+/// Writes a driver's result, decoded from `source` with its byte strings
+/// borrowed, as [`write_value`] writes the owned value (the same mapping,
+/// kind by kind): byte strings of [`scatter::BORROW_FROM`] bytes or more
+/// stay in `source`, referenced rather than copied.
+pub fn write_scattered(
+    out: &mut Scatter,
+    source: &[u8],
+    value: &ValueRef<'_>,
+    depth: usize,
+) -> Result<(), SerializeError> {
+    if depth > MAX_DEPTH {
+        return Err(SerializeError::new(format!(
+            "value nested more than {MAX_DEPTH} deep"
+        )));
+    }
+    match value {
+        ValueRef::Bytes(b) if b.len() >= scatter::BORROW_FROM => {
+            write_len(out.own(), b.len(), None, [0xc4, 0xc5, 0xc6])?;
+            out.borrow(source, b);
+        }
+        ValueRef::List(items)
+        | ValueRef::Tuple(items)
+        | ValueRef::Set(items)
+        | ValueRef::FrozenSet(items) => {
+            write_len(out.own(), items.len(), Some((0x90, 16)), [0, 0xdc, 0xdd])?;
+            for item in items {
+                write_scattered(out, source, item, depth + 1)?;
+            }
+        }
+        ValueRef::Map(entries) => {
+            write_len(out.own(), entries.len(), Some((0x80, 16)), [0, 0xde, 0xdf])?;
+            for (key, value) in entries {
+                write_scattered(out, source, key, depth + 1)?;
+                write_scattered(out, source, value, depth + 1)?;
+            }
+        }
+        ValueRef::Null => out.own().push(0xc0),
+        ValueRef::Bool(b) => write_value(out.own(), &Value::Bool(*b), depth)?,
+        ValueRef::Int(i) => write_int(out.own(), *i),
+        ValueRef::Float(f) => write_value(out.own(), &Value::Float(*f), depth)?,
+        ValueRef::Str(s) => {
+            write_len(out.own(), s.len(), Some((0xa0, 32)), [0xd9, 0xda, 0xdb])?;
+            out.own().extend_from_slice(s.as_bytes());
+        }
+        ValueRef::Bytes(b) => {
+            write_len(out.own(), b.len(), None, [0xc4, 0xc5, 0xc6])?;
+            out.own().extend_from_slice(b);
+        }
+        ValueRef::BigInt(n) => write_value(out.own(), &Value::BigInt(n.clone()), depth)?,
+        ValueRef::Complex(c) => write_value(out.own(), &Value::Complex(*c), depth)?,
     }
     Ok(())
 }
@@ -482,5 +538,32 @@ mod tests {
                 .collect();
             let _ = Msgpack.deserialize(&bytes);
         }
+    }
+
+    #[test]
+    fn a_scattered_result_is_written_as_its_value_is() {
+        use pyrolab_plugin_api::value;
+        let big = vec![9u8; 3 * scatter::BORROW_FROM];
+        let result = Value::List(vec![
+            Value::Bytes(big.clone()),
+            Value::Map(vec![("x".into(), Value::Bytes(vec![1, 2, 3]))]),
+            Value::Tuple(vec![Value::Int(-5), Value::Float(0.5), Value::Null]),
+            Value::Set(vec![Value::Bool(true)]),
+            Value::Str("µ".into()),
+            Value::Complex(Complex { re: 1.0, im: -2.0 }),
+            Value::BigInt("123456789012345678901234567890".parse().unwrap()),
+            Value::Bytes(big),
+        ]);
+        let source = value::encode(&result);
+        let borrowed = value::decode_borrowed(&source).unwrap();
+        let mut scattered = Scatter::default();
+        write_scattered(&mut scattered, &source, &borrowed, 0).unwrap();
+        let mut expected = Vec::new();
+        Msgpack.serialize_into(&result, &mut expected).unwrap();
+        assert!(scattered.concat(&source) == expected);
+        assert_eq!(scattered.len(), expected.len());
+        // The two large byte strings are borrowed: own bytes, one, own
+        // bytes, the other.
+        assert_eq!(scattered.slices(&source).len(), 4);
     }
 }

@@ -165,6 +165,80 @@ pub fn decode(bytes: &[u8]) -> Result<Value, ValueError> {
 /// Decodes call arguments, `{"args": [...], "kwargs": {...}}`, as
 /// `CallArgs::from_value(decode(bytes)?)` would, without building the outer
 /// map and its key strings (every call pays for them otherwise).
+/// A decoded value whose strings and byte strings are borrowed from the
+/// encoded bytes: for a host that passes a driver's result on in another
+/// encoding (a Pyro5 serializer) without copying its byte strings twice.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ValueRef<'a> {
+    /// `None`.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// Text, borrowed.
+    Str(&'a str),
+    /// Bytes, borrowed.
+    Bytes(&'a [u8]),
+    /// A list.
+    List(Vec<ValueRef<'a>>),
+    /// A tuple.
+    Tuple(Vec<ValueRef<'a>>),
+    /// A set.
+    Set(Vec<ValueRef<'a>>),
+    /// A frozen set.
+    FrozenSet(Vec<ValueRef<'a>>),
+    /// A map, in order.
+    Map(Vec<(ValueRef<'a>, ValueRef<'a>)>),
+    /// An integer beyond 64 bits.
+    BigInt(BigInt),
+    /// A complex number.
+    Complex(Complex),
+}
+
+impl ValueRef<'_> {
+    /// The owned value (what [`decode`] gives).
+    pub fn to_value(&self) -> Value {
+        let all = |items: &[ValueRef<'_>]| items.iter().map(ValueRef::to_value).collect();
+        match self {
+            ValueRef::Null => Value::Null,
+            ValueRef::Bool(b) => Value::Bool(*b),
+            ValueRef::Int(i) => Value::Int(*i),
+            ValueRef::Float(f) => Value::Float(*f),
+            ValueRef::Str(s) => Value::Str((*s).to_owned()),
+            ValueRef::Bytes(b) => Value::Bytes(b.to_vec()),
+            ValueRef::List(items) => Value::List(all(items)),
+            ValueRef::Tuple(items) => Value::Tuple(all(items)),
+            ValueRef::Set(items) => Value::Set(all(items)),
+            ValueRef::FrozenSet(items) => Value::FrozenSet(all(items)),
+            ValueRef::Map(entries) => Value::Map(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.to_value(), v.to_value()))
+                    .collect(),
+            ),
+            ValueRef::BigInt(n) => Value::BigInt(n.clone()),
+            ValueRef::Complex(c) => Value::Complex(*c),
+        }
+    }
+}
+
+/// Decodes a value as [`decode`] does, borrowing its strings and byte
+/// strings from `bytes` instead of copying them.
+pub fn decode_borrowed(bytes: &[u8]) -> Result<ValueRef<'_>, ValueError> {
+    let mut reader = Reader { bytes, at: 0 };
+    let value = reader.value_ref(0)?;
+    let rest = reader.remaining();
+    if rest != 0 {
+        return Err(malformed(format!(
+            "{rest} trailing byte(s) after the value"
+        )));
+    }
+    Ok(value)
+}
+
 pub(crate) fn decode_call_args(bytes: &[u8]) -> Result<CallArgs, ValueError> {
     let mut reader = Reader { bytes, at: 0 };
     if reader.bytes.first() != Some(&tag::MAP) {
@@ -311,6 +385,68 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// What [`Reader::value`] reads, with strings and byte strings
+    /// borrowed (the same checks, kind by kind).
+    fn value_ref(&mut self, depth: usize) -> Result<ValueRef<'a>, ValueError> {
+        if depth > MAX_DEPTH {
+            return Err(malformed(format!(
+                "lists and maps are nested more than {MAX_DEPTH} deep"
+            )));
+        }
+        let kind = self.varint()?;
+        Ok(match u8::try_from(kind).unwrap_or(u8::MAX) {
+            tag::NULL => ValueRef::Null,
+            tag::BOOL => ValueRef::Bool(self.bool()?),
+            tag::INT => ValueRef::Int(unzigzag(self.varint()?)),
+            tag::FLOAT => ValueRef::Float(f64::from_le_bytes(self.array()?)),
+            tag::STR => {
+                let len = self.varint()?;
+                ValueRef::Str(
+                    std::str::from_utf8(self.take(len)?)
+                        .map_err(|err| malformed(format!("a string that is not UTF-8: {err}")))?,
+                )
+            }
+            tag::BYTES => {
+                let len = self.varint()?;
+                ValueRef::Bytes(self.take(len)?)
+            }
+            tag::LIST => ValueRef::List(self.items_ref(depth)?),
+            tag::TUPLE => ValueRef::Tuple(self.items_ref(depth)?),
+            tag::SET => ValueRef::Set(self.items_ref(depth)?),
+            tag::FROZENSET => ValueRef::FrozenSet(self.items_ref(depth)?),
+            tag::MAP => {
+                let count = self.varint()?;
+                let mut entries =
+                    Vec::with_capacity(count.min(self.remaining() as u64 / 2) as usize);
+                for _ in 0..count {
+                    let key = self.value_ref(depth + 1)?;
+                    let value = self.value_ref(depth + 1)?;
+                    entries.push((key, value));
+                }
+                ValueRef::Map(entries)
+            }
+            tag::BIGINT | tag::COMPLEX => {
+                // Rare, and small: read them as owned values.
+                self.at -= varint_len(kind);
+                match self.value(depth)? {
+                    Value::BigInt(n) => ValueRef::BigInt(n),
+                    Value::Complex(c) => ValueRef::Complex(c),
+                    _ => unreachable!("the tag said so"),
+                }
+            }
+            _ => return Err(malformed(format!("unknown value kind (tag {kind})"))),
+        })
+    }
+
+    fn items_ref(&mut self, depth: usize) -> Result<Vec<ValueRef<'a>>, ValueError> {
+        let count = self.varint()?;
+        let mut items = Vec::with_capacity(count.min(self.remaining() as u64) as usize);
+        for _ in 0..count {
+            items.push(self.value_ref(depth + 1)?);
+        }
+        Ok(items)
+    }
+
     /// A map key: the text of a string, borrowed; `None` for a key of
     /// another kind (read and dropped).
     fn key(&mut self) -> Result<Option<&'a str>, ValueError> {
@@ -452,6 +588,28 @@ mod tests {
         // -0.0 == 0.0, so check the sign survived separately.
         let back = decode(&encode(&Value::Float(-0.0))).unwrap();
         assert!(back.as_float().unwrap().is_sign_negative());
+    }
+
+    #[test]
+    fn a_borrowed_decode_reads_what_decode_reads() {
+        let value = every_kind();
+        let bytes = encode(&value);
+        let borrowed = decode_borrowed(&bytes).unwrap();
+        assert_eq!(borrowed.to_value(), value);
+        // Byte strings point into the encoding rather than being copied.
+        let blob = encode(&Value::Bytes(vec![7; 1000]));
+        let ValueRef::Bytes(inside) = decode_borrowed(&blob).unwrap() else {
+            panic!("bytes decode as bytes");
+        };
+        assert!(std::ptr::eq(
+            inside.as_ptr(),
+            blob[blob.len() - 1000..].as_ptr()
+        ));
+        // And what decode refuses, it refuses.
+        assert!(decode_borrowed(&bytes[..bytes.len() - 1]).is_err());
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert!(decode_borrowed(&trailing).is_err());
     }
 
     #[test]
