@@ -227,6 +227,10 @@ fn main() {
     if wants("msgpack") {
         msgpack_bulk(&uri);
     }
+    // Not in the default run: for counting copies (see docs/protocol.md).
+    if sections.iter().any(|s| s == "copies") {
+        copies(&uri);
+    }
     if wants("python") {
         python_clients(&uri);
     }
@@ -473,6 +477,26 @@ fn msgpack_bulk(uri: &str) {
         .expect("run python");
     assert!(status.success(), "the Python msgpack comparison failed");
 }
+
+/// Exactly [`COUNTED_CALLS`] 1 MB echoes in native, then as many in
+/// msgpack, and nothing else: run under a probe on `memmove` to count the
+/// daemon's copies per call (docs/protocol.md has the command).
+fn copies(uri: &str) {
+    let data = Bytes::from(vec![42u8; BULK_BYTES]);
+    let native = Proxy::connect(uri).unwrap();
+    let mut msgpack = Proxy::connect(uri).unwrap();
+    msgpack.set_serializer(serializer::by_name("msgpack").expect("msgpack is spoken"));
+    for proxy in [&native, &msgpack] {
+        for _ in 0..COUNTED_CALLS {
+            let back: Bytes = proxy.call("echo_bytes", (&data,)).unwrap();
+            assert_eq!(back.len(), BULK_BYTES);
+        }
+    }
+    println!("{COUNTED_CALLS} native, then {COUNTED_CALLS} msgpack 1 MB echoes done");
+}
+
+/// Calls per serializer in the `copies` section.
+const COUNTED_CALLS: usize = 20;
 
 /// Like [`report_ratio`], as a factor (`1.5x`).
 fn report_ratio_times(what: &str, ratios: Vec<f64>) {

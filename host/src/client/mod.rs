@@ -390,7 +390,7 @@ impl Proxy {
         args: CallArgs,
         call_flags: u16,
     ) -> Result<Option<Value>, ClientError> {
-        let call = Call::new(&self.uri.object, method, args);
+        let mut call = Call::new(&self.uri.object, method, args);
         let mut guard = self.lock();
         // A connection that broke earlier is replaced before sending.
         if guard.is_none() {
@@ -401,7 +401,7 @@ impl Proxy {
         connection.seq = connection.seq.wrapping_add(1);
         let seq = connection.seq;
         // The payload is written once, straight into the frame.
-        let frame = |connection: &Connection| {
+        let mut frame = |connection: &Connection| {
             let serializer = connection.serializer;
             Message::frame(
                 kind::INVOKE,

@@ -64,8 +64,11 @@ impl<'a> Call<'a> {
     /// written piece by piece, the names straight from their text (that is
     /// every call between pyrolab-host's own processes); the others go
     /// through a value, which copies the arguments.
+    ///
+    /// The arguments are moved into that value and back, not copied; so
+    /// this takes the call mutably, and leaves it as it was.
     pub fn encode_into(
-        &self,
+        &mut self,
         serializer: &dyn Serializer,
         out: &mut Vec<u8>,
     ) -> Result<(), SerializeError> {
@@ -73,7 +76,21 @@ impl<'a> Call<'a> {
             self.encode_native(out);
             return Ok(());
         }
-        serializer.serialize_into(&self.to_value(serializer.id()), out)
+        // About what the native form takes: a large argument is then
+        // written without growing (and copying) the buffer on the way.
+        self.reserve_native(out);
+        let call = Call {
+            object: self.object.clone(),
+            method: self.method.clone(),
+            args: std::mem::take(&mut self.args),
+            kwargs: std::mem::take(&mut self.kwargs),
+        };
+        let payload = call.into_value(serializer.id());
+        let written = serializer.serialize_into(&payload, out);
+        let (args, kwargs) = arguments_of(payload);
+        self.args = args;
+        self.kwargs = kwargs;
+        written
     }
 
     fn encode_native(&self, out: &mut Vec<u8>) {
@@ -128,17 +145,23 @@ impl<'a> Call<'a> {
     }
 
     /// The payload as a value, in the shape serializer `serializer_id`'s
-    /// Pyro5 peers write.
+    /// Pyro5 peers write (the arguments copied).
     pub fn to_value(&self, serializer_id: u8) -> Value {
+        self.clone().into_value(serializer_id)
+    }
+
+    /// The payload as a value, in the shape serializer `serializer_id`'s
+    /// Pyro5 peers write, the arguments moved into it.
+    pub fn into_value(self, serializer_id: u8) -> Value {
         let object = Value::from(self.object.as_ref());
         let method = Value::from(self.method.as_ref());
         let kwargs = Value::Map(
             self.kwargs
-                .iter()
-                .map(|(name, arg)| (Value::from(name.as_str()), arg.clone()))
+                .into_iter()
+                .map(|(name, arg)| (Value::Str(name), arg))
                 .collect(),
         );
-        let args = self.args.clone();
+        let args = self.args;
         match serializer_id {
             id::JSON => Value::Map(vec![
                 (Value::from("object"), object),
@@ -213,6 +236,28 @@ impl<'a> Call<'a> {
     }
 }
 
+/// The arguments back out of a value [`Call::into_value`] made.
+fn arguments_of(payload: Value) -> (Vec<Value>, Vec<(String, Value)>) {
+    let (args, kwargs) = match payload {
+        Value::Map(entries) => {
+            let mut entries = entries.into_iter().skip(2).map(|(_, v)| v);
+            (entries.next(), entries.next())
+        }
+        Value::List(items) | Value::Tuple(items) => {
+            let mut items = items.into_iter().skip(2);
+            (items.next(), items.next())
+        }
+        _ => (None, None),
+    };
+    let args = args
+        .and_then(|args| args.into_list().ok())
+        .unwrap_or_default();
+    let kwargs = kwargs
+        .and_then(|kwargs| keyword_arguments(kwargs).ok())
+        .unwrap_or_default();
+    (args, kwargs)
+}
+
 fn text(value: Value, what: &str) -> Result<String, String> {
     match value {
         Value::Str(text) => Ok(text),
@@ -266,7 +311,7 @@ pub(crate) fn test_payload(
     args: &[Value],
     kwargs: &[(String, Value)],
 ) -> Vec<u8> {
-    let call = Call {
+    let mut call = Call {
         object: Cow::Borrowed(object),
         method: Cow::Borrowed(method),
         args: args.to_vec(),
@@ -292,9 +337,12 @@ mod tests {
     }
 
     fn encoded(call: &Call<'_>, serializer_id: u8) -> Vec<u8> {
+        let mut call = call.clone();
+        let before = call.clone();
         let mut out = Vec::new();
         call.encode_into(by_id(serializer_id).unwrap(), &mut out)
             .unwrap();
+        assert_eq!(call, before, "encoding leaves the call as it was");
         out
     }
 
