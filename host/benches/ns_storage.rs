@@ -32,12 +32,12 @@ use pyrolab_test_support::{Sandbox, free_port, python_with_pyro5};
 
 const SIZES: [usize; 2] = [1_000, 100_000];
 const SERVERS: [Server; 2] = [Server::Ours, Server::Stock];
-const TRIALS: usize = 5;
+const TRIALS: usize = 7;
 /// New names registered per trial.
-const NEW_NAMES: usize = 200;
+const NEW_NAMES: usize = 500;
 /// Names already in the file registered again per trial (stock Pyro5
 /// scans every tag for each, so fewer).
-const AGAIN: usize = 50;
+const AGAIN: usize = 100;
 /// How long a name server may take to answer its first lookup.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long one call may take.
