@@ -1,7 +1,8 @@
 //! `pyrolab-host run nameserver` against the stock Python Pyro5 client
 //! (pinned, from PyPI): the registry methods with each serializer, PYRONAME
-//! resolution to a driver on our daemon, persistence across kill -9,
-//! autoclean, broadcast discovery and bad input.
+//! resolution to a driver on our daemon, persistence across kill -9, an
+//! sql file shared with stock Pyro5's name server, autoclean, broadcast
+//! discovery and bad input.
 
 use std::fs;
 use std::net::UdpSocket;
@@ -545,4 +546,167 @@ fn the_rust_client_speaks_serpent_to_a_stock_pyro5_name_server() {
     assert!(listed.contains_key("Pyro.NameServer"), "{listed:?}");
     assert_eq!(ns.remove("rust.thing").unwrap(), 1);
     drop(stock.stop());
+}
+
+/// A stock Pyro5 name server, started the way its users start it
+/// (`python -m Pyro5.nameserver`), keeping its registrations in the sqlite
+/// file `file`; returns it with its port.
+fn start_stock_sql_nameserver(file: &Path) -> (Background, u16) {
+    let storage = format!("sql:{}", file.display());
+    let mut stock = Background::start(Command::new(python_with_pyro5()).args([
+        "-m",
+        "Pyro5.nameserver",
+        "-n",
+        "127.0.0.1",
+        "-p",
+        "0",
+        "-s",
+        &storage,
+    ]));
+    let line = stock.wait_for_line("URI = ", Duration::from_secs(30));
+    let port = line
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    (stock, port)
+}
+
+/// Serpent, which both name servers speak.
+fn serpent_client(port: u16) -> pyrolab_host::client::NameServerProxy {
+    pyrolab_host::client::NameServerProxy::connect(
+        "127.0.0.1",
+        port,
+        Some(Duration::from_secs(20)),
+        pyrolab_host::wire::serializer::by_name("serpent"),
+    )
+    .expect("connect to the name server")
+}
+
+fn tag_set(tags: &[&str]) -> std::collections::BTreeSet<String> {
+    tags.iter().map(|t| (*t).to_owned()).collect()
+}
+
+/// What `name` holds, as `(uri, tags)`, or `None` for an unknown name.
+fn lookup_entry(
+    ns: &pyrolab_host::client::NameServerProxy,
+    name: &str,
+) -> Option<(String, std::collections::BTreeSet<String>)> {
+    use pyrolab_host::client::ClientError;
+    match ns.lookup_with_metadata(name) {
+        Ok((uri, tags)) => Some((uri.to_string(), tags)),
+        Err(ClientError::Remote(err)) if err.class == "Pyro5.errors.NamingError" => None,
+        Err(err) => panic!("lookup {name}: {err}"),
+    }
+}
+
+#[test]
+fn an_sql_file_passes_between_stock_pyro5_and_our_name_server_both_ways() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.path().join("names.sqlite");
+    let entry = |uri: &str, tags: &[&str]| Some((uri.to_owned(), tag_set(tags)));
+
+    // Stock Pyro5 creates the file and writes names with and without tags.
+    let (stock, port) = start_stock_sql_nameserver(&file);
+    let ns = serpent_client(port);
+    for (name, uri, tags) in [
+        ("py.tagged", "PYRO:tagged@127.0.0.1:5001", &["a", "b"][..]),
+        ("py.bare", "PYRO:bare@127.0.0.1:5002", &[]),
+        ("py.gone", "PYRO:gone@127.0.0.1:5003", &["c"]),
+    ] {
+        ns.register(name, uri, false, &tag_set(tags)).unwrap();
+    }
+    drop(ns);
+    drop(stock.stop()); // Pyro5 commits each registration
+
+    // Ours reads all of it, and changes it.
+    let config = ns_config(
+        &sandbox,
+        &format!("    storage: sql\n    storage_file: {}\n", file.display()),
+    );
+    let (ours, port) = start_nameserver(&sandbox, &config);
+    let ns = serpent_client(port);
+    assert_eq!(
+        lookup_entry(&ns, "py.tagged"),
+        entry("PYRO:tagged@127.0.0.1:5001", &["a", "b"])
+    );
+    assert_eq!(
+        lookup_entry(&ns, "py.bare"),
+        entry("PYRO:bare@127.0.0.1:5002", &[])
+    );
+    assert_eq!(
+        lookup_entry(&ns, "py.gone"),
+        entry("PYRO:gone@127.0.0.1:5003", &["c"])
+    );
+    ns.register(
+        "py.tagged",
+        "PYRO:tagged@127.0.0.1:6001",
+        false,
+        &tag_set(&["a", "z"]),
+    )
+    .unwrap();
+    ns.register(
+        "rust.new",
+        "PYRO:new@127.0.0.1:6002",
+        false,
+        &tag_set(&["r"]),
+    )
+    .unwrap();
+    assert_eq!(ns.remove("py.gone").unwrap(), 1);
+    drop(ns);
+    let output = ours.interrupt(Duration::from_secs(20));
+    assert_eq!(output.code, Some(0), "{output}");
+
+    // Stock Pyro5 reads what ours wrote, and still writes the file (now
+    // with our index in it).
+    let (stock, port) = start_stock_sql_nameserver(&file);
+    let ns = serpent_client(port);
+    assert_eq!(
+        lookup_entry(&ns, "py.tagged"),
+        entry("PYRO:tagged@127.0.0.1:6001", &["a", "z"])
+    );
+    assert_eq!(
+        lookup_entry(&ns, "py.bare"),
+        entry("PYRO:bare@127.0.0.1:5002", &[])
+    );
+    assert_eq!(
+        lookup_entry(&ns, "rust.new"),
+        entry("PYRO:new@127.0.0.1:6002", &["r"])
+    );
+    assert_eq!(lookup_entry(&ns, "py.gone"), None);
+    ns.register(
+        "py.later",
+        "PYRO:later@127.0.0.1:5004",
+        false,
+        &tag_set(&["l"]),
+    )
+    .unwrap();
+    assert_eq!(ns.remove("rust.new").unwrap(), 1);
+    drop(ns);
+    drop(stock.stop());
+
+    // And ours reads Pyro5's writes through the index.
+    let (_ours, port) = start_nameserver(&sandbox, &config);
+    let ns = serpent_client(port);
+    assert_eq!(
+        lookup_entry(&ns, "py.later"),
+        entry("PYRO:later@127.0.0.1:5004", &["l"])
+    );
+    assert_eq!(lookup_entry(&ns, "rust.new"), None);
+    assert_eq!(
+        lookup_entry(&ns, "Pyro.NameServer"),
+        entry(
+            &format!("PYRO:Pyro.NameServer@127.0.0.1:{port}"),
+            &["class:Pyro5.nameserver.NameServer"]
+        )
+    );
+    let db = rusqlite::Connection::open(&file).unwrap();
+    let indexes: i64 = db
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type='index' AND name='pyro_metadata_object'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(indexes, 1, "our index survives Pyro5's writes");
 }

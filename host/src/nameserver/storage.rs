@@ -103,92 +103,178 @@ impl Store for MemoryStore {
 
 /// SQLite, with Pyro5's own schema (`pyro_names`, `pyro_metadata`), so a
 /// database file works with either name server.
+///
+/// On top of Pyro5's schema it keeps one index, on `pyro_metadata(object)`:
+/// without it, reading a name's tags, deleting them, and (with
+/// `foreign_keys=ON`) deleting a name each scan every tag in the file.
+/// Pyro5 5.17 neither creates nor needs it; SQLite keeps it up to date for
+/// Pyro5's writes too, so the file stays both name servers'.
 pub struct SqlStore {
     db: rusqlite::Connection,
 }
 
+/// Pyro5 5.17's tables (`SqlStorage._create_schema`, column for column) and
+/// our index. Each statement is a no-op on a file that already has it, so
+/// opening a file Pyro5 made adds the index and changes nothing else.
+///
+/// The journal stays SQLite's default rollback journal, the mode Pyro5
+/// uses: WAL would commit with one fsync where it needs several, but the
+/// mode is stored in the file, so Pyro5 would then run in it too, and a
+/// WAL database needs its `-wal` and `-shm` companions beside it (a copy
+/// of the `.sqlite` alone can miss acknowledged registrations) and does
+/// not work on network file systems. `synchronous=FULL` makes every commit
+/// durable before the name server answers.
+const SQL_SCHEMA: &str = "
+    PRAGMA foreign_keys=ON;
+    PRAGMA synchronous=FULL;
+    CREATE TABLE IF NOT EXISTS pyro_names (
+        id integer PRIMARY KEY,
+        name nvarchar NOT NULL UNIQUE,
+        uri nvarchar NOT NULL);
+    CREATE TABLE IF NOT EXISTS pyro_metadata (
+        object integer NOT NULL,
+        metadata nvarchar NOT NULL,
+        FOREIGN KEY(object) REFERENCES pyro_names(id));
+    CREATE INDEX IF NOT EXISTS pyro_metadata_object ON pyro_metadata(object);";
+
+/// Every name with its tags, one row per tag (one row with a NULL tag for a
+/// name without tags); a name's rows come together, in row-id order.
+const SQL_LOAD: &str = "
+    SELECT n.id, n.name, n.uri, m.metadata
+    FROM pyro_names AS n LEFT JOIN pyro_metadata AS m ON m.object = n.id
+    ORDER BY n.id";
+
 impl SqlStore {
-    /// Opens (or creates) the database file.
+    /// Opens (or creates) the database file, adding the index if it lacks
+    /// it.
     pub fn open(path: &Path) -> Result<SqlStore, StoreError> {
         let context = format!("sqlite database {}", path.display());
         let db = rusqlite::Connection::open(path).map_err(|e| StoreError::from(&context, e))?;
-        db.execute_batch(
-            "PRAGMA foreign_keys=ON;
-             PRAGMA synchronous=FULL;
-             CREATE TABLE IF NOT EXISTS pyro_names (
-                 id integer PRIMARY KEY,
-                 name nvarchar NOT NULL UNIQUE,
-                 uri nvarchar NOT NULL);
-             CREATE TABLE IF NOT EXISTS pyro_metadata (
-                 object integer NOT NULL,
-                 metadata nvarchar NOT NULL,
-                 FOREIGN KEY(object) REFERENCES pyro_names(id));",
-        )
-        .map_err(|e| StoreError::from(&context, e))?;
+        db.execute_batch(SQL_SCHEMA)
+            .map_err(|e| StoreError::from(&context, e))?;
         Ok(SqlStore { db })
     }
 
-    fn delete_in(tx: &rusqlite::Transaction<'_>, name: &str) -> rusqlite::Result<()> {
-        tx.execute(
-            "DELETE FROM pyro_metadata WHERE object IN (SELECT id FROM pyro_names WHERE name=?1)",
-            [name],
-        )?;
-        tx.execute("DELETE FROM pyro_names WHERE name=?1", [name])?;
+    /// `name`'s row id and URI, if it is stored.
+    fn find(db: &rusqlite::Connection, name: &str) -> rusqlite::Result<Option<(i64, String)>> {
+        use rusqlite::OptionalExtension as _;
+        db.prepare_cached("SELECT id, uri FROM pyro_names WHERE name=?1")?
+            .query_row([name], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()
+    }
+
+    fn stored_tags(db: &rusqlite::Connection, id: i64) -> rusqlite::Result<BTreeSet<String>> {
+        db.prepare_cached("SELECT metadata FROM pyro_metadata WHERE object=?1")?
+            .query_map([id], |row| row.get(0))?
+            .collect()
+    }
+
+    fn insert_tags<'a>(
+        db: &rusqlite::Connection,
+        id: i64,
+        tags: impl IntoIterator<Item = &'a String>,
+    ) -> rusqlite::Result<()> {
+        let mut insert =
+            db.prepare_cached("INSERT INTO pyro_metadata(object, metadata) VALUES(?1, ?2)")?;
+        for tag in tags {
+            insert.execute(rusqlite::params![id, tag])?;
+        }
         Ok(())
+    }
+
+    /// Writes only what differs from what is stored: a name registered
+    /// again with the same URI and tags (a daemon restarting) writes
+    /// nothing, and a changed entry keeps its row id.
+    fn update(
+        db: &rusqlite::Connection,
+        id: i64,
+        stored_uri: &str,
+        entry: &Entry,
+    ) -> rusqlite::Result<()> {
+        if stored_uri != entry.uri {
+            db.prepare_cached("UPDATE pyro_names SET uri=?2 WHERE id=?1")?
+                .execute(rusqlite::params![id, entry.uri])?;
+        }
+        let stored = SqlStore::stored_tags(db, id)?;
+        let mut delete =
+            db.prepare_cached("DELETE FROM pyro_metadata WHERE object=?1 AND metadata=?2")?;
+        for removed in stored.difference(&entry.metadata) {
+            delete.execute(rusqlite::params![id, removed])?;
+        }
+        SqlStore::insert_tags(db, id, entry.metadata.difference(&stored))
+    }
+
+    fn insert(db: &rusqlite::Connection, name: &str, entry: &Entry) -> rusqlite::Result<()> {
+        db.prepare_cached("INSERT INTO pyro_names(name, uri) VALUES(?1, ?2)")?
+            .execute([name, &entry.uri])?;
+        SqlStore::insert_tags(db, db.last_insert_rowid(), &entry.metadata)
+    }
+
+    /// Deletes `name`'s tags, then the name (the foreign key forbids the
+    /// other order); both find their rows through an index.
+    fn remove(db: &rusqlite::Connection, name: &str) -> rusqlite::Result<()> {
+        let Some((id, _)) = SqlStore::find(db, name)? else {
+            return Ok(());
+        };
+        db.prepare_cached("DELETE FROM pyro_metadata WHERE object=?1")?
+            .execute([id])?;
+        db.prepare_cached("DELETE FROM pyro_names WHERE id=?1")?
+            .execute([id])?;
+        Ok(())
+    }
+
+    /// Runs `change` as one transaction.
+    fn write(
+        &mut self,
+        change: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<()>,
+    ) -> Result<(), StoreError> {
+        let write = |db: &mut rusqlite::Connection| {
+            let tx = db.transaction()?;
+            change(&tx)?;
+            tx.commit()
+        };
+        write(&mut self.db).map_err(|e| StoreError::from("writing the sqlite database", e))
     }
 }
 
 impl Store for SqlStore {
+    /// One pass over one query (the tags found through the index), so
+    /// start-up time grows with the file, not with its square.
     fn load(&mut self) -> Result<Vec<(String, Entry)>, StoreError> {
         let read = || -> rusqlite::Result<Vec<(String, Entry)>> {
-            let mut names = self.db.prepare("SELECT id, name, uri FROM pyro_names")?;
-            let mut tags = self
-                .db
-                .prepare("SELECT metadata FROM pyro_metadata WHERE object=?1")?;
-            let rows: Vec<(i64, String, String)> = names
-                .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
-                .collect::<Result<_, _>>()?;
-            rows.into_iter()
-                .map(|(id, name, uri)| {
-                    let metadata = tags
-                        .query_map([id], |row| row.get(0))?
-                        .collect::<Result<_, _>>()?;
-                    Ok((name, Entry { uri, metadata }))
-                })
-                .collect()
+            let mut query = self.db.prepare(SQL_LOAD)?;
+            let mut rows = query.query([])?;
+            let mut entries: Vec<(String, Entry)> = Vec::new();
+            let mut last_id = None;
+            while let Some(row) = rows.next()? {
+                let id: i64 = row.get(0)?;
+                if last_id != Some(id) {
+                    last_id = Some(id);
+                    let entry = Entry {
+                        uri: row.get(2)?,
+                        metadata: BTreeSet::new(),
+                    };
+                    entries.push((row.get(1)?, entry));
+                }
+                if let Some(tag) = row.get::<_, Option<String>>(3)? {
+                    let (_, entry) = entries.last_mut().expect("pushed above");
+                    entry.metadata.insert(tag);
+                }
+            }
+            Ok(entries)
         };
         read().map_err(|e| StoreError::from("reading the sqlite database", e))
     }
 
     fn put(&mut self, name: &str, entry: &Entry) -> Result<(), StoreError> {
-        let write = |db: &mut rusqlite::Connection| -> rusqlite::Result<()> {
-            let tx = db.transaction()?;
-            SqlStore::delete_in(&tx, name)?;
-            tx.execute(
-                "INSERT INTO pyro_names(name, uri) VALUES(?1, ?2)",
-                [name, &entry.uri],
-            )?;
-            let id = tx.last_insert_rowid();
-            for tag in &entry.metadata {
-                tx.execute(
-                    "INSERT INTO pyro_metadata(object, metadata) VALUES(?1, ?2)",
-                    rusqlite::params![id, tag],
-                )?;
-            }
-            tx.commit()
-        };
-        write(&mut self.db).map_err(|e| StoreError::from("writing the sqlite database", e))
+        self.write(|db| match SqlStore::find(db, name)? {
+            Some((id, uri)) => SqlStore::update(db, id, &uri, entry),
+            None => SqlStore::insert(db, name, entry),
+        })
     }
 
     fn delete(&mut self, names: &[String]) -> Result<(), StoreError> {
-        let write = |db: &mut rusqlite::Connection| -> rusqlite::Result<()> {
-            let tx = db.transaction()?;
-            for name in names {
-                SqlStore::delete_in(&tx, name)?;
-            }
-            tx.commit()
-        };
-        write(&mut self.db).map_err(|e| StoreError::from("writing the sqlite database", e))
+        self.write(|db| names.iter().try_for_each(|name| SqlStore::remove(db, name)))
     }
 }
 
@@ -322,6 +408,172 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ns.sqlite");
         round_trip(|| Box::new(SqlStore::open(&path).unwrap()));
+    }
+
+    /// A file as Pyro5 5.17's `SqlStorage` creates it (no index), holding
+    /// `names` as Pyro5 writes them: one `pyro_names` row each, one
+    /// `pyro_metadata` row per tag.
+    fn pyro5_file(path: &Path, names: &[(&str, &str, &[&str])]) {
+        let db = rusqlite::Connection::open(path).unwrap();
+        db.execute_batch(
+            "CREATE TABLE pyro_names (
+                 id integer PRIMARY KEY,
+                 name nvarchar NOT NULL UNIQUE,
+                 uri nvarchar NOT NULL);
+             CREATE TABLE pyro_metadata (
+                 object integer NOT NULL,
+                 metadata nvarchar NOT NULL,
+                 FOREIGN KEY(object) REFERENCES pyro_names(id));",
+        )
+        .unwrap();
+        for (name, uri, tags) in names {
+            db.execute(
+                "INSERT INTO pyro_names(name, uri) VALUES(?1, ?2)",
+                [name, uri],
+            )
+            .unwrap();
+            let id = db.last_insert_rowid();
+            for tag in *tags {
+                db.execute(
+                    "INSERT INTO pyro_metadata(object, metadata) VALUES(?1, ?2)",
+                    rusqlite::params![id, tag],
+                )
+                .unwrap();
+            }
+        }
+    }
+
+    /// `(row id, tag)` of `name`'s rows in the file, as another connection
+    /// (Pyro5, say) sees them.
+    fn tag_rows(path: &Path, name: &str) -> Vec<(i64, String)> {
+        let db = rusqlite::Connection::open(path).unwrap();
+        let mut query = db
+            .prepare(
+                "SELECT m.rowid, m.metadata FROM pyro_metadata AS m
+                 JOIN pyro_names AS n ON n.id = m.object WHERE n.name=?1 ORDER BY m.metadata",
+            )
+            .unwrap();
+        query
+            .query_map([name], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    fn name_row(path: &Path, name: &str) -> (i64, String) {
+        let db = rusqlite::Connection::open(path).unwrap();
+        db.query_row(
+            "SELECT id, uri FROM pyro_names WHERE name=?1",
+            [name],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn sql_registering_again_rewrites_only_the_changed_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ns.sqlite");
+        let mut store = SqlStore::open(&path).unwrap();
+        store.put("a", &entry("PYRO:a@h:1", &["x", "y"])).unwrap();
+        let (id, _) = name_row(&path, "a");
+        let kept_x = tag_rows(&path, "a")[0].clone();
+
+        store.put("a", &entry("PYRO:a@h:2", &["x", "z"])).unwrap();
+        assert_eq!(name_row(&path, "a"), (id, "PYRO:a@h:2".to_owned()));
+        let rows = tag_rows(&path, "a");
+        assert_eq!(rows[0], kept_x, "the unchanged tag's row is left alone");
+        let tags: Vec<&str> = rows.iter().map(|(_, t)| t.as_str()).collect();
+        assert_eq!(tags, ["x", "z"]);
+
+        store.put("a", &entry("PYRO:a@h:2", &[])).unwrap();
+        assert!(tag_rows(&path, "a").is_empty());
+        drop(store);
+        assert_eq!(
+            SqlStore::open(&path).unwrap().load().unwrap(),
+            vec![("a".to_owned(), entry("PYRO:a@h:2", &[]))]
+        );
+    }
+
+    #[test]
+    fn sql_registering_an_unchanged_entry_again_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ns.sqlite");
+        let mut store = SqlStore::open(&path).unwrap();
+        store.put("a", &entry("PYRO:a@h:1", &["x"])).unwrap();
+        // data_version changes when another connection commits a change.
+        let observer = rusqlite::Connection::open(&path).unwrap();
+        let version = || -> i64 {
+            observer
+                .query_row("PRAGMA data_version", [], |row| row.get(0))
+                .unwrap()
+        };
+        let before = version();
+        store.put("a", &entry("PYRO:a@h:1", &["x"])).unwrap();
+        assert_eq!(version(), before);
+        store.put("a", &entry("PYRO:a@h:1", &["y"])).unwrap();
+        assert_ne!(version(), before);
+    }
+
+    #[test]
+    fn sql_loads_a_pyro5_file_with_names_without_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pyro5.sqlite");
+        pyro5_file(
+            &path,
+            &[
+                ("bare", "PYRO:bare@h:1", &[]),
+                ("tagged", "PYRO:tagged@h:1", &["t1", "t2"]),
+                ("also.bare", "PYRO:also@h:1", &[]),
+            ],
+        );
+        let mut loaded = SqlStore::open(&path).unwrap().load().unwrap();
+        loaded.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            loaded,
+            vec![
+                ("also.bare".to_owned(), entry("PYRO:also@h:1", &[])),
+                ("bare".to_owned(), entry("PYRO:bare@h:1", &[])),
+                ("tagged".to_owned(), entry("PYRO:tagged@h:1", &["t1", "t2"])),
+            ]
+        );
+    }
+
+    #[test]
+    fn sql_opening_a_pyro5_file_adds_the_index_the_queries_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pyro5.sqlite");
+        pyro5_file(&path, &[("a", "PYRO:a@h:1", &["x"])]);
+        let store = SqlStore::open(&path).unwrap();
+        let indexed: String = store
+            .db
+            .query_row(
+                "SELECT tbl_name FROM sqlite_master WHERE type='index' AND name='pyro_metadata_object'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexed, "pyro_metadata");
+        // Without the index SQLite would scan pyro_metadata once per name.
+        let plan: Vec<String> = store
+            .db
+            .prepare(&format!("EXPLAIN QUERY PLAN {SQL_LOAD}"))
+            .unwrap()
+            .query_map([], |row| row.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("pyro_metadata_object")),
+            "{plan:?}"
+        );
+        drop(store);
+        // Opening it again (the index is there now) changes nothing.
+        assert_eq!(
+            SqlStore::open(&path).unwrap().load().unwrap(),
+            vec![("a".to_owned(), entry("PYRO:a@h:1", &["x"]))]
+        );
     }
 
     #[test]
