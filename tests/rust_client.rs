@@ -491,3 +491,111 @@ fn native_calls_in_the_older_four_part_form_are_still_served() {
     assert_eq!(reply.kind, kind::RESULT);
     assert_eq!(value::decode(&reply.payload).unwrap(), Value::Int(42));
 }
+
+/// Threads in process `pid`, from /proc.
+fn thread_count(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Threads:"))
+        .and_then(|count| count.trim().parse().ok())
+        .expect("a Threads: line")
+}
+
+/// Connections wait in the daemon's event loop, not on threads of their
+/// own: 400 connected clients, each past its handshake and one call, leave
+/// the daemon with a handful of threads, and every one of them is still
+/// served afterwards. More than `max_connections` are refused with the
+/// reason.
+#[test]
+fn idle_connections_hold_no_threads() {
+    let sandbox = Sandbox::new();
+    for servertype in ["thread", "multiplex"] {
+        let config = lab_config(&sandbox, servertype, "    max_connections: 400\n");
+        let (daemon, location) = start_lab_daemon(&sandbox, &config);
+        let before = thread_count(daemon.pid());
+        let proxies: Vec<Proxy> = (0..400)
+            .map(|i| {
+                let proxy = proxy(&location, "sample");
+                assert_eq!(proxy.call::<i64>("add", (i, 1)).unwrap(), i + 1);
+                proxy
+            })
+            .collect();
+        let with_clients = thread_count(daemon.pid());
+        assert!(
+            with_clients <= before + 8,
+            "{servertype}: {before} threads before, {with_clients} with 400 idle clients"
+        );
+        let over = Proxy::connect(&format!("PYRO:sample@{location}"))
+            .and_then(|proxy| proxy.call::<i64>("add", (1, 1)));
+        match over {
+            Err(ClientError::Refused(reason)) => {
+                assert!(reason.contains("at most 400"), "{reason}")
+            }
+            other => panic!("{servertype}: the 401st connection was not refused: {other:?}"),
+        }
+        for (i, proxy) in proxies.iter().enumerate() {
+            let i = i as i64;
+            assert_eq!(proxy.call::<i64>("add", (i, 2)).unwrap(), i + 2);
+        }
+        drop(daemon);
+    }
+}
+
+/// A client that stops reading does not hold up anyone else, even on a
+/// multiplex daemon, whose one worker would otherwise wait on its socket:
+/// the unsent rest of its reply waits in the daemon instead.
+#[test]
+fn a_client_that_stops_reading_holds_up_no_one() {
+    use pyrolab_host::wire::message::{Message, kind};
+    use pyrolab_plugin_api::value;
+
+    let sandbox = Sandbox::new();
+    let (_daemon, location) = start_lab_daemon(&sandbox, &lab_config(&sandbox, "multiplex", ""));
+    let mut stalled = TcpStream::connect(&location).unwrap();
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let native = 16;
+    let hello = Value::Map(vec![
+        ("handshake".into(), "hello".into()),
+        ("object".into(), "sample".into()),
+    ]);
+    let connect = Message::new(kind::CONNECT, native, 0, 0, value::encode(&hello));
+    stalled.write_all(&connect.encode(false)).unwrap();
+    let mut header = [0u8; 40];
+    stalled.read_exact(&mut header).unwrap();
+    let welcome_len = u32::from_be_bytes(header[12..16].try_into().unwrap())
+        + u32::from_be_bytes(header[16..20].try_into().unwrap());
+    let mut welcome = vec![0u8; welcome_len as usize];
+    stalled.read_exact(&mut welcome).unwrap();
+    // 16 MB back: far more than the sockets' buffers hold.
+    let call = Value::List(vec![
+        "sample".into(),
+        "echo_bytes".into(),
+        Value::List(vec![Value::Bytes(vec![7; 16 << 20])]),
+        Value::Map(Vec::new()),
+    ]);
+    let invoke = Message::new(kind::INVOKE, native, 0, 1, value::encode(&call));
+    stalled.write_all(&invoke.encode(false)).unwrap();
+    // It reads nothing now. Others are served all the same.
+    let other = proxy(&location, "sample");
+    let start = Instant::now();
+    for i in 0..20 {
+        assert_eq!(other.call::<i64>("add", (i, 1)).unwrap(), i + 1);
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "calls took {:?} while a client was not reading",
+        start.elapsed()
+    );
+    // And the stalled client gets its whole reply once it reads.
+    let mut reply = Vec::new();
+    let mut chunk = vec![0u8; 1 << 20];
+    while reply.len() < 40 + (16 << 20) {
+        let read = stalled.read(&mut chunk).unwrap();
+        assert!(read > 0, "the reply ended early at {} bytes", reply.len());
+        reply.extend_from_slice(&chunk[..read]);
+    }
+    assert_eq!(reply[6], kind::RESULT);
+}

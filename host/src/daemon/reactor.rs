@@ -44,6 +44,8 @@ const WORKER_IDLE: Duration = Duration::from_secs(30);
 /// Connections over the limit kept until their CONNECTFAIL is sent; more
 /// are closed at once (a client opening thousands gets no explanation).
 const MAX_REFUSING: usize = 64;
+/// How often accepting is tried again after it failed (50 ms apart).
+const ACCEPT_RETRIES: u32 = 20;
 /// How long a shutdown waits for calls in progress.
 const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 /// How often workers look at the drain's deadline while draining.
@@ -190,8 +192,10 @@ impl Reactor {
         }
     }
 
-    /// Accepts every connection waiting, then waits for more.
+    /// Accepts every connection waiting (the listener is edge-triggered:
+    /// those left would not be reported again until another arrives).
     fn accept(&self) {
+        let mut failures = 0;
         loop {
             match self.listener.accept() {
                 Ok(stream) => self.admit(stream),
@@ -202,11 +206,22 @@ impl Reactor {
                         io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
                     ) => {}
                 Err(err) => {
-                    // Typically out of file descriptors: back off instead
-                    // of spinning, and keep serving the connections we have.
-                    tracing::warn!("accepting a connection failed: {err}");
+                    // Typically out of file descriptors: back off and try
+                    // again for a while (connections closing free some),
+                    // serving the connections we have meanwhile on the
+                    // other workers.
+                    failures += 1;
+                    if failures == 1 {
+                        tracing::warn!("accepting a connection failed: {err}");
+                    }
+                    if failures == ACCEPT_RETRIES || self.draining() {
+                        tracing::warn!(
+                            "still cannot accept connections ({err}); those waiting are \
+                             taken when the next one arrives"
+                        );
+                        break;
+                    }
                     thread::sleep(Duration::from_millis(50));
-                    break;
                 }
             }
         }
@@ -256,7 +271,7 @@ impl Reactor {
     /// Closes a connection and releases what it held (its locks, its
     /// `session` instances).
     fn close(&self, connection: &Connection, reason: Option<String>) {
-        let Some(connection) = self.connections.lock_unpoisoned().remove(&connection.id) else {
+        let Some(connection) = self.forget(connection.id) else {
             return;
         };
         match reason {
@@ -274,6 +289,17 @@ impl Reactor {
         if self.draining() && self.connections.lock_unpoisoned().is_empty() {
             self.finish();
         }
+    }
+
+    /// Takes connection `id` out of the table, which gives its room back
+    /// once most of it is unused (after a crowd of connections has gone).
+    fn forget(&self, id: u64) -> Option<Arc<Connection>> {
+        let mut connections = self.connections.lock_unpoisoned();
+        let connection = connections.remove(&id)?;
+        if connections.capacity() > 1024 && connections.len() * 4 < connections.capacity() {
+            connections.shrink_to_fit();
+        }
+        Some(connection)
     }
 
     /// Starts one more worker, if the pool may grow.
