@@ -43,7 +43,9 @@ pub use scan::{
 pub use ser::AsSet;
 pub use ser::{as_frozenset, as_set, to_value};
 pub(crate) use wire::decode_call_args;
-pub use wire::{ValueRef, decode, decode_borrowed, encode, encode_into, encoded_size};
+pub use wire::{
+    ValueRef, decode, decode_borrowed, encode, encode_into, encode_ref_into, encoded_size,
+};
 
 /// A dynamically typed value: the common currency of driver calls.
 ///

@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use abi_stable::std_types::RVec;
+use pyrolab_plugin_api::value::ValueRef;
 use pyrolab_plugin_api::{CallArgs, DriverError, ErrorKind, Value, value};
 
 use super::lock::LOCK_METHODS;
@@ -53,9 +54,20 @@ pub(super) fn invoke(
 ) -> Outcome {
     let oneway = request.flags & flags::ONEWAY != 0;
     let batch = request.flags & flags::BATCH != 0;
-    if serializer.id() == serializer::id::NATIVE && !oneway && !batch {
-        if let Some(call) = EncodedCall::parse(shared, &request.payload) {
-            return invoke_encoded(shared, sessions, serializer, request, call);
+    if !oneway && !batch {
+        match serializer.id() {
+            serializer::id::NATIVE => {
+                if let Some(call) = EncodedCall::parse(shared, &request.payload) {
+                    return invoke_encoded(shared, sessions, serializer, request, call);
+                }
+            }
+            serializer::id::MSGPACK => {
+                if let Some(call) = EncodedCall::from_msgpack(shared, &request.payload) {
+                    let result = run_encoded(shared, sessions, call);
+                    return reply_scattered(serializer, request, result);
+                }
+            }
+            _ => {}
         }
     }
     let call = serializer
@@ -78,13 +90,6 @@ pub(super) fn invoke(
             }
         };
     }
-    let scatters = !batch && serializer.id() == serializer::id::MSGPACK;
-    let call = match call {
-        Ok(call) if scatters && is_driver_call(shared, &call) => {
-            return invoke_scattered(shared, sessions, serializer, request, call);
-        }
-        other => other,
-    };
     let result = call.and_then(|call| {
         if batch {
             run_batch(shared, sessions, call)
@@ -173,17 +178,70 @@ impl<'a> EncodedCall<'a> {
         };
         let object = value::str_of(object)?;
         let method = value::str_of(method)?;
-        let lock_method = shared.settings.lockable && LOCK_METHODS.contains(&method);
-        let service = shared.services.get(object)?;
-        if lock_method || answered_by_daemon(service, method) {
-            return None;
-        }
-        Some(EncodedCall {
+        goes_to_driver(shared, object, method).then_some(EncodedCall {
             object,
             method,
             arguments,
         })
     }
+
+    /// Reads an msgpack `[object, method, args, kwargs]` payload, its byte
+    /// strings borrowed, and writes the arguments as drivers read them:
+    /// each byte string is copied once, into them. `None` for anything the
+    /// general path handles (and explains, if it is wrong).
+    fn from_msgpack(shared: &Shared, payload: &'a [u8]) -> Option<EncodedCall<'a>> {
+        let ValueRef::List(parts) = msgpack::read_borrowed(payload).ok()? else {
+            return None;
+        };
+        let [
+            ValueRef::Str(object),
+            ValueRef::Str(method),
+            ValueRef::List(args),
+            kwargs,
+        ] = <[ValueRef<'a>; 4]>::try_from(parts).ok()?
+        else {
+            return None;
+        };
+        let kwargs = match kwargs {
+            ValueRef::Map(entries)
+                if entries
+                    .iter()
+                    .all(|(key, _)| matches!(key, ValueRef::Str(_))) =>
+            {
+                entries
+            }
+            ValueRef::Null => Vec::new(),
+            _ => return None,
+        };
+        if !goes_to_driver(shared, object, method) {
+            return None;
+        }
+        let args = ValueRef::List(args);
+        let kwargs = ValueRef::Map(kwargs);
+        let mut arguments = Vec::with_capacity(args.size_hint() + kwargs.size_hint() + 16);
+        value::encode_map_start_into(2, &mut arguments);
+        value::encode_str_into("args", &mut arguments);
+        value::encode_ref_into(&args, &mut arguments);
+        value::encode_str_into("kwargs", &mut arguments);
+        value::encode_ref_into(&kwargs, &mut arguments);
+        Some(EncodedCall {
+            object,
+            method,
+            arguments: Cow::Owned(arguments),
+        })
+    }
+}
+
+/// Whether a call of `method` on `object` goes to a driver method (not to
+/// `Pyro.Daemon`, a host object, a lock method, or what the daemon answers
+/// for a service).
+fn goes_to_driver(shared: &Shared, object: &str, method: &str) -> bool {
+    let lock_method = shared.settings.lockable && LOCK_METHODS.contains(&method);
+    !lock_method
+        && shared
+            .services
+            .get(object)
+            .is_some_and(|service| !answered_by_daemon(service, method))
 }
 
 /// The arguments map drivers read, from encoded `args` (a list) and
@@ -204,45 +262,15 @@ fn arguments_map(args: &[u8], kwargs: &[u8]) -> Option<Vec<u8>> {
     Some(CallArgs::encode_from_parts(args, kwargs))
 }
 
-/// Whether `call` goes to a driver method (not to `Pyro.Daemon`, a host
-/// object, a lock method or what the daemon answers for a service).
-fn is_driver_call(shared: &Shared, call: &Call<'_>) -> bool {
-    let object = call.object.as_ref();
-    let method = call.method.as_ref();
-    let lock_method = shared.settings.lockable && LOCK_METHODS.contains(&method);
-    object != DAEMON_OBJECT
-        && !lock_method
-        && shared
-            .services
-            .get(object)
-            .is_some_and(|service| !answered_by_daemon(service, method))
-}
-
-/// A driver call in a serializer that can borrow the result's large byte
-/// strings ([`msgpack::write_scattered`]): the result is not decoded into
-/// values, its byte strings go from the driver's buffer to the socket.
-fn invoke_scattered(
-    shared: &Shared,
-    sessions: &mut Sessions,
+/// Replies with a driver's encoded result in a serializer that borrows
+/// its large byte strings ([`msgpack::write_scattered`]): the result is
+/// not decoded into values; its byte strings go from the driver's buffer
+/// to the socket.
+fn reply_scattered(
     serializer: &'static dyn Serializer,
     request: &Message,
-    call: Call<'static>,
+    result: Result<RVec<u8>, Value>,
 ) -> Outcome {
-    let result = (|| {
-        if shared.settings.lockable {
-            shared.locks.check(&call.object, sessions.connection())?;
-        }
-        let instance = target(shared, sessions, &call.object, &call.method)?;
-        let Call {
-            object,
-            method,
-            args,
-            kwargs,
-        } = call;
-        instance
-            .call_with_encoded_result(&method, CallArgs { args, kwargs })
-            .map_err(|err| driver_exception(&object, &method, &err))
-    })();
     let encoded = match result {
         Ok(encoded) => encoded,
         Err(exception) => return reply(serializer, request, 0, Err(exception)),

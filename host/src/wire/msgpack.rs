@@ -43,13 +43,20 @@ impl Serializer for Msgpack {
     }
 
     fn deserialize(&self, data: &[u8]) -> Result<Value, SerializeError> {
-        let mut reader = Reader { data, at: 0 };
-        let value = reader.value(0)?;
-        if reader.at != data.len() {
-            return Err(reader.error("unexpected bytes after the value"));
-        }
-        Ok(value)
+        read_borrowed(data).map(|value| value.to_value())
     }
+}
+
+/// Reads a msgpack value with its strings and byte strings borrowed from
+/// `data` (what [`Msgpack::deserialize`] copies out of it): a call's large
+/// byte strings then go into the driver's arguments in one copy.
+pub fn read_borrowed(data: &[u8]) -> Result<ValueRef<'_>, SerializeError> {
+    let mut reader = Reader { data, at: 0 };
+    let value = reader.value(0)?;
+    if reader.at != data.len() {
+        return Err(reader.error("unexpected bytes after the value"));
+    }
+    Ok(value)
 }
 
 fn write_len(
@@ -242,7 +249,7 @@ struct Reader<'a> {
     at: usize,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
     fn error(&self, message: &str) -> SerializeError {
         SerializeError::new(format!(
             "invalid msgpack data at byte {}: {message}",
@@ -250,7 +257,7 @@ impl Reader<'_> {
         ))
     }
 
-    fn take(&mut self, len: usize) -> Result<&[u8], SerializeError> {
+    fn take(&mut self, len: usize) -> Result<&'a [u8], SerializeError> {
         let end = self
             .at
             .checked_add(len)
@@ -270,35 +277,35 @@ impl Reader<'_> {
         Ok(bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
     }
 
-    fn value(&mut self, depth: usize) -> Result<Value, SerializeError> {
+    fn value(&mut self, depth: usize) -> Result<ValueRef<'a>, SerializeError> {
         if depth > MAX_DEPTH {
             return Err(self.error(&format!("nested more than {MAX_DEPTH} deep")));
         }
         let marker = self.byte()?;
         Ok(match marker {
-            0x00..=0x7f => Value::Int(i64::from(marker)),
+            0x00..=0x7f => ValueRef::Int(i64::from(marker)),
             0x80..=0x8f => self.map(usize::from(marker & 0x0f), depth)?,
             0x90..=0x9f => self.array(usize::from(marker & 0x0f), depth)?,
             0xa0..=0xbf => self.string(usize::from(marker & 0x1f))?,
-            0xc0 => Value::Null,
-            0xc2 => Value::Bool(false),
-            0xc3 => Value::Bool(true),
+            0xc0 => ValueRef::Null,
+            0xc2 => ValueRef::Bool(false),
+            0xc3 => ValueRef::Bool(true),
             0xc4..=0xc6 => {
                 let len = self.uint(1 << (marker - 0xc4))? as usize;
-                Value::Bytes(self.take(len)?.to_vec())
+                ValueRef::Bytes(self.take(len)?)
             }
             0xc7..=0xc9 => {
                 let len = self.uint(1 << (marker - 0xc7))? as usize;
                 self.extension(len)?
             }
             0xd4..=0xd8 => self.extension(1 << (marker - 0xd4))?,
-            0xca => Value::Float(f64::from(f32::from_bits(self.uint(4)? as u32))),
-            0xcb => Value::Float(f64::from_bits(self.uint(8)?)),
-            0xcc..=0xcf => Value::from(self.uint(1 << (marker - 0xcc))?),
-            0xd0 => Value::Int(i64::from(self.uint(1)? as u8 as i8)),
-            0xd1 => Value::Int(i64::from(self.uint(2)? as u16 as i16)),
-            0xd2 => Value::Int(i64::from(self.uint(4)? as u32 as i32)),
-            0xd3 => Value::Int(self.uint(8)? as i64),
+            0xca => ValueRef::Float(f64::from(f32::from_bits(self.uint(4)? as u32))),
+            0xcb => ValueRef::Float(f64::from_bits(self.uint(8)?)),
+            0xcc..=0xcf => unsigned(self.uint(1 << (marker - 0xcc))?),
+            0xd0 => ValueRef::Int(i64::from(self.uint(1)? as u8 as i8)),
+            0xd1 => ValueRef::Int(i64::from(self.uint(2)? as u16 as i16)),
+            0xd2 => ValueRef::Int(i64::from(self.uint(4)? as u32 as i32)),
+            0xd3 => ValueRef::Int(self.uint(8)? as i64),
             0xd9..=0xdb => {
                 let len = self.uint(1 << (marker - 0xd9))? as usize;
                 self.string(len)?
@@ -311,22 +318,21 @@ impl Reader<'_> {
                 let len = self.uint(if marker == 0xde { 2 } else { 4 })? as usize;
                 self.map(len, depth)?
             }
-            0xe0..=0xff => Value::Int(i64::from(marker as i8)),
+            0xe0..=0xff => ValueRef::Int(i64::from(marker as i8)),
             0xc1 => return Err(self.error("the reserved marker 0xc1")),
         })
     }
 
     /// An extension value of `len` data bytes: Pyro5's complex numbers and
     /// big integers.
-    fn extension(&mut self, len: usize) -> Result<Value, SerializeError> {
+    fn extension(&mut self, len: usize) -> Result<ValueRef<'a>, SerializeError> {
         let code = self.byte()? as i8;
-        let data = self.take(len)?.to_vec();
-        let data = data.as_slice();
+        let data = self.take(len)?;
         match code {
             ext::COMPLEX if data.len() == 16 => {
                 let part =
                     |bytes: &[u8]| f64::from_le_bytes(bytes.try_into().expect("eight bytes"));
-                Ok(Value::Complex(Complex {
+                Ok(ValueRef::Complex(Complex {
                     re: part(&data[..8]),
                     im: part(&data[8..]),
                 }))
@@ -334,7 +340,7 @@ impl Reader<'_> {
             ext::BIG_INT => std::str::from_utf8(data)
                 .ok()
                 .map(str::parse::<BigInt>)
-                .map(|parsed| parsed.map(Value::integer).map_err(|err| err.to_string()))
+                .map(|parsed| parsed.map(integer).map_err(|err| err.to_string()))
                 .unwrap_or_else(|| Err("not ASCII digits".to_owned()))
                 .map_err(|err| self.error(&format!("invalid big integer: {err}"))),
             ext::DATETIME | ext::DATE => Err(self.error(
@@ -347,10 +353,10 @@ impl Reader<'_> {
         }
     }
 
-    fn string(&mut self, len: usize) -> Result<Value, SerializeError> {
+    fn string(&mut self, len: usize) -> Result<ValueRef<'a>, SerializeError> {
         let bytes = self.take(len)?;
         std::str::from_utf8(bytes)
-            .map(|s| Value::Str(s.to_owned()))
+            .map(ValueRef::Str)
             .map_err(|_| self.error("a string that is not UTF-8"))
     }
 
@@ -363,7 +369,7 @@ impl Reader<'_> {
         Ok(())
     }
 
-    fn array(&mut self, len: usize, depth: usize) -> Result<Value, SerializeError> {
+    fn array(&mut self, len: usize, depth: usize) -> Result<ValueRef<'a>, SerializeError> {
         self.check_count(len, 1)?;
         // Checked against what is left, but nested arrays could each claim
         // all of it: the capacity grows with what is really read.
@@ -371,10 +377,10 @@ impl Reader<'_> {
         for _ in 0..len {
             items.push(self.value(depth + 1)?);
         }
-        Ok(Value::List(items))
+        Ok(ValueRef::List(items))
     }
 
-    fn map(&mut self, len: usize, depth: usize) -> Result<Value, SerializeError> {
+    fn map(&mut self, len: usize, depth: usize) -> Result<ValueRef<'a>, SerializeError> {
         self.check_count(len, 2)?;
         let mut entries = Vec::with_capacity(len.min(1024));
         for _ in 0..len {
@@ -382,7 +388,23 @@ impl Reader<'_> {
             let value = self.value(depth + 1)?;
             entries.push((key, value));
         }
-        Ok(Value::Map(entries))
+        Ok(ValueRef::Map(entries))
+    }
+}
+
+/// A msgpack unsigned integer: beyond `i64`, a big integer.
+fn unsigned(n: u64) -> ValueRef<'static> {
+    match i64::try_from(n) {
+        Ok(i) => ValueRef::Int(i),
+        Err(_) => ValueRef::BigInt(BigInt::from(n)),
+    }
+}
+
+/// A parsed big integer, as small a value as holds it.
+fn integer(n: BigInt) -> ValueRef<'static> {
+    match i64::try_from(&n) {
+        Ok(i) => ValueRef::Int(i),
+        Err(_) => ValueRef::BigInt(n),
     }
 }
 

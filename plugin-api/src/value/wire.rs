@@ -111,6 +111,48 @@ fn write(value: &Value, out: &mut Vec<u8>) {
     }
 }
 
+/// Appends the encoding of a borrowed value: the same bytes
+/// [`encode_into`] writes for the owned value (the same layout, kind by
+/// kind), byte strings copied once, straight from where they are.
+pub fn encode_ref_into(value: &ValueRef<'_>, out: &mut Vec<u8>) {
+    match value {
+        ValueRef::Null => out.push(tag::NULL),
+        ValueRef::Bool(b) => out.extend_from_slice(&[tag::BOOL, u8::from(*b)]),
+        ValueRef::Int(i) => {
+            out.push(tag::INT);
+            push_varint(out, zigzag(*i));
+        }
+        ValueRef::Float(f) => {
+            out.push(tag::FLOAT);
+            out.extend_from_slice(&f.to_le_bytes());
+        }
+        ValueRef::Str(text) => write_bytes(out, tag::STR, text.as_bytes()),
+        ValueRef::Bytes(bytes) => write_bytes(out, tag::BYTES, bytes),
+        ValueRef::List(items) => write_ref_items(out, tag::LIST, items),
+        ValueRef::Tuple(items) => write_ref_items(out, tag::TUPLE, items),
+        ValueRef::Set(items) => write_ref_items(out, tag::SET, items),
+        ValueRef::FrozenSet(items) => write_ref_items(out, tag::FROZENSET, items),
+        ValueRef::Map(entries) => {
+            out.push(tag::MAP);
+            push_varint(out, entries.len() as u64);
+            for (key, value) in entries {
+                encode_ref_into(key, out);
+                encode_ref_into(value, out);
+            }
+        }
+        ValueRef::BigInt(n) => write(&Value::BigInt(n.clone()), out),
+        ValueRef::Complex(c) => write(&Value::Complex(*c), out),
+    }
+}
+
+fn write_ref_items(out: &mut Vec<u8>, kind: u8, items: &[ValueRef<'_>]) {
+    out.push(kind);
+    push_varint(out, items.len() as u64);
+    for item in items {
+        encode_ref_into(item, out);
+    }
+}
+
 fn write_bytes(out: &mut Vec<u8>, kind: u8, bytes: &[u8]) {
     out.push(kind);
     push_varint(out, bytes.len() as u64);
@@ -199,6 +241,26 @@ pub enum ValueRef<'a> {
 }
 
 impl ValueRef<'_> {
+    /// Roughly the size of its encoding (byte strings and text exactly),
+    /// for sizing a buffer once.
+    pub fn size_hint(&self) -> usize {
+        let all = |items: &[ValueRef<'_>]| items.iter().map(ValueRef::size_hint).sum::<usize>();
+        11 + match self {
+            ValueRef::Str(s) => s.len(),
+            ValueRef::Bytes(b) => b.len(),
+            ValueRef::List(items)
+            | ValueRef::Tuple(items)
+            | ValueRef::Set(items)
+            | ValueRef::FrozenSet(items) => all(items),
+            ValueRef::Map(entries) => entries
+                .iter()
+                .map(|(k, v)| k.size_hint() + v.size_hint())
+                .sum(),
+            ValueRef::BigInt(n) => n.bits().div_ceil(8),
+            _ => 16,
+        }
+    }
+
     /// The owned value (what [`decode`] gives).
     pub fn to_value(&self) -> Value {
         let all = |items: &[ValueRef<'_>]| items.iter().map(ValueRef::to_value).collect();
@@ -605,6 +667,11 @@ mod tests {
             inside.as_ptr(),
             blob[blob.len() - 1000..].as_ptr()
         ));
+        // Encoding it again gives the same bytes.
+        let mut again = Vec::new();
+        encode_ref_into(&borrowed, &mut again);
+        assert_eq!(again, bytes);
+        assert!(borrowed.size_hint() >= bytes.len());
         // And what decode refuses, it refuses.
         assert!(decode_borrowed(&bytes[..bytes.len() - 1]).is_err());
         let mut trailing = bytes.clone();
