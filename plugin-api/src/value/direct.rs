@@ -16,8 +16,13 @@
 //!   complex numbers (their markers, and `u64`/`i128`/`u128` outside the
 //!   `i64` range), and, inside a set marker, anything that is not a
 //!   sequence (which ends as the same error `to_value` raises).
-//! - The output is measured by a first pass of the same serializer, so that
-//!   the buffer grows once, to the exact size.
+//! - A first pass of the same serializer measures the output, so that the
+//!   buffer grows once, to the exact size, for a value of at most
+//!   [`MEASURED_ELEMENTS`] elements. Measuring costs about as much as
+//!   writing, and saves the buffer's regrowth, which matters for a few
+//!   large byte strings but not for many small items: beyond that many
+//!   elements, the measuring pass gives up, and the buffer grows as it is
+//!   written.
 
 use serde::Serialize;
 use serde::ser;
@@ -28,15 +33,23 @@ use super::ser::{
 use super::wire::{self, tag};
 use super::{Value, ValueError};
 
+/// How many elements (items of sequences; keys, values and fields of maps
+/// and structs; at any depth) a value may have for [`encode_serialize`] to
+/// measure it before writing it.
+const MEASURED_ELEMENTS: usize = 256;
+
 /// Appends the encoding of a `Serialize` value to `out`: the same bytes as
 /// `encode_into(&to_value(value)?, out)`, written straight from serde.
 ///
 /// No [`Value`] is built, so a byte string (a [`Bytes`](crate::Bytes)
-/// field, say) is copied once, into `out`, instead of twice. `value` is
-/// serialized twice: once to measure the encoding, so that `out` grows
-/// once, to the exact size, and once to write it. (A `Serialize`
-/// implementation that writes something else the second time still gets a
-/// correct encoding of what it wrote; only `out` may grow again.)
+/// field, say) is copied once, into `out`, instead of twice. A value of a
+/// few hundred elements or fewer, however large its byte strings, is
+/// serialized twice: once to measure its encoding, so that `out` grows
+/// once, to the exact size, and once to write it. A larger one is measured
+/// only that far, and `out` grows as needed while it is written. (A
+/// `Serialize` implementation that writes something else the second time
+/// still gets a correct encoding of what it wrote; only `out` may grow
+/// again.)
 ///
 /// # Errors
 ///
@@ -46,16 +59,13 @@ pub fn encode_serialize<T: Serialize + ?Sized>(
     value: &T,
     out: &mut Vec<u8>,
 ) -> Result<(), ValueError> {
-    let mut measured = Out::Measure { size: 0, peak: 0 };
-    value.serialize(Encoder { out: &mut measured })?;
-    let Out::Measure { size, peak } = measured else {
-        unreachable!("measured")
-    };
-    // The peak exceeds the final size only where something written is
-    // taken back: a count that shrank, or a map key without a value.
-    let size = size.max(peak);
+    match measure(value) {
+        Measured::Complete(size) => out.reserve_exact(size),
+        // At least what was measured before giving up.
+        Measured::Partial(size) => out.reserve(size),
+        Measured::Failed(err) => return Err(err),
+    }
     let start = out.len();
-    out.reserve_exact(size);
     let written = value.serialize(Encoder {
         out: &mut Out::Write(&mut *out),
     });
@@ -65,13 +75,58 @@ pub fn encode_serialize<T: Serialize + ?Sized>(
     written
 }
 
+/// What the measuring pass found.
+#[derive(Debug, PartialEq)]
+enum Measured {
+    /// The size of the encoding: the most the buffer holds while it is
+    /// written (more than the final size where something written is taken
+    /// back: a count that shrank, or a map key without a value).
+    Complete(usize),
+    /// What the first [`MEASURED_ELEMENTS`] elements take: the value has
+    /// more.
+    Partial(usize),
+    /// The error serializing the value raises.
+    Failed(ValueError),
+}
+
+fn measure<T: Serialize + ?Sized>(value: &T) -> Measured {
+    let mut measuring = Out::Measure {
+        size: 0,
+        peak: 0,
+        elements: 0,
+    };
+    let result = value.serialize(Encoder {
+        out: &mut measuring,
+    });
+    let Out::Measure {
+        size,
+        peak,
+        elements,
+    } = measuring
+    else {
+        unreachable!("measuring")
+    };
+    let size = size.max(peak);
+    if elements > MEASURED_ELEMENTS {
+        // Whatever the result: a `Serialize` implementation may have
+        // caught the error that stopped the measuring, or replaced it.
+        return Measured::Partial(size);
+    }
+    match result {
+        Ok(()) => Measured::Complete(size),
+        Err(err) => Measured::Failed(err),
+    }
+}
+
 /// Where the encoder writes: nowhere, counting bytes (the measuring pass),
 /// or to the output buffer.
 enum Out<'b> {
-    /// The size so far, and the largest it was before shrinking.
+    /// The size so far, the largest it was before shrinking, and how many
+    /// elements were begun.
     Measure {
         size: usize,
         peak: usize,
+        elements: usize,
     },
     Write(&'b mut Vec<u8>),
 }
@@ -82,6 +137,21 @@ impl Out<'_> {
         match self {
             Out::Measure { size, .. } => *size,
             Out::Write(buf) => buf.len(),
+        }
+    }
+
+    /// Counts an element about to be serialized; when measuring, refuses
+    /// one beyond [`MEASURED_ELEMENTS`].
+    fn element(&mut self) -> Result<(), ValueError> {
+        match self {
+            Out::Measure { elements, .. } => {
+                *elements += 1;
+                if *elements > MEASURED_ELEMENTS {
+                    return Err(ValueError::new("too many elements to measure"));
+                }
+                Ok(())
+            }
+            Out::Write(_) => Ok(()),
         }
     }
 
@@ -108,7 +178,7 @@ impl Out<'_> {
 
     fn truncate(&mut self, len: usize) {
         match self {
-            Out::Measure { size, peak } => {
+            Out::Measure { size, peak, .. } => {
                 *peak = (*peak).max(*size);
                 *size = len;
             }
@@ -164,7 +234,7 @@ impl Out<'_> {
         }
         let (old, new) = (wire::varint_len(written), wire::varint_len(actual));
         match self {
-            Out::Measure { size, peak } => {
+            Out::Measure { size, peak, .. } => {
                 *peak = (*peak).max(*size);
                 *size = *size - old + new;
             }
@@ -401,6 +471,7 @@ impl<'o, 'b> Items<'o, 'b> {
     }
 
     fn item<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), ValueError> {
+        self.out.element()?;
         value.serialize(Encoder {
             out: &mut *self.out,
         })?;
@@ -489,6 +560,7 @@ impl<'o, 'b> Entries<'o, 'b> {
         key: &'static str,
         value: &T,
     ) -> Result<(), ValueError> {
+        self.out.element()?;
         self.out.str(key);
         value.serialize(Encoder {
             out: &mut *self.out,
@@ -510,6 +582,7 @@ impl ser::SerializeMap for Entries<'_, '_> {
     type Ok = ();
     type Error = ValueError;
     fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<(), ValueError> {
+        self.out.element()?;
         if let Some(key_at) = self.key_at.take() {
             self.out.truncate(key_at);
         }
@@ -524,6 +597,7 @@ impl ser::SerializeMap for Entries<'_, '_> {
         if self.key_at.take().is_none() {
             return Err(ValueError::new("map value serialized before its key"));
         }
+        self.out.element()?;
         value.serialize(Encoder {
             out: &mut *self.out,
         })?;
@@ -827,7 +901,7 @@ mod tests {
     use serde::ser::{self, SerializeMap as _, SerializeSeq as _, SerializeStruct as _};
     use serde_bytes::{ByteBuf, Bytes};
 
-    use super::encode_serialize;
+    use super::{MEASURED_ELEMENTS, Measured, encode_serialize, measure};
     use crate::value::{AsSet, BigInt, Complex, Value, as_frozenset, as_set, encode, to_value};
 
     /// What `encode_serialize` must match: `encode(&to_value(x)?)`.
@@ -859,19 +933,34 @@ mod tests {
         exact: bool,
     ) -> Result<Vec<u8>, String> {
         let expected = reference(value);
+        let measured = measure(value);
         let mut fresh = Vec::new();
         let direct = encode_serialize(value, &mut fresh).map_err(|e| e.message().to_owned());
         match (&direct, &expected) {
             (Ok(()), Ok(bytes)) => {
                 assert!(fresh == *bytes, "{value:?}: encodings differ");
-                // Measured exactly: allocated once, to the size.
-                if exact {
-                    assert_eq!(fresh.capacity(), fresh.len(), "{value:?}");
+                match measured {
+                    // Measured exactly: allocated once, to the size.
+                    Measured::Complete(size) => {
+                        assert_eq!(fresh.capacity(), size, "{value:?}");
+                        if exact {
+                            assert_eq!(size, fresh.len(), "{value:?}");
+                        } else {
+                            assert!(size >= fresh.len(), "{value:?}");
+                        }
+                    }
+                    Measured::Partial(_) => {}
+                    Measured::Failed(err) => panic!("{value:?}: measuring failed: {err}"),
                 }
             }
             (Err(direct), Err(expected)) => {
                 assert_eq!(direct, expected, "{value:?}");
                 assert!(fresh.is_empty(), "{value:?}: output left after an error");
+                match measured {
+                    Measured::Failed(err) => assert_eq!(err.message(), expected),
+                    Measured::Partial(_) => {}
+                    Measured::Complete(_) => panic!("{value:?}: measured, but failed"),
+                }
             }
             _ => panic!("{value:?}: encode_serialize gave {direct:?}, to_value {expected:?}"),
         }
@@ -1634,5 +1723,84 @@ mod tests {
         encode_serialize(&frames, &mut framed).unwrap();
         assert_eq!(framed.capacity(), framed.len());
         assert_eq!(framed[6..], encode(&to_value(&frames).unwrap())[..]);
+    }
+
+    /// Counts how often it is serialized.
+    struct Tick<'a>(&'a std::cell::Cell<usize>);
+
+    impl Serialize for Tick<'_> {
+        fn serialize<S: ser::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            self.0.set(self.0.get() + 1);
+            serializer.serialize_u8(1)
+        }
+    }
+
+    #[test]
+    fn values_of_many_elements_are_measured_only_in_part() {
+        let ticks = std::cell::Cell::new(0);
+        let few: Vec<Tick> = (0..MEASURED_ELEMENTS).map(|_| Tick(&ticks)).collect();
+        let mut out = Vec::new();
+        encode_serialize(&few, &mut out).unwrap();
+        assert_eq!(ticks.get(), 2 * MEASURED_ELEMENTS);
+        assert_eq!(out.capacity(), out.len());
+
+        ticks.set(0);
+        let many: Vec<Tick> = (0..100_000).map(|_| Tick(&ticks)).collect();
+        let mut out = Vec::new();
+        encode_serialize(&many, &mut out).unwrap();
+        assert_eq!(ticks.get(), 100_000 + MEASURED_ELEMENTS);
+        assert_eq!(out, reference(&vec![1u8; 100_000]).unwrap());
+
+        // Keys and values count, and so do struct fields and nested items.
+        let list = |n: usize| vec![0u8; n];
+        assert!(matches!(
+            measure(&list(MEASURED_ELEMENTS)),
+            Measured::Complete(_)
+        ));
+        assert!(matches!(
+            measure(&list(MEASURED_ELEMENTS + 1)),
+            Measured::Partial(_)
+        ));
+        let map = |n: usize| (0..n).map(|i| (i, ())).collect::<BTreeMap<_, _>>();
+        assert!(matches!(
+            measure(&map(MEASURED_ELEMENTS / 2)),
+            Measured::Complete(_)
+        ));
+        assert!(matches!(
+            measure(&map(MEASURED_ELEMENTS / 2 + 1)),
+            Measured::Partial(_)
+        ));
+        let nested = vec![list(MEASURED_ELEMENTS / 2 - 1); 2];
+        assert!(matches!(measure(&nested), Measured::Complete(_)));
+        let nested = vec![list(MEASURED_ELEMENTS / 2); 2];
+        assert!(matches!(measure(&nested), Measured::Partial(_)));
+        // However many bytes: a byte string is one element.
+        let frames = vec![ByteBuf::from(vec![0; 1 << 16]); 10];
+        assert_eq!(
+            measure(&frames),
+            Measured::Complete(1 + 1 + 10 * (1 + 3 + (1 << 16)))
+        );
+    }
+
+    /// Catches the error that stops the measuring, and carries on.
+    #[derive(Debug)]
+    struct Stubborn(usize);
+
+    impl Serialize for Stubborn {
+        fn serialize<S: ser::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let mut seq = serializer.serialize_seq(Some(self.0))?;
+            for i in 0..self.0 {
+                // Caught and dropped: the item is simply missing.
+                let _ = seq.serialize_element(&i);
+            }
+            seq.end()
+        }
+    }
+
+    #[test]
+    fn a_serialize_that_swallows_errors_is_still_encoded_correctly() {
+        same_ok(&Stubborn(10));
+        same_ok(&Stubborn(MEASURED_ELEMENTS + 10));
+        same_ok(&vec![Stubborn(200), Stubborn(200)]);
     }
 }
