@@ -251,11 +251,54 @@ pub mod __private {
         method: &str,
         value: &T,
     ) -> Result<Value, DriverError> {
-        value::to_value(value).map_err(|err| {
-            DriverError::runtime(format!(
-                "{method}() returned a value that cannot be sent: {err}"
-            ))
-        })
+        value::to_value(value).map_err(|err| cannot_send(method, err))
+    }
+
+    fn cannot_send(method: &str, err: value::ValueError) -> DriverError {
+        DriverError::runtime(format!(
+            "{method}() returned a value that cannot be sent: {err}"
+        ))
+    }
+
+    /// How a generated dispatch hands over a method's return value: as a
+    /// [`Value`] ([`Service::dispatch`](crate::Service::dispatch)), or
+    /// encoded straight into a buffer
+    /// ([`Service::dispatch_into`](crate::Service::dispatch_into)).
+    pub enum Returns<'a> {
+        /// Convert it to a `Value`, and return that.
+        Value,
+        /// Append its encoding here, and return `Value::Null`.
+        Encoded(&'a mut Vec<u8>),
+    }
+
+    /// Delivers a method's return value as `returns` asks: the same bytes
+    /// either way, in the end (`encode_serialize` writes what encoding
+    /// `to_value`'s result would).
+    pub fn deliver<T: serde::Serialize + ?Sized>(
+        method: &str,
+        value: &T,
+        returns: Returns<'_>,
+    ) -> Result<Value, DriverError> {
+        match returns {
+            Returns::Value => encode_return(method, value),
+            Returns::Encoded(out) => value::encode_serialize(value, out)
+                .map(|()| Value::Null)
+                .map_err(|err| cannot_send(method, err)),
+        }
+    }
+
+    /// Delivers `None` for a setter, once its own return value has been
+    /// found sendable (as it always was: a setter's call returns `None`).
+    pub fn deliver_discarded<T: serde::Serialize + ?Sized>(
+        method: &str,
+        value: &T,
+        returns: Returns<'_>,
+    ) -> Result<Value, DriverError> {
+        encode_return(method, value)?;
+        if let Returns::Encoded(out) = returns {
+            value::encode_into(&Value::Null, out);
+        }
+        Ok(Value::Null)
     }
 
     /// The error for a method or attribute the class does not have.

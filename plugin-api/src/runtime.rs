@@ -39,6 +39,29 @@ pub trait Service: Sized + Send + Sync + 'static {
         method: &str,
         call: CallArgs,
     ) -> Result<Value, DriverError>;
+
+    /// Runs one call on an instance and appends the encoding of its result
+    /// to `out`: the bytes [`value::encode`] gives for the `Value`
+    /// [`dispatch`](Service::dispatch) returns. This is what a host's call
+    /// runs.
+    ///
+    /// The default does just that, so a hand-written `Service` need not
+    /// implement it. The [`service`](crate::service) macro encodes the
+    /// method's return value straight from serde instead
+    /// ([`value::encode_serialize`]), without building the `Value`: a
+    /// returned byte string is copied once, into `out`.
+    ///
+    /// On error, `out` is discarded by the caller.
+    fn dispatch_into(
+        cell: &ServiceCell<Self>,
+        method: &str,
+        call: CallArgs,
+        out: &mut Vec<u8>,
+    ) -> Result<(), DriverError> {
+        let value = Self::dispatch(cell, method, call)?;
+        value::encode_into(&value, out);
+        Ok(())
+    }
 }
 
 /// A driver instance behind a reader-writer lock: `&self` methods share it,
@@ -194,10 +217,12 @@ impl<T: Service> Instance for Hosted<T> {
             let call = CallArgs::decode(arguments.as_slice()).map_err(|err| {
                 DriverError::type_error(format!("malformed call arguments: {err}"))
             })?;
-            T::dispatch(self.cell(), method.as_str(), call)
+            let mut out = Vec::new();
+            T::dispatch_into(self.cell(), method.as_str(), call, &mut out)?;
+            Ok(out)
         });
         match result {
-            Ok(value) => ROk(value::encode(&value).into()),
+            Ok(out) => ROk(out.into()),
             Err(err) => RErr(encode_error(&err)),
         }
     }
@@ -242,4 +267,329 @@ fn panic_error(payload: Box<dyn Any + Send>) -> DriverError {
         err = err.context(format!("at {location}"));
     }
     err
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use abi_stable::std_types::{RResult, RSlice, RStr};
+    use serde::Serialize;
+
+    use super::*;
+    use crate::{BigInt, Bytes, Complex, ErrorKind, Result};
+
+    #[derive(Serialize)]
+    struct Reading {
+        channel: u8,
+        samples: Vec<f64>,
+        raw: Bytes,
+        label: Option<String>,
+        #[serde(serialize_with = "crate::value::as_set")]
+        flags: Vec<&'static str>,
+    }
+
+    #[derive(Serialize)]
+    enum State {
+        Idle,
+        Busy(u32),
+        Stepping(u8, u8),
+        Failed { code: i32 },
+    }
+
+    /// A value with no wire form.
+    struct Unsendable;
+
+    impl Serialize for Unsendable {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> std::result::Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("no wire form"))
+        }
+    }
+
+    #[derive(Default)]
+    struct Probe {
+        level: i64,
+        name: String,
+    }
+
+    #[crate::service(crate = "crate")]
+    impl Probe {
+        pub fn nothing(&self) {}
+
+        pub fn number(&self, x: i64) -> i64 {
+            x
+        }
+
+        pub fn huge(&self) -> (u64, i128, u128) {
+            (u64::MAX, i128::MIN, u128::MAX)
+        }
+
+        pub fn blob(&self, len: usize) -> Bytes {
+            Bytes::from(vec![7; len])
+        }
+
+        pub fn reading(&self) -> Reading {
+            Reading {
+                channel: 2,
+                samples: (0..300).map(|i| f64::from(i) / 7.0).collect(),
+                raw: Bytes::from(vec![1, 2, 3]),
+                label: Some("ünïcode".into()),
+                flags: vec!["hot", "cold"],
+            }
+        }
+
+        pub fn states(&self) -> Vec<State> {
+            vec![
+                State::Idle,
+                State::Busy(3),
+                State::Stepping(1, 2),
+                State::Failed { code: -1 },
+            ]
+        }
+
+        pub fn tags(&self) -> BTreeSet<String> {
+            ["b".to_owned(), "a".to_owned()].into()
+        }
+
+        pub fn checked_tags(&self, fail: bool) -> Result<BTreeSet<u8>> {
+            if fail {
+                Err(DriverError::value("no tags"))
+            } else {
+                Ok([3, 1].into())
+            }
+        }
+
+        pub fn echo(&self, value: Value) -> Value {
+            value
+        }
+
+        pub fn maybe(&self, value: Option<Value>) -> Option<Value> {
+            value
+        }
+
+        pub fn numbers(&self) -> (BigInt, Complex, f32, char) {
+            (
+                "9".repeat(40).parse().unwrap(),
+                Complex::new(1.0, -2.0),
+                0.1,
+                'é',
+            )
+        }
+
+        pub fn unsendable(&self) -> Unsendable {
+            Unsendable
+        }
+
+        pub fn checked_unsendable(&self) -> Result<Unsendable> {
+            Ok(Unsendable)
+        }
+
+        /// Returns the previous level, which the setter's caller never sees.
+        #[setter]
+        pub fn set_level(&mut self, level: i64) -> i64 {
+            std::mem::replace(&mut self.level, level)
+        }
+
+        #[getter]
+        pub fn level(&self) -> i64 {
+            self.level
+        }
+
+        #[getter]
+        pub fn name(&self) -> String {
+            self.name.clone()
+        }
+
+        #[setter]
+        pub fn set_name(&mut self, name: String) -> Result<Unsendable> {
+            if name.is_empty() {
+                return Err(DriverError::value("empty name"));
+            }
+            self.name = name;
+            Ok(Unsendable)
+        }
+    }
+
+    /// A `Service` written by hand, implementing only `dispatch`.
+    struct Manual;
+
+    impl Service for Manual {
+        const CLASS_NAME: &'static str = "Manual";
+
+        fn describe() -> ClassDescriptor {
+            ClassDescriptor {
+                name: Self::CLASS_NAME.into(),
+                doc: String::new(),
+                parameters_type: None,
+                methods: Vec::new(),
+                properties: Vec::new(),
+            }
+        }
+
+        fn construct(_: Value) -> Result<Self> {
+            Ok(Manual)
+        }
+
+        fn dispatch(_: &ServiceCell<Self>, method: &str, call: CallArgs) -> Result<Value> {
+            match method {
+                "hello" => Ok(Value::Tuple(vec!["hi".into(), Value::Bytes(vec![0; 500])])),
+                "args" => Ok(call.into_value()),
+                other => Err(DriverError::lookup(format!("no {other}"))),
+            }
+        }
+    }
+
+    /// The result of a call as the host sees it through the ABI.
+    fn through_abi<T: Service>(
+        hosted: &Hosted<T>,
+        method: &str,
+        call: &CallArgs,
+    ) -> Result<Vec<u8>, Vec<u8>> {
+        let arguments = value::encode(&call.clone().into_value());
+        match hosted.call(RStr::from(method), RSlice::from_slice(&arguments)) {
+            RResult::ROk(bytes) => Ok(bytes.into_vec()),
+            RResult::RErr(bytes) => Err(bytes.into_vec()),
+        }
+    }
+
+    /// Checks that `dispatch_into`, and a call through the ABI, give the
+    /// bytes of encoding what `dispatch` returns; returns `dispatch`'s result.
+    #[track_caller]
+    fn same_bytes<T: Service>(hosted: &Hosted<T>, method: &str, call: CallArgs) -> Result<Value> {
+        let by_value = T::dispatch(hosted.cell(), method, call.clone());
+        let mut out = b"prefix".to_vec();
+        let direct = T::dispatch_into(hosted.cell(), method, call.clone(), &mut out);
+        match (&by_value, &direct) {
+            (Ok(value), Ok(())) => {
+                assert!(out[..6] == *b"prefix", "{method}");
+                assert!(
+                    out[6..] == value::encode(value),
+                    "{method}: encodings differ"
+                );
+            }
+            (Err(a), Err(b)) => assert_eq!(a, b, "{method}"),
+            _ => panic!("{method}: dispatch gave {by_value:?}, dispatch_into {direct:?}"),
+        }
+        let expected = by_value
+            .as_ref()
+            .map(value::encode)
+            .map_err(|err| value::encode(&err.to_value()));
+        assert_eq!(through_abi(hosted, method, &call), expected, "{method}");
+        by_value
+    }
+
+    fn hosted<T: Service>(driver: T) -> Hosted<T> {
+        Hosted {
+            cell: Some(ServiceCell::new(driver)),
+        }
+    }
+
+    fn args(values: Vec<Value>) -> CallArgs {
+        CallArgs::positional(values)
+    }
+
+    #[test]
+    fn generated_dispatch_encodes_results_as_encoding_their_values_would() {
+        let probe = hosted(Probe::default());
+        let none = CallArgs::default;
+        assert_eq!(same_bytes(&probe, "nothing", none()), Ok(Value::Null));
+        assert_eq!(
+            same_bytes(&probe, "number", args(vec![(-5).into()])),
+            Ok(Value::Int(-5))
+        );
+        same_bytes(&probe, "huge", none()).unwrap();
+        for len in [0u32, 1, 127, 128, 1 << 20] {
+            let blob = same_bytes(&probe, "blob", args(vec![len.into()])).unwrap();
+            assert_eq!(blob.as_bytes().map(<[u8]>::len), Some(len as usize));
+        }
+        same_bytes(&probe, "reading", none()).unwrap();
+        same_bytes(&probe, "states", none()).unwrap();
+        assert_eq!(
+            same_bytes(&probe, "tags", none()),
+            Ok(Value::Set(vec!["a".into(), "b".into()]))
+        );
+        assert_eq!(
+            same_bytes(&probe, "checked_tags", args(vec![false.into()])),
+            Ok(Value::Set(vec![1.into(), 3.into()]))
+        );
+        let err = same_bytes(&probe, "checked_tags", args(vec![true.into()])).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ValueError);
+        let every = Value::Map(vec![
+            (Value::Tuple(vec![1.into()]), Value::Set(vec![Value::Null])),
+            ("bytes".into(), Value::Bytes(vec![9; 1000])),
+            // Normalized to an Int on the way out, as to_value does.
+            ("small".into(), Value::BigInt(BigInt::from(5))),
+            (
+                "big".into(),
+                Value::BigInt(format!("-{}", "1".repeat(30)).parse().unwrap()),
+            ),
+            ("z".into(), Value::Complex(Complex::new(0.5, 0.25))),
+            ("frozen".into(), Value::FrozenSet(vec![Value::List(vec![])])),
+        ]);
+        same_bytes(&probe, "echo", args(vec![every.clone()])).unwrap();
+        same_bytes(&probe, "maybe", args(vec![every])).unwrap();
+        same_bytes(&probe, "maybe", none()).unwrap();
+        same_bytes(&probe, "numbers", none()).unwrap();
+        for method in ["unsendable", "checked_unsendable"] {
+            let err = same_bytes(&probe, method, none()).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::RuntimeError);
+            assert_eq!(
+                err.message(),
+                format!("{method}() returned a value that cannot be sent: no wire form")
+            );
+        }
+        // Binding errors and unknown names come before any result.
+        same_bytes(&probe, "number", none()).unwrap_err();
+        same_bytes(&probe, "number", args(vec!["x".into()])).unwrap_err();
+        same_bytes(&probe, "missing", none()).unwrap_err();
+    }
+
+    #[test]
+    fn properties_encode_as_before() {
+        let probe = hosted(Probe::default());
+        let get = |name: &str| args(vec![name.into()]);
+        let set = |name: &str, value: Value| args(vec![name.into(), value]);
+        assert_eq!(
+            same_bytes(&probe, "__getattr__", get("level")),
+            Ok(Value::Int(0))
+        );
+        // The setter returns the old level; the call returns None.
+        assert_eq!(
+            same_bytes(&probe, "__setattr__", set("level", 4.into())),
+            Ok(Value::Null)
+        );
+        assert_eq!(
+            same_bytes(&probe, "__getattr__", get("level")),
+            Ok(Value::Int(4))
+        );
+        // A setter's own value must still be sendable, as before.
+        let err = same_bytes(&probe, "__setattr__", set("name", "x".into())).unwrap_err();
+        assert!(err.message().contains("cannot be sent"), "{err:?}");
+        let err = same_bytes(&probe, "__setattr__", set("name", "".into())).unwrap_err();
+        assert_eq!(err.message(), "empty name");
+        same_bytes(&probe, "__getattr__", get("nope")).unwrap_err();
+        same_bytes(&probe, "__setattr__", set("nope", Value::Null)).unwrap_err();
+    }
+
+    #[test]
+    fn hand_written_services_encode_their_values() {
+        let manual = hosted(Manual);
+        same_bytes(&manual, "hello", CallArgs::default()).unwrap();
+        same_bytes(
+            &manual,
+            "args",
+            args(vec![Value::Bytes(vec![1; 300])]).kwarg("k", 1),
+        )
+        .unwrap();
+        same_bytes(&manual, "other", CallArgs::default()).unwrap_err();
+    }
+
+    #[test]
+    fn a_returned_megabyte_is_encoded_into_one_exactly_sized_buffer() {
+        let probe = ServiceCell::new(Probe::default());
+        let mut out = Vec::new();
+        Probe::dispatch_into(&probe, "blob", args(vec![(1u32 << 20).into()]), &mut out).unwrap();
+        assert_eq!(out.capacity(), out.len());
+        assert_eq!(out.len(), 1 + 3 + (1 << 20));
+    }
 }

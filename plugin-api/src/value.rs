@@ -24,9 +24,15 @@
 //! struct is marked with `#[serde(serialize_with = "pyrolab_plugin_api::value::as_set")]`
 //! to reach Python as a `set`; a method whose return type is written
 //! `HashSet<..>` or `BTreeSet<..>` gets that without asking.
+//!
+//! Values cross the plugin boundary in a compact binary encoding:
+//! [`encode_into`] writes a `Value`'s, and [`encode_serialize`] writes the
+//! same bytes for any `Serialize` type without building the `Value` first
+//! (so a large byte string is copied once, not twice).
 
 mod bigint;
 mod de;
+mod direct;
 mod scan;
 mod ser;
 mod wire;
@@ -35,6 +41,7 @@ use std::fmt;
 
 pub use bigint::{BigInt, Complex};
 pub use de::from_value;
+pub use direct::encode_serialize;
 pub use scan::{
     encode_list_start_into, encode_map_of_encoded, encode_map_start_into, encode_str_into, kind_of,
     split_list, split_list_exact, str_of,

@@ -62,6 +62,36 @@ fn generate(class: &Class, options: &model::Options) -> Tokens {
                 method: &str,
                 call: #krate::CallArgs,
             ) -> ::core::result::Result<#krate::Value, #krate::DriverError> {
+                Self::__pyrolab_dispatch(cell, method, call, #krate::__private::Returns::Value)
+            }
+
+            fn dispatch_into(
+                cell: &#krate::ServiceCell<Self>,
+                method: &str,
+                call: #krate::CallArgs,
+                out: &mut ::std::vec::Vec<u8>,
+            ) -> ::core::result::Result<(), #krate::DriverError> {
+                Self::__pyrolab_dispatch(
+                    cell,
+                    method,
+                    call,
+                    #krate::__private::Returns::Encoded(out),
+                )
+                .map(|_| ())
+            }
+        }
+
+        impl #impl_generics #self_ty #where_clause {
+            /// Both `Service::dispatch` and `Service::dispatch_into`: the
+            /// return value is delivered as `__returns` asks, as a `Value`
+            /// or encoded straight into a buffer.
+            #[doc(hidden)]
+            fn __pyrolab_dispatch(
+                cell: &#krate::ServiceCell<Self>,
+                method: &str,
+                call: #krate::CallArgs,
+                __returns: #krate::__private::Returns<'_>,
+            ) -> ::core::result::Result<#krate::Value, #krate::DriverError> {
                 #dispatch
             }
         }
@@ -212,7 +242,7 @@ fn generate_dispatch(class: &Class, krate: &syn::Path) -> Tokens {
             "__getattr__" => { #getattr }
             "__setattr__" => { #setattr }
             other => ::core::result::Result::Err(
-                #krate::__private::no_attribute(Self::CLASS_NAME, other),
+                #krate::__private::no_attribute(<Self as #krate::Service>::CLASS_NAME, other),
             ),
         }
     }
@@ -265,7 +295,7 @@ fn call_method(method: &Method, krate: &syn::Path) -> Tokens {
     let bindings: Vec<Tokens> = bindings.collect();
     let vars = (0..method.params.len()).map(|i| format_ident!("__arg{i}"));
     let lock = lock_tokens(method.receiver);
-    let finish = finish_tokens(method, krate);
+    let finish = finish_tokens(method, krate, false);
     quote! {
         let mut __args = #krate::__private::Arguments::new(
             #name,
@@ -286,14 +316,21 @@ fn lock_tokens(receiver: Receiver) -> Tokens {
     }
 }
 
-/// Turns `__returned` into the call's `Result<Value, DriverError>`.
-fn finish_tokens(method: &Method, krate: &syn::Path) -> Tokens {
+/// Delivers `__returned` as `__returns` asks, giving the call's
+/// `Result<Value, DriverError>`. A setter's value is checked but discarded:
+/// the call returns `None`.
+fn finish_tokens(method: &Method, krate: &syn::Path, discard: bool) -> Tokens {
     let name = &method.name;
+    let deliver = if discard {
+        quote!(#krate::__private::deliver_discarded)
+    } else {
+        quote!(#krate::__private::deliver)
+    };
     let encode = |value: Tokens| {
         if method.returns_set {
-            quote!(#krate::__private::encode_return(#name, &#krate::__private::AsSet(&#value)))
+            quote!(#deliver(#name, &#krate::__private::AsSet(&#value), __returns))
         } else {
-            quote!(#krate::__private::encode_return(#name, &#value))
+            quote!(#deliver(#name, &#value, __returns))
         }
     };
     if method.returns_result {
@@ -316,7 +353,7 @@ fn generate_getattr(class: &Class, krate: &syn::Path) -> Tokens {
         let name = &property.name;
         let ident = &property.getter.ident;
         let lock = lock_tokens(property.getter.receiver);
-        let finish = finish_tokens(&property.getter, krate);
+        let finish = finish_tokens(&property.getter, krate, false);
         quote!(#name => { let __returned = #lock.#ident(); #finish })
     });
     quote! {
@@ -325,7 +362,7 @@ fn generate_getattr(class: &Class, krate: &syn::Path) -> Tokens {
         match __name.as_str() {
             #(#arms)*
             other => ::core::result::Result::Err(
-                #krate::__private::no_attribute(Self::CLASS_NAME, other),
+                #krate::__private::no_attribute(<Self as #krate::Service>::CLASS_NAME, other),
             ),
         }
     }
@@ -339,18 +376,18 @@ fn generate_setattr(class: &Class, krate: &syn::Path) -> Tokens {
                 let ident = &setter.ident;
                 let ty = &setter.params[0].ty;
                 let lock = lock_tokens(setter.receiver);
-                let finish = finish_tokens(setter, krate);
+                let finish = finish_tokens(setter, krate, true);
                 quote! {
                     #name => {
                         let __value: #ty = __args.required(1)?;
                         let __returned = #lock.#ident(__value);
-                        #finish.map(|_| #krate::Value::Null)
+                        #finish
                     }
                 }
             }
             None => quote! {
                 #name => ::core::result::Result::Err(
-                    #krate::__private::read_only(Self::CLASS_NAME, #name),
+                    #krate::__private::read_only(<Self as #krate::Service>::CLASS_NAME, #name),
                 ),
             },
         }
@@ -361,7 +398,7 @@ fn generate_setattr(class: &Class, krate: &syn::Path) -> Tokens {
         match __name.as_str() {
             #(#arms)*
             other => ::core::result::Result::Err(
-                #krate::__private::no_attribute(Self::CLASS_NAME, other),
+                #krate::__private::no_attribute(<Self as #krate::Service>::CLASS_NAME, other),
             ),
         }
     }

@@ -168,7 +168,7 @@ impl Serialize for ComplexBody<'_> {
 }
 
 /// Builds the kind a reserved newtype name stands for from its content.
-fn marked(name: &str, content: Value) -> Result<Value, ValueError> {
+pub(super) fn marked(name: &str, content: Value) -> Result<Value, ValueError> {
     match name {
         marker::SET => content
             .into_list()
@@ -198,7 +198,7 @@ fn expected(what: &str, found: &Value) -> ValueError {
     ValueError::new(format!("expected {what}, found {}", found.type_name()))
 }
 
-struct ValueSerializer;
+pub(super) struct ValueSerializer;
 
 impl ser::Serializer for ValueSerializer {
     type Ok = Value;
@@ -321,8 +321,9 @@ impl ser::Serializer for ValueSerializer {
         })
     }
     fn serialize_map(self, len: Option<usize>) -> Result<MapBuilder, ValueError> {
+        // As for sequences, the length comes from the type's own Serialize.
         Ok(MapBuilder {
-            entries: Vec::with_capacity(len.unwrap_or(0)),
+            entries: Vec::with_capacity(len.unwrap_or(0).min(4096)),
             pending_key: None,
         })
     }
@@ -344,7 +345,7 @@ impl ser::Serializer for ValueSerializer {
 }
 
 /// The items of a sequence, and the kind it becomes (list or tuple).
-struct SeqBuilder {
+pub(super) struct SeqBuilder {
     items: Vec<Value>,
     kind: fn(Vec<Value>) -> Value,
 }
@@ -393,7 +394,7 @@ impl ser::SerializeTupleStruct for SeqBuilder {
     }
 }
 
-struct VariantSeqBuilder {
+pub(super) struct VariantSeqBuilder {
     variant: &'static str,
     items: SeqBuilder,
 }
@@ -410,7 +411,7 @@ impl ser::SerializeTupleVariant for VariantSeqBuilder {
     }
 }
 
-struct MapBuilder {
+pub(super) struct MapBuilder {
     entries: Vec<(Value, Value)>,
     pending_key: Option<Value>,
 }
@@ -451,7 +452,7 @@ impl ser::SerializeStruct for MapBuilder {
     }
 }
 
-struct VariantMapBuilder {
+pub(super) struct VariantMapBuilder {
     variant: &'static str,
     fields: MapBuilder,
 }

@@ -71,7 +71,7 @@ pub fn encode_into(value: &Value, out: &mut Vec<u8>) {
     write(value, out);
 }
 
-fn write(value: &Value, out: &mut Vec<u8>) {
+pub(super) fn write(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Null => out.push(tag::NULL),
         Value::Bool(b) => out.extend_from_slice(&[tag::BOOL, u8::from(*b)]),
@@ -167,7 +167,7 @@ fn write_items(out: &mut Vec<u8>, kind: u8, items: &[Value]) {
     }
 }
 
-fn push_varint(out: &mut Vec<u8>, mut n: u64) {
+pub(super) fn push_varint(out: &mut Vec<u8>, mut n: u64) {
     while n >= 0x80 {
         out.push((n as u8) | 0x80);
         n >>= 7;
@@ -175,7 +175,7 @@ fn push_varint(out: &mut Vec<u8>, mut n: u64) {
     out.push(n as u8);
 }
 
-fn zigzag(i: i64) -> u64 {
+pub(super) fn zigzag(i: i64) -> u64 {
     ((i << 1) ^ (i >> 63)) as u64
 }
 
@@ -542,7 +542,7 @@ pub fn encoded_size(value: &Value) -> usize {
 }
 
 /// The exact encoded size, so the output buffer is allocated once.
-fn encoded_len(value: &Value, depth: usize) -> usize {
+pub(super) fn encoded_len(value: &Value, depth: usize) -> usize {
     if depth > MAX_DEPTH {
         // Not decodable anyway: let the buffer grow rather than recurse
         // further here.
@@ -579,7 +579,7 @@ fn encoded_len(value: &Value, depth: usize) -> usize {
 }
 
 /// The size of a LEB128 varint (7 bits per byte).
-fn varint_len(n: u64) -> usize {
+pub(super) fn varint_len(n: u64) -> usize {
     let bits = 64 - n.leading_zeros() as usize;
     bits.div_ceil(7).max(1)
 }
