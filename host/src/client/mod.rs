@@ -34,7 +34,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use pyrolab_plugin_api::{CallArgs, Value, from_value, to_value};
+use pyrolab_plugin_api::{CallArgs, Value, ValueError, from_value, to_value, value};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -46,7 +46,7 @@ use crate::net::Stream;
 use crate::wire::call::Call;
 use crate::wire::message::{Message, ReadError, annotation, flags, kind};
 use crate::wire::native::Native;
-use crate::wire::serializer::{self, Serializer};
+use crate::wire::serializer::{self, SerializeError, Serializer};
 use crate::wire::uri::{Location, PyroUri, UriError};
 
 /// An exception raised in the daemon or the driver.
@@ -341,20 +341,29 @@ impl Proxy {
         method: &str,
         args: impl Serialize,
     ) -> Result<R, ClientError> {
-        let result = self.call_with(method, positional(args)?)?;
+        let call = SerdeCall {
+            object: &self.uri.object,
+            method,
+            args: &args,
+        };
+        let result = self
+            .invoke(call, 0)?
+            .expect("a call that is not oneway has a reply");
         from_value(result)
             .map_err(|err| ClientError::Convert(format!("result of {method}(): {err}")))
     }
 
     /// Calls `method` with positional and keyword arguments.
     pub fn call_with(&self, method: &str, args: CallArgs) -> Result<Value, ClientError> {
-        self.invoke(method, args, 0)
+        let call = ValueCall(Call::new(&self.uri.object, method, args));
+        self.invoke(call, 0)
             .map(|reply| reply.expect("a call that is not oneway has a reply"))
     }
 
     /// Calls `method` without waiting for it to run (Pyro5 `@oneway`).
     pub fn call_oneway(&self, method: &str, args: CallArgs) -> Result<(), ClientError> {
-        self.invoke(method, args, flags::ONEWAY).map(drop)
+        let call = ValueCall(Call::new(&self.uri.object, method, args));
+        self.invoke(call, flags::ONEWAY).map(drop)
     }
 
     /// Reads a property.
@@ -386,11 +395,9 @@ impl Proxy {
 
     fn invoke(
         &self,
-        method: &str,
-        args: CallArgs,
+        mut call: impl Request,
         call_flags: u16,
     ) -> Result<Option<Value>, ClientError> {
-        let mut call = Call::new(&self.uri.object, method, args);
         let mut guard = self.lock();
         // A connection that broke earlier is replaced before sending.
         if guard.is_none() {
@@ -409,14 +416,7 @@ impl Proxy {
                 call_flags,
                 seq,
                 [0; 16],
-                |out| {
-                    if serializer.id() == serializer::id::NATIVE && connection.args_map {
-                        call.encode_args_map_into(out);
-                        Ok(())
-                    } else {
-                        call.encode_into(serializer, out)
-                    }
-                },
+                |out| call.write(connection, out),
             )
             .map_err(|err| ClientError::Convert(err.to_string()))
         };
@@ -652,10 +652,124 @@ pub fn resolve(text: &str) -> Result<PyroUri, ClientError> {
 }
 
 /// Positional arguments from a tuple (or `()` for none, or one value).
-fn positional(args: impl Serialize) -> Result<CallArgs, ClientError> {
+/// A call's request payload, written for the connection it goes on.
+trait Request {
+    /// Appends the INVOKE payload in `connection`'s serializer.
+    fn write(&mut self, connection: &Connection, out: &mut Vec<u8>) -> Result<(), SerializeError>;
+}
+
+/// A call whose arguments are values.
+struct ValueCall<'a>(Call<'a>);
+
+impl Request for ValueCall<'_> {
+    fn write(&mut self, connection: &Connection, out: &mut Vec<u8>) -> Result<(), SerializeError> {
+        if connection.serializer.id() == serializer::id::NATIVE && connection.args_map {
+            self.0.encode_args_map_into(out);
+            Ok(())
+        } else {
+            self.0.encode_into(connection.serializer, out)
+        }
+    }
+}
+
+/// A call whose positional arguments are the caller's own serde types:
+/// to a daemon that reads the arguments-map form they are encoded straight
+/// into the frame (each byte string copied once); otherwise made values.
+struct SerdeCall<'a, T: ?Sized> {
+    object: &'a str,
+    method: &'a str,
+    args: &'a T,
+}
+
+impl<T: Serialize + ?Sized> Request for SerdeCall<'_, T> {
+    fn write(&mut self, connection: &Connection, out: &mut Vec<u8>) -> Result<(), SerializeError> {
+        if connection.serializer.id() == serializer::id::NATIVE && connection.args_map {
+            return write_serde_args_map(self.object, self.method, self.args, out)
+                .map_err(|err| SerializeError::new(err.to_string()));
+        }
+        let args = positional(self.args).map_err(|err| SerializeError::new(err.to_string()))?;
+        ValueCall(Call::new(self.object, self.method, args)).write(connection, out)
+    }
+}
+
+/// `[object, method, {"kwargs": {}, "args": ARGS}]` in the native
+/// encoding, ARGS written from serde as [`positional`] reads them: a
+/// sequence is the arguments, `()` none, anything else the one argument.
+fn write_serde_args_map<T: Serialize + ?Sized>(
+    object: &str,
+    method: &str,
+    args: &T,
+    out: &mut Vec<u8>,
+) -> Result<(), ValueError> {
+    value::encode_list_start_into(3, out);
+    value::encode_str_into(object, out);
+    value::encode_str_into(method, out);
+    value::encode_map_start_into(2, out);
+    // `kwargs` first: `args` then ends the frame, whose buffer
+    // encode_serialize sizes for it, and nothing after it grows (and
+    // copies) the buffer again. Drivers read the entries in any order.
+    value::encode_str_into("kwargs", out);
+    value::encode_map_start_into(0, out);
+    value::encode_str_into("args", out);
+    let at = out.len();
+    value::encode_serialize(args, out)?;
+    match value::kind_of(&out[at..]) {
+        Some("list" | "tuple") => {}
+        Some("NoneType") => {
+            out.truncate(at);
+            value::encode_list_start_into(0, out);
+        }
+        _ => {
+            let mut header = Vec::with_capacity(2);
+            value::encode_list_start_into(1, &mut header);
+            out.splice(at..at, header);
+        }
+    }
+    Ok(())
+}
+
+fn positional(args: &(impl Serialize + ?Sized)) -> Result<CallArgs, ClientError> {
     match to_value(&args).map_err(|err| ClientError::Convert(err.to_string()))? {
         Value::Null => Ok(CallArgs::default()),
         Value::List(items) | Value::Tuple(items) => Ok(CallArgs::positional(items)),
         single => Ok(CallArgs::positional(vec![single])),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pyrolab_plugin_api::Bytes;
+
+    /// The arguments-map part of a payload, decoded as drivers decode it.
+    fn arguments_of(payload: &[u8]) -> CallArgs {
+        let [_, _, arguments] = value::split_list_exact::<3>(payload).expect("three parts");
+        CallArgs::decode(arguments).unwrap()
+    }
+
+    fn both_ways(args: &(impl Serialize + ?Sized)) -> (CallArgs, CallArgs) {
+        let mut direct = Vec::new();
+        write_serde_args_map("obj", "m", args, &mut direct).unwrap();
+        let mut through_values = Vec::new();
+        Call::new("obj", "m", positional(args).unwrap()).encode_args_map_into(&mut through_values);
+        (arguments_of(&direct), arguments_of(&through_values))
+    }
+
+    #[test]
+    fn arguments_written_from_serde_read_as_the_values_would() {
+        let (a, b) = both_ways(&(1, "two", 3.5));
+        assert_eq!(a, b);
+        assert_eq!(a.args.len(), 3);
+        let (a, b) = both_ways(&());
+        assert_eq!((a.args.len(), b.args.len()), (0, 0));
+        let (a, b) = both_ways(&5);
+        assert_eq!(a, b);
+        assert_eq!(a.args, vec![Value::Int(5)]);
+        let (a, b) = both_ways(&vec![1, 2]);
+        assert_eq!(a, b);
+        let blob = Bytes::from(vec![9u8; 100_000]);
+        let (a, b) = both_ways(&(&blob,));
+        assert_eq!(a, b);
+        assert_eq!(a.args, vec![Value::Bytes(vec![9; 100_000])]);
     }
 }
