@@ -188,15 +188,24 @@ impl Connection {
     /// pending, answers what has arrived, reads what is there. Oneway
     /// calls to run once the connection is handed back go to `deferred`.
     /// `scratch` is the worker's read buffer.
+    /// `before_call` runs before each call (the pool may need another
+    /// worker while this one is in a driver).
     pub(super) fn serve(
         &self,
         shared: &Shared,
         scratch: &mut [u8],
         deferred: &mut Vec<Job>,
+        before_call: &dyn Fn(),
     ) -> Next {
         let mut state = self.state.lock_unpoisoned();
-        self.advance(shared, &mut state, scratch, deferred)
-            .unwrap_or_else(|reason| Next::Close(Some(reason)))
+        let next = self
+            .advance(shared, &mut state, scratch, deferred, before_call)
+            .unwrap_or_else(|reason| Next::Close(Some(reason)));
+        if state.ready.is_empty() && state.ready.capacity() > 0 {
+            // An idle connection keeps no buffers.
+            state.ready = VecDeque::new();
+        }
+        next
     }
 
     fn advance(
@@ -205,6 +214,7 @@ impl Connection {
         state: &mut State,
         scratch: &mut [u8],
         deferred: &mut Vec<Job>,
+        before_call: &dyn Fn(),
     ) -> Result<Next, String> {
         // Whether the last read took everything the socket had (it returned
         // less than asked for): then the next read would only say so, and
@@ -221,7 +231,7 @@ impl Connection {
                 }
             }
             if let Some(message) = state.ready.pop_front() {
-                self.answer(shared, state, message, deferred)?;
+                self.answer(shared, state, message, deferred, before_call)?;
                 continue;
             }
             if shared.is_stopping() && state.input.is_between_messages() {
@@ -292,6 +302,7 @@ impl Connection {
         state: &mut State,
         message: Message,
         deferred: &mut Vec<Job>,
+        before_call: &dyn Fn(),
     ) -> Result<(), String> {
         match state.phase {
             Phase::Refusing => {
@@ -329,6 +340,7 @@ impl Connection {
                 }
                 kind::INVOKE => {
                     let serializer = serializer_for(&message)?;
+                    before_call();
                     match dispatch::invoke(shared, &mut state.sessions, serializer, &message) {
                         Outcome::Reply(frame) => state.output = Some(Outgoing::frame(frame)),
                         Outcome::Parts(header, payload) => {

@@ -7,7 +7,7 @@
 //! hand-off between an I/O thread and a call thread, so a call costs the
 //! same wake-up as on a thread of its own. A `thread` daemon has up to
 //! `threadpool_size` workers (Pyro5's meaning: that many calls at once);
-//! a new one starts when the last idle one takes an event. The first
+//! a new one starts when a worker begins a call while none is idle. The first
 //! [`MIN_WORKERS`] stay; those started beyond them retire after
 //! [`WORKER_IDLE`] without an event. A `multiplex`
 //! daemon has exactly one, the thread that called
@@ -127,17 +127,11 @@ impl Reactor {
             };
             self.idle.fetch_add(1, Ordering::SeqCst);
             let event = self.poller.wait(&mut events, timeout);
-            let still_idle = self.idle.fetch_sub(1, Ordering::SeqCst) - 1;
+            self.idle.fetch_sub(1, Ordering::SeqCst);
             match event {
                 Ok(Some((WAKER, _))) => self.begin_drain(),
                 Ok(Some((LISTENER, _))) => self.accept(),
-                Ok(Some((id, happened))) => {
-                    if still_idle == 0 {
-                        // Someone must be waiting while this call runs.
-                        self.add_worker();
-                    }
-                    self.serve(id, happened, &mut scratch, &mut deferred);
-                }
+                Ok(Some((id, happened))) => self.serve(id, happened, &mut scratch, &mut deferred),
                 Ok(None) => {
                     self.check_drain_deadline();
                     if may_retire && !self.draining() && self.retire() {
@@ -159,7 +153,13 @@ impl Reactor {
     /// Serves connection `id`, whose socket has news, unless another
     /// worker is serving it (that one then looks again); then runs the
     /// oneway calls it left.
-    fn serve(&self, id: u64, happened: Happened, scratch: &mut [u8], deferred: &mut Vec<Job>) {
+    fn serve(
+        self: &Arc<Self>,
+        id: u64,
+        happened: Happened,
+        scratch: &mut [u8],
+        deferred: &mut Vec<Job>,
+    ) {
         let Some(connection) = self.connections.lock_unpoisoned().get(&id).cloned() else {
             return;
         };
@@ -168,7 +168,7 @@ impl Reactor {
         }
         loop {
             let next = catch_unwind(AssertUnwindSafe(|| {
-                connection.serve(&self.shared, scratch, deferred)
+                connection.serve(&self.shared, scratch, deferred, &|| self.before_call())
             }))
             .unwrap_or_else(|_| {
                 Next::Close(Some(
@@ -186,6 +186,7 @@ impl Reactor {
             }
         }
         for job in deferred.drain(..) {
+            self.before_call();
             if catch_unwind(AssertUnwindSafe(job)).is_err() {
                 tracing::error!("a oneway call failed unexpectedly (a bug in pyrolab-host)");
             }
@@ -300,6 +301,17 @@ impl Reactor {
             connections.shrink_to_fit();
         }
         Some(connection)
+    }
+
+    /// Called as this worker begins a call, which may block for as long
+    /// as the driver takes: if no other worker is waiting for events, one
+    /// more starts (if the pool may grow), so the daemon keeps answering.
+    /// Handshakes, pings and hang-ups never block and start none (a crowd
+    /// of clients leaving at once would otherwise fill the pool).
+    fn before_call(self: &Arc<Self>) {
+        if self.idle.load(Ordering::SeqCst) == 0 {
+            self.add_worker();
+        }
     }
 
     /// Starts one more worker, if the pool may grow.
