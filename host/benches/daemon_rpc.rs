@@ -279,13 +279,35 @@ fn small_calls(uri: &str) {
     Stats::median(multiplex_trials).report("Rust client, echo, sequential, multiplex daemon");
     report_ratio("  multiplex vs thread daemon", ratios);
 
+    concurrent(uri, CALLS_PER_CONNECTION).report(&format!(
+        "Rust client, echo, {CONCURRENT_CONNECTIONS} connections"
+    ));
+
+    // The same against a stock Pyro5 daemon in its own process (the Rust
+    // client speaks serpent to it), alternating.
+    let Some(python) = python() else { return };
+    let stock = StockDaemon::start(&python);
+    let mut ratios = Vec::new();
+    for _ in 0..3 {
+        let theirs = concurrent(&stock.uri, CALLS_PER_CONNECTION / 4).per_second();
+        ratios.push(concurrent(uri, CALLS_PER_CONNECTION / 4).per_second() / theirs);
+    }
+    report_ratio_times(
+        &format!("  {CONCURRENT_CONNECTIONS} connections: ours vs stock Pyro5 daemon"),
+        ratios,
+    );
+}
+
+/// `calls` sequential calls on each of [`CONCURRENT_CONNECTIONS`]
+/// connections at once.
+fn concurrent(uri: &str, calls: usize) -> Stats {
     let start = Instant::now();
     let mut all: Vec<Duration> = thread::scope(|scope| {
         let workers: Vec<_> = (0..CONCURRENT_CONNECTIONS)
             .map(|_| {
                 scope.spawn(move || {
                     let proxy = Proxy::connect(uri).unwrap();
-                    timed(CALLS_PER_CONNECTION, || {
+                    timed(calls, || {
                         let _: String = proxy.call("echo", ("hello",)).unwrap();
                     })
                     .latencies
@@ -299,15 +321,12 @@ fn small_calls(uri: &str) {
     });
     let elapsed = start.elapsed();
     all.sort_unstable();
-    let total = CONCURRENT_CONNECTIONS * CALLS_PER_CONNECTION;
+    let total = CONCURRENT_CONNECTIONS * calls;
     Stats {
         calls: total + total / 10,
         elapsed,
         latencies: all,
     }
-    .report(&format!(
-        "Rust client, echo, {CONCURRENT_CONNECTIONS} connections"
-    ));
 }
 
 /// Loopback speed swings with scheduling on a small virtual machine (the
