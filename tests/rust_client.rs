@@ -542,6 +542,51 @@ fn idle_connections_hold_no_threads() {
     }
 }
 
+/// A worker that has answered a call may wait on that connection alone
+/// for the next one (a client calling back to back is then served as by a
+/// thread of its own), but never so many do that another client is left
+/// without one: on a pool of 4, four clients calling without pause for
+/// 3 s leave a fifth answered at once.
+#[test]
+fn back_to_back_callers_leave_workers_for_everyone_else() {
+    let sandbox = Sandbox::new();
+    let config = lab_config(&sandbox, "thread", "    threadpool_size: 4\n");
+    let (daemon, location) = start_lab_daemon(&sandbox, &config);
+    let uri = format!("PYRO:sample@{location}");
+    let busy_for = Duration::from_secs(3);
+    let started = Instant::now();
+    let slowest = thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                let proxy = Proxy::connect(&uri).unwrap();
+                while started.elapsed() < busy_for {
+                    let _: String = proxy.call("echo", ("busy",)).unwrap();
+                }
+            });
+        }
+        thread::sleep(Duration::from_millis(200));
+        let connecting = Instant::now();
+        let proxy = Proxy::connect(&uri).unwrap();
+        let mut slowest = connecting.elapsed();
+        let mut calls = 0;
+        while calls < 10 || started.elapsed() < busy_for - Duration::from_millis(500) {
+            let call = Instant::now();
+            let _: String = proxy.call("echo", ("now and then",)).unwrap();
+            slowest = slowest.max(call.elapsed());
+            calls += 1;
+            thread::sleep(Duration::from_millis(20));
+        }
+        slowest
+    });
+    // Were every worker waiting on a busy client, this one would wait
+    // until they stopped: seconds.
+    assert!(
+        slowest < Duration::from_secs(1),
+        "a call waited {slowest:?} while four other clients were busy"
+    );
+    drop(daemon);
+}
+
 /// A client that stops reading does not hold up anyone else, even on a
 /// multiplex daemon, whose one worker would otherwise wait on its socket:
 /// the unsent rest of its reply waits in the daemon instead.

@@ -231,6 +231,11 @@ fn main() {
     if sections.iter().any(|s| s == "copies") {
         copies(&uri);
     }
+    // Not in the default run: small calls alone, for counting system calls
+    // per call (`strace -f -c`) or profiling.
+    if sections.iter().any(|s| s == "sequential") {
+        sequential_only(&uri);
+    }
     if wants("python") {
         python_clients(&uri);
     }
@@ -513,6 +518,18 @@ fn copies(uri: &str) {
     }
     println!("{COUNTED_CALLS} native, then {COUNTED_CALLS} msgpack 1 MB echoes done");
 }
+
+/// [`PROFILED_CALLS`] small calls on one connection, and nothing else.
+fn sequential_only(uri: &str) {
+    let proxy = Proxy::connect(uri).unwrap();
+    let mut stats = timed(PROFILED_CALLS, || {
+        let _: String = proxy.call("echo", ("hello",)).unwrap();
+    });
+    stats.report("Rust client, echo(\"hello\"), sequential");
+}
+
+/// Calls in the `sequential` section.
+const PROFILED_CALLS: usize = 100_000;
 
 /// Calls per serializer in the `copies` section.
 const COUNTED_CALLS: usize = 20;

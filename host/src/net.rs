@@ -91,16 +91,6 @@ impl Stream {
         }
     }
 
-    /// Makes reads and writes return `WouldBlock` instead of waiting (for
-    /// a socket served by an event loop).
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.set_nonblocking(nonblocking),
-            #[cfg(unix)]
-            Stream::Unix(s) => s.set_nonblocking(nonblocking),
-        }
-    }
-
     /// Reads into `buffer`'s spare capacity, which is not zeroed first (for
     /// a megabyte payload that would cost as much as a copy), and extends
     /// its length by the bytes read. 0 means the peer closed the connection
@@ -113,6 +103,54 @@ impl Stream {
         let before = buffer.len();
         rustix::io::read(self, rustix::buffer::spare_capacity(buffer))?;
         Ok(buffer.len() - before)
+    }
+
+    /// Receives into `buf`: at once (`WouldBlock` when nothing is there),
+    /// or, with `wait`, waiting up to the read timeout. The socket itself
+    /// stays blocking, so that a worker can wait on one connection without
+    /// changing the socket's mode there and back; every other read and
+    /// write on it says, per call, not to wait.
+    #[cfg(unix)]
+    pub fn receive(&self, buf: &mut [u8], wait: bool) -> io::Result<usize> {
+        let (read, _) = rustix::net::recv(self, buf, receive_flags(wait))?;
+        Ok(read)
+    }
+
+    /// Like [`Stream::receive`], into `buffer`'s spare capacity (not
+    /// zeroed first), extending its length by the bytes read.
+    #[cfg(unix)]
+    pub fn receive_into_spare(&self, buffer: &mut Vec<u8>, wait: bool) -> io::Result<usize> {
+        if buffer.len() == buffer.capacity() {
+            return Ok(0);
+        }
+        let before = buffer.len();
+        rustix::net::recv(
+            self,
+            rustix::buffer::spare_capacity(buffer),
+            receive_flags(wait),
+        )?;
+        Ok(buffer.len() - before)
+    }
+
+    /// Sends as much of `slices` as the socket takes now, in one system
+    /// call, without waiting for room (`WouldBlock` when there is none).
+    #[cfg(unix)]
+    pub fn send_now(&self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+        use rustix::net::SendFlags;
+        self.send(slices, SendFlags::DONTWAIT | SendFlags::NOSIGNAL)
+    }
+
+    #[cfg(unix)]
+    fn send(&self, slices: &[IoSlice<'_>], flags: rustix::net::SendFlags) -> io::Result<usize> {
+        match slices {
+            [one] => Ok(rustix::net::send(self, one, flags)?),
+            _ => Ok(rustix::net::sendmsg(
+                self,
+                slices,
+                &mut rustix::net::SendAncillaryBuffer::default(),
+                flags,
+            )?),
+        }
     }
 
     /// Who is on the other end, for log lines.
@@ -128,6 +166,15 @@ impl Stream {
 }
 
 #[cfg(unix)]
+fn receive_flags(wait: bool) -> rustix::net::RecvFlags {
+    if wait {
+        rustix::net::RecvFlags::empty()
+    } else {
+        rustix::net::RecvFlags::DONTWAIT
+    }
+}
+
+#[cfg(unix)]
 impl std::os::fd::AsFd for Stream {
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         match self {
@@ -137,13 +184,13 @@ impl std::os::fd::AsFd for Stream {
     }
 }
 
+/// On Unix, reads and writes are the system calls themselves (through
+/// rustix), without the C library's wrappers around them: a small call's
+/// round trip is four system calls, and the wrappers' cancellation
+/// bookkeeping was a visible part of it.
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.read(buf),
-            #[cfg(unix)]
-            Stream::Unix(s) => s.read(buf),
-        }
+        (&*self).read(buf)
     }
 }
 
@@ -167,29 +214,47 @@ impl crate::wire::message::ReadSpare for io::BufReader<Stream> {
 /// Reading through a shared reference, as `&TcpStream` allows: the event
 /// loop's workers hold connections behind `Arc`s.
 impl Read for &Stream {
+    #[cfg(unix)]
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.receive(buf, true)
+    }
+
+    #[cfg(not(unix))]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => (&*s).read(buf),
-            #[cfg(unix)]
-            Stream::Unix(s) => (&*s).read(buf),
         }
     }
 }
 
 impl Write for &Stream {
+    /// Never raises SIGPIPE: a peer gone is an error, as with std's
+    /// sockets.
+    #[cfg(unix)]
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Ok(rustix::net::send(
+            self,
+            buf,
+            rustix::net::SendFlags::NOSIGNAL,
+        )?)
+    }
+
+    #[cfg(unix)]
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.send(bufs, rustix::net::SendFlags::NOSIGNAL)
+    }
+
+    #[cfg(not(unix))]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => (&*s).write(buf),
-            #[cfg(unix)]
-            Stream::Unix(s) => (&*s).write(buf),
         }
     }
 
+    #[cfg(not(unix))]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => (&*s).write_vectored(bufs),
-            #[cfg(unix)]
-            Stream::Unix(s) => (&*s).write_vectored(bufs),
         }
     }
 
@@ -200,27 +265,15 @@ impl Write for &Stream {
 
 impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.write(buf),
-            #[cfg(unix)]
-            Stream::Unix(s) => s.write(buf),
-        }
+        (&*self).write(buf)
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.write_vectored(bufs),
-            #[cfg(unix)]
-            Stream::Unix(s) => s.write_vectored(bufs),
-        }
+        (&*self).write_vectored(bufs)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.flush(),
-            #[cfg(unix)]
-            Stream::Unix(s) => s.flush(),
-        }
+        Ok(())
     }
 }
 

@@ -10,15 +10,21 @@
 //! is kept and sent as the socket has room; the connection reads nothing
 //! more until it is out.
 //!
+//! The socket itself is blocking, and every read and write says, per call,
+//! not to wait: so that a worker that has just answered a call may wait
+//! on this connection alone for the next one ([`Workers::linger`]), as a
+//! thread of its own would, without changing the socket's mode.
+//!
 //! Only one worker serves a connection at a time. A worker told of a
 //! connection another is serving leaves a note instead
 //! ([`Connection::claim`]), and the one serving it looks at the socket
 //! again before letting go ([`Connection::release`]), so no event is lost.
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::time::{Duration, Instant};
 
 use abi_stable::std_types::RVec;
 use pyrolab_plugin_api::Value;
@@ -33,9 +39,33 @@ use crate::wire::message::{Assembler, HEADER_SIZE, Message, annotation, flags, k
 use crate::wire::scatter::Scatter;
 use crate::wire::serializer::{self, Serializer};
 
+/// A client whose call comes this soon after its last is waited for
+/// ([`Workers::linger`]); one that calls now and then is not, so a crowd of
+/// such clients keeps no workers waiting.
+const CHATTY: Duration = Duration::from_millis(2);
+
 /// A payload with at least this much still to come is read straight into
 /// its own buffer rather than through the worker's scratch buffer.
 const DIRECT_READ: usize = 16 * 1024;
+
+/// What a connection asks of the event loop's pool while a worker serves
+/// it.
+pub(super) trait Workers {
+    /// A call begins: the pool may need another worker while this one is
+    /// in a driver.
+    fn before_call(&self);
+    /// Whether the serving worker, which has just answered a call that
+    /// came soon after the one before ([`CHATTY`]) and has nothing else to
+    /// do for this connection, may wait on it alone for
+    /// its next message instead of going back to the poller (a client
+    /// making calls one after another then costs no poller wake-up per
+    /// call). The first `true` mutes the connection in the poller; keep
+    /// asking before each wait, and call [`Workers::end_linger`] once done.
+    fn linger(&self, connection: &Connection, already: bool) -> bool;
+    /// The worker stops waiting on the connection alone: the poller
+    /// reports it again (`Err` if it could not be made to).
+    fn end_linger(&self, connection: &Connection) -> io::Result<()>;
+}
 
 /// A client connection.
 pub(super) struct Connection {
@@ -71,6 +101,11 @@ struct State {
     output: Option<Outgoing>,
     /// Close once the output is out (after a CONNECTFAIL).
     close_after_output: bool,
+    /// A worker waits on this connection alone; the poller does not
+    /// report it meanwhile.
+    lingering: bool,
+    /// When the last call was answered.
+    last_call: Option<Instant>,
     sessions: Sessions,
 }
 
@@ -117,6 +152,8 @@ impl Connection {
                 ready: VecDeque::new(),
                 output: None,
                 close_after_output: false,
+                lingering: false,
+                last_call: None,
                 sessions: Sessions::new(id),
             }),
         }
@@ -188,19 +225,23 @@ impl Connection {
     /// pending, answers what has arrived, reads what is there. Oneway
     /// calls to run once the connection is handed back go to `deferred`.
     /// `scratch` is the worker's read buffer.
-    /// `before_call` runs before each call (the pool may need another
-    /// worker while this one is in a driver).
     pub(super) fn serve(
         &self,
         shared: &Shared,
         scratch: &mut [u8],
         deferred: &mut Vec<Job>,
-        before_call: &dyn Fn(),
+        workers: &dyn Workers,
     ) -> Next {
         let mut state = self.state.lock_unpoisoned();
-        let next = self
-            .advance(shared, &mut state, scratch, deferred, before_call)
+        let mut next = self
+            .advance(shared, &mut state, scratch, deferred, workers)
             .unwrap_or_else(|reason| Next::Close(Some(reason)));
+        if state.lingering {
+            state.lingering = false;
+            if let Err(err) = workers.end_linger(self) {
+                next = Next::Close(Some(format!("cannot wait for its socket: {err}")));
+            }
+        }
         if state.ready.is_empty() && state.ready.capacity() > 0 {
             // An idle connection keeps no buffers.
             state.ready = VecDeque::new();
@@ -214,12 +255,15 @@ impl Connection {
         state: &mut State,
         scratch: &mut [u8],
         deferred: &mut Vec<Job>,
-        before_call: &dyn Fn(),
+        workers: &dyn Workers,
     ) -> Result<Next, String> {
         // Whether the last read took everything the socket had (it returned
         // less than asked for): then the next read would only say so, and
         // new bytes will be an event of their own.
         let mut drained = false;
+        // Whether a call was answered soon after the one before it: its
+        // client is likely to make another soon, worth waiting for.
+        let mut chatty = false;
         loop {
             if let Some(output) = &mut state.output {
                 if !output.send(&self.stream)? {
@@ -231,16 +275,28 @@ impl Connection {
                 }
             }
             if let Some(message) = state.ready.pop_front() {
-                self.answer(shared, state, message, deferred, before_call)?;
+                if state.phase == Phase::Serving && message.kind == kind::INVOKE {
+                    let now = Instant::now();
+                    chatty |= state
+                        .last_call
+                        .is_some_and(|last| now.duration_since(last) < CHATTY);
+                    state.last_call = Some(now);
+                }
+                self.answer(shared, state, message, deferred, workers)?;
                 continue;
             }
             if shared.is_stopping() && state.input.is_between_messages() {
                 return Ok(Next::Close(None));
             }
+            let mut wait = false;
             if drained && !self.peer_left.load(Ordering::Acquire) {
-                return Ok(Next::Wait);
+                // Oneway calls left to run need the connection let go of.
+                wait = chatty && deferred.is_empty() && self.linger(state, workers);
+                if !wait {
+                    return Ok(Next::Wait);
+                }
             }
-            match self.receive(shared, state, scratch)? {
+            match self.receive(shared, state, scratch, wait)? {
                 Received::Some { drained: all } => drained = all,
                 Received::Nothing => return Ok(Next::Wait),
                 Received::End => return Ok(Next::Close(None)),
@@ -248,18 +304,28 @@ impl Connection {
         }
     }
 
-    /// Reads what the socket has into `state`'s messages.
+    /// Whether to wait on this connection alone for its next message (see
+    /// [`Workers::linger`]).
+    fn linger(&self, state: &mut State, workers: &dyn Workers) -> bool {
+        let linger = workers.linger(self, state.lingering);
+        state.lingering |= linger;
+        linger
+    }
+
+    /// Reads what the socket has into `state`'s messages; with `wait`,
+    /// waits for bytes up to the socket's read timeout.
     fn receive(
         &self,
         shared: &Shared,
         state: &mut State,
         scratch: &mut [u8],
+        wait: bool,
     ) -> Result<Received, String> {
         let max_size = shared.settings.max_message_size;
         let closed_mid_message = || "connection closed in the middle of a message".to_owned();
         if let Some(payload) = state.input.payload_to_fill(DIRECT_READ) {
             let wanted = payload.capacity() - payload.len();
-            let read = match retry(|| self.stream.read_into_spare(payload)) {
+            let read = match retry(|| self.stream.receive_into_spare(payload, wait)) {
                 Ok(0) => return Err(closed_mid_message()),
                 Ok(read) => read,
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
@@ -274,7 +340,7 @@ impl Connection {
                 drained: read < wanted,
             });
         }
-        let read = match retry(|| (&self.stream).read(scratch)) {
+        let read = match retry(|| self.stream.receive(scratch, wait)) {
             Ok(0) if state.input.is_between_messages() => return Ok(Received::End),
             Ok(0) => return Err(closed_mid_message()),
             Ok(read) => read,
@@ -302,7 +368,7 @@ impl Connection {
         state: &mut State,
         message: Message,
         deferred: &mut Vec<Job>,
-        before_call: &dyn Fn(),
+        workers: &dyn Workers,
     ) -> Result<(), String> {
         match state.phase {
             Phase::Refusing => {
@@ -340,7 +406,7 @@ impl Connection {
                 }
                 kind::INVOKE => {
                     let serializer = serializer_for(&message)?;
-                    before_call();
+                    workers.before_call();
                     match dispatch::invoke(shared, &mut state.sessions, serializer, &message) {
                         Outcome::Reply(frame) => state.output = Some(Outgoing::frame(frame)),
                         Outcome::Parts(header, payload) => {
@@ -439,16 +505,19 @@ impl Outgoing {
             }
             let written = match &pieces {
                 Pieces::Two([first, second]) if self.sent >= first.len() => {
-                    retry(|| (&*stream).write(&second[self.sent - first.len()..]))
+                    let rest = [IoSlice::new(&second[self.sent - first.len()..])];
+                    retry(|| stream.send_now(&rest))
                 }
-                Pieces::Two([first, []]) => retry(|| (&*stream).write(&first[self.sent..])),
+                Pieces::Two([first, []]) => {
+                    retry(|| stream.send_now(&[IoSlice::new(&first[self.sent..])]))
+                }
                 Pieces::Two([first, second]) => {
                     let both = [IoSlice::new(&first[self.sent..]), IoSlice::new(second)];
-                    retry(|| (&*stream).write_vectored(&both))
+                    retry(|| stream.send_now(&both))
                 }
                 Pieces::Many(many) => {
                     let rest = unsent(many, self.sent);
-                    retry(|| (&*stream).write_vectored(&rest))
+                    retry(|| stream.send_now(&rest))
                 }
             };
             match written {

@@ -9,7 +9,8 @@
 //! asked for says so) or it will not hear of those bytes again; the
 //! connection's owner flag (see [`super::connection`]) makes sure only one
 //! thread serves a connection at a time. Nothing is re-armed, so a call
-//! costs no `epoll_ctl`.
+//! costs no `epoll_ctl`; a socket is muted only while one worker waits on
+//! it alone (see [`super::reactor`]), across as many calls as come.
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -17,6 +18,12 @@ use std::time::Duration;
 
 use rustix::event::epoll::{self, CreateFlags, EventData, EventFlags};
 use rustix::event::{EventfdFlags, Timespec, eventfd};
+
+/// What a connected socket is watched for.
+const SOCKET_EVENTS: EventFlags = EventFlags::IN
+    .union(EventFlags::OUT)
+    .union(EventFlags::RDHUP)
+    .union(EventFlags::ET);
 
 /// An epoll instance.
 pub(super) struct Poller {
@@ -33,8 +40,22 @@ impl Poller {
     /// Starts watching a connected socket, reported as `key`: for bytes
     /// to read, room to write, and the peer leaving.
     pub(super) fn add_socket(&self, source: impl AsFd, key: u64) -> io::Result<()> {
-        let flags = EventFlags::IN | EventFlags::OUT | EventFlags::RDHUP | EventFlags::ET;
-        epoll::add(&self.epoll, source, EventData::new_u64(key), flags)?;
+        epoll::add(&self.epoll, source, EventData::new_u64(key), SOCKET_EVENTS)?;
+        Ok(())
+    }
+
+    /// Stops reporting a socket's bytes and room (not its errors) while a
+    /// worker waits on it alone: each arrival would wake another worker
+    /// for nothing.
+    pub(super) fn mute(&self, source: impl AsFd, key: u64) -> io::Result<()> {
+        epoll::modify(&self.epoll, source, EventData::new_u64(key), EventFlags::ET)?;
+        Ok(())
+    }
+
+    /// Reports a muted socket's events again. What arrived meanwhile and
+    /// is still unread is reported now, so nothing is missed.
+    pub(super) fn unmute(&self, source: impl AsFd, key: u64) -> io::Result<()> {
+        epoll::modify(&self.epoll, source, EventData::new_u64(key), SOCKET_EVENTS)?;
         Ok(())
     }
 

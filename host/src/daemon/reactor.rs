@@ -8,11 +8,20 @@
 //! same wake-up as on a thread of its own. A `thread` daemon has up to
 //! `threadpool_size` workers (Pyro5's meaning: that many calls at once);
 //! a new one starts when a worker begins a call while none is idle. The first
-//! [`MIN_WORKERS`] stay; those started beyond them retire after
+//! [`MIN_WORKERS`] start with the daemon and stay; those started beyond them retire after
 //! [`WORKER_IDLE`] without an event. A `multiplex`
 //! daemon has exactly one, the thread that called
 //! [`Daemon::serve`](super::Daemon::serve): its calls run one at a time,
 //! in the order they arrive.
+//!
+//! On a `thread` daemon, a worker that has just answered a call, while two
+//! other workers wait on the poller, may wait on that connection alone
+//! for its next message ([`LINGER`]), muted in the poller meanwhile: a
+//! client making calls one after another is then served as by a thread of
+//! its own, one blocking read per call and no poller wake-up. At most half
+//! the pool lingers, and only while two other workers wait on the poller,
+//! so other connections are served as promptly as before and lingering
+//! never makes the pool grow.
 
 use std::collections::HashMap;
 use std::io;
@@ -24,7 +33,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::Shared;
-use super::connection::{Connection, Next};
+use super::connection::{Connection, Next, Workers};
 use super::dispatch::Job;
 use super::poller::{Events, Happened, Poller, Waker};
 use crate::config::schema::ServerType;
@@ -46,6 +55,13 @@ const WORKER_IDLE: Duration = Duration::from_secs(30);
 const MAX_REFUSING: usize = 64;
 /// How often accepting is tried again after it failed (50 ms apart).
 const ACCEPT_RETRIES: u32 = 20;
+/// How long a worker that has answered a call waits on that connection
+/// alone for the next one (the socket's read timeout; the kernel rounds it
+/// up to its clock tick, a few milliseconds).
+const LINGER: Duration = Duration::from_millis(2);
+/// Workers left waiting on the poller while one lingers: one for the next
+/// call elsewhere, and one more, so that call does not start another.
+const IDLE_BESIDE_LINGER: usize = 2;
 /// How long a shutdown waits for calls in progress.
 const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 /// How often workers look at the drain's deadline while draining.
@@ -62,6 +78,8 @@ pub(super) struct Reactor {
     /// Workers running, and how many of them are waiting for an event.
     workers: AtomicUsize,
     idle: AtomicUsize,
+    /// Workers waiting on one connection alone (see [`LINGER`]).
+    lingering: AtomicUsize,
     max_workers: usize,
     min_workers: usize,
     /// Set at shutdown: no more connections; those in progress finish
@@ -94,6 +112,7 @@ impl Reactor {
             refusing: AtomicUsize::new(0),
             workers: AtomicUsize::new(1),
             idle: AtomicUsize::new(0),
+            lingering: AtomicUsize::new(0),
             max_workers,
             min_workers: MIN_WORKERS.min(max_workers),
             draining: AtomicBool::new(false),
@@ -104,6 +123,11 @@ impl Reactor {
         // A shutdown asked for before the waker was in place is seen here.
         if shared.is_stopping() {
             reactor.waker.signal();
+        }
+        // The workers a thread daemon keeps start now (as Pyro5's pool
+        // does): a lingering worker needs two others on the poller.
+        for _ in 1..reactor.min_workers {
+            reactor.add_worker();
         }
         reactor.work(false);
         reactor.wait_for_workers();
@@ -168,7 +192,7 @@ impl Reactor {
         }
         loop {
             let next = catch_unwind(AssertUnwindSafe(|| {
-                connection.serve(&self.shared, scratch, deferred, &|| self.before_call())
+                connection.serve(&self.shared, scratch, deferred, self)
             }))
             .unwrap_or_else(|_| {
                 Next::Close(Some(
@@ -231,7 +255,9 @@ impl Reactor {
     /// Takes on a new connection, or refuses it when the daemon serves its
     /// maximum already.
     fn admit(&self, stream: Stream) {
-        if let Err(err) = stream.set_nonblocking(true) {
+        // Reads and writes say, each, whether to wait; a wait is a
+        // worker's linger, which the read timeout ends.
+        if let Err(err) = stream.set_read_timeout(Some(LINGER)) {
             tracing::warn!(peer = %stream.peer(), "cannot serve a connection: {err}");
             return;
         }
@@ -312,6 +338,23 @@ impl Reactor {
         if self.idle.load(Ordering::SeqCst) == 0 {
             self.add_worker();
         }
+    }
+
+    /// Whether a worker may linger on a connection now (see [`LINGER`]):
+    /// while at least [`IDLE_BESIDE_LINGER`] other workers wait on the
+    /// poller, and fewer than half the pool lingers already. Lingering
+    /// then never leaves a call elsewhere without a worker, so it never
+    /// makes the pool grow.
+    fn may_linger(&self, already: bool) -> bool {
+        self.max_workers > 1
+            && self.idle.load(Ordering::SeqCst) >= IDLE_BESIDE_LINGER
+            && !self.draining()
+            && (already || self.lingering.load(Ordering::SeqCst) < self.linger_limit())
+    }
+
+    /// At most half the pool lingers.
+    fn linger_limit(&self) -> usize {
+        self.max_workers / 2
     }
 
     /// Starts one more worker, if the pool may grow.
@@ -412,5 +455,35 @@ impl Reactor {
         while self.workers.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(5));
         }
+    }
+}
+
+impl Workers for Arc<Reactor> {
+    fn before_call(&self) {
+        Reactor::before_call(self);
+    }
+
+    fn linger(&self, connection: &Connection, already: bool) -> bool {
+        if !self.may_linger(already) {
+            return false;
+        }
+        if already {
+            return true;
+        }
+        if self.lingering.fetch_add(1, Ordering::SeqCst) >= self.linger_limit() {
+            self.lingering.fetch_sub(1, Ordering::SeqCst);
+            return false;
+        }
+        if let Err(err) = self.poller.mute(&connection.stream, connection.id) {
+            tracing::debug!(peer = %connection.peer(), "cannot mute a connection: {err}");
+            self.lingering.fetch_sub(1, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    fn end_linger(&self, connection: &Connection) -> io::Result<()> {
+        self.lingering.fetch_sub(1, Ordering::SeqCst);
+        self.poller.unmute(&connection.stream, connection.id)
     }
 }
