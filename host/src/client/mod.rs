@@ -29,7 +29,7 @@
 //! run twice by accident.
 
 use crate::sync::LockUnpoisoned;
-use std::io::{self, BufReader, Write};
+use std::io::{self, BufReader, IoSlice, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
@@ -44,7 +44,7 @@ pub use nameserver::{NameServerProxy, locate_ns};
 
 use crate::net::Stream;
 use crate::wire::call::Call;
-use crate::wire::message::{Message, ReadError, annotation, flags, kind};
+use crate::wire::message::{HEADER_SIZE, Message, ReadError, annotation, flags, kind};
 use crate::wire::native::Native;
 use crate::wire::serializer::{self, SerializeError, Serializer};
 use crate::wire::uri::{Location, PyroUri, UriError};
@@ -404,47 +404,50 @@ impl Proxy {
             *guard = Some(self.open()?);
         }
         let connection = guard.as_mut().expect("just opened");
-        let serializer = connection.serializer;
         connection.seq = connection.seq.wrapping_add(1);
         let seq = connection.seq;
-        // The payload is written once, straight into the frame.
-        let mut frame = |connection: &Connection| {
-            let serializer = connection.serializer;
-            Message::frame(
-                kind::INVOKE,
-                serializer.id(),
-                call_flags,
-                seq,
-                [0; 16],
-                |out| call.write(connection, out),
-            )
-            .map_err(|err| ClientError::Convert(err.to_string()))
-        };
-        let message = frame(connection)?;
-        if let Err(err) = connection.writer.write_all(&message) {
-            // Nothing was delivered: reopen and send once more (in the
-            // serializer the new connection chose).
-            tracing::debug!("reconnecting after a failed send: {err}");
-            let reopened = self.open()?;
-            let message = if reopened.serializer.id() == serializer.id()
-                && reopened.args_map == connection.args_map
-            {
-                message
-            } else {
-                frame(&reopened)?
-            };
-            let connection = guard.insert(reopened);
-            connection
-                .writer
-                .write_all(&message)
-                .map_err(|err| ClientError::ConnectionClosed(err.to_string()))?;
+        match send(&mut call, connection, call_flags, seq) {
+            Ok(()) => {}
+            // No whole request was delivered: reopen and send once more
+            // (in the serializer the new connection chose).
+            Err(SendFailure::Broken(err)) => {
+                tracing::debug!("reconnecting after a failed send: {err}");
+                let connection = guard.insert(self.open()?);
+                connection.seq = seq;
+                match send(&mut call, connection, call_flags, seq) {
+                    Ok(()) => {}
+                    Err(SendFailure::Broken(err)) => {
+                        *guard = None;
+                        return Err(ClientError::ConnectionClosed(err.to_string()));
+                    }
+                    Err(SendFailure::Invalid { reason, broken }) => {
+                        if broken {
+                            *guard = None;
+                        }
+                        return Err(ClientError::Convert(reason));
+                    }
+                }
+            }
+            Err(SendFailure::Invalid { reason, broken }) => {
+                if broken {
+                    *guard = None;
+                }
+                return Err(ClientError::Convert(reason));
+            }
         }
         if call_flags & flags::ONEWAY != 0 {
             return Ok(None);
         }
         let connection = guard.as_mut().expect("connected");
-        let reply = match Message::read_from(&mut connection.reader, MAX_REPLY_SIZE) {
-            Ok(reply) => reply,
+        // A large result that is one byte string (a waveform, an image)
+        // is read straight into its own buffer, not copied out of a frame.
+        let lone_bytes = |id, first: &[u8], total| {
+            serializer::by_id(id).and_then(|format| format.lone_bytes_header(first, total))
+        };
+        let read =
+            Message::read_from_taking_bytes(&mut connection.reader, MAX_REPLY_SIZE, lone_bytes);
+        let (reply, taken) = match read {
+            Ok(read) => read,
             Err(err) => {
                 *guard = None;
                 return Err(self.read_failure(err));
@@ -457,9 +460,12 @@ impl Proxy {
                 reply.kind, reply.seq
             )));
         }
-        let value = reply_serializer(&reply)?
-            .deserialize(&reply.payload)
-            .map_err(|err| ClientError::Protocol(err.to_string()))?;
+        let value = match taken {
+            Some(bytes) => Value::Bytes(bytes),
+            None => reply_serializer(&reply)?
+                .deserialize(&reply.payload)
+                .map_err(|err| ClientError::Protocol(err.to_string()))?,
+        };
         if reply.flags & flags::EXCEPTION != 0 {
             return Err(ClientError::Remote(RemoteError::from_value(&value)));
         }
@@ -651,11 +657,58 @@ pub fn resolve(text: &str) -> Result<PyroUri, ClientError> {
     }
 }
 
-/// Positional arguments from a tuple (or `()` for none, or one value).
+/// Why a request could not be sent.
+enum SendFailure {
+    /// The connection failed before the whole request was out: the daemon
+    /// cannot have run it.
+    Broken(io::Error),
+    /// The arguments could not be encoded; `broken` when part of the
+    /// request had gone out already, so the connection is unusable.
+    Invalid { reason: String, broken: bool },
+}
+
+/// Sends INVOKE `seq` on `connection`: its large byte strings from where
+/// they are when the request can be sent in pieces, else as one frame.
+fn send(
+    call: &mut impl Request,
+    connection: &Connection,
+    call_flags: u16,
+    seq: u16,
+) -> Result<(), SendFailure> {
+    let serializer = connection.serializer.id();
+    let header = |len| Message::header(kind::INVOKE, serializer, call_flags, seq, [0; 16], len);
+    if let Some(sent) = call.send_in_pieces(connection, &header) {
+        return sent;
+    }
+    // The payload is written once, straight into the frame.
+    let message = Message::frame(kind::INVOKE, serializer, call_flags, seq, [0; 16], |out| {
+        call.write(connection, out)
+    })
+    .map_err(|err| SendFailure::Invalid {
+        reason: err.to_string(),
+        broken: false,
+    })?;
+    (&connection.writer)
+        .write_all(&message)
+        .map_err(SendFailure::Broken)
+}
+
 /// A call's request payload, written for the connection it goes on.
 trait Request {
     /// Appends the INVOKE payload in `connection`'s serializer.
     fn write(&mut self, connection: &Connection, out: &mut Vec<u8>) -> Result<(), SerializeError>;
+
+    /// Sends the whole INVOKE (`header` gives its header for a payload
+    /// length) with its large byte strings written to the socket from
+    /// where they are, never copied into a frame; `None` when this
+    /// request is not sent so (then it is framed by [`Request::write`]).
+    fn send_in_pieces(
+        &mut self,
+        _connection: &Connection,
+        _header: &dyn Fn(usize) -> [u8; HEADER_SIZE],
+    ) -> Option<Result<(), SendFailure>> {
+        None
+    }
 }
 
 /// A call whose arguments are values.
@@ -690,6 +743,87 @@ impl<T: Serialize + ?Sized> Request for SerdeCall<'_, T> {
         let args = positional(self.args).map_err(|err| SerializeError::new(err.to_string()))?;
         ValueCall(Call::new(self.object, self.method, args)).write(connection, out)
     }
+
+    /// To a daemon that reads the arguments-map form, arguments of
+    /// [`SEND_IN_PLACE`] bytes or more whose encoding can be written front
+    /// to back ([`value::measure_for_pieces`]) go in pieces.
+    fn send_in_pieces(
+        &mut self,
+        connection: &Connection,
+        header: &dyn Fn(usize) -> [u8; HEADER_SIZE],
+    ) -> Option<Result<(), SendFailure>> {
+        if connection.serializer.id() != serializer::id::NATIVE || !connection.args_map {
+            return None;
+        }
+        let measured = value::measure_for_pieces(self.args)?;
+        let wrap = match value::kind_of(&[measured.first])? {
+            "list" | "tuple" => false,
+            "NoneType" => return None,
+            _ => true,
+        };
+        if measured.size < SEND_IN_PLACE {
+            return None;
+        }
+        let mut head = Vec::with_capacity(HEADER_SIZE + 64);
+        head.resize(HEADER_SIZE, 0);
+        write_args_map_start(self.object, self.method, &mut head);
+        if wrap {
+            value::encode_list_start_into(1, &mut head);
+        }
+        let payload_len = head.len() - HEADER_SIZE + measured.size;
+        head[..HEADER_SIZE].copy_from_slice(&header(payload_len));
+        let stream = &connection.writer;
+        let mut head = Some(head);
+        let (mut sent_any, mut failed) = (false, None);
+        let mut sink = |encoded: &[u8], large: &[u8]| {
+            let head = head.take().unwrap_or_default();
+            sent_any = true;
+            let mut slices = [
+                IoSlice::new(&head),
+                IoSlice::new(encoded),
+                IoSlice::new(large),
+            ];
+            write_all_slices(stream, &mut slices).map_err(|err| {
+                let reason = ValueError::new(format!("cannot send: {err}"));
+                failed = Some(err);
+                reason
+            })
+        };
+        let written = value::encode_serialize_in_pieces(self.args, SEND_IN_PLACE, &mut sink);
+        Some(match (written, failed) {
+            // The request's end never went out: the daemon cannot run it.
+            (_, Some(err)) => Err(SendFailure::Broken(err)),
+            (Ok(size), None) if size == measured.size => Ok(()),
+            (Ok(_), None) => Err(SendFailure::Invalid {
+                reason: "the arguments serialized differently from when they were measured"
+                    .to_owned(),
+                broken: true,
+            }),
+            (Err(err), None) => Err(SendFailure::Invalid {
+                reason: err.to_string(),
+                broken: sent_any,
+            }),
+        })
+    }
+}
+
+/// Arguments encoded to this many bytes or more are sent in pieces
+/// ([`Request::send_in_pieces`]); smaller ones are cheaper to frame.
+const SEND_IN_PLACE: usize = 64 * 1024;
+
+/// Writes all of `slices`, in as few vectored writes as the socket takes.
+fn write_all_slices(stream: &Stream, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
+    // Past the empty ones in front.
+    IoSlice::advance_slices(&mut slices, 0);
+    while !slices.is_empty() {
+        match (&*stream).write_vectored(slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(written) => IoSlice::advance_slices(&mut slices, written),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
 }
 
 /// `[object, method, {"kwargs": {}, "args": ARGS}]` in the native
@@ -701,16 +835,7 @@ fn write_serde_args_map<T: Serialize + ?Sized>(
     args: &T,
     out: &mut Vec<u8>,
 ) -> Result<(), ValueError> {
-    value::encode_list_start_into(3, out);
-    value::encode_str_into(object, out);
-    value::encode_str_into(method, out);
-    value::encode_map_start_into(2, out);
-    // `kwargs` first: `args` then ends the frame, whose buffer
-    // encode_serialize sizes for it, and nothing after it grows (and
-    // copies) the buffer again. Drivers read the entries in any order.
-    value::encode_str_into("kwargs", out);
-    value::encode_map_start_into(0, out);
-    value::encode_str_into("args", out);
+    write_args_map_start(object, method, out);
     let at = out.len();
     value::encode_serialize(args, out)?;
     match value::kind_of(&out[at..]) {
@@ -726,6 +851,22 @@ fn write_serde_args_map<T: Serialize + ?Sized>(
         }
     }
     Ok(())
+}
+
+/// `[object, method, {"kwargs": {}, "args": ` in the native encoding: all
+/// of an arguments-map call but its positional arguments.
+fn write_args_map_start(object: &str, method: &str, out: &mut Vec<u8>) {
+    value::encode_list_start_into(3, out);
+    value::encode_str_into(object, out);
+    value::encode_str_into(method, out);
+    value::encode_map_start_into(2, out);
+    // `kwargs` first: `args` then ends the frame, whose buffer
+    // encode_serialize sizes for it, and nothing after it grows (and
+    // copies) the buffer again; and large arguments can be sent from
+    // where they are. Drivers read the entries in any order.
+    value::encode_str_into("kwargs", out);
+    value::encode_map_start_into(0, out);
+    value::encode_str_into("args", out);
 }
 
 fn positional(args: &(impl Serialize + ?Sized)) -> Result<CallArgs, ClientError> {

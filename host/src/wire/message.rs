@@ -23,6 +23,8 @@ use flate2::Compression;
 use flate2::read::ZlibDecoder;
 use flate2::write::ZlibEncoder;
 
+use super::serializer::PEEK;
+
 /// The header's size in bytes.
 pub const HEADER_SIZE: usize = 40;
 /// The protocol version spoken: Pyro5's.
@@ -284,7 +286,55 @@ impl Message {
         let payload = read_exactly(reader, header.data_len)?;
         finish(header, &annotations, payload, max_size)
     }
+
+    /// Like [`Message::read_from`], except that a large payload which is
+    /// one byte string and nothing else is read straight into a buffer of
+    /// its own, returned beside the message (whose payload is then
+    /// empty): a megabyte result is not copied out of the frame.
+    /// `lone_bytes` says, from the serializer id and the payload's first
+    /// [`PEEK`] bytes and its length, where such a byte string's bytes
+    /// begin ([`Serializer::lone_bytes_header`](super::serializer::Serializer::lone_bytes_header)).
+    pub fn read_from_taking_bytes(
+        reader: &mut impl ReadSpare,
+        max_size: u64,
+        lone_bytes: impl FnOnce(u8, &[u8], usize) -> Option<usize>,
+    ) -> Result<(Message, Option<Vec<u8>>), ReadError> {
+        let mut header_bytes = [0u8; HEADER_SIZE];
+        read_header(reader, &mut header_bytes)?;
+        let header = Header::parse(&header_bytes)?;
+        header.check_size(max_size)?;
+        let annotations = read_exactly(reader, header.annotations_len)?;
+        let len = header.data_len as usize;
+        if len < TAKE_BYTES_FROM || header.flags & flags::COMPRESSED != 0 {
+            let payload = read_exactly(reader, header.data_len)?;
+            return Ok((finish(header, &annotations, payload, max_size)?, None));
+        }
+        let mut first = reserve(PEEK)?;
+        read_until_full(reader, &mut first, PEEK)?;
+        match lone_bytes(header.serializer_id, &first, len) {
+            Some(at) if at <= PEEK => {
+                let mut bytes = reserve(len - at)?;
+                bytes.extend_from_slice(&first[at..]);
+                read_until_full(reader, &mut bytes, len - at)?;
+                Ok((
+                    finish(header, &annotations, Vec::new(), max_size)?,
+                    Some(bytes),
+                ))
+            }
+            _ => {
+                let mut payload = reserve(len)?;
+                payload.extend_from_slice(&first);
+                read_until_full(reader, &mut payload, len)?;
+                Ok((finish(header, &annotations, payload, max_size)?, None))
+            }
+        }
+    }
 }
+
+/// Payloads from this size are looked at by
+/// [`Message::read_from_taking_bytes`]; a smaller one is read whole (its
+/// copy costs less than the extra read).
+const TAKE_BYTES_FROM: usize = 64 * 1024;
 
 impl Header {
     /// Refuses a message whose announced lengths exceed `max_size`.
@@ -471,6 +521,14 @@ impl ReadSpare for &[u8] {
 /// Reads exactly `len` bytes into a new buffer of that size.
 fn read_exactly(reader: &mut impl ReadSpare, len: u32) -> io::Result<Vec<u8>> {
     let len = len as usize;
+    let mut buffer = reserve(len)?;
+    read_until_full(reader, &mut buffer, len)?;
+    Ok(buffer)
+}
+
+/// An empty buffer with room for exactly `len` bytes, or the error saying
+/// there is no memory for them.
+fn reserve(len: usize) -> io::Result<Vec<u8>> {
     let mut buffer = Vec::new();
     buffer.try_reserve_exact(len).map_err(|_| {
         io::Error::new(
@@ -478,8 +536,20 @@ fn read_exactly(reader: &mut impl ReadSpare, len: u32) -> io::Result<Vec<u8>> {
             format!("cannot reserve memory for a {len}-byte message part"),
         )
     })?;
+    Ok(buffer)
+}
+
+/// Reads into `buffer`, whose capacity is `len`, until it is full.
+fn read_until_full(
+    reader: &mut impl ReadSpare,
+    buffer: &mut Vec<u8>,
+    len: usize,
+) -> io::Result<()> {
+    // Reads go into the spare capacity, all of it: more than `len` would
+    // take bytes of the next message.
+    debug_assert!(buffer.capacity() == len, "a buffer of exactly {len} bytes");
     while buffer.len() < len {
-        match reader.read_spare(&mut buffer) {
+        match reader.read_spare(buffer) {
             Ok(0) => {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -494,7 +564,7 @@ fn read_exactly(reader: &mut impl ReadSpare, len: u32) -> io::Result<Vec<u8>> {
             Err(err) => return Err(err),
         }
     }
-    Ok(buffer)
+    Ok(())
 }
 
 /// Reads the header; a clean end of stream before its first byte is
@@ -781,5 +851,62 @@ mod tests {
         let mut wrong_magic = Message::new(kind::PING, 1, 0, 1, Vec::new()).encode(false);
         wrong_magic[0x27] ^= 1;
         assert!(Assembler::default().feed(&wrong_magic, 1024).is_err());
+    }
+
+    /// The message and the byte string `read_from_taking_bytes` returns
+    /// for each frame of `stream`, in order.
+    fn read_taking_bytes(mut stream: &[u8]) -> Vec<(Message, Option<Vec<u8>>)> {
+        use crate::wire::serializer;
+        let mut read = Vec::new();
+        while !stream.is_empty() {
+            read.push(
+                Message::read_from_taking_bytes(&mut stream, 1 << 30, |id, first, total| {
+                    serializer::by_id(id)?.lone_bytes_header(first, total)
+                })
+                .unwrap(),
+            );
+        }
+        read
+    }
+
+    #[test]
+    fn a_large_lone_byte_string_is_read_into_its_own_buffer_and_nothing_else_is() {
+        use crate::wire::serializer::{self, id};
+        use pyrolab_plugin_api::Value;
+        let blob = Value::Bytes((0..200_000u32).map(|i| i as u8).collect());
+        let frame = |serializer_id, value: &Value| {
+            let payload = serializer::by_id(serializer_id)
+                .unwrap()
+                .serialize(value)
+                .unwrap();
+            Message::new(kind::RESULT, serializer_id, 0, 7, payload).encode(false)
+        };
+        let not_lone = Value::List(vec![blob.clone(), Value::Int(1)]);
+        let small = Value::Bytes(vec![1, 2, 3]);
+        let mut stream = Vec::new();
+        for serializer_id in [id::NATIVE, id::MSGPACK, id::SERPENT] {
+            for value in [&blob, &not_lone, &small] {
+                stream.extend(frame(serializer_id, value));
+            }
+        }
+        let read = read_taking_bytes(&stream);
+        assert_eq!(read.len(), 9, "every frame read, none over-read");
+        for (at, (message, taken)) in read.into_iter().enumerate() {
+            let serializer = serializer::by_id(message.serializer_id).unwrap();
+            let value = match taken {
+                Some(bytes) => {
+                    assert!(message.payload.is_empty());
+                    Value::Bytes(bytes)
+                }
+                None => serializer.deserialize(&message.payload).unwrap(),
+            };
+            let (expected, lone) = match at % 3 {
+                0 => (&blob, serializer.id() != id::SERPENT),
+                1 => (&not_lone, false),
+                _ => (&small, false),
+            };
+            assert_eq!(&value, expected, "frame {at}");
+            assert_eq!(message.payload.is_empty(), lone, "frame {at}");
+        }
     }
 }

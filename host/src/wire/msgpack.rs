@@ -42,6 +42,23 @@ impl Serializer for Msgpack {
         write_value(out, value, 0)
     }
 
+    /// `bin 8`, `bin 16` or `bin 32` whose bytes fill the payload.
+    fn lone_bytes_header(&self, first: &[u8], total: usize) -> Option<usize> {
+        let (&marker, rest) = first.split_first()?;
+        let width = match marker {
+            0xc4 => 1,
+            0xc5 => 2,
+            0xc6 => 4,
+            _ => return None,
+        };
+        let len = rest
+            .get(..width)?
+            .iter()
+            .fold(0usize, |len, &byte| (len << 8) | usize::from(byte));
+        let header = 1 + width;
+        (header.checked_add(len)? == total).then_some(header)
+    }
+
     fn deserialize(&self, data: &[u8]) -> Result<Value, SerializeError> {
         read_borrowed(data).map(|value| value.to_value())
     }

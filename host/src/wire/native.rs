@@ -23,6 +23,10 @@ impl Serializer for Native {
         Ok(())
     }
 
+    fn lone_bytes_header(&self, first: &[u8], total: usize) -> Option<usize> {
+        value::lone_bytes_header(first, total)
+    }
+
     fn deserialize(&self, data: &[u8]) -> Result<Value, SerializeError> {
         value::decode(data).map_err(|err| SerializeError::new(err.to_string()))
     }

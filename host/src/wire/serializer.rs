@@ -52,6 +52,10 @@ impl SerializeError {
     }
 }
 
+/// How many of a payload's first bytes [`Serializer::lone_bytes_header`]
+/// needs.
+pub const PEEK: usize = 16;
+
 /// One payload format.
 pub trait Serializer: Send + Sync {
     /// The id in the message header.
@@ -71,6 +75,15 @@ pub trait Serializer: Send + Sync {
     /// message header: large payloads are then written once, not copied
     /// into a frame afterwards.
     fn serialize_into(&self, value: &Value, out: &mut Vec<u8>) -> Result<(), SerializeError>;
+
+    /// Where the bytes begin when a payload of `total` bytes that starts
+    /// with `first` (at least its first [`PEEK`] bytes, or all of it) is one
+    /// byte string and nothing else: a reader can then take a large result
+    /// into a buffer of its own rather than copy it out of the frame.
+    /// `None` for anything else (the default: the format cannot say).
+    fn lone_bytes_header(&self, _first: &[u8], _total: usize) -> Option<usize> {
+        None
+    }
 
     /// Decodes a value. Malformed, truncated or hostile input is an error,
     /// never a panic, a hang or unbounded memory: nesting deeper than

@@ -75,6 +75,125 @@ pub fn encode_serialize<T: Serialize + ?Sized>(
     written
 }
 
+/// A sink for [`encode_serialize_in_pieces`]: given what was encoded
+/// since the last piece, and a large byte string to follow it (possibly
+/// empty), it takes both, in that order.
+pub type PieceSink<'s> = dyn FnMut(&[u8], &[u8]) -> Result<(), ValueError> + 's;
+
+/// What [`measure_for_pieces`] found: the value's encoding can be handed
+/// over in pieces, and this is its size and the tag it begins with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pieces {
+    /// The exact size of the encoding.
+    pub size: usize,
+    /// Its first byte: the kind of the value.
+    pub first: u8,
+}
+
+/// Measures `value` for [`encode_serialize_in_pieces`]: `Some` when its
+/// encoding is written front to back with nothing to patch afterwards (no
+/// count that serde did not announce, at most a few hundred elements), so
+/// that what is handed over never needs changing.
+pub fn measure_for_pieces<T: Serialize + ?Sized>(value: &T) -> Option<Pieces> {
+    let mut measuring = Out::Measure {
+        size: 0,
+        peak: 0,
+        elements: 0,
+        patched: false,
+        first: None,
+    };
+    value
+        .serialize(Encoder {
+            out: &mut measuring,
+        })
+        .ok()?;
+    let Out::Measure {
+        size,
+        elements,
+        patched,
+        first,
+        ..
+    } = measuring
+    else {
+        unreachable!("measuring")
+    };
+    (elements <= MEASURED_ELEMENTS && !patched).then_some(Pieces {
+        size,
+        first: first?,
+    })
+}
+
+/// Encodes `value` as [`encode_serialize`] would, handing the encoding to
+/// `sink` in pieces: byte strings of `large` bytes or more are handed over
+/// where they are, never copied, each after what was encoded before it.
+/// For a value [`measure_for_pieces`] accepted; returns the bytes handed
+/// over.
+///
+/// # Errors
+///
+/// The sink's error, or, if the value serialized differently from when it
+/// was measured so that something already handed over would have to
+/// change, an error saying so (what was handed over is then not a valid
+/// encoding).
+pub fn encode_serialize_in_pieces<T: Serialize + ?Sized>(
+    value: &T,
+    large: usize,
+    sink: &mut PieceSink<'_>,
+) -> Result<usize, ValueError> {
+    let mut buffer = Vec::with_capacity(256);
+    let mut out = Out::Pieces(InPieces {
+        buffer: &mut buffer,
+        handed: 0,
+        large,
+        sink,
+        failed: None,
+    });
+    let written = value.serialize(Encoder { out: &mut out });
+    let Out::Pieces(mut pieces) = out else {
+        unreachable!("in pieces")
+    };
+    if let Some(err) = pieces.failed.take() {
+        return Err(err);
+    }
+    written?;
+    pieces.hand_over(&[])?;
+    Ok(pieces.handed)
+}
+
+/// The state of [`encode_serialize_in_pieces`].
+struct InPieces<'b> {
+    /// What was encoded since the last piece.
+    buffer: &'b mut Vec<u8>,
+    /// How many bytes the sink has taken.
+    handed: usize,
+    /// Byte strings this long or longer are handed over where they are.
+    large: usize,
+    sink: &'b mut PieceSink<'b>,
+    /// The first failure: the sink's, or a change to what it had taken.
+    failed: Option<ValueError>,
+}
+
+impl InPieces<'_> {
+    fn hand_over(&mut self, large: &[u8]) -> Result<(), ValueError> {
+        (self.sink)(self.buffer, large)?;
+        self.handed += self.buffer.len() + large.len();
+        self.buffer.clear();
+        Ok(())
+    }
+
+    /// The buffer position of `at`, an offset in the whole encoding, if it
+    /// was not handed over yet.
+    fn position(&mut self, at: usize) -> Option<usize> {
+        let position = at.checked_sub(self.handed);
+        if position.is_none() && self.failed.is_none() {
+            self.failed = Some(ValueError::new(
+                "the value serialized differently from when it was measured",
+            ));
+        }
+        position
+    }
+}
+
 /// What the measuring pass found.
 #[derive(Debug, PartialEq)]
 enum Measured {
@@ -94,6 +213,8 @@ fn measure<T: Serialize + ?Sized>(value: &T) -> Measured {
         size: 0,
         peak: 0,
         elements: 0,
+        patched: false,
+        first: None,
     };
     let result = value.serialize(Encoder {
         out: &mut measuring,
@@ -102,6 +223,7 @@ fn measure<T: Serialize + ?Sized>(value: &T) -> Measured {
         size,
         peak,
         elements,
+        ..
     } = measuring
     else {
         unreachable!("measuring")
@@ -119,16 +241,20 @@ fn measure<T: Serialize + ?Sized>(value: &T) -> Measured {
 }
 
 /// Where the encoder writes: nowhere, counting bytes (the measuring pass),
-/// or to the output buffer.
+/// to the output buffer, or to a sink in pieces.
 enum Out<'b> {
     /// The size so far, the largest it was before shrinking, and how many
-    /// elements were begun.
+    /// elements were begun; whether anything written had to be changed
+    /// afterwards, and the first byte.
     Measure {
         size: usize,
         peak: usize,
         elements: usize,
+        patched: bool,
+        first: Option<u8>,
     },
     Write(&'b mut Vec<u8>),
+    Pieces(InPieces<'b>),
 }
 
 impl Out<'_> {
@@ -137,6 +263,7 @@ impl Out<'_> {
         match self {
             Out::Measure { size, .. } => *size,
             Out::Write(buf) => buf.len(),
+            Out::Pieces(pieces) => pieces.handed + pieces.buffer.len(),
         }
     }
 
@@ -151,14 +278,18 @@ impl Out<'_> {
                 }
                 Ok(())
             }
-            Out::Write(_) => Ok(()),
+            Out::Write(_) | Out::Pieces(_) => Ok(()),
         }
     }
 
     fn push(&mut self, byte: u8) {
         match self {
-            Out::Measure { size, .. } => *size += 1,
+            Out::Measure { size, first, .. } => {
+                first.get_or_insert(byte);
+                *size += 1;
+            }
             Out::Write(buf) => buf.push(byte),
+            Out::Pieces(pieces) => pieces.buffer.push(byte),
         }
     }
 
@@ -166,6 +297,14 @@ impl Out<'_> {
         match self {
             Out::Measure { size, .. } => *size += bytes.len(),
             Out::Write(buf) => buf.extend_from_slice(bytes),
+            Out::Pieces(pieces) if bytes.len() >= pieces.large => {
+                if pieces.failed.is_none()
+                    && let Err(err) = pieces.hand_over(bytes)
+                {
+                    pieces.failed = Some(err);
+                }
+            }
+            Out::Pieces(pieces) => pieces.buffer.extend_from_slice(bytes),
         }
     }
 
@@ -173,24 +312,44 @@ impl Out<'_> {
         match self {
             Out::Measure { size, .. } => *size += wire::varint_len(n),
             Out::Write(buf) => wire::push_varint(buf, n),
+            Out::Pieces(pieces) => wire::push_varint(pieces.buffer, n),
         }
     }
 
     fn truncate(&mut self, len: usize) {
         match self {
-            Out::Measure { size, peak, .. } => {
+            Out::Measure {
+                size,
+                peak,
+                patched,
+                ..
+            } => {
                 *peak = (*peak).max(*size);
                 *size = len;
+                *patched = true;
             }
             Out::Write(buf) => buf.truncate(len),
+            Out::Pieces(pieces) => {
+                if let Some(at) = pieces.position(len) {
+                    pieces.buffer.truncate(at);
+                }
+            }
         }
     }
 
     /// A value built by `ValueSerializer`, encoded as `encode_into` would.
     fn value(&mut self, value: &Value) {
         match self {
-            Out::Measure { size, .. } => *size += wire::encoded_len(value, 0),
+            Out::Measure { size, first, .. } => {
+                let mut encoded = Vec::new();
+                if first.is_none() {
+                    wire::write(value, &mut encoded);
+                    *first = encoded.first().copied();
+                }
+                *size += wire::encoded_len(value, 0);
+            }
             Out::Write(buf) => wire::write(value, buf),
+            Out::Pieces(pieces) => wire::write(value, pieces.buffer),
         }
     }
 
@@ -234,27 +393,42 @@ impl Out<'_> {
         }
         let (old, new) = (wire::varint_len(written), wire::varint_len(actual));
         match self {
-            Out::Measure { size, peak, .. } => {
+            Out::Measure {
+                size,
+                peak,
+                patched,
+                ..
+            } => {
                 *peak = (*peak).max(*size);
                 *size = *size - old + new;
+                *patched = true;
             }
-            Out::Write(buf) => {
-                let tail = at + old;
-                if new > old {
-                    let end = buf.len();
-                    buf.resize(end + (new - old), 0);
-                    buf.copy_within(tail..end, at + new);
-                } else if new < old {
-                    buf.copy_within(tail.., at + new);
-                    buf.truncate(buf.len() - (old - new));
-                }
-                let mut n = actual;
-                for byte in &mut buf[at..at + new] {
-                    *byte = if n >= 0x80 { n as u8 | 0x80 } else { n as u8 };
-                    n >>= 7;
+            Out::Write(buf) => patch_count(buf, at, old, new, actual),
+            Out::Pieces(pieces) => {
+                if let Some(at) = pieces.position(at) {
+                    patch_count(pieces.buffer, at, old, new, actual);
                 }
             }
         }
+    }
+}
+
+/// Rewrites the `old`-byte count at `at` in `buf` as `actual`, `new`
+/// bytes wide, moving what follows when the width changes.
+fn patch_count(buf: &mut Vec<u8>, at: usize, old: usize, new: usize, actual: u64) {
+    let tail = at + old;
+    if new > old {
+        let end = buf.len();
+        buf.resize(end + (new - old), 0);
+        buf.copy_within(tail..end, at + new);
+    } else if new < old {
+        buf.copy_within(tail.., at + new);
+        buf.truncate(buf.len() - (old - new));
+    }
+    let mut n = actual;
+    for byte in &mut buf[at..at + new] {
+        *byte = if n >= 0x80 { n as u8 | 0x80 } else { n as u8 };
+        n >>= 7;
     }
 }
 
@@ -901,7 +1075,10 @@ mod tests {
     use serde::ser::{self, SerializeMap as _, SerializeSeq as _, SerializeStruct as _};
     use serde_bytes::{ByteBuf, Bytes};
 
-    use super::{MEASURED_ELEMENTS, Measured, encode_serialize, measure};
+    use super::{
+        MEASURED_ELEMENTS, Measured, encode_serialize, encode_serialize_in_pieces, measure,
+        measure_for_pieces, wire::tag,
+    };
     use crate::value::{AsSet, BigInt, Complex, Value, as_frozenset, as_set, encode, to_value};
 
     /// What `encode_serialize` must match: `encode(&to_value(x)?)`.
@@ -1802,5 +1979,75 @@ mod tests {
         same_ok(&Stubborn(10));
         same_ok(&Stubborn(MEASURED_ELEMENTS + 10));
         same_ok(&vec![Stubborn(200), Stubborn(200)]);
+    }
+
+    fn encode_of<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_serialize(value, &mut out).unwrap();
+        out
+    }
+
+    /// `value` in pieces: what the sink was handed, joined, and how many
+    /// large byte strings came on their own.
+    fn in_pieces<T: Serialize + ?Sized>(value: &T, large: usize) -> (Vec<u8>, usize) {
+        let (mut joined, mut alone) = (Vec::new(), 0);
+        let handed = encode_serialize_in_pieces(value, large, &mut |encoded: &[u8], big: &[u8]| {
+            joined.extend_from_slice(encoded);
+            joined.extend_from_slice(big);
+            alone += usize::from(!big.is_empty());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(handed, joined.len());
+        (joined, alone)
+    }
+
+    #[test]
+    fn a_value_in_pieces_is_the_same_encoding_with_large_byte_strings_handed_over_where_they_are() {
+        let blob = crate::Bytes::from(vec![3u8; 70_000]);
+        let header = (String::from("wave"), 2.5, vec![1i64, 2, 3]);
+        let cases = [
+            (in_pieces(&(&blob,), 65_536), encode_of(&(&blob,)), 1),
+            (
+                in_pieces(&(&header, &blob, &blob, 7), 65_536),
+                encode_of(&(&header, &blob, &blob, 7)),
+                2,
+            ),
+            (in_pieces(&(&blob,), 1 << 20), encode_of(&(&blob,)), 0),
+            // "wave" and the float's 8 bytes.
+            (in_pieces(&header, 4), encode_of(&header), 2),
+        ];
+        for (at, (pieces, whole, alone)) in cases.into_iter().enumerate() {
+            assert_eq!(pieces, (whole, alone), "case {at}");
+        }
+        let measured = measure_for_pieces(&(&header, &blob)).unwrap();
+        assert_eq!(measured.size, encode_of(&(&header, &blob)).len());
+        assert_eq!(measured.first, tag::TUPLE);
+        // A count serde did not announce would be patched after the fact:
+        // such a value is not sent in pieces.
+        assert_eq!(measure_for_pieces(&Unannounced(vec![1, 2])), None);
+        assert!(measure_for_pieces(&Unannounced(Vec::new())).is_some());
+    }
+
+    #[test]
+    fn a_value_that_serializes_differently_the_second_time_is_an_error_in_pieces() {
+        use std::cell::Cell;
+        struct Fickle(Cell<usize>);
+        impl Serialize for Fickle {
+            fn serialize<S: ser::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let times = self.0.get();
+                self.0.set(times + 1);
+                let mut seq = serializer.serialize_seq(Some(1))?;
+                seq.serialize_element(Bytes::new(&[1; 100]))?;
+                for _ in 0..times {
+                    seq.serialize_element(&1)?;
+                }
+                seq.end()
+            }
+        }
+        let fickle = Fickle(Cell::new(0));
+        assert!(measure_for_pieces(&fickle).is_some());
+        let result = encode_serialize_in_pieces(&fickle, 10, &mut |_: &[u8], _: &[u8]| Ok(()));
+        assert!(result.is_err(), "{result:?}");
     }
 }

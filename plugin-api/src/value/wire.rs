@@ -167,6 +167,31 @@ fn write_items(out: &mut Vec<u8>, kind: u8, items: &[Value]) {
     }
 }
 
+/// Where a byte string's bytes begin, when an encoding `total` bytes long
+/// that starts with `first` (at least its first 11 bytes, or all of it) is
+/// one byte string and nothing else. A reader can then put those bytes
+/// straight into a buffer of their own instead of copying them out of the
+/// encoding: `Value::Bytes` of them is what [`decode`] would return.
+pub fn lone_bytes_header(first: &[u8], total: usize) -> Option<usize> {
+    let (&kind, rest) = first.split_first()?;
+    if kind != tag::BYTES {
+        return None;
+    }
+    let (mut len, mut shift) = (0u64, 0u32);
+    for (at, &byte) in rest.iter().enumerate().take(10) {
+        len |= u64::from(byte & 0x7f).checked_shl(shift)?;
+        if byte & 0x80 == 0 {
+            let header = 2 + at;
+            return (header as u64)
+                .checked_add(len)
+                .filter(|&end| end == total as u64)
+                .map(|_| header);
+        }
+        shift += 7;
+    }
+    None
+}
+
 pub(super) fn push_varint(out: &mut Vec<u8>, mut n: u64) {
     while n >= 0x80 {
         out.push((n as u8) | 0x80);
@@ -909,5 +934,26 @@ mod tests {
         }
         let value = every_kind();
         assert_eq!(encode(&value).len(), encoded_len(&value, 0));
+    }
+
+    #[test]
+    fn a_lone_byte_string_is_recognised_from_its_first_bytes() {
+        for len in [0usize, 1, 127, 128, 300_000] {
+            let encoded = encode(&Value::Bytes(vec![7; len]));
+            let header = encoded.len() - len;
+            let first = &encoded[..encoded.len().min(16)];
+            assert_eq!(
+                lone_bytes_header(first, encoded.len()),
+                Some(header),
+                "{len}"
+            );
+            // A byte string that does not fill the encoding is not alone.
+            assert_eq!(lone_bytes_header(first, encoded.len() + 1), None);
+        }
+        let list = encode(&Value::List(vec![Value::Bytes(vec![7; 100])]));
+        assert_eq!(lone_bytes_header(&list[..16], list.len()), None);
+        assert_eq!(lone_bytes_header(&[tag::BYTES, 0xff, 0xff], 1 << 20), None);
+        assert_eq!(lone_bytes_header(&[tag::BYTES; 16], 16), None);
+        assert_eq!(lone_bytes_header(&[], 0), None);
     }
 }
