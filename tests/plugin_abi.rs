@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use pyrolab_host::loader::{Instance, Library, Loader};
-use pyrolab_plugin_api::{CallArgs, ErrorKind, Value};
+use pyrolab_plugin_api::{CallArgs, ErrorKind, Value, value};
 use pyrolab_test_support::Sandbox;
 
 fn load(sandbox: &Sandbox, lib_name: &str) -> Arc<Library> {
@@ -344,7 +344,17 @@ fn large_byte_arguments_cross_intact() {
     let echoed = faulty
         .call("echo_bytes", args(vec![Value::Bytes(data.clone())]))
         .unwrap();
-    assert_eq!(echoed, Value::Bytes(data));
+    assert_eq!(echoed, Value::Bytes(data.clone()));
+
+    // Returned whole, the byte string comes in the driver's own buffer:
+    // the result's encoding is its header, then that buffer.
+    let encoded = value::encode(&args(vec![Value::Bytes(data.clone())]).into_value());
+    let lent = faulty.call_raw_lending("echo_bytes", &encoded).unwrap();
+    assert_eq!(lent.tail.as_slice(), &data[..]);
+    assert_eq!(
+        value::lone_bytes_header(&lent.head, lent.len()),
+        Some(lent.head.len())
+    );
 }
 
 #[test]

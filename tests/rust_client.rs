@@ -8,7 +8,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use pyrolab_host::client::{ClientError, Proxy};
-use pyrolab_plugin_api::{CallArgs, Value};
+use pyrolab_host::wire::serializer;
+use pyrolab_plugin_api::{Bytes, CallArgs, Value};
 use pyrolab_test_support::{Sandbox, lab_config, start_lab_daemon};
 
 fn proxy(location: &str, object: &str) -> Proxy {
@@ -135,6 +136,15 @@ fn properties_exceptions_and_the_daemon_object_work_from_rust() {
         remote_kind(sample.call::<()>("_private", ()).unwrap_err()),
         "AttributeError"
     );
+    // The names of the host's own calls to a library (they hold a NUL)
+    // are no client's to use.
+    for internal in ["\0lend\0add", "\0take-lent\0"] {
+        assert_eq!(
+            remote_kind(sample.call::<Value>(internal, (1, 2)).unwrap_err()),
+            "AttributeError",
+            "{internal:?}"
+        );
+    }
 
     let daemon = proxy(&location, "Pyro.Daemon");
     // PyroLab's daemons answer True.
@@ -158,6 +168,28 @@ fn properties_exceptions_and_the_daemon_object_work_from_rust() {
         matches!(&err, ClientError::Refused(reason) if reason == "unknown object"),
         "{err}"
     );
+}
+
+/// A large byte string a driver returns is lent to the host and sent from
+/// the driver's buffer: it arrives whole, in every serializer, beside
+/// results that are not lent (small, or inside another value).
+#[test]
+fn large_byte_strings_come_back_whole_in_every_serializer() {
+    let sandbox = Sandbox::new();
+    let (_daemon, location) = start_lab_daemon(&sandbox, &lab_config(&sandbox, "thread", ""));
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    for name in ["native", "msgpack", "serpent", "json", "marshal"] {
+        let mut sample = proxy(&location, "sample");
+        sample.set_serializer(serializer::by_name(name).expect("spoken"));
+        for len in [0, 100, 65_535, 65_536, data.len()] {
+            let sent = Bytes::from(data[..len].to_vec());
+            let back: Bytes = sample
+                .call("echo_bytes", (&sent,))
+                .unwrap_or_else(|err| panic!("{name}, {len} bytes: {err}"));
+            assert!(back[..] == data[..len], "{name}, {len} bytes");
+        }
+        assert_eq!(sample.call::<i64>("add", (1, 2)).unwrap(), 3, "{name}");
+    }
 }
 
 #[test]

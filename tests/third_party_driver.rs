@@ -57,6 +57,11 @@ impl Thermometer {
     pub fn echo(&self, value: Value) -> Value {
         value
     }
+
+    /// `count` bytes of samples.
+    pub fn samples(&self, count: usize) -> Bytes {
+        Bytes::from(vec![7; count])
+    }
 }
 
 export_plugin!(Thermometer);
@@ -192,6 +197,15 @@ fn a_driver_built_against_plugin_api_0_1_0_is_sent_only_the_kinds_it_reads() {
     let encoded = value::encode(&CallArgs::positional(vec![nested]).into_value());
     let raw = thermometer.call_raw("echo", &encoded).unwrap();
     assert_eq!(value::decode(&raw).unwrap(), lowered);
+    // A library before 0.1.2 is never asked to lend: large results come
+    // whole.
+    let count = value::encode(&CallArgs::positional(vec![Value::Int(100_000)]).into_value());
+    let samples = thermometer.call_raw_lending("samples", &count).unwrap();
+    assert!(samples.tail.is_empty());
+    assert_eq!(
+        value::decode(&samples.head).unwrap(),
+        Value::Bytes(vec![7; 100_000])
+    );
     for unreadable in [
         Value::BigInt("1180591620717411303424".parse().unwrap()),
         Value::Complex(pyrolab_plugin_api::Complex::new(1.0, 2.0)),

@@ -28,9 +28,14 @@
 //!   loads libraries whose version is semver-compatible with its own (same
 //!   major version; for `0.y.z`, same `y`) and refuses others with one line
 //!   naming both versions.
-//! - Within a compatible series, fields are only ever added at the end of
-//!   [`PluginRoot`] and [`Instance`] (they are prefix types), and a host
-//!   checks for a field's presence before using one added later.
+//! - Within a compatible series the entries of [`PluginRoot`] and
+//!   [`Instance`] stay as they are. They are prefix types, but
+//!   `abi_stable`'s layout check refuses a library whose prefix types have
+//!   fewer fields than the host's (it lets only a *newer* library into an
+//!   older host), so an entry added in 0.1.x would lock every older 0.1
+//!   driver out. New abilities go through the entries there are, and a
+//!   host uses one only with a library whose recorded version has it
+//!   ([`lending`], 0.1.2).
 //! - The encodings that cross are self-describing maps: new keys may be
 //!   added, and readers ignore keys they do not know. The tag numbers of
 //!   [`Value`](crate::Value) kinds are frozen; new kinds are appended.
@@ -106,6 +111,69 @@ pub trait Instance: Send + Sync {
 
 /// An owned instance handle; dropping it drops the driver.
 pub type InstanceBox = Instance_TO<'static, RBox<()>>;
+
+/// Lending: how a result that is one large byte string reaches the host in
+/// the buffer the driver returned it in, instead of copied into an
+/// encoding. Since 0.1.2; a host asks only libraries built against 0.1.2
+/// or later.
+///
+/// It goes through [`Instance::call`], not a new entry: `abi_stable`'s
+/// layout check refuses a library whose vtable has fewer entries than the
+/// host's, so a new entry would lock every older driver out.
+///
+/// 1. The host calls [`PREFIX`] + the method's name. The result is the
+///    method's encoded result, as for the plain name, unless the method
+///    returned a byte string of [`FROM`] bytes or more: then it is only
+///    that byte string's tag and length, and the library keeps the bytes
+///    for the thread that called.
+/// 2. On such a header the host, on the same thread, calls [`TAKE`]: the
+///    result is the bytes themselves, in the driver's buffer.
+pub mod lending {
+    use abi_stable::std_types::RVec;
+
+    /// Marks a method name as a lending call: no method name has it.
+    pub const PREFIX: &str = "\0lend\0";
+
+    /// The call that hands over the bytes a lending call kept.
+    pub const TAKE: &str = "\0take-lent\0";
+
+    /// A result byte string this long or longer is lent rather than copied
+    /// (a shorter one costs less to copy than a second call).
+    pub const FROM: usize = 64 * 1024;
+
+    /// A result as a lending call gives it: its encoding up to a lent byte
+    /// string's contents, then those contents (or nothing).
+    #[derive(Debug, Default)]
+    pub struct Lent {
+        /// The encoding, or a lent byte string's tag and length.
+        pub head: RVec<u8>,
+        /// The lent byte string's contents, in the driver's buffer (freed
+        /// through its allocator when dropped), or nothing.
+        pub tail: RVec<u8>,
+    }
+
+    impl Lent {
+        /// The whole encoding in one buffer (copies a lent tail).
+        pub fn into_whole(self) -> RVec<u8> {
+            if self.tail.is_empty() {
+                return self.head;
+            }
+            let mut whole = self.head;
+            whole.extend_from_slice(&self.tail);
+            whole
+        }
+
+        /// The encoding's length in bytes.
+        pub fn len(&self) -> usize {
+            self.head.len() + self.tail.len()
+        }
+
+        /// Whether the encoding is empty.
+        pub fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+    }
+}
 
 /// The `tracing` level numbering used by [`LogSink`] and `install_logger`.
 pub mod level {

@@ -206,7 +206,7 @@ pub mod __private {
     pub use serde;
 
     use crate::descriptor::TypeDescriptor;
-    use crate::{DriverError, Value, value};
+    use crate::{Bytes, DriverError, Value, value};
 
     /// Decodes a constructor's parameters, naming the offending key on error.
     pub fn decode_parameters<P: serde::de::DeserializeOwned>(
@@ -269,6 +269,67 @@ pub mod __private {
         Value,
         /// Append its encoding here, and return `Value::Null`.
         Encoded(&'a mut Vec<u8>),
+        /// As `Encoded` into `head`; but a returned [`Bytes`] of
+        /// [`lending::FROM`](crate::abi::lending::FROM) bytes or more is
+        /// lent: `head` gets its tag and length, `tail` its buffer
+        /// ([`Service::dispatch_lending`](crate::Service::dispatch_lending)).
+        Lending {
+            /// The encoding, up to a lent byte string's contents.
+            head: &'a mut Vec<u8>,
+            /// The lent byte string's buffer.
+            tail: &'a mut Vec<u8>,
+        },
+    }
+
+    /// A method's return value, owned, for [`LendBytes`] or
+    /// [`DeliverBorrowed`] to deliver. The macro calls
+    /// `(&Returned::new(value)).deliver(...)` with both traits in scope:
+    /// method resolution picks `LendBytes` when the value is a [`Bytes`]
+    /// (which can hand its buffer over) and `DeliverBorrowed` for anything
+    /// else, with no bound on the driver's types.
+    pub struct Returned<T>(std::cell::Cell<Option<T>>);
+
+    impl<T> Returned<T> {
+        /// Wraps a return value.
+        pub fn new(value: T) -> Self {
+            Returned(std::cell::Cell::new(Some(value)))
+        }
+
+        fn take(&self) -> T {
+            self.0.take().expect("a return value is delivered once")
+        }
+    }
+
+    /// Delivers a returned [`Bytes`], lending its buffer when asked to.
+    pub trait LendBytes {
+        /// Delivers the value as `returns` asks.
+        fn deliver(&self, method: &str, returns: Returns<'_>) -> Result<Value, DriverError>;
+    }
+
+    impl LendBytes for Returned<Bytes> {
+        fn deliver(&self, method: &str, returns: Returns<'_>) -> Result<Value, DriverError> {
+            let bytes = self.take();
+            match returns {
+                Returns::Lending { head, tail } if bytes.len() >= crate::abi::lending::FROM => {
+                    value::encode_bytes_start_into(bytes.len(), head);
+                    *tail = bytes.into_vec();
+                    Ok(Value::Null)
+                }
+                returns => deliver(method, &bytes, returns),
+            }
+        }
+    }
+
+    /// Delivers any other return value, borrowed.
+    pub trait DeliverBorrowed {
+        /// Delivers the value as `returns` asks.
+        fn deliver(&self, method: &str, returns: Returns<'_>) -> Result<Value, DriverError>;
+    }
+
+    impl<T: serde::Serialize> DeliverBorrowed for &Returned<T> {
+        fn deliver(&self, method: &str, returns: Returns<'_>) -> Result<Value, DriverError> {
+            deliver(method, &self.take(), returns)
+        }
     }
 
     /// Delivers a method's return value as `returns` asks: the same bytes
@@ -281,9 +342,11 @@ pub mod __private {
     ) -> Result<Value, DriverError> {
         match returns {
             Returns::Value => encode_return(method, value),
-            Returns::Encoded(out) => value::encode_serialize(value, out)
-                .map(|()| Value::Null)
-                .map_err(|err| cannot_send(method, err)),
+            Returns::Encoded(out) | Returns::Lending { head: out, .. } => {
+                value::encode_serialize(value, out)
+                    .map(|()| Value::Null)
+                    .map_err(|err| cannot_send(method, err))
+            }
         }
     }
 
@@ -295,7 +358,7 @@ pub mod __private {
         returns: Returns<'_>,
     ) -> Result<Value, DriverError> {
         encode_return(method, value)?;
-        if let Returns::Encoded(out) = returns {
+        if let Returns::Encoded(out) | Returns::Lending { head: out, .. } = returns {
             value::encode_into(&Value::Null, out);
         }
         Ok(Value::Null)

@@ -15,7 +15,7 @@ use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RErr, ROk, RResult, RSlice, RStr, RVec};
 
-use crate::abi::{Instance, Instance_TO, InstanceBox, PluginRoot, PluginRootRef};
+use crate::abi::{Instance, Instance_TO, InstanceBox, PluginRoot, PluginRootRef, lending};
 use crate::call::CallArgs;
 use crate::descriptor::{ClassDescriptor, LibraryDescriptor};
 use crate::error::DriverError;
@@ -61,6 +61,25 @@ pub trait Service: Sized + Send + Sync + 'static {
         let value = Self::dispatch(cell, method, call)?;
         value::encode_into(&value, out);
         Ok(())
+    }
+
+    /// Like [`dispatch_into`](Service::dispatch_into), but a method that
+    /// returns a large [`Bytes`](crate::Bytes) lends it: `head` gets the
+    /// byte string's tag and length and `tail` its buffer, which goes to
+    /// the host as it is ([`Lent`](crate::abi::Lent)). Otherwise `tail`
+    /// stays empty.
+    ///
+    /// The default lends nothing; the [`service`](crate::service) macro
+    /// lends what a method returns.
+    fn dispatch_lending(
+        cell: &ServiceCell<Self>,
+        method: &str,
+        call: CallArgs,
+        head: &mut Vec<u8>,
+        tail: &mut Vec<u8>,
+    ) -> Result<(), DriverError> {
+        let _ = tail;
+        Self::dispatch_into(cell, method, call, head)
     }
 }
 
@@ -213,19 +232,39 @@ impl<T: Service> Hosted<T> {
 
 impl<T: Service> Instance for Hosted<T> {
     fn call(&self, method: RStr<'_>, arguments: RSlice<'_, u8>) -> RResult<RVec<u8>, RVec<u8>> {
+        let method = method.as_str();
+        if method == lending::TAKE {
+            return ROk(KEPT.take().into());
+        }
         let result = guard(|| {
-            let call = CallArgs::decode(arguments.as_slice()).map_err(|err| {
-                DriverError::type_error(format!("malformed call arguments: {err}"))
-            })?;
-            let mut out = Vec::new();
-            T::dispatch_into(self.cell(), method.as_str(), call, &mut out)?;
-            Ok(out)
+            let call = decode_arguments(arguments)?;
+            let mut head = Vec::new();
+            match method.strip_prefix(lending::PREFIX) {
+                Some(method) => {
+                    let mut tail = Vec::new();
+                    T::dispatch_lending(self.cell(), method, call, &mut head, &mut tail)?;
+                    KEPT.set(tail);
+                }
+                None => T::dispatch_into(self.cell(), method, call, &mut head)?,
+            }
+            Ok(head)
         });
         match result {
-            Ok(out) => ROk(out.into()),
+            Ok(head) => ROk(head.into()),
             Err(err) => RErr(encode_error(&err)),
         }
     }
+}
+
+thread_local! {
+    /// The byte string the last lending call on this thread lent, until
+    /// the host takes it ([`lending`]).
+    static KEPT: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+fn decode_arguments(arguments: RSlice<'_, u8>) -> Result<CallArgs, DriverError> {
+    CallArgs::decode(arguments.as_slice())
+        .map_err(|err| DriverError::type_error(format!("malformed call arguments: {err}")))
 }
 
 impl<T: Service> Drop for Hosted<T> {
@@ -475,7 +514,32 @@ mod tests {
             .map(value::encode)
             .map_err(|err| value::encode(&err.to_value()));
         assert_eq!(through_abi(hosted, method, &call), expected, "{method}");
+        assert_eq!(
+            through_abi_lending(hosted, method, &call).map(|(head, tail)| [head, tail].concat()),
+            expected,
+            "{method}, lending"
+        );
         by_value
+    }
+
+    /// The result of a lending call as the host sees it through the ABI:
+    /// the head and the lent tail.
+    fn through_abi_lending<T: Service>(
+        hosted: &Hosted<T>,
+        method: &str,
+        call: &CallArgs,
+    ) -> Result<(Vec<u8>, Vec<u8>), Vec<u8>> {
+        let arguments = value::encode(&call.clone().into_value());
+        let lending = format!("{}{method}", lending::PREFIX);
+        let head = match hosted.call(RStr::from(lending.as_str()), RSlice::from_slice(&arguments)) {
+            RResult::ROk(bytes) => bytes.into_vec(),
+            RResult::RErr(bytes) => return Err(bytes.into_vec()),
+        };
+        let tail = match hosted.call(RStr::from(lending::TAKE), RSlice::from_slice(&[])) {
+            RResult::ROk(bytes) => bytes.into_vec(),
+            RResult::RErr(bytes) => return Err(bytes.into_vec()),
+        };
+        Ok((head, tail))
     }
 
     fn hosted<T: Service>(driver: T) -> Hosted<T> {
@@ -582,6 +646,36 @@ mod tests {
         )
         .unwrap();
         same_bytes(&manual, "other", CallArgs::default()).unwrap_err();
+    }
+
+    #[test]
+    fn a_returned_large_byte_string_is_lent_in_its_own_buffer_and_nothing_else_is() {
+        const LEND_FROM: usize = lending::FROM;
+        let probe = hosted(Probe::default());
+        let blob =
+            |len: usize| through_abi_lending(&probe, "blob", &args(vec![Value::Int(len as i64)]));
+        let (head, tail) = blob(LEND_FROM).unwrap();
+        assert_eq!(tail, vec![7; LEND_FROM]);
+        let mut header = Vec::new();
+        value::encode_bytes_start_into(LEND_FROM, &mut header);
+        assert_eq!(head, header);
+        // Shorter byte strings, and byte strings inside other values, are
+        // encoded as `call` encodes them.
+        let (head, tail) = blob(LEND_FROM - 1).unwrap();
+        assert!(tail.is_empty());
+        assert_eq!(
+            value::decode(&head).unwrap(),
+            Value::Bytes(vec![7; LEND_FROM - 1])
+        );
+        let inside = Value::List(vec![Value::Bytes(vec![1; LEND_FROM])]);
+        let (head, tail) =
+            through_abi_lending(&probe, "echo", &args(vec![inside.clone()])).unwrap();
+        assert!(tail.is_empty());
+        assert_eq!(value::decode(&head).unwrap(), inside);
+        // A hand-written service lends nothing.
+        let (_, tail) =
+            through_abi_lending(&hosted(Manual), "hello", &CallArgs::default()).unwrap();
+        assert!(tail.is_empty());
     }
 
     #[test]

@@ -45,8 +45,8 @@ pub use direct::{
     PieceSink, Pieces, encode_serialize, encode_serialize_in_pieces, measure_for_pieces,
 };
 pub use scan::{
-    encode_list_start_into, encode_map_of_encoded, encode_map_start_into, encode_str_into, kind_of,
-    split_list, split_list_exact, str_of,
+    encode_bytes_start_into, encode_list_start_into, encode_map_of_encoded, encode_map_start_into,
+    encode_str_into, kind_of, split_list, split_list_exact, str_of,
 };
 #[doc(hidden)]
 pub use ser::AsSet;
@@ -54,7 +54,7 @@ pub use ser::{as_frozenset, as_set, to_value};
 pub(crate) use wire::decode_call_args;
 pub use wire::{
     ValueRef, decode, decode_borrowed, encode, encode_into, encode_ref_into, encoded_size,
-    lone_bytes_header,
+    lent_bytes_length, lone_bytes_header,
 };
 
 /// A dynamically typed value: the common currency of driver calls.

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use abi_stable::std_types::RVec;
 use pyrolab_plugin_api::Value;
+use pyrolab_plugin_api::abi::lending::Lent;
 
 use super::dispatch::{self, Job, Outcome};
 use super::poller::Happened;
@@ -458,8 +459,8 @@ enum Reply {
     /// A whole frame.
     Frame(Vec<u8>),
     /// A header and a payload held apart: the driver's encoded result,
-    /// not copied into a frame.
-    Parts([u8; HEADER_SIZE], RVec<u8>),
+    /// not copied into a frame (a byte string it lent, from its buffer).
+    Parts([u8; HEADER_SIZE], Lent),
     /// A header and a payload in pieces, some borrowed from the driver's
     /// encoded result.
     Scattered([u8; HEADER_SIZE], Scatter, RVec<u8>),
@@ -473,7 +474,7 @@ impl Outgoing {
         }
     }
 
-    fn parts(header: [u8; HEADER_SIZE], payload: RVec<u8>) -> Outgoing {
+    fn parts(header: [u8; HEADER_SIZE], payload: Lent) -> Outgoing {
         Outgoing {
             reply: Reply::Parts(header, payload),
             sent: 0,
@@ -484,7 +485,10 @@ impl Outgoing {
     fn pieces(&self) -> Pieces<'_> {
         match &self.reply {
             Reply::Frame(frame) => Pieces::Two([frame, &[]]),
-            Reply::Parts(header, payload) => Pieces::Two([header, payload]),
+            Reply::Parts(header, Lent { head, tail }) if tail.is_empty() => {
+                Pieces::Two([header, head])
+            }
+            Reply::Parts(header, Lent { head, tail }) => Pieces::Many(vec![header, head, tail]),
             Reply::Scattered(header, scatter, source) => {
                 let mut slices = vec![&header[..]];
                 slices.extend(scatter.slices(source));

@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use abi_stable::std_types::RVec;
+use pyrolab_plugin_api::abi::lending::Lent;
 use pyrolab_plugin_api::value::ValueRef;
 use pyrolab_plugin_api::{CallArgs, DriverError, ErrorKind, Value, value};
 
@@ -30,8 +31,8 @@ pub(super) enum Outcome {
     /// This reply, framed.
     Reply(Vec<u8>),
     /// A reply whose payload is the driver's encoded result, sent right
-    /// after the header as it is.
-    Parts([u8; HEADER_SIZE], RVec<u8>),
+    /// after the header as it is (a lent byte string from its own buffer).
+    Parts([u8; HEADER_SIZE], Lent),
     /// A reply whose payload is pieces of its own and of the driver's
     /// encoded result (its large byte strings, not copied).
     Scattered([u8; HEADER_SIZE], Scatter, RVec<u8>),
@@ -269,18 +270,30 @@ fn arguments_map(args: &[u8], kwargs: &[u8]) -> Option<Vec<u8>> {
 fn reply_scattered(
     serializer: &'static dyn Serializer,
     request: &Message,
-    result: Result<RVec<u8>, Value>,
+    result: Result<Lent, Value>,
 ) -> Outcome {
-    let encoded = match result {
-        Ok(encoded) => encoded,
+    let lent = match result {
+        Ok(lent) => lent,
         Err(exception) => return reply(serializer, request, 0, Err(exception)),
     };
+    // A result that is one lent byte string is borrowed from its own
+    // buffer; any other is read from one buffer.
+    let lone_bytes = !lent.tail.is_empty()
+        && value::lone_bytes_header(&lent.head, lent.len()) == Some(lent.head.len());
+    let encoded = if lone_bytes {
+        lent.tail
+    } else {
+        lent.into_whole()
+    };
     let mut scatter = Scatter::default();
-    let written = value::decode_borrowed(&encoded)
-        .map_err(|err| err.to_string())
-        .and_then(|result| {
-            msgpack::write_scattered(&mut scatter, &encoded, &result, 0).map_err(|e| e.to_string())
-        });
+    let result = if lone_bytes {
+        Ok(ValueRef::Bytes(&encoded))
+    } else {
+        value::decode_borrowed(&encoded)
+    };
+    let written = result.map_err(|err| err.to_string()).and_then(|result| {
+        msgpack::write_scattered(&mut scatter, &encoded, &result, 0).map_err(|e| e.to_string())
+    });
     if let Err(err) = written {
         let exception = pyro_exception("SerializeError", &format!("cannot send the result: {err}"));
         return reply(serializer, request, 0, Err(exception));
@@ -323,13 +336,13 @@ fn run_encoded(
     shared: &Shared,
     sessions: &mut Sessions,
     call: EncodedCall<'_>,
-) -> Result<RVec<u8>, Value> {
+) -> Result<Lent, Value> {
     if shared.settings.lockable {
         shared.locks.check(call.object, sessions.connection())?;
     }
     let instance = target(shared, sessions, call.object, call.method)?;
     instance
-        .call_raw(call.method, &call.arguments)
+        .call_raw_lending(call.method, &call.arguments)
         .map_err(|err| driver_exception(call.object, call.method, &err))
 }
 
@@ -393,7 +406,9 @@ fn target(
         return Err(pyro_exception("DaemonError", "unknown object"));
     };
     let is_property_access = matches!(method, "__getattr__" | "__setattr__");
-    if method.starts_with('_') && !is_property_access {
+    // No Python name holds a NUL; the host's own calls to a library do
+    // (`abi::lending`), and no client may make them.
+    if (method.starts_with('_') || method.contains('\0')) && !is_property_access {
         return Err(exception(
             "builtins.AttributeError",
             &format!("attempt to access private attribute '{method}'"),

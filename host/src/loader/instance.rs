@@ -3,6 +3,7 @@ use std::sync::Arc;
 
 use abi_stable::std_types::{RResult, RSlice, RStr, RVec};
 use pyrolab_plugin_api::abi::InstanceBox;
+use pyrolab_plugin_api::abi::lending::{self, Lent};
 use pyrolab_plugin_api::descriptor::ClassDescriptor;
 use pyrolab_plugin_api::{CallArgs, DriverError, ErrorKind, Value, value};
 
@@ -16,24 +17,26 @@ pub struct Instance {
     kinds: ValueKinds,
 }
 
-/// Which `Value` kinds a driver's copy of plugin-api can decode.
+/// What a driver's copy of plugin-api can do, by the version it records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum ValueKinds {
     /// Tags 0 to 7 only (pyrolab-plugin-api 0.1.0): tuples, sets and
     /// frozensets are sent as lists, and big integers and complex numbers
     /// are refused before the call, since the driver could not read them.
     First,
-    /// Every kind this host knows.
+    /// Every kind this host knows (0.1.1).
     All,
+    /// Every kind, and lending calls ([`lending`], 0.1.2 and later).
+    AllAndLending,
 }
 
 impl ValueKinds {
     /// The kinds a driver built against `plugin_api_version` reads.
     pub(super) fn of(plugin_api_version: &str) -> ValueKinds {
-        if plugin_api_version == "0.1.0" {
-            ValueKinds::First
-        } else {
-            ValueKinds::All
+        match plugin_api_version {
+            "0.1.0" => ValueKinds::First,
+            "0.1.1" => ValueKinds::All,
+            _ => ValueKinds::AllAndLending,
         }
     }
 }
@@ -86,6 +89,7 @@ impl Instance {
             arguments = lowered(arguments, method)?;
         }
         self.call_lowered(method, &value::encode(&arguments))
+            .map(Lent::into_whole)
     }
 
     /// Calls a method with arguments already encoded as
@@ -99,6 +103,14 @@ impl Instance {
     /// encoded (`value::encode` of the result), so a reply in the same
     /// encoding can be sent without decoding it.
     pub fn call_raw(&self, method: &str, arguments: &[u8]) -> Result<RVec<u8>, DriverError> {
+        self.call_raw_lending(method, arguments)
+            .map(Lent::into_whole)
+    }
+
+    /// Like [`call_raw`](Self::call_raw), with the result as the driver
+    /// gave it: a large byte string it ends with may be in a buffer of its
+    /// own ([`Lent`]), to be sent from there.
+    pub fn call_raw_lending(&self, method: &str, arguments: &[u8]) -> Result<Lent, DriverError> {
         if self.kinds == ValueKinds::First {
             let decoded = value::decode(arguments)
                 .map_err(|err| DriverError::new(ErrorKind::TypeError, err.to_string()))?;
@@ -108,7 +120,31 @@ impl Instance {
         self.call_lowered(method, arguments)
     }
 
-    fn call_lowered(&self, method: &str, arguments: &[u8]) -> Result<RVec<u8>, DriverError> {
+    fn call_lowered(&self, method: &str, arguments: &[u8]) -> Result<Lent, DriverError> {
+        if self.kinds != ValueKinds::AllAndLending {
+            return self.call_entry(method, arguments).map(|head| Lent {
+                head,
+                tail: RVec::new(),
+            });
+        }
+        let head = self.call_entry(&format!("{}{method}", lending::PREFIX), arguments)?;
+        let Some(lent) = value::lent_bytes_length(&head).filter(|&len| len > 0) else {
+            return Ok(Lent {
+                head,
+                tail: RVec::new(),
+            });
+        };
+        let tail = self.call_entry(lending::TAKE, &[])?;
+        if tail.len() != lent {
+            return Err(DriverError::runtime(format!(
+                "{method}() lent {} bytes where it announced {lent}",
+                tail.len()
+            )));
+        }
+        Ok(Lent { head, tail })
+    }
+
+    fn call_entry(&self, method: &str, arguments: &[u8]) -> Result<RVec<u8>, DriverError> {
         match self
             .handle
             .call(RStr::from_str(method), RSlice::from_slice(arguments))

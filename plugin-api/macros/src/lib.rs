@@ -79,6 +79,22 @@ fn generate(class: &Class, options: &model::Options) -> Tokens {
                 )
                 .map(|_| ())
             }
+
+            fn dispatch_lending(
+                cell: &#krate::ServiceCell<Self>,
+                method: &str,
+                call: #krate::CallArgs,
+                head: &mut ::std::vec::Vec<u8>,
+                tail: &mut ::std::vec::Vec<u8>,
+            ) -> ::core::result::Result<(), #krate::DriverError> {
+                Self::__pyrolab_dispatch(
+                    cell,
+                    method,
+                    call,
+                    #krate::__private::Returns::Lending { head, tail },
+                )
+                .map(|_| ())
+            }
         }
 
         impl #impl_generics #self_ty #where_clause {
@@ -329,8 +345,15 @@ fn finish_tokens(method: &Method, krate: &syn::Path, discard: bool) -> Tokens {
     let encode = |value: Tokens| {
         if method.returns_set {
             quote!(#deliver(#name, &#krate::__private::AsSet(&#value), __returns))
-        } else {
+        } else if discard {
             quote!(#deliver(#name, &#value, __returns))
+        } else {
+            // A returned `Bytes` may be lent; see `__private::Returned`.
+            quote! {{
+                #[allow(unused_imports)]
+                use #krate::__private::{DeliverBorrowed as _, LendBytes as _};
+                (&#krate::__private::Returned::new(#value)).deliver(#name, __returns)
+            }}
         }
     };
     if method.returns_result {

@@ -12,7 +12,7 @@
 //! one.
 
 use super::ValueError;
-use super::wire::{MAX_DEPTH, tag};
+use super::wire::{MAX_DEPTH, push_varint, tag};
 
 /// The encodings of the items of an encoded list or tuple, in order,
 /// without decoding them. Each slice is a complete encoded value.
@@ -152,12 +152,11 @@ pub fn encode_str_into(text: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(text.as_bytes());
 }
 
-fn push_varint(out: &mut Vec<u8>, mut n: u64) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
+/// Appends the start of an encoded byte string of `len` bytes, for a
+/// caller that sends or hands over its contents apart.
+pub fn encode_bytes_start_into(len: usize, out: &mut Vec<u8>) {
+    push_varint(out, u64::from(tag::BYTES));
+    push_varint(out, len as u64);
 }
 
 fn malformed(detail: impl std::fmt::Display) -> ValueError {

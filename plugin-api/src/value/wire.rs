@@ -173,6 +173,26 @@ fn write_items(out: &mut Vec<u8>, kind: u8, items: &[Value]) {
 /// straight into a buffer of their own instead of copying them out of the
 /// encoding: `Value::Bytes` of them is what [`decode`] would return.
 pub fn lone_bytes_header(first: &[u8], total: usize) -> Option<usize> {
+    let (header, len) = bytes_header(first)?;
+    (header as u64)
+        .checked_add(len)
+        .filter(|&end| end == total as u64)
+        .map(|_| header)
+}
+
+/// The length of the byte string whose tag and length are all of `head`
+/// (what a lending call returns when it lent the bytes themselves; see
+/// [`abi::lending`](crate::abi::lending)), if that is what `head` is.
+pub fn lent_bytes_length(head: &[u8]) -> Option<usize> {
+    let (header, len) = bytes_header(head)?;
+    (header == head.len())
+        .then(|| usize::try_from(len).ok())
+        .flatten()
+}
+
+/// A byte string's header at the start of `first`: its length in bytes,
+/// and the byte string's.
+fn bytes_header(first: &[u8]) -> Option<(usize, u64)> {
     let (&kind, rest) = first.split_first()?;
     if kind != tag::BYTES {
         return None;
@@ -181,11 +201,7 @@ pub fn lone_bytes_header(first: &[u8], total: usize) -> Option<usize> {
     for (at, &byte) in rest.iter().enumerate().take(10) {
         len |= u64::from(byte & 0x7f).checked_shl(shift)?;
         if byte & 0x80 == 0 {
-            let header = 2 + at;
-            return (header as u64)
-                .checked_add(len)
-                .filter(|&end| end == total as u64)
-                .map(|_| header);
+            return Some((2 + at, len));
         }
         shift += 7;
     }
