@@ -41,6 +41,20 @@ impl ValueKinds {
     }
 }
 
+/// Runs `f` with the name that asks for a lending call of `method`,
+/// built on the stack (this is every native call's path).
+fn with_lending_name<R>(method: &str, f: impl FnOnce(&str) -> R) -> R {
+    let prefix = lending::PREFIX.as_bytes();
+    let total = prefix.len() + method.len();
+    let mut name = [0u8; 128];
+    if total > name.len() {
+        return f(&format!("{}{method}", lending::PREFIX));
+    }
+    name[..prefix.len()].copy_from_slice(prefix);
+    name[prefix.len()..total].copy_from_slice(method.as_bytes());
+    f(std::str::from_utf8(&name[..total]).expect("two strings joined"))
+}
+
 /// A driver's encoded result, decoded.
 fn decode_result(method: &str, result: &[u8]) -> Result<Value, DriverError> {
     value::decode(result).map_err(|err| {
@@ -127,7 +141,7 @@ impl Instance {
                 tail: RVec::new(),
             });
         }
-        let head = self.call_entry(&format!("{}{method}", lending::PREFIX), arguments)?;
+        let head = with_lending_name(method, |name| self.call_entry(name, arguments))?;
         let Some(lent) = value::lent_bytes_length(&head).filter(|&len| len > 0) else {
             return Ok(Lent {
                 head,
@@ -204,4 +218,17 @@ pub(super) fn lowered(value: Value, method: &str) -> Result<Value, DriverError> 
         }
         plain => plain,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lending_name_is_the_prefix_and_the_method_however_long() {
+        for method in ["echo", "", &"m".repeat(200)] {
+            let name = with_lending_name(method, str::to_owned);
+            assert_eq!(name, format!("{}{method}", lending::PREFIX));
+        }
+    }
 }
