@@ -11,6 +11,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use pyrolab_host::daemon::registrar::CHECK_PERIOD;
 use pyrolab_test_support::{
     Background, Output, Sandbox, lab_config, python_with_pyro5, repo_root, run, start_lab_daemon,
 };
@@ -450,6 +451,51 @@ fn taking_over_a_name_a_live_daemon_holds_is_a_loud_warning() {
             && warning.contains(&format!("PYRO:library@{second_location}")),
         "{warning}"
     );
+}
+
+/// A daemon that left a name to another running daemon takes it back once
+/// that daemon is gone, even when it died without removing its entries
+/// (killed): the name does not keep pointing at a dead address.
+#[test]
+fn a_name_left_to_another_daemon_is_taken_back_when_that_daemon_dies() {
+    let sandbox = Sandbox::new();
+    let (_ns, port) = start_nameserver(&sandbox, &ns_config(&sandbox, ""));
+    let (first, first_location) = start_daemon(
+        &sandbox,
+        &registered_lab_config(&sandbox, port, "lab"),
+        "lab",
+    );
+    wait_for_listing(&sandbox, port, "first registration", |rows| {
+        has(rows, "library")
+    });
+    let other = Sandbox::new();
+    let (_second, second_location) =
+        start_daemon(&other, &registered_lab_config(&other, port, "lab2"), "lab2");
+    // The second takes the name over as it starts; the first takes it back
+    // (once) at its next check, and from then on the second leaves it.
+    let holder = |rows: &[(String, String, String)], location: &str| {
+        rows.iter()
+            .any(|(n, uri, _)| n == "library" && uri.contains(location))
+    };
+    let started = Instant::now();
+    while started.elapsed() < 3 * CHECK_PERIOD && !holder(&nslist(&sandbox, port), &second_location)
+    {
+    }
+    wait_for_listing(
+        &sandbox,
+        port,
+        "the first daemon taking the name back",
+        |rows| holder(rows, &first_location),
+    );
+    thread::sleep(2 * CHECK_PERIOD);
+    assert!(
+        holder(&nslist(&sandbox, port), &first_location),
+        "the first keeps it"
+    );
+    drop(first.stop());
+    wait_for_listing(&sandbox, port, "the second taking the name back", |rows| {
+        holder(rows, &second_location)
+    });
 }
 
 #[test]

@@ -222,7 +222,9 @@ fn connect(server: Server<'_>) -> Result<NameServerProxy, crate::client::ClientE
 struct KeepState {
     /// Name servers that were unreachable last time (to log changes once).
     unreachable: BTreeSet<String>,
-    /// Names another live daemon holds: warned about once, then left to it.
+    /// Names another live daemon took again after this one had taken them
+    /// back (once, with a warning): left to whichever daemon holds them
+    /// while it answers, taken back once it does not.
     conceded: BTreeSet<(String, String)>,
     /// Names registered at least once.
     registered: BTreeSet<(String, String)>,
@@ -267,7 +269,17 @@ impl KeepState {
             let result = match names.get(&registration.name) {
                 Some(uri) if *uri == registration.uri => Ok(()),
                 Some(other) if self.conceded.contains(&key) => {
-                    Err(format!("another running daemon holds the name, at {other}"))
+                    if other_is_live(other) {
+                        Err(format!("another running daemon holds the name, at {other}"))
+                    } else {
+                        tracing::info!(
+                            "name server {ns_name}: {} points at {other}, which no longer answers; registering {} again",
+                            registration.name,
+                            registration.uri
+                        );
+                        self.conceded.remove(&key);
+                        self.register(&ns, ns_name, registration)
+                    }
                 }
                 Some(other) if other_is_live(other) => {
                     tracing::warn!(
