@@ -130,6 +130,10 @@ pub(super) enum Next {
     /// Closes it; with the reason to log when the client did not simply
     /// go away.
     Close(Option<String>),
+    /// Lets go of it to run the oneway calls it left, unread bytes and
+    /// all: reading no more meanwhile is the back-pressure that bounds
+    /// the work and memory one client's oneway calls can take.
+    Pause,
 }
 
 impl Connection {
@@ -288,6 +292,10 @@ impl Connection {
             }
             if shared.is_stopping() && state.input.is_between_messages() {
                 return Ok(Next::Close(None));
+            }
+            if !deferred.is_empty() {
+                // What it left to run comes before reading more from it.
+                return Ok(Next::Pause);
             }
             let mut wait = false;
             if drained && !self.peer_left.load(Ordering::Acquire) {

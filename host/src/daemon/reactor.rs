@@ -200,15 +200,33 @@ impl Reactor {
                         .to_owned(),
                 ))
             });
-            if let Next::Close(reason) = next {
-                // Never released: no worker serves it again.
-                self.close(&connection, reason);
-                break;
-            }
-            if connection.release() {
-                break;
+            match next {
+                Next::Close(reason) => {
+                    // Never released: no worker serves it again.
+                    self.close(&connection, reason);
+                    break;
+                }
+                Next::Pause if connection.release() => {
+                    // Its unread bytes raise no new event: ask for one, so
+                    // that another worker serves it while this one runs
+                    // what it left.
+                    if let Err(err) = self.poller.unmute(&connection.stream, connection.id) {
+                        tracing::warn!("cannot watch a connection's socket again: {err}");
+                    }
+                    break;
+                }
+                // An event came meanwhile: the connection is still this
+                // worker's. Its oneway calls first, then the rest of it.
+                Next::Pause => self.run_deferred(deferred),
+                Next::Wait if connection.release() => break,
+                Next::Wait => {}
             }
         }
+        self.run_deferred(deferred);
+    }
+
+    /// Runs the oneway calls a connection left.
+    fn run_deferred(self: &Arc<Self>, deferred: &mut Vec<Job>) {
         for job in deferred.drain(..) {
             self.before_call();
             if catch_unwind(AssertUnwindSafe(job)).is_err() {
