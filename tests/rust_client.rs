@@ -202,7 +202,7 @@ fn a_oneway_flood_is_read_only_as_fast_as_its_calls_run() {
     let (daemon, location) = start_lab_daemon(&sandbox, &lab_config(&sandbox, "thread", ""));
     let faulty = proxy(&location, "faulty");
     assert_eq!(faulty.call::<f64>("sleep", (0.0,)).unwrap(), 0.0);
-    let before = resident_kb(daemon.pid());
+    let before = resident_kb(daemon.pid(), "VmRSS:");
     // Each call is refused when it runs (slow_fire takes one argument):
     // what matters is what the daemon holds until then.
     let args = CallArgs::positional(vec![0.0.into(), Value::Bytes(vec![7; 341_000])]);
@@ -211,14 +211,66 @@ fn a_oneway_flood_is_read_only_as_fast_as_its_calls_run() {
     }
     // A call on the same connection comes after all of them.
     assert_eq!(faulty.call::<f64>("sleep", (0.0,)).unwrap(), 0.0);
-    let grown = resident_kb(daemon.pid()).saturating_sub(before);
+    let grown = resident_kb(daemon.pid(), "VmRSS:").saturating_sub(before);
     assert!(grown < 100_000, "the daemon grew by {grown} KB");
 }
 
-/// A process's resident memory, in KB.
-fn resident_kb(pid: u32) -> u64 {
+/// A compressed frame that inflates to just under the message size limit
+/// costs the daemon about what it inflates to at its peak, not three to
+/// four times that (a 0.03 MB frame could make a daemon under a 32 MB limit
+/// grow by over 100 MB; under the default 1 GiB limit, by gigabytes; the
+/// test uses an 8 MB limit).
+#[test]
+fn a_compressed_frame_costs_at_most_about_what_it_inflates_to() {
+    use pyrolab_host::wire::message::{Message, kind};
+    use pyrolab_plugin_api::value;
+    let sandbox = Sandbox::new();
+    let limit = 8 << 20;
+    let extra = format!("    max_message_size: {limit}\n");
+    let (daemon, location) = start_lab_daemon(&sandbox, &lab_config(&sandbox, "thread", &extra));
+    let sample = proxy(&location, "sample");
+    assert_eq!(sample.call::<i64>("add", (1, 2)).unwrap(), 3);
+    let before = resident_kb(daemon.pid(), "VmHWM:");
+    let mut bomb = TcpStream::connect(&location).unwrap();
+    bomb.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let hello = Value::Map(vec![
+        ("handshake".into(), "hello".into()),
+        ("object".into(), "sample".into()),
+    ]);
+    let native = 16;
+    let connect = Message::new(kind::CONNECT, native, 0, 0, value::encode(&hello));
+    bomb.write_all(&connect.encode(false)).unwrap();
+    let mut header = [0u8; 40];
+    bomb.read_exact(&mut header).unwrap();
+    let welcome_len = u32::from_be_bytes(header[12..16].try_into().unwrap())
+        + u32::from_be_bytes(header[16..20].try_into().unwrap());
+    bomb.read_exact(&mut vec![0u8; welcome_len as usize])
+        .unwrap();
+    let frame = Message::new(kind::INVOKE, native, 0, 1, vec![0; limit - 4096]).encode(true);
+    assert!(
+        frame.len() < limit / 100,
+        "compressed to {} bytes",
+        frame.len()
+    );
+    bomb.write_all(&frame).unwrap();
+    // The daemon inflates it, then answers (the call is garbage) or closes.
+    let mut answer = vec![0u8; 1 << 16];
+    let _ = bomb.read(&mut answer);
+    let peak = resident_kb(daemon.pid(), "VmHWM:").saturating_sub(before);
+    assert!(
+        peak < (limit as u64 / 1024) * 3 / 2,
+        "the daemon's peak grew by {peak} KB for a payload of {} KB",
+        limit / 1024
+    );
+    assert_eq!(sample.call::<i64>("add", (2, 2)).unwrap(), 4);
+}
+
+/// A field of a process's `/proc/PID/status`, in KB (`VmRSS:`, resident
+/// now; `VmHWM:`, the most it was).
+fn resident_kb(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 

@@ -616,17 +616,30 @@ fn zlib(data: &[u8]) -> Vec<u8> {
 }
 
 /// Decompresses, refusing output larger than `max_size` (a zip bomb).
+/// Decompresses a payload of at most `max_size` bytes. It is inflated
+/// twice: once to learn its size (into a small buffer, kept for nothing),
+/// then into a buffer of exactly that size. A growing buffer would peak at
+/// three to four times the payload while it is copied to a larger one; a
+/// peer could make that three to four times the message size limit.
 fn unzlib(data: &[u8], max_size: u64) -> Result<Vec<u8>, ReadError> {
-    let mut out = Vec::new();
-    ZlibDecoder::new(data)
-        .take(max_size + 1)
-        .read_to_end(&mut out)
-        .map_err(|err| protocol(format!("invalid compressed payload: {err}")))?;
-    if out.len() as u64 > max_size {
+    let invalid = |err: io::Error| protocol(format!("invalid compressed payload: {err}"));
+    let size = io::copy(
+        &mut ZlibDecoder::new(data).take(max_size + 1),
+        &mut io::sink(),
+    )
+    .map_err(invalid)?;
+    if size > max_size {
         return Err(protocol(format!(
             "compressed payload expands beyond the message size limit ({max_size} bytes)"
         )));
     }
+    let mut out = Vec::new();
+    out.try_reserve_exact(size as usize)
+        .map_err(|_| protocol(format!("cannot reserve memory for a {size}-byte payload")))?;
+    ZlibDecoder::new(data)
+        .take(size)
+        .read_to_end(&mut out)
+        .map_err(invalid)?;
     Ok(out)
 }
 
