@@ -305,3 +305,53 @@ fn help_describes_the_search_path() {
     assert!(output.stdout.contains("PYROLAB_PLUGIN_PATH"), "{output}");
     assert!(output.stdout.contains("--plugin-dir"), "{output}");
 }
+
+/// A reader that stops early (`| head -1`) ends a command's output: the
+/// command exits 0 without a panic or a backtrace.
+#[test]
+fn a_closed_stdout_ends_a_command_quietly() {
+    use std::process::Stdio;
+    let sandbox = Sandbox::new();
+    sandbox.install_plugin("sample");
+    for args in [
+        &["plugins", "list"][..],
+        &["plugins", "list", "--json"],
+        &["--help"],
+    ] {
+        let mut child = sandbox
+            .host()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Closed before the command prints anything.
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.code() == Some(0) && !stderr.contains("panicked"),
+            "{args:?}: {:?}\n{stderr}",
+            output.status
+        );
+    }
+}
+
+/// An error whose message already gives its cause is printed with the
+/// cause once.
+#[test]
+fn an_error_names_its_cause_once() {
+    let sandbox = Sandbox::new();
+    let output = run_host(
+        sandbox
+            .host()
+            .args(["nslist", "--host", "127.0.0.1", "--port", "1"]),
+    )
+    .failure(1);
+    let line = output
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default();
+    assert_eq!(line.matches("os error 111").count(), 1, "{output}");
+}

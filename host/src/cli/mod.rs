@@ -208,6 +208,14 @@ fn stored_plugin_dirs(data_dir: Option<&DataDir>) -> Vec<PathBuf> {
 /// 1 when the command failed, 2 for a usage error.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(
+        cli.command,
+        Command::Run(_) | Command::Up(_) | Command::Monitor(_)
+    ) {
+        // One-shot commands only: a long-running process that loses its
+        // stdout must not end as if it had finished its work.
+        end_quietly_when_stdout_closes();
+    }
     init_logging(&cli);
     let context = cli.context();
     let verbose = cli.verbose;
@@ -248,10 +256,52 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", error_chain(&err));
             ExitCode::FAILURE
         }
     }
+}
+
+/// `err` and its causes, each after a colon, leaving out a cause whose
+/// text the message already ends with (an error that prints its cause and
+/// also returns it as its source would otherwise say it twice).
+fn error_chain(err: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if message.ends_with(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
+}
+
+/// A reader that stops early (`pyrolab-host ps | head -1`) closes the
+/// pipe: for a command that prints, that is the end of its output, not a
+/// failure. `println!` panics on it (Rust ignores `SIGPIPE`); this ends the
+/// process with status 0 instead, saying nothing. Any other failure to
+/// print still panics as before.
+fn end_quietly_when_stdout_closes() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        // EPIPE's number, not its (translated) text.
+        let closed =
+            message.starts_with("failed printing to stdout") && message.contains("(os error 32)");
+        if closed {
+            std::process::exit(0);
+        }
+        report(info);
+    }));
 }
 
 /// Components and the manager report what they do (info); one-shot
