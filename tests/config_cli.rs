@@ -118,6 +118,16 @@ fn update_stores_and_show_export_and_info_give_it_back() {
     store_seed_example(&sandbox);
     let stored = sandbox.data_dir().join("config.yaml");
     assert!(stored.is_file());
+    #[cfg(unix)]
+    {
+        // The lab's data is its own, not every local user's (the sandbox
+        // made the data directory with the usual 0755).
+        use std::os::unix::fs::PermissionsExt;
+        let mode =
+            |path: &std::path::Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&sandbox.data_dir()), 0o700);
+        assert_eq!(mode(&stored), 0o600);
+    }
 
     let show = run_host(sandbox.host().args(["config", "show"])).success();
     assert!(show.stdout.contains("classname: LockableDaemon"), "{show}");

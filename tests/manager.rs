@@ -65,6 +65,23 @@ fn up_serves_the_demo_lab_by_name_to_python_and_the_cli_and_down_leaves_nothing(
     assert!(client.stdout.contains("'The Hobbit': 3"), "{client}");
     assert!(client.stdout.contains("SERVER RECEIVED: hi"), "{client}");
 
+    #[cfg(unix)]
+    {
+        // The lab's data and logs are its own, not every local user's.
+        use std::os::unix::fs::PermissionsExt;
+        let mode =
+            |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        let data = lab.sandbox.data_dir();
+        assert_eq!(mode(&data), 0o700);
+        let logs: Vec<_> = std::fs::read_dir(data.join("logs"))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect();
+        assert!(logs.len() >= 4, "{logs:?}");
+        for log in logs.iter().filter(|path| path.is_file()) {
+            assert_eq!(mode(log), 0o600, "{}", log.display());
+        }
+    }
     let pids = lab.pids();
     assert_eq!(pids.len(), 4, "a name server, two daemons, the manager");
     let info = run_host(lab.host().arg("info")).success();

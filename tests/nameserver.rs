@@ -115,6 +115,15 @@ fn registrations_survive_kill_9(storage: &str) {
         "serpent",
         &["lab.scope", "PYRO:scope@127.0.0.1:5555"],
     );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode, 0o600,
+            "{storage} file mode {mode:o}: the lab's, not every user's"
+        );
+    }
     drop(ns.stop()); // SIGKILL: no chance to flush anything
     let (_ns, port) = start_nameserver(&sandbox, &config);
     let output = python("list", port, "serpent", &[]);

@@ -3,7 +3,65 @@
 //! directory (`$XDG_DATA_HOME/pyrolab-host`, by default
 //! `~/.local/share/pyrolab-host` on Linux).
 
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
+
+/// Creates `dir` and any missing parents, each readable by its owner only
+/// (what the lab keeps: its configuration, logs, name-server databases).
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+    }
+    #[cfg(not(unix))]
+    fs::create_dir_all(dir)
+}
+
+/// Makes the existing directory at `path` readable by its owner only (a
+/// data directory an older version, or `mkdir`, left open to everyone).
+pub fn make_private_dir(path: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o700))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
+    }
+}
+
+/// Makes the file at `path` readable and writable by its owner only.
+pub fn make_private(path: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
+    }
+}
+
+/// Options that create a file readable and writable by its owner only.
+pub fn private_file_options() -> fs::OpenOptions {
+    #[allow(unused_mut)]
+    let mut options = fs::OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+}
 
 /// The environment variable that overrides the default data directory.
 pub const DATA_DIR_ENV: &str = "PYROLAB_HOME";

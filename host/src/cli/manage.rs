@@ -194,7 +194,7 @@ fn start_in_background(mut options: Options) -> anyhow::Result<ExitCode> {
     let data_dir = DataDir::new(std::path::absolute(options.data_dir.root())?);
     options.data_dir = data_dir.clone();
     let log_path = logfile::manager_log_path(&data_dir);
-    std::fs::create_dir_all(data_dir.logs_dir())?;
+    crate::data_dir::create_private_dir(&data_dir.logs_dir())?;
     let log = OpenOptions::new()
         .create(true)
         .append(true)

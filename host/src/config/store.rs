@@ -43,10 +43,17 @@ impl ConfigStore {
             .path
             .parent()
             .expect("the store is inside the data dir");
-        fs::create_dir_all(dir)?;
+        crate::data_dir::create_private_dir(dir)?;
+        // The store is the data directory's own file: the directory is
+        // the lab's, not every local user's.
+        crate::data_dir::make_private_dir(dir)?;
         let temporary = dir.join(format!(".config.yaml.{}.tmp", std::process::id()));
         let written = (|| {
-            let mut file = fs::File::create(&temporary)?;
+            let mut file = crate::data_dir::private_file_options()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&temporary)?;
             file.write_all(to_yaml(config).as_bytes())?;
             file.sync_all()?;
             fs::rename(&temporary, &self.path)

@@ -61,9 +61,14 @@ impl LogFile {
     /// Opens the log at `path`, rotating it at `max_bytes`.
     pub fn with_limit(path: &Path, max_bytes: u64) -> io::Result<LogFile> {
         if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir)?;
+            crate::data_dir::create_private_dir(dir)?;
         }
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = crate::data_dir::private_file_options()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        // A log an older version left readable by everyone is not.
+        crate::data_dir::make_private(path)?;
         let size = file.metadata()?.len();
         Ok(LogFile {
             path: path.to_owned(),

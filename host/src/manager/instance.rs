@@ -59,12 +59,9 @@ fn lock_path(data_dir: &DataDir) -> PathBuf {
 /// Creates the run directory, readable by its owner only.
 pub fn create_run_dir(data_dir: &DataDir) -> io::Result<PathBuf> {
     let dir = data_dir.run_dir();
-    fs::create_dir_all(&dir)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
-    }
+    crate::data_dir::create_private_dir(&dir)?;
+    crate::data_dir::make_private_dir(&dir)?;
+    crate::data_dir::make_private_dir(data_dir.root())?;
     Ok(dir)
 }
 

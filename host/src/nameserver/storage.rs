@@ -69,7 +69,7 @@ pub fn open(
         }
     };
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
+        crate::data_dir::create_private_dir(parent)
             .map_err(|err| StoreError::from(&format!("cannot create {}", parent.display()), err))?;
     }
     let store: Box<dyn Store> = match config.storage {
@@ -77,6 +77,10 @@ pub fn open(
         Storage::Dbm => Box::new(DbmStore::open(&path)?),
         Storage::Memory => unreachable!("handled above"),
     };
+    // The registrations are the lab's, not every local user's (SQLite
+    // gives its journal files the database's permissions).
+    crate::data_dir::make_private(&path)
+        .map_err(|err| StoreError::from(&format!("cannot restrict {}", path.display()), err))?;
     tracing::info!(
         "name server {name}: registrations kept in {}",
         path.display()
