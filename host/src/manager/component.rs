@@ -406,7 +406,10 @@ impl Manager {
 /// The error lines of a child's output, to say why it ended.
 #[derive(Default)]
 struct StderrTail {
-    /// `error: ...` lines and panic messages (the first few).
+    /// `error: ...` lines and panic messages since the child last showed
+    /// it was still at work (the first few): a driver's panic that the
+    /// daemon turned into an exception, and served on after, is not why
+    /// it ended later.
     errors: Vec<String>,
     /// The last line.
     last: Option<String>,
@@ -436,12 +439,15 @@ impl StderrTail {
             if self.errors.len() < Self::MAX_ERRORS {
                 self.errors.push(format!("{panic} {line}"));
             }
-        } else if self.errors.len() < Self::MAX_ERRORS {
-            if let Some(error) = line.strip_prefix("error: ") {
+        } else if let Some(error) = line.strip_prefix("error: ") {
+            if self.errors.len() < Self::MAX_ERRORS {
                 self.errors.push(error.to_owned());
-            } else if line.contains("panicked at") {
-                self.panic = Some(line.clone());
             }
+        } else if line.contains("panicked at") {
+            self.panic = Some(line.clone());
+        } else if shows_it_at_work(&line) {
+            // Those errors did not end it.
+            self.errors.clear();
         }
         self.last = Some(line);
     }
@@ -462,9 +468,43 @@ impl StderrTail {
     }
 }
 
+/// Whether `line` shows the child going on with its work: not part of
+/// the report of an error before it (Rust's note on backtraces, a
+/// backtrace's lines) and not an error of its own (`ERROR` level).
+fn shows_it_at_work(line: &str) -> bool {
+    let reporting = line.starts_with("note: ")
+        || line.starts_with("stack backtrace")
+        || line.starts_with("at ")
+        || line.split_once(':').is_some_and(|(frame, _)| {
+            !frame.is_empty() && frame.chars().all(|c| c.is_ascii_digit())
+        });
+    !reporting && !line.contains(" ERROR ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_panic_the_daemon_served_on_after_is_not_blamed_for_a_later_crash() {
+        use std::os::unix::process::ExitStatusExt;
+        let mut tail = StderrTail::default();
+        tail.push("thread 'worker' panicked at plugins/faulty/src/lib.rs:40:9:");
+        tail.push("the driver gave up");
+        tail.push("note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace");
+        tail.push("2026-12-02T03:30:00Z  WARN pyrolab_host::daemon: call failed: RuntimeError");
+        tail.push("2026-12-02T03:30:01Z  INFO pyrolab_host::daemon: served");
+        assert_eq!(tail.reason(ExitStatus::from_raw(6)), "killed by SIGABRT");
+        // A panic that ended it is still named.
+        tail.push("thread 'worker' panicked at src/lib.rs:1:1:");
+        tail.push("fatal");
+        tail.push("note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace");
+        assert_eq!(
+            tail.reason(ExitStatus::from_raw(6)),
+            "killed by SIGABRT: thread 'worker' panicked at src/lib.rs:1:1: fatal"
+        );
+    }
 
     #[test]
     fn backoff_doubles_to_a_cap() {
