@@ -24,7 +24,7 @@ mod http;
 mod unregistered;
 
 use crate::sync::RwLockUnpoisoned;
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::thread::{self, JoinHandle};
@@ -171,9 +171,16 @@ impl State {
                 .as_ref()
                 .map(|s| s.services.as_slice())
                 .unwrap_or_default();
-            let key = |s: &collect::ServiceView| (s.name.clone(), s.nameserver.clone());
+            // By name and name server, so that a look costs time in
+            // proportion to the services it saw (a search per service
+            // made thousands of names cost a quarter of a core).
+            fn key(s: &collect::ServiceView) -> (&str, &str) {
+                (&s.name, &s.nameserver)
+            }
+            let earlier: HashMap<_, _> = before.iter().map(|b| (key(b), b)).collect();
+            let now: HashSet<_> = snapshot.services.iter().map(key).collect();
             for service in &snapshot.services {
-                let old = before.iter().find(|b| key(b) == key(service));
+                let old = earlier.get(&key(service)).copied();
                 let changed = old.is_none_or(|old| {
                     old.status != service.status || old.locked_by != service.locked_by
                 });
@@ -190,7 +197,7 @@ impl State {
                 }
             }
             for old in before {
-                if !snapshot.services.iter().any(|s| key(s) == key(old)) {
+                if !now.contains(&key(old)) {
                     events.push(Event {
                         time: snapshot.taken.clone(),
                         service: old.name.clone(),
@@ -218,5 +225,73 @@ impl State {
             }
         }
         *self.snapshot.write_unpoisoned() = Some(snapshot);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use collect::{ServiceState, ServiceView, Snapshot};
+    use std::time::Instant;
+
+    fn service(name: usize, status: ServiceState) -> ServiceView {
+        ServiceView {
+            name: format!("lab.instrument{name}"),
+            nameserver: "production".to_owned(),
+            uri: format!("PYRO:instrument{name}@127.0.0.1:9100"),
+            status,
+            locked_by: None,
+            reason: None,
+            description: String::new(),
+            class: None,
+            plugin_api: None,
+            stale: false,
+        }
+    }
+
+    fn snapshot(services: Vec<ServiceView>) -> Snapshot {
+        Snapshot {
+            taken: "2026-12-02T00:00:00Z".to_owned(),
+            nameservers: Vec::new(),
+            services,
+            lab: None,
+        }
+    }
+
+    /// A look at many services costs time in proportion to them: with
+    /// 30,000 names, a search per service took seconds a look.
+    #[test]
+    fn recording_a_look_is_linear_in_the_services_and_notes_each_change() {
+        let state = State {
+            snapshot: RwLock::new(None),
+            events: RwLock::new(VecDeque::new()),
+            polling: Duration::from_secs(2),
+            data_dir: None,
+        };
+        let count = 30_000;
+        let all = |status| (0..count).map(|n| service(n, status)).collect::<Vec<_>>();
+        state.record(snapshot(all(ServiceState::Available)));
+        let mut next = all(ServiceState::Available);
+        next[7].status = ServiceState::Locked;
+        next.pop();
+        let started = Instant::now();
+        state.record(snapshot(next));
+        let took = started.elapsed();
+        let events = state.events.read_unpoisoned();
+        let changes: Vec<(&str, &str)> = events
+            .iter()
+            .map(|e| (e.service.as_str(), e.to.as_str()))
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                ("lab.instrument7", "locked"),
+                ("lab.instrument29999", "gone")
+            ]
+        );
+        assert!(
+            took < Duration::from_secs(1),
+            "a look at {count} services took {took:?}"
+        );
     }
 }
