@@ -701,6 +701,62 @@ fn back_to_back_callers_leave_workers_for_everyone_else() {
     drop(daemon);
 }
 
+/// A client making large calls back to back is served as one making small
+/// ones: by one worker waiting on its connection alone, with no poller
+/// wake-up per call (on loopback a large message wakes an idle worker per
+/// packet, each of them for nothing). Over 40 calls of 1 MB, the daemon's
+/// threads other than the one serving them hardly wait at all.
+#[test]
+fn back_to_back_bulk_calls_are_served_by_one_worker() {
+    const CALLS: u64 = 40;
+    let sandbox = Sandbox::new();
+    let (daemon, location) = start_lab_daemon(&sandbox, &lab_config(&sandbox, "thread", ""));
+    let sample = proxy(&location, "sample");
+    let data = Bytes::from(vec![7u8; 1 << 20]);
+    let echo = || {
+        let back: Bytes = sample.call("echo_bytes", (&data,)).unwrap();
+        assert_eq!(back.len(), data.len());
+    };
+    for _ in 0..3 {
+        echo();
+    }
+    let before = waits_per_thread(daemon.pid());
+    for _ in 0..CALLS {
+        echo();
+    }
+    let after = waits_per_thread(daemon.pid());
+    let mut waits: Vec<u64> = after
+        .iter()
+        .map(|(thread, waits)| waits - before.get(thread).copied().unwrap_or(0))
+        .collect();
+    waits.sort_unstable_by(|a, b| b.cmp(a));
+    let others: u64 = waits[1..].iter().sum();
+    assert!(
+        others <= CALLS / 4,
+        "waits per daemon thread over {CALLS} back-to-back 1 MB calls: {waits:?}"
+    );
+    drop(daemon);
+}
+
+/// How many times each thread of process `pid` has waited (its voluntary
+/// context switches), from /proc.
+fn waits_per_thread(pid: u32) -> std::collections::HashMap<String, u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("read /proc");
+    tasks
+        .filter_map(|task| {
+            let task = task.ok()?;
+            let status = std::fs::read_to_string(task.path().join("status")).ok()?;
+            let waits = status
+                .lines()
+                .find_map(|line| line.strip_prefix("voluntary_ctxt_switches:"))?
+                .trim()
+                .parse()
+                .ok()?;
+            Some((task.file_name().to_string_lossy().into_owned(), waits))
+        })
+        .collect()
+}
+
 /// A client that stops reading does not hold up anyone else, even on a
 /// multiplex daemon, whose one worker would otherwise wait on its socket:
 /// the unsent rest of its reply waits in the daemon instead.

@@ -40,9 +40,12 @@ use crate::wire::message::{Assembler, HEADER_SIZE, Message, annotation, flags, k
 use crate::wire::scatter::Scatter;
 use crate::wire::serializer::{self, Serializer};
 
-/// A client whose call comes this soon after its last is waited for
-/// ([`Workers::linger`]); one that calls now and then is not, so a crowd of
-/// such clients keeps no workers waiting.
+/// A client whose next message starts to come this soon after its last
+/// reply went out is waited for ([`Workers::linger`]); one that calls now
+/// and then is not, so a crowd of such clients keeps no workers waiting.
+/// Measured from the reply, not from the call before: how long a call runs
+/// or its data takes to arrive says nothing of how soon the client comes
+/// back.
 const CHATTY: Duration = Duration::from_millis(2);
 
 /// A payload with at least this much still to come is read straight into
@@ -55,8 +58,8 @@ pub(super) trait Workers {
     /// A call begins: the pool may need another worker while this one is
     /// in a driver.
     fn before_call(&self);
-    /// Whether the serving worker, which has just answered a call that
-    /// came soon after the one before ([`CHATTY`]) and has nothing else to
+    /// Whether the serving worker, which has just answered a message that
+    /// came soon after the reply before ([`CHATTY`]) and has nothing else to
     /// do for this connection, may wait on it alone for
     /// its next message instead of going back to the poller (a client
     /// making calls one after another then costs no poller wake-up per
@@ -105,8 +108,11 @@ struct State {
     /// A worker waits on this connection alone; the poller does not
     /// report it meanwhile.
     lingering: bool,
-    /// When the last call was answered.
-    last_call: Option<Instant>,
+    /// When the last reply was wholly sent.
+    replied_at: Option<Instant>,
+    /// The message being read or answered came soon after the last reply
+    /// ([`CHATTY`]): its client is likely to send another soon.
+    chatty: bool,
     sessions: Sessions,
 }
 
@@ -158,7 +164,8 @@ impl Connection {
                 output: None,
                 close_after_output: false,
                 lingering: false,
-                last_call: None,
+                replied_at: None,
+                chatty: false,
                 sessions: Sessions::new(id),
             }),
         }
@@ -266,27 +273,18 @@ impl Connection {
         // less than asked for): then the next read would only say so, and
         // new bytes will be an event of their own.
         let mut drained = false;
-        // Whether a call was answered soon after the one before it: its
-        // client is likely to make another soon, worth waiting for.
-        let mut chatty = false;
         loop {
             if let Some(output) = &mut state.output {
                 if !output.send(&self.stream)? {
                     return Ok(Next::Wait);
                 }
                 state.output = None;
+                state.replied_at = Some(Instant::now());
                 if state.close_after_output {
                     return Ok(Next::Close(None));
                 }
             }
             if let Some(message) = state.ready.pop_front() {
-                if state.phase == Phase::Serving && message.kind == kind::INVOKE {
-                    let now = Instant::now();
-                    chatty |= state
-                        .last_call
-                        .is_some_and(|last| now.duration_since(last) < CHATTY);
-                    state.last_call = Some(now);
-                }
                 self.answer(shared, state, message, deferred, workers)?;
                 continue;
             }
@@ -300,13 +298,17 @@ impl Connection {
             let mut wait = false;
             if drained && !self.peer_left.load(Ordering::Acquire) {
                 // Oneway calls left to run need the connection let go of.
-                wait = chatty && deferred.is_empty() && self.linger(state, workers);
+                wait = state.chatty && deferred.is_empty() && self.linger(state, workers);
                 if !wait {
                     return Ok(Next::Wait);
                 }
             }
             match self.receive(shared, state, scratch, wait)? {
                 Received::Some { drained: all } => drained = all,
+                // The socket is empty (a read that filled a large payload
+                // exactly could not tell): the client may still be worth
+                // waiting for.
+                Received::Nothing if !wait => drained = true,
                 Received::Nothing => return Ok(Next::Wait),
                 Received::End => return Ok(Next::Close(None)),
             }
@@ -356,6 +358,10 @@ impl Connection {
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(Received::Nothing),
             Err(err) => return Err(format!("cannot read: {err}")),
         };
+        if state.input.is_between_messages() {
+            // A message begins: its client came back this soon.
+            state.chatty = state.replied_at.is_some_and(|at| at.elapsed() < CHATTY);
+        }
         let mut bytes = &scratch[..read];
         while !bytes.is_empty() {
             let (used, message) = state
