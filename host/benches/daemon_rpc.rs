@@ -39,7 +39,7 @@ const CONCURRENT_CONNECTIONS: usize = 16;
 const CALLS_PER_CONNECTION: usize = 2_000;
 const BULK_BYTES: usize = 1 << 20;
 const BULK_ROUNDS: usize = 40;
-const BULK_TRIALS: usize = 5;
+const BULK_TRIALS: usize = 21;
 const HUGE_BYTES: usize = 16 << 20;
 const HUGE_ROUNDS: usize = 4;
 
@@ -169,6 +169,13 @@ fn raw_echo_server(size: usize) -> String {
         }
     });
     address
+}
+
+/// A connection to the raw echo server at `address`.
+fn raw_connection(address: &str) -> TcpStream {
+    let stream = TcpStream::connect(address).unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream
 }
 
 /// Prints the median of the per-trial ratios (each trial of ours against
@@ -339,11 +346,13 @@ fn concurrent(uri: &str, calls: usize) -> Stats {
 /// and the daemon are measured in alternating trials and each side reports
 /// its median trial; the ratio is the median of the per-trial ratios. A
 /// brief fast or slow spell cannot make the ratio.
+///
+/// Each trial has connections of its own: a raw TCP connection settles
+/// into a speed of its own for a while (1 MB round trips at about 2,000,
+/// 2,700 or 4,000 a second here, on the same machine in the same run), so
+/// one connection for every trial would make the baseline a draw.
 fn bulk_transfer(uri: &str) {
-    let proxy = Proxy::connect(uri).unwrap();
     let raw_address = raw_echo_server(BULK_BYTES);
-    let mut raw_stream = TcpStream::connect(raw_address).unwrap();
-    raw_stream.set_nodelay(true).unwrap();
     let message = vec![7u8; BULK_BYTES];
     let mut reply = vec![0u8; BULK_BYTES];
     let data = Bytes::from(vec![42u8; BULK_BYTES]);
@@ -351,6 +360,8 @@ fn bulk_transfer(uri: &str) {
     let (mut raw_rates, mut echo_rates, mut upload_rates) = (Vec::new(), Vec::new(), Vec::new());
     let mut ratios = Vec::new();
     for _ in 0..BULK_TRIALS {
+        let mut raw_stream = raw_connection(&raw_address);
+        let proxy = Proxy::connect(uri).unwrap();
         let raw = timed(BULK_ROUNDS, || {
             raw_stream.write_all(&message).unwrap();
             raw_stream.read_exact(&mut reply).unwrap();
@@ -387,17 +398,17 @@ fn bulk_transfer(uri: &str) {
     report_ratio("  1 MB echo vs raw TCP", ratios);
 }
 
-/// 16 MB echo against a raw TCP 16 MB echo, alternating.
+/// 16 MB echo against a raw TCP 16 MB echo, alternating, connections of
+/// their own for each trial (see [`bulk_transfer`]).
 fn huge_transfer(uri: &str) {
-    let proxy = Proxy::connect(uri).unwrap();
     let raw_address = raw_echo_server(HUGE_BYTES);
-    let mut raw_stream = TcpStream::connect(raw_address).unwrap();
-    raw_stream.set_nodelay(true).unwrap();
     let message = vec![7u8; HUGE_BYTES];
     let mut reply = vec![0u8; HUGE_BYTES];
     let data = Bytes::from(vec![42u8; HUGE_BYTES]);
     let mut ratios = Vec::new();
     for _ in 0..BULK_TRIALS {
+        let mut raw_stream = raw_connection(&raw_address);
+        let proxy = Proxy::connect(uri).unwrap();
         let raw = timed(HUGE_ROUNDS, || {
             raw_stream.write_all(&message).unwrap();
             raw_stream.read_exact(&mut reply).unwrap();
@@ -471,28 +482,42 @@ impl Drop for StockDaemon {
 
 /// 1 MB echo in msgpack (what a Python client sends bulk data in when it
 /// does not use serpent) against a stock Pyro5 daemon, from the Rust client
-/// and from the stock Python client, alternating.
+/// and from the stock Python client, alternating, with connections of
+/// their own for each trial (see [`bulk_transfer`]).
 fn msgpack_bulk(uri: &str) {
     let Some(python) = python() else { return };
     let stock = StockDaemon::start(&python);
     let msgpack = serializer::by_name("msgpack").expect("msgpack is spoken");
-    let mut ours = Proxy::connect(uri).unwrap();
-    ours.set_serializer(msgpack);
-    let mut theirs = Proxy::connect(&stock.uri).unwrap();
-    theirs.set_serializer(msgpack);
     let data = Bytes::from(vec![42u8; BULK_BYTES]);
-    let echo = |proxy: &Proxy| {
-        timed(BULK_ROUNDS / 2, || {
+    // A trial's rate, and the CPU time the client (this thread) and the
+    // process `daemon_pid` took meanwhile.
+    let echo = |uri: &str, daemon_pid: u32| {
+        let mut proxy = Proxy::connect(uri).unwrap();
+        proxy.set_serializer(msgpack);
+        let (client, daemon) = (thread_cpu_time(), process_cpu_time(daemon_pid));
+        let stats = timed(BULK_ROUNDS / 2, || {
             let back: Bytes = proxy.call("echo_bytes", (&data,)).unwrap();
             assert_eq!(back.len(), BULK_BYTES);
-        })
+        });
+        let per_call = |cpu: Duration| cpu.as_secs_f64() * 1e6 / stats.calls as f64;
+        let client = per_call(thread_cpu_time() - client);
+        let daemon = per_call(process_cpu_time(daemon_pid) - daemon);
+        (stats.per_second(), client, daemon)
     };
-    let mut ratios = Vec::new();
+    let (mut ratios, mut clients, mut stock_daemons, mut our_daemons) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..BULK_TRIALS {
-        let stock_rate = echo(&theirs).per_second();
-        ratios.push(echo(&ours).per_second() / stock_rate);
+        let (stock_rate, client, stock_daemon) = echo(&stock.uri, stock.process.id());
+        clients.push(client);
+        stock_daemons.push(stock_daemon);
+        // Our daemon is this process: all of it but this thread.
+        let (our_rate, client, process) = echo(uri, std::process::id());
+        clients.push(client);
+        our_daemons.push(process - client);
+        ratios.push(our_rate / stock_rate);
     }
     report_ratio_times("  Rust msgpack client, 1 MB echo: ours vs stock", ratios);
+    report_cpu_split(median(clients), median(stock_daemons), median(our_daemons));
     drop(stock);
     let status = Command::new(python)
         .arg(compare_script())
@@ -542,6 +567,42 @@ fn report_ratio_times(what: &str, ratios: Vec<f64>) {
         "{what:<52} {:>9.2}x   (trials {low:.2}-{high:.2}x)",
         median(ratios)
     );
+}
+
+/// Where a bulk call's CPU time goes (microseconds per call, each the
+/// median trial): the client's share bounds the ratio, which a daemon
+/// costing nothing would raise only to (client + stock) / client.
+fn report_cpu_split(client: f64, stock_daemon: f64, our_daemon: f64) {
+    println!(
+        "    CPU per call: client {client:.0} µs, stock daemon {stock_daemon:.0} µs, ours \
+         {our_daemon:.0} µs; a daemon costing nothing: at most {:.2}x",
+        (client + stock_daemon) / client
+    );
+}
+
+/// CPU time the calling thread has had (the scheduler's account, in
+/// /proc: precise to the nanosecond, where `stat`'s ticks are 10 ms).
+fn thread_cpu_time() -> Duration {
+    schedstat_time("/proc/thread-self/schedstat")
+}
+
+/// CPU time the threads of process `pid` have had, those alive now.
+fn process_cpu_time(pid: u32) -> Duration {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("read /proc")
+        .filter_map(|task| task.ok())
+        .map(|task| schedstat_time(task.path().join("schedstat")))
+        .sum()
+}
+
+fn schedstat_time(path: impl AsRef<std::path::Path>) -> Duration {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let nanos = text
+        .split_whitespace()
+        .next()
+        .and_then(|field| field.parse().ok())
+        .unwrap_or(0);
+    Duration::from_nanos(nanos)
 }
 
 /// The stock Python client against this daemon and a stock Pyro5 daemon,
