@@ -84,6 +84,35 @@ fn a_pyroname_proxy_reaches_a_driver_on_our_daemon() {
     }
 }
 
+/// A name server's connection limit was a fixed 1,024: now
+/// `max_connections` sets it, and a client over it is told why.
+#[test]
+fn a_name_servers_connection_limit_is_configurable() {
+    use pyrolab_host::client::{ClientError, Proxy};
+
+    let sandbox = Sandbox::new();
+    let config = ns_config(&sandbox, "    max_connections: 2\n");
+    let (_ns, port) = start_nameserver(&sandbox, &config);
+    let uri = format!("PYRO:Pyro.NameServer@127.0.0.1:{port}");
+    let held: Vec<Proxy> = (0..2).map(|_| Proxy::connect(&uri).unwrap()).collect();
+    match Proxy::connect(&uri) {
+        Err(ClientError::Refused(reason)) => assert!(reason.contains("at most 2"), "{reason}"),
+        other => panic!(
+            "a third connection was not refused: {:?}",
+            other.map(|_| ())
+        ),
+    }
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Proxy::connect(&uri).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "no place came free after two clients left"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn garbage_on_the_name_server_port_closes_only_that_connection() {
     let sandbox = Sandbox::new();

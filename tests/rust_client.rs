@@ -362,6 +362,117 @@ fn connections_over_the_limit_are_refused_with_a_reason() {
     assert_eq!(first.call::<i64>("add", (2, 2)).unwrap(), 4);
 }
 
+/// Slowloris: sockets that send a byte of a header and then nothing held
+/// every place of the daemon, so good clients were refused for as long as
+/// they stayed. Now a connection takes a place only with its CONNECT, and
+/// one that has not sent it within `handshake_timeout` is closed.
+#[test]
+fn slowloris_sockets_do_not_lock_good_clients_out() {
+    let sandbox = Sandbox::new();
+    let extra = "    max_connections: 4\n    handshake_timeout: 1\n";
+    let (daemon, location) = start_lab_daemon(&sandbox, &lab_config(&sandbox, "thread", extra));
+    let slow: Vec<TcpStream> = (0..40)
+        .map(|_| {
+            let mut stream = TcpStream::connect(&location).unwrap();
+            stream.write_all(b"P").unwrap();
+            stream
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(200));
+    let good = proxy(&location, "sample");
+    assert_eq!(good.call::<i64>("add", (2, 2)).unwrap(), 4);
+    for mut stream in slow {
+        assert_closed_by_daemon(&mut stream, Duration::from_secs(10));
+    }
+    assert_eq!(good.call::<i64>("add", (3, 3)).unwrap(), 6);
+    let output = daemon.stop();
+    assert!(
+        output.stderr.contains("no handshake within 1 s"),
+        "{output}"
+    );
+}
+
+/// Sockets that never send a handshake, with no handshake timeout to close
+/// them, are bounded too: beyond `max_connections` of them (at least 64)
+/// the one waiting longest makes way, so a client arriving after a crowd
+/// of them is still served.
+#[test]
+fn a_crowd_that_never_handshakes_makes_way_for_a_good_client() {
+    let sandbox = Sandbox::new();
+    let extra = "    max_connections: 4\n    handshake_timeout: 0\n";
+    let (daemon, location) = start_lab_daemon(&sandbox, &lab_config(&sandbox, "thread", extra));
+    let mut silent: Vec<TcpStream> = (0..100)
+        .map(|_| TcpStream::connect(&location).unwrap())
+        .collect();
+    let good = proxy(&location, "sample");
+    assert_eq!(good.call::<i64>("add", (2, 2)).unwrap(), 4);
+    // The first ones made way for the later ones.
+    assert_closed_by_daemon(&mut silent[0], Duration::from_secs(10));
+    let output = daemon.stop();
+    assert!(
+        output.stderr.contains("made way for a new connection"),
+        "{output}"
+    );
+}
+
+/// With `idle_timeout` set, a connection silent between calls is closed,
+/// while one whose call runs longer than that is not.
+#[test]
+fn a_connection_silent_for_its_idle_timeout_is_closed() {
+    let sandbox = Sandbox::new();
+    let extra = "    idle_timeout: 1\n";
+    let (daemon, location) = start_lab_daemon(&sandbox, &lab_config(&sandbox, "thread", extra));
+    let mut idle = handshaken_socket(&location);
+    let busy = proxy(&location, "sample");
+    let answer: String = busy.call("delayed_echo", ("still here", 2.5)).unwrap();
+    assert!(answer.ends_with("still here"), "{answer}");
+    assert_closed_by_daemon(&mut idle, Duration::from_secs(10));
+    let output = daemon.stop();
+    assert!(
+        output.stderr.contains("silent for 1 s between calls"),
+        "{output}"
+    );
+}
+
+/// A TCP connection to `location` past a CONNECT to `sample`.
+fn handshaken_socket(location: &str) -> TcpStream {
+    use pyrolab_host::wire::message::{Message, kind};
+    use pyrolab_plugin_api::value;
+
+    let mut stream = TcpStream::connect(location).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let hello = Value::Map(vec![
+        ("handshake".into(), "hello".into()),
+        ("object".into(), "sample".into()),
+    ]);
+    let connect = Message::new(kind::CONNECT, 16, 0, 0, value::encode(&hello));
+    stream.write_all(&connect.encode(false)).unwrap();
+    let mut reader =
+        std::io::BufReader::new(pyrolab_host::net::Stream::Tcp(stream.try_clone().unwrap()));
+    let welcome = Message::read_from(&mut reader, 1 << 20).unwrap();
+    assert_eq!(welcome.kind, kind::CONNECTOK);
+    stream
+}
+
+/// Waits (at most `limit`) for the daemon to close `stream`: its end, or a
+/// reset; anything else it sends first fails the test.
+fn assert_closed_by_daemon(stream: &mut TcpStream, limit: Duration) {
+    stream.set_read_timeout(Some(limit)).unwrap();
+    let started = Instant::now();
+    let mut buffer = [0u8; 64];
+    match stream.read(&mut buffer) {
+        Ok(0) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Ok(n) => panic!("the daemon sent {n} bytes instead of closing the connection"),
+        Err(err) => panic!(
+            "the daemon did not close the connection within {:?}: {err}",
+            started.elapsed()
+        ),
+    }
+}
+
 #[test]
 fn garbage_on_one_connection_closes_only_that_connection() {
     let sandbox = Sandbox::new();

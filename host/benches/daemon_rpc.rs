@@ -86,6 +86,8 @@ fn start_daemon(servertype: ServerType) -> String {
             threadpool_size: 80,
             max_connections: 256,
             max_message_size: 1 << 30,
+            handshake_timeout: Some(Duration::from_secs(5)),
+            idle_timeout: None,
         },
         vec![service],
     );

@@ -60,6 +60,8 @@ fn start_our_nameserver() -> u16 {
             threadpool_size: 80,
             max_connections: 256,
             max_message_size: 1 << 20,
+            handshake_timeout: Some(Duration::from_secs(5)),
+            idle_timeout: None,
         },
         Vec::new(),
         vec![(NAMESERVER_OBJECT.to_owned(), object)],

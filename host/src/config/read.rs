@@ -42,6 +42,9 @@ const NAMESERVER_KEYS: &[&str] = &[
     "storage_type",
     "storage_file",
     "storage_filename",
+    "max_connections",
+    "handshake_timeout",
+    "idle_timeout",
 ];
 const DAEMON_KEYS: &[&str] = &[
     "module",
@@ -56,6 +59,8 @@ const DAEMON_KEYS: &[&str] = &[
     "threadpool_size",
     "max_connections",
     "max_message_size",
+    "handshake_timeout",
+    "idle_timeout",
 ];
 const SERVICE_KEYS: &[&str] = &[
     "module",
@@ -292,6 +297,12 @@ impl Reader<'_> {
             ns.ns_autoclean = period;
         }
         self.storage(&fields, path, &mut ns);
+        self.connection_limits(
+            &fields,
+            path,
+            &mut ns.max_connections,
+            [&mut ns.handshake_timeout, &mut ns.idle_timeout],
+        );
         ns
     }
 
@@ -435,17 +446,41 @@ impl Reader<'_> {
         }) {
             daemon.threadpool_size = size as usize;
         }
-        if let Some(size) = self.field(&fields, path, "max_connections", |r, n, p| {
-            r.count(n, p, 1, 1_000_000)
-        }) {
-            daemon.max_connections = size as usize;
-        }
         if let Some(size) = self.field(&fields, path, "max_message_size", |r, n, p| {
             r.count(n, p, 1024, u64::MAX)
         }) {
             daemon.max_message_size = size;
         }
+        self.connection_limits(
+            &fields,
+            path,
+            &mut daemon.max_connections,
+            [&mut daemon.handshake_timeout, &mut daemon.idle_timeout],
+        );
         daemon
+    }
+
+    /// What daemons and name servers alike bound their connections by:
+    /// `max_connections`, and the `handshake_timeout` and `idle_timeout`
+    /// that close silent ones.
+    fn connection_limits(
+        &mut self,
+        fields: &Fields<'_>,
+        path: &str,
+        max_connections: &mut usize,
+        [handshake_timeout, idle_timeout]: [&mut f64; 2],
+    ) {
+        if let Some(size) = self.field(fields, path, "max_connections", |r, n, p| {
+            r.count(n, p, 1, 1_000_000)
+        }) {
+            *max_connections = size as usize;
+        }
+        if let Some(seconds) = self.field(fields, path, "handshake_timeout", Self::timeout) {
+            *handshake_timeout = seconds;
+        }
+        if let Some(seconds) = self.field(fields, path, "idle_timeout", Self::timeout) {
+            *idle_timeout = seconds;
+        }
     }
 
     fn service(&mut self, node: &Node, path: &str) -> ServiceConfig {
@@ -709,26 +744,43 @@ impl Reader<'_> {
         }
     }
 
+    /// A timeout: 0 (none) or 0.1 seconds to a day.
+    fn timeout(&mut self, node: &Node, path: &str) -> Option<f64> {
+        const EXPECTED: &str = "0 (no limit) or a number of seconds from 0.1 to 86400 (a day)";
+        self.seconds_or_zero(node, path, 0.1..=86_400.0, EXPECTED)
+    }
+
     /// `ns_autoclean`: 0 (off) or a period of 3 seconds to a day.
     fn autoclean(&mut self, node: &Node, path: &str) -> Option<f64> {
         const EXPECTED: &str = "0 (off) or a period of 3 to 86400 seconds (a day)";
-        let scalar = self.scalar(node, path, EXPECTED)?;
+        self.seconds_or_zero(node, path, 3.0..=86_400.0, EXPECTED)
+    }
+
+    /// A number of seconds: 0, or one in `range`.
+    fn seconds_or_zero(
+        &mut self,
+        node: &Node,
+        path: &str,
+        range: std::ops::RangeInclusive<f64>,
+        expected: &str,
+    ) -> Option<f64> {
+        let scalar = self.scalar(node, path, expected)?;
         let seconds = if scalar.plain {
             parse_float(&scalar.text)
         } else {
             None
         };
         match seconds {
-            Some(s) if s == 0.0 || (3.0..=86_400.0).contains(&s) => Some(s),
+            Some(s) if s == 0.0 || range.contains(&s) => Some(s),
             Some(s) => {
-                self.error(node, path, format!("expected {EXPECTED}, found {s}"));
+                self.error(node, path, format!("expected {expected}, found {s}"));
                 None
             }
             None => {
                 self.error(
                     node,
                     path,
-                    format!("expected {EXPECTED}, found {}", found(scalar)),
+                    format!("expected {expected}, found {}", found(scalar)),
                 );
                 None
             }

@@ -136,6 +136,14 @@ pub struct NameServerConfig {
     /// The storage file for `dbm` and `sql`; default a file in the data
     /// directory named after the name server.
     pub storage_file: Option<PathBuf>,
+    /// Client connections served at once; more are refused. Default 1024.
+    pub max_connections: usize,
+    /// Seconds a new connection has to complete its handshake before it
+    /// is closed; 0 for no limit. Default 5.
+    pub handshake_timeout: f64,
+    /// Seconds a connection may stay silent between calls before it is
+    /// closed; 0 (the default) for no limit.
+    pub idle_timeout: f64,
 }
 
 impl Default for NameServerConfig {
@@ -149,6 +157,9 @@ impl Default for NameServerConfig {
             ns_autoclean: 0.0,
             storage: Storage::Memory,
             storage_file: None,
+            max_connections: 1024,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            idle_timeout: 0.0,
         }
     }
 }
@@ -254,11 +265,23 @@ pub struct DaemonConfig {
     /// the pool of workers connections share. Default 80 (Pyro5's).
     pub threadpool_size: usize,
     /// Client connections served at once; more are refused. Default 256.
+    /// Connections still in their handshake do not count.
     pub max_connections: usize,
     /// The largest message accepted, in bytes. Default 1 GiB (Pyro5's
     /// default).
     pub max_message_size: u64,
+    /// Seconds a new connection has to complete its handshake before it
+    /// is closed; 0 for no limit. Default 5.
+    pub handshake_timeout: f64,
+    /// Seconds a connection may stay silent between calls before it is
+    /// closed; 0 (the default, as in Pyro5) for no limit.
+    pub idle_timeout: f64,
 }
+
+/// Seconds a new connection has to complete its handshake, by default: a
+/// client does it in one round trip; a socket that sends nothing, or a
+/// byte at a time, is not left holding resources.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: f64 = 5.0;
 
 impl Default for DaemonConfig {
     fn default() -> Self {
@@ -275,6 +298,8 @@ impl Default for DaemonConfig {
             threadpool_size: 80,
             max_connections: 256,
             max_message_size: 1 << 30,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            idle_timeout: 0.0,
         }
     }
 }

@@ -302,6 +302,57 @@ fn autoclean_must_be_off_or_at_least_three_seconds() {
 }
 
 #[test]
+fn connection_timeouts_are_off_or_a_tenth_of_a_second_to_a_day() {
+    for (value, ok) in [
+        ("0", true),
+        ("0.1", true),
+        ("5", true),
+        ("86400", true),
+        ("0.05", false),
+        ("-1", false),
+        (".nan", false),
+        ("86401", false),
+        ("soon", false),
+    ] {
+        for key in ["handshake_timeout", "idle_timeout"] {
+            let daemon = BASE.replace(
+                "    nameservers: [ns]\n",
+                &format!("    nameservers: [ns]\n    {key}: {value}\n"),
+            );
+            assert_eq!(load(&daemon).is_ok(), ok, "daemon {key}: {value}");
+            let ns = BASE.replace("  ns: {}\n", &format!("  ns: {{{key}: {value}}}\n"));
+            assert_eq!(load(&ns).is_ok(), ok, "name server {key}: {value}");
+        }
+    }
+    let ns = BASE.replace("  ns: {}\n", "  ns: {max_connections: 0}\n");
+    assert_eq!(
+        errors(&ns),
+        [
+            "lab.yaml:2:25: error: nameservers.ns.max_connections: expected a whole number of at least 1, found 0"
+        ]
+    );
+}
+
+#[test]
+fn connection_limits_default_to_five_seconds_for_a_handshake_and_no_idle_limit() {
+    let config = load(BASE).unwrap().config;
+    let ns = config.nameservers.get("ns").unwrap();
+    assert_eq!(
+        (ns.max_connections, ns.handshake_timeout, ns.idle_timeout),
+        (1024, 5.0, 0.0)
+    );
+    let daemon = config.daemons.get("d").unwrap();
+    assert_eq!(
+        (
+            daemon.max_connections,
+            daemon.handshake_timeout,
+            daemon.idle_timeout
+        ),
+        (256, 5.0, 0.0)
+    );
+}
+
+#[test]
 fn storage_accepts_both_spellings_and_a_path_suffix() {
     let text = BASE.replace("  ns: {}\n", "  ns: {storage_type: 'dbm:names.db'}\n");
     let ns_config = load(&text).unwrap().config;

@@ -23,7 +23,7 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use abi_stable::std_types::RVec;
@@ -69,6 +69,10 @@ pub(super) trait Workers {
     /// The worker stops waiting on the connection alone: the poller
     /// reports it again (`Err` if it could not be made to).
     fn end_linger(&self, connection: &Connection) -> io::Result<()>;
+    /// A client has sent its CONNECT: whether one of the daemon's
+    /// `max_connections` places is free for it (then it is taken, and
+    /// given back when the connection closes).
+    fn take_place(&self) -> bool;
 }
 
 /// A client connection.
@@ -77,9 +81,16 @@ pub(super) struct Connection {
     /// `session` instances belong to it).
     pub(super) id: u64,
     pub(super) stream: Stream,
-    /// Over the limit: it gets a CONNECTFAIL, then is closed.
-    pub(super) refused: bool,
     peer: String,
+    /// When it was accepted.
+    accepted: Instant,
+    /// It holds one of the daemon's places ([`Workers::take_place`]):
+    /// its handshake has come. Until then it may be cut short ([`Cut`]).
+    placed: AtomicBool,
+    /// When bytes last came from it, in milliseconds after `accepted`.
+    heard: AtomicU64,
+    /// Why the daemon cut it short, if it did ([`Cut`] as a number).
+    cut: AtomicU8,
     /// [`FREE`], [`SERVED`] or [`SERVED_AND_NOTIFIED`].
     owner: AtomicU8,
     /// The peer has shut down its side: a short read no longer means the
@@ -122,9 +133,29 @@ enum Phase {
     Handshake,
     /// Connected: calls and pings.
     Serving,
-    /// Over the daemon's connection limit: its CONNECT gets a CONNECTFAIL
-    /// saying why, so the client reports the reason instead of hanging.
-    Refusing,
+}
+
+/// Why the daemon closed a connection on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Cut {
+    /// Its handshake did not come within the daemon's `handshake_timeout`.
+    HandshakeTimeout = 1,
+    /// It was silent between calls for longer than `idle_timeout`.
+    Idle = 2,
+    /// It was the oldest of too many connections still in their
+    /// handshake, and made way for a new one.
+    Crowded = 3,
+}
+
+impl Cut {
+    fn from_number(number: u8) -> Option<Cut> {
+        match number {
+            1 => Some(Cut::HandshakeTimeout),
+            2 => Some(Cut::Idle),
+            3 => Some(Cut::Crowded),
+            _ => None,
+        }
+    }
 }
 
 /// What the event loop does with the connection next.
@@ -143,22 +174,21 @@ pub(super) enum Next {
 }
 
 impl Connection {
-    /// A newly accepted connection; `refuse` when it is over the limit.
-    pub(super) fn new(id: u64, stream: Stream, refuse: bool) -> Connection {
+    /// A newly accepted connection.
+    pub(super) fn new(id: u64, stream: Stream) -> Connection {
         let peer = stream.peer();
         Connection {
             id,
             stream,
-            refused: refuse,
             peer,
+            accepted: Instant::now(),
+            placed: AtomicBool::new(false),
+            heard: AtomicU64::new(0),
+            cut: AtomicU8::new(0),
             owner: AtomicU8::new(FREE),
             peer_left: AtomicBool::new(false),
             state: Mutex::new(State {
-                phase: if refuse {
-                    Phase::Refusing
-                } else {
-                    Phase::Handshake
-                },
+                phase: Phase::Handshake,
                 input: Assembler::default(),
                 ready: VecDeque::new(),
                 output: None,
@@ -174,6 +204,43 @@ impl Connection {
     /// Who is on the other end, for log lines.
     pub(super) fn peer(&self) -> &str {
         &self.peer
+    }
+
+    /// When it was accepted.
+    pub(super) fn accepted(&self) -> Instant {
+        self.accepted
+    }
+
+    /// Whether it holds one of the daemon's places (its handshake came).
+    pub(super) fn is_placed(&self) -> bool {
+        self.placed.load(Ordering::Acquire)
+    }
+
+    /// How long it has been silent: since bytes last came from it.
+    pub(super) fn silent_for(&self, now: Instant) -> Duration {
+        let heard = self.accepted + Duration::from_millis(self.heard.load(Ordering::Relaxed));
+        now.saturating_duration_since(heard)
+    }
+
+    /// Closes the connection on the daemon's own account, for `why`: its
+    /// socket is shut down, which the worker that sees it next takes as
+    /// the end, logging `why` ([`Connection::cut_reason`]). `false` if it
+    /// was cut short already.
+    pub(super) fn cut_short(&self, why: Cut) -> bool {
+        if self
+            .cut
+            .compare_exchange(0, why as u8, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return false;
+        }
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        true
+    }
+
+    /// Why it was cut short, if it was.
+    pub(super) fn cut_reason(&self) -> Option<Cut> {
+        Cut::from_number(self.cut.load(Ordering::Acquire))
     }
 
     /// Makes this worker the one serving the connection, after `happened`.
@@ -338,7 +405,10 @@ impl Connection {
             let wanted = payload.capacity() - payload.len();
             let read = match retry(|| self.stream.receive_into_spare(payload, wait)) {
                 Ok(0) => return Err(closed_mid_message()),
-                Ok(read) => read,
+                Ok(read) => {
+                    self.heard_now();
+                    read
+                }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     return Ok(Received::Nothing);
                 }
@@ -354,7 +424,10 @@ impl Connection {
         let read = match retry(|| self.stream.receive(scratch, wait)) {
             Ok(0) if state.input.is_between_messages() => return Ok(Received::End),
             Ok(0) => return Err(closed_mid_message()),
-            Ok(read) => read,
+            Ok(read) => {
+                self.heard_now();
+                read
+            }
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(Received::Nothing),
             Err(err) => return Err(format!("cannot read: {err}")),
         };
@@ -376,6 +449,15 @@ impl Connection {
         })
     }
 
+    /// Notes that bytes came now (see [`Connection::silent_for`]).
+    fn heard_now(&self) {
+        let since_accepted = self.accepted.elapsed().as_millis();
+        self.heard.store(
+            u64::try_from(since_accepted).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
     /// Answers one message: its reply becomes the output.
     fn answer(
         &self,
@@ -386,13 +468,6 @@ impl Connection {
         workers: &dyn Workers,
     ) -> Result<(), String> {
         match state.phase {
-            Phase::Refusing => {
-                state.output = refusal(shared, &message).map(Outgoing::frame);
-                state.close_after_output = true;
-                if state.output.is_none() {
-                    return Err("could not tell a refused client why".to_owned());
-                }
-            }
             Phase::Handshake => {
                 if message.kind != kind::CONNECT {
                     return Err(format!(
@@ -400,6 +475,22 @@ impl Connection {
                         message.kind
                     ));
                 }
+                if !workers.take_place() {
+                    // Over the limit: a CONNECTFAIL saying why, so the
+                    // client reports the reason instead of hanging.
+                    tracing::warn!(
+                        peer = %self.peer(),
+                        "refusing a connection: already serving the maximum of {}",
+                        shared.settings.max_connections
+                    );
+                    state.output = refusal(shared, &message).map(Outgoing::frame);
+                    state.close_after_output = true;
+                    if state.output.is_none() {
+                        return Err("could not tell a refused client why".to_owned());
+                    }
+                    return Ok(());
+                }
+                self.placed.store(true, Ordering::Release);
                 let (accepted, reply) = handshake(shared, &message)?;
                 state.output = Some(Outgoing::frame(reply));
                 if accepted {

@@ -144,6 +144,8 @@ fn settings(name: &str, config: &DaemonConfig) -> DaemonSettings {
         threadpool_size: config.threadpool_size,
         max_connections: config.max_connections,
         max_message_size: config.max_message_size,
+        handshake_timeout: super::timeout_from_seconds(config.handshake_timeout),
+        idle_timeout: super::timeout_from_seconds(config.idle_timeout),
     }
 }
 

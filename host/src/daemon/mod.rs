@@ -51,6 +51,7 @@ use crate::sync::LockUnpoisoned;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use pyrolab_plugin_api::{CallArgs, Value};
 pub use service::{HostedService, Sessions};
@@ -71,9 +72,21 @@ pub struct DaemonSettings {
     /// a `multiplex` daemon has one.
     pub threadpool_size: usize,
     /// Connections served at once; more are refused with CONNECTFAIL.
+    /// Connections still in their handshake hold no place.
     pub max_connections: usize,
     /// The largest message accepted, in bytes.
     pub max_message_size: u64,
+    /// How long a new connection has to complete its handshake before it
+    /// is closed (`None`: as long as it likes).
+    pub handshake_timeout: Option<Duration>,
+    /// How long a connection may stay silent between calls before it is
+    /// closed (`None`: for ever, as in Pyro5).
+    pub idle_timeout: Option<Duration>,
+}
+
+/// A timeout as configurations give it, in seconds: 0 for none.
+pub fn timeout_from_seconds(seconds: f64) -> Option<Duration> {
+    (seconds > 0.0).then(|| Duration::from_secs_f64(seconds))
 }
 
 /// A daemon serving services.

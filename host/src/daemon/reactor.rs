@@ -33,7 +33,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::Shared;
-use super::connection::{Connection, Next, Workers};
+use super::connection::{Connection, Cut, Next, Workers};
 use super::dispatch::Job;
 use super::poller::{Events, Happened, Poller, Waker};
 use crate::config::schema::ServerType;
@@ -50,9 +50,15 @@ const SCRATCH: usize = 64 * 1024;
 const MIN_WORKERS: usize = 4;
 /// How long an idle worker beyond the minimum waits before it retires.
 const WORKER_IDLE: Duration = Duration::from_secs(30);
-/// Connections over the limit kept until their CONNECTFAIL is sent; more
-/// are closed at once (a client opening thousands gets no explanation).
-const MAX_REFUSING: usize = 64;
+/// Connections in their handshake a daemon keeps at least room for (at
+/// most `max_connections` of them, or this many if that is more): beyond
+/// that, the oldest makes way for a new one, so sockets that never
+/// complete a handshake cannot keep a client that would out.
+const MIN_HANDSHAKING: usize = 64;
+/// How often, at most, connections are looked at for their handshake and
+/// idle timeouts (a quarter of the shorter timeout, within these bounds).
+const SWEEP_LONGEST: Duration = Duration::from_secs(1);
+const SWEEP_SHORTEST: Duration = Duration::from_millis(50);
 /// How often accepting is tried again after it failed (50 ms apart).
 const ACCEPT_RETRIES: u32 = 20;
 /// How long a worker that has answered a call waits on that connection
@@ -73,8 +79,9 @@ pub(super) struct Reactor {
     waker: Arc<Waker>,
     listener: Listener,
     connections: Mutex<HashMap<u64, Arc<Connection>>>,
-    /// Connections over the limit, waiting for their CONNECTFAIL.
-    refusing: AtomicUsize,
+    /// Connections holding a place: past their CONNECT, at most
+    /// `max_connections` of them.
+    placed: AtomicUsize,
     /// Workers running, and how many of them are waiting for an event.
     workers: AtomicUsize,
     idle: AtomicUsize,
@@ -109,7 +116,7 @@ impl Reactor {
             waker: Arc::clone(&waker),
             listener,
             connections: Mutex::new(HashMap::new()),
-            refusing: AtomicUsize::new(0),
+            placed: AtomicUsize::new(0),
             workers: AtomicUsize::new(1),
             idle: AtomicUsize::new(0),
             lingering: AtomicUsize::new(0),
@@ -129,9 +136,67 @@ impl Reactor {
         for _ in 1..reactor.min_workers {
             reactor.add_worker();
         }
+        let sweeper = reactor.start_sweeper();
         reactor.work(false);
         reactor.wait_for_workers();
+        if let Some(sweeper) = sweeper {
+            sweeper.thread().unpark();
+            let _ = sweeper.join();
+        }
         Ok(())
+    }
+
+    /// Starts the thread that closes connections past their handshake or
+    /// idle timeout, if the daemon has either.
+    fn start_sweeper(self: &Arc<Self>) -> Option<thread::JoinHandle<()>> {
+        let settings = &self.shared.settings;
+        let shortest = [settings.handshake_timeout, settings.idle_timeout]
+            .into_iter()
+            .flatten()
+            .min()?;
+        let every = (shortest / 4).clamp(SWEEP_SHORTEST, SWEEP_LONGEST);
+        let reactor = Arc::clone(self);
+        let started = thread::Builder::new()
+            .name(format!("{}-timeouts", settings.name))
+            .spawn(move || {
+                while !reactor.finished.load(Ordering::SeqCst) {
+                    thread::park_timeout(every);
+                    reactor.sweep();
+                }
+            });
+        match started {
+            Ok(sweeper) => Some(sweeper),
+            Err(err) => {
+                tracing::error!("cannot start the thread that applies timeouts: {err}");
+                None
+            }
+        }
+    }
+
+    /// Cuts short every connection past its handshake or idle timeout.
+    fn sweep(&self) {
+        let settings = &self.shared.settings;
+        let now = Instant::now();
+        let connections = self.connections.lock_unpoisoned();
+        for connection in connections.values() {
+            let overdue = if connection.is_placed() {
+                settings
+                    .idle_timeout
+                    .is_some_and(|idle| connection.silent_for(now) >= idle && connection.is_idle())
+            } else {
+                settings
+                    .handshake_timeout
+                    .is_some_and(|limit| now.duration_since(connection.accepted()) >= limit)
+            };
+            if overdue {
+                let why = if connection.is_placed() {
+                    Cut::Idle
+                } else {
+                    Cut::HandshakeTimeout
+                };
+                connection.cut_short(why);
+            }
+        }
     }
 
     /// A worker: waits for events and serves them until the daemon is
@@ -283,34 +348,37 @@ impl Reactor {
         // clients do not set TCP_NODELAY, so a split reply would cost them
         // 40 ms.
         let _ = stream.set_nodelay();
-        let max = self.shared.settings.max_connections;
         let mut connections = self.connections.lock_unpoisoned();
-        let refusing = self.refusing.load(Ordering::SeqCst);
-        let refuse = connections.len() - refusing >= max;
-        if refuse {
-            if refusing >= MAX_REFUSING {
+        // Places are taken at the CONNECT (a client over the limit is told
+        // so then); until it, a connection only waits for its handshake.
+        let handshaking =
+            connections.len() - self.placed.load(Ordering::SeqCst).min(connections.len());
+        let room = self.handshake_room();
+        if handshaking >= room {
+            if handshaking >= 2 * room {
+                // Those making way are not closed yet: a flood faster than
+                // they go is turned away at the door.
                 tracing::warn!(
                     peer = %stream.peer(),
-                    "closing a connection at once: already serving the maximum of {max}, \
-                     and {refusing} more are being refused"
+                    "closing a connection at once: {handshaking} connections are still in \
+                     their handshake"
                 );
                 return;
             }
-            tracing::warn!(
-                peer = %stream.peer(),
-                "refusing a connection: already serving the maximum of {max}"
-            );
+            make_way(&connections);
         }
         let id = self.shared.next_connection.fetch_add(1, Ordering::Relaxed);
-        let connection = Arc::new(Connection::new(id, stream, refuse));
+        let connection = Arc::new(Connection::new(id, stream));
         if let Err(err) = self.poller.add_socket(&connection.stream, id) {
             tracing::warn!(peer = %connection.peer(), "cannot serve a connection: {err}");
             return;
         }
-        if refuse {
-            self.refusing.fetch_add(1, Ordering::SeqCst);
-        }
         connections.insert(id, connection);
+    }
+
+    /// How many connections may wait for their handshake at once.
+    fn handshake_room(&self) -> usize {
+        self.shared.settings.max_connections.max(MIN_HANDSHAKING)
     }
 
     /// Closes a connection and releases what it held (its locks, its
@@ -319,20 +387,45 @@ impl Reactor {
         let Some(connection) = self.forget(connection.id) else {
             return;
         };
+        let reason = match connection.cut_reason() {
+            Some(why) => Some(self.describe_cut(why)),
+            None => reason,
+        };
         match reason {
             None => tracing::debug!(peer = %connection.peer(), "connection closed"),
             Some(reason) => {
                 tracing::warn!(peer = %connection.peer(), "closing connection: {reason}")
             }
         }
-        if connection.refused {
-            self.refusing.fetch_sub(1, Ordering::SeqCst);
+        if connection.is_placed() {
+            self.placed.fetch_sub(1, Ordering::SeqCst);
         }
         self.poller.remove(&connection.stream);
         let _ = connection.stream.shutdown(Shutdown::Both);
         self.shared.locks.release_connection(connection.id);
         if self.draining() && self.connections.lock_unpoisoned().is_empty() {
             self.finish();
+        }
+    }
+
+    /// Why a connection was cut short, for the log.
+    fn describe_cut(&self, why: Cut) -> String {
+        let settings = &self.shared.settings;
+        let seconds = |limit: Option<Duration>| limit.unwrap_or_default().as_secs_f64();
+        match why {
+            Cut::HandshakeTimeout => format!(
+                "no handshake within {} s (handshake_timeout)",
+                seconds(settings.handshake_timeout)
+            ),
+            Cut::Idle => format!(
+                "silent for {} s between calls (idle_timeout)",
+                seconds(settings.idle_timeout)
+            ),
+            Cut::Crowded => format!(
+                "made way for a new connection: {} were still in their handshake, \
+                 this one the longest",
+                self.handshake_room()
+            ),
         }
     }
 
@@ -460,7 +553,8 @@ impl Reactor {
         }
     }
 
-    /// Every worker stops (the waker stays signalled, so each sees it).
+    /// Every worker stops (the waker stays signalled, so each sees it),
+    /// and the sweeper with them.
     fn finish(&self) {
         self.finished.store(true, Ordering::SeqCst);
         self.waker.signal();
@@ -503,5 +597,26 @@ impl Workers for Arc<Reactor> {
     fn end_linger(&self, connection: &Connection) -> io::Result<()> {
         self.lingering.fetch_sub(1, Ordering::SeqCst);
         self.poller.unmute(&connection.stream, connection.id)
+    }
+
+    fn take_place(&self) -> bool {
+        let max = self.shared.settings.max_connections;
+        self.placed
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |placed| {
+                (placed < max).then_some(placed + 1)
+            })
+            .is_ok()
+    }
+}
+
+/// Cuts short the connection that has waited longest for its handshake
+/// (and is not already going).
+fn make_way(connections: &HashMap<u64, Arc<Connection>>) {
+    let oldest = connections
+        .values()
+        .filter(|connection| !connection.is_placed() && connection.cut_reason().is_none())
+        .min_by_key(|connection| connection.accepted());
+    if let Some(oldest) = oldest {
+        oldest.cut_short(Cut::Crowded);
     }
 }

@@ -13,15 +13,13 @@ use std::time::Duration;
 
 use crate::config::LaunchConfig;
 use crate::config::schema::{NameServerConfig, ServerType};
-use crate::daemon::{Daemon, DaemonSettings, NativeObject, ShutdownHandle};
+use crate::daemon::{Daemon, DaemonSettings, NativeObject, ShutdownHandle, timeout_from_seconds};
 use crate::data_dir::DataDir;
 use crate::net::{self, BindError, Bound};
 
 use super::storage::{self, StoreError};
 use super::{AutoCleaner, BroadcastResponder, NAMESERVER_OBJECT, NameServer};
 
-/// A name server's connections at once (its clients come and go quickly).
-const MAX_CONNECTIONS: usize = 1024;
 /// Name-server messages are small; anything bigger is not a name-server
 /// call.
 const MAX_MESSAGE_SIZE: u64 = 1 << 20;
@@ -142,8 +140,10 @@ impl Launch {
                 servertype: ServerType::Thread,
                 lockable: false,
                 threadpool_size: WORKERS,
-                max_connections: MAX_CONNECTIONS,
+                max_connections: config.max_connections,
                 max_message_size: MAX_MESSAGE_SIZE,
+                handshake_timeout: timeout_from_seconds(config.handshake_timeout),
+                idle_timeout: timeout_from_seconds(config.idle_timeout),
             },
             Vec::new(),
             vec![(NAMESERVER_OBJECT.to_owned(), object)],
