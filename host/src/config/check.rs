@@ -2,6 +2,8 @@
 //! configuration refers to exists, that registrations do not collide, and
 //! that no two components want the same address.
 
+use std::collections::{HashMap, HashSet};
+
 use super::diagnostic::{Diagnostics, suggestion};
 use super::read::Marks;
 use super::schema::{LaunchConfig, Section};
@@ -113,37 +115,43 @@ impl Checker<'_> {
     /// `Pyro.` names belong to Pyro itself.
     fn registrations(&self, diagnostics: &mut Diagnostics) {
         let config = self.config;
-        for (ns_name, _) in config.nameservers.iter() {
-            let mut taken: Vec<(&str, String)> = Vec::new();
-            let registered = config
+        // (name server, name) -> what registered it there first.
+        let mut taken: HashMap<(&str, &str), String> = HashMap::new();
+        let registering =
+            config
                 .daemons
                 .iter()
-                .filter(|(_, d)| d.nameservers.iter().any(|n| n == ns_name))
-                .map(|(name, _)| (name, format!("daemons.{name}"), "daemon"))
-                .chain(
-                    config
-                        .services
-                        .iter()
-                        .filter(|(_, s)| s.nameservers.iter().any(|n| n == ns_name))
-                        .map(|(name, _)| (name, format!("services.{name}"), "service")),
+                .map(|(name, d)| (name, &d.nameservers, format!("daemons.{name}"), "daemon"))
+                .chain(config.services.iter().map(|(name, s)| {
+                    (name, &s.nameservers, format!("services.{name}"), "service")
+                }));
+        for (name, nameservers, path, kind) in registering {
+            let mut on: Vec<&str> = nameservers
+                .iter()
+                .map(String::as_str)
+                .filter(|ns| config.nameservers.contains(ns))
+                .collect();
+            on.sort_unstable();
+            on.dedup();
+            if !on.is_empty() && name.starts_with("Pyro.") {
+                diagnostics.error(
+                    self.mark(&path),
+                    &path,
+                    format!("names starting with \"Pyro.\" are reserved for Pyro itself; rename this {kind}"),
                 );
-            for (name, path, kind) in registered {
-                if name.starts_with("Pyro.") {
-                    diagnostics.error(
-                        self.mark(&path),
-                        &path,
-                        format!("names starting with \"Pyro.\" are reserved for Pyro itself; rename this {kind}"),
-                    );
-                }
-                match taken.iter().find(|(taken_name, _)| *taken_name == name) {
-                    Some((_, first)) => diagnostics.error(
+            }
+            for ns_name in on {
+                match taken.get(&(ns_name, name)) {
+                    Some(first) => diagnostics.error(
                         self.mark(&path),
                         &path,
                         format!(
                             "{name:?} is registered twice on name server {ns_name:?} (also by {first}); the second registration would replace the first"
                         ),
                     ),
-                    None => taken.push((name, path)),
+                    None => {
+                        taken.insert((ns_name, name), path.clone());
+                    }
                 }
             }
         }
@@ -154,6 +162,18 @@ impl Checker<'_> {
     /// run at the same time).
     fn addresses(&self, diagnostics: &mut Diagnostics) {
         let config = self.config;
+        let autolaunched_ns: HashSet<&str> = config
+            .autolaunch
+            .nameservers
+            .iter()
+            .map(String::as_str)
+            .collect();
+        let autolaunched_daemons: HashSet<&str> = config
+            .autolaunch
+            .daemons
+            .iter()
+            .map(String::as_str)
+            .collect();
         let mut endpoints: Vec<Endpoint> = Vec::new();
         for (name, ns) in config.nameservers.iter() {
             endpoints.push(Endpoint {
@@ -162,7 +182,7 @@ impl Checker<'_> {
                 what: format!("name server {name:?}"),
                 host: ns.host.clone(),
                 port: ns.ns_port,
-                autolaunched: config.autolaunch.nameservers.iter().any(|n| n == name),
+                autolaunched: autolaunched_ns.contains(name),
             });
         }
         for (name, daemon) in config.daemons.iter() {
@@ -175,11 +195,17 @@ impl Checker<'_> {
                 what: format!("daemon {name:?}"),
                 host: daemon.host.clone(),
                 port: daemon.port,
-                autolaunched: config.autolaunch.daemons.iter().any(|n| n == name),
+                autolaunched: autolaunched_daemons.contains(name),
             });
         }
-        for (i, later) in endpoints.iter().enumerate() {
-            let Some(earlier) = endpoints[..i].iter().find(|e| e.clashes_with(later)) else {
+        // Only endpoints on one port can clash: each is compared with the
+        // earlier ones on its port, not with all.
+        let mut by_port: HashMap<u16, Vec<&Endpoint>> = HashMap::new();
+        for later in &endpoints {
+            let on_port = by_port.entry(later.port).or_default();
+            let earlier = on_port.iter().find(|e| e.clashes_with(later)).copied();
+            on_port.push(later);
+            let Some(earlier) = earlier else {
                 continue;
             };
             let mark = self
@@ -205,20 +231,22 @@ impl Checker<'_> {
     }
 
     fn shared_unix_sockets(&self, diagnostics: &mut Diagnostics) {
-        let daemons: Vec<_> = self
+        let mut first_on: HashMap<&std::path::Path, &str> = HashMap::new();
+        let daemons = self
             .config
             .daemons
             .iter()
-            .filter_map(|(name, d)| d.unixsocket.as_ref().map(|s| (name, s)))
-            .collect();
-        for (i, (name, socket)) in daemons.iter().enumerate() {
-            if let Some((first, _)) = daemons[..i].iter().find(|(_, s)| s == socket) {
+            .filter_map(|(name, d)| d.unixsocket.as_deref().map(|s| (name, s)));
+        for (name, socket) in daemons {
+            if let Some(first) = first_on.get(socket) {
                 let path = format!("daemons.{name}.unixsocket");
                 diagnostics.error(
                     self.mark(&path),
                     &path,
                     format!("daemon {first:?} already listens on {}", socket.display()),
                 );
+            } else {
+                first_on.insert(socket, name);
             }
         }
     }

@@ -268,7 +268,7 @@ impl Reader<'_> {
             let entry_path = join(path, name);
             self.marks.insert(entry_path.clone(), key.mark);
             let entry = read_entry(self, value, &entry_path);
-            section.0.push((name.to_owned(), entry));
+            section.push(name.to_owned(), entry);
         }
         section
     }

@@ -4,6 +4,7 @@
 //! and `pyrolab-host info --json` are these types written out, with every
 //! default filled in.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use pyrolab_plugin_api::Value;
@@ -56,57 +57,72 @@ impl Default for LaunchConfig {
     }
 }
 
-/// Named entries in the order the file gives them.
+/// Named entries in the order the file gives them, found by name in
+/// constant time (a launch configuration may have tens of thousands).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Section<T>(pub Vec<(String, T)>);
+pub struct Section<T> {
+    entries: Vec<(String, T)>,
+    /// Where each name is in `entries` (its first entry).
+    index: HashMap<String, usize>,
+}
 
 impl<T> Default for Section<T> {
     fn default() -> Self {
-        Section(Vec::new())
+        Section {
+            entries: Vec::new(),
+            index: HashMap::new(),
+        }
     }
 }
 
 impl<T> Section<T> {
+    /// Adds an entry at the end; a name already there keeps its first
+    /// entry for [`Section::get`].
+    pub fn push(&mut self, name: String, entry: T) {
+        self.index.entry(name.clone()).or_insert(self.entries.len());
+        self.entries.push((name, entry));
+    }
+
     /// The entry called `name`.
     pub fn get(&self, name: &str) -> Option<&T> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, t)| t)
+        self.index.get(name).map(|&at| &self.entries[at].1)
     }
 
     /// Whether there is an entry called `name`.
     pub fn contains(&self, name: &str) -> bool {
-        self.get(name).is_some()
+        self.index.contains_key(name)
     }
 
     /// The entries, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &T)> {
-        self.0.iter().map(|(n, t)| (n.as_str(), t))
+        self.entries.iter().map(|(n, t)| (n.as_str(), t))
     }
 
     /// The names, in order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(|(n, _)| n.as_str())
+        self.entries.iter().map(|(n, _)| n.as_str())
     }
 
     /// How many entries there are.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.entries.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.entries.is_empty()
     }
 
     #[cfg(test)]
     pub(crate) fn values_for_test(&self) -> Vec<&T> {
-        self.0.iter().map(|(_, t)| t).collect()
+        self.entries.iter().map(|(_, t)| t).collect()
     }
 }
 
 impl<T: Serialize> Serialize for Section<T> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for (name, entry) in &self.0 {
+        let mut map = serializer.serialize_map(Some(self.entries.len()))?;
+        for (name, entry) in &self.entries {
             map.serialize_entry(name, entry)?;
         }
         map.end()

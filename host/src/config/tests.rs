@@ -611,3 +611,54 @@ fn a_monitor_section_turns_the_monitor_on_with_defaults() {
         );
     }
 }
+
+/// A lab of `services` services spread over a daemon per ten, every daemon
+/// on a fixed port and autolaunched: every kind of cross-entry check has
+/// work to do.
+pub(crate) fn large_lab(services: usize) -> String {
+    let daemons = services.div_ceil(10);
+    let mut text = String::from("version: '1.0'\nnameservers:\n  ns: {}\ndaemons:\n");
+    for d in 0..daemons {
+        text.push_str(&format!(
+            "  d{d}: {{nameservers: [ns], host: 127.0.0.1, port: {}}}\n",
+            20_000 + d % 40_000
+        ));
+    }
+    text.push_str("services:\n");
+    for s in 0..services {
+        text.push_str(&format!(
+            "  s{s}: {{module: sample, classname: SampleService, daemon: d{}, nameservers: [ns]}}\n",
+            s % daemons
+        ));
+    }
+    let names: Vec<String> = (0..daemons).map(|d| format!("d{d}")).collect();
+    text.push_str(&format!("autolaunch:\n  daemons: [{}]\n", names.join(", ")));
+    text
+}
+
+/// Huge configurations were slow: 40,000 entries took 11 s, as every key
+/// and every registration was searched for among those before it. Ten
+/// times the entries now take about ten times as long (a quadratic check
+/// would take a hundred); the best of three runs each, so a slow moment of
+/// the machine does not decide.
+#[test]
+fn validation_time_grows_linearly_with_the_entries() {
+    let best_of_three = |text: &str| {
+        (0..3)
+            .map(|_| {
+                let started = std::time::Instant::now();
+                load(text).expect("the large lab is valid");
+                started.elapsed()
+            })
+            .min()
+            .unwrap()
+    };
+    let small = best_of_three(&large_lab(2_000));
+    let large = best_of_three(&large_lab(20_000));
+    let growth = large.as_secs_f64() / small.as_secs_f64();
+    eprintln!("2,000 services: {small:?}; 20,000: {large:?} ({growth:.1}x)");
+    assert!(
+        growth < 20.0,
+        "2,000 services validated in {small:?}, 20,000 in {large:?}: {growth:.0}x for 10x the entries"
+    );
+}

@@ -304,30 +304,69 @@ impl Builder {
     }
 
     /// Applies YAML merge keys (`<<: *defaults`, as PyYAML does) and drops
-    /// the second occurrence of any duplicated key, recording it.
+    /// the second occurrence of any duplicated key, recording it. Linear in
+    /// the entries: keys already seen are looked up, not searched for.
     fn merge_and_dedupe(&mut self, entries: Vec<(Node, Node)>) -> Vec<(Node, Node)> {
         let mut own: Vec<(Node, Node)> = Vec::with_capacity(entries.len());
+        let mut seen = SeenKeys::default();
         let mut merged: Vec<(Node, Node)> = Vec::new();
         for (key, value) in entries {
             if is_merge_key(&key) {
                 merged.extend(merge_sources(value));
                 continue;
             }
-            match own.iter().find(|(k, _)| same_key(k, &key)) {
-                Some((first, _)) => self.duplicates.push(Duplicate {
+            match seen.first(&own, &key) {
+                Some(first) => self.duplicates.push(Duplicate {
                     key: key_text(&key),
                     mark: key.mark,
-                    first: first.mark,
+                    first,
                 }),
-                None => own.push((key, value)),
+                None => {
+                    seen.add(&key, own.len());
+                    own.push((key, value));
+                }
             }
         }
         for (key, value) in merged {
-            if !own.iter().any(|(k, _)| same_key(k, &key)) {
+            if seen.first(&own, &key).is_none() {
+                seen.add(&key, own.len());
                 own.push((key, value));
             }
         }
         own
+    }
+}
+
+/// The keys of a mapping so far ([`same_key`]'s equality): scalars by
+/// their text, the rare others (a list or mapping as a key) in a list.
+#[derive(Default)]
+struct SeenKeys {
+    scalars: HashMap<String, Mark>,
+    others: Vec<usize>,
+}
+
+impl SeenKeys {
+    /// Where `key` first came, if it has (`own`: the entries kept so far).
+    fn first(&self, own: &[(Node, Node)], key: &Node) -> Option<Mark> {
+        match key.as_scalar() {
+            Some(scalar) => self.scalars.get(&scalar.text).copied(),
+            None => self
+                .others
+                .iter()
+                .map(|&at| &own[at].0)
+                .find(|other| same_key(other, key))
+                .map(|other| other.mark),
+        }
+    }
+
+    /// Notes `key`, kept at `own[at]`.
+    fn add(&mut self, key: &Node, at: usize) {
+        match key.as_scalar() {
+            Some(scalar) => {
+                self.scalars.insert(scalar.text.clone(), key.mark);
+            }
+            None => self.others.push(at),
+        }
     }
 }
 
