@@ -165,9 +165,25 @@ fn a_daemon_whose_plugin_is_missing_makes_up_fail_fast_with_the_reason() {
     );
 }
 
+/// Adds `setting` (a `key: value` line) to daemon `daemon` of the lab's
+/// configuration, before `up`.
+fn set_daemon_setting(lab: &Lab, daemon: &str, setting: &str) {
+    let text = fs::read_to_string(&lab.config).expect("read the lab config");
+    let entry = format!("\n  {daemon}:\n");
+    assert!(
+        text.contains(&entry),
+        "no daemon {daemon} in the lab config"
+    );
+    let text = text.replacen(&entry, &format!("{entry}    {setting}\n"), 1);
+    fs::write(&lab.config, text).expect("write the lab config");
+}
+
+/// With `restart: on-failure`, a daemon that crashes again and again is
+/// given up on: failed, with its last error.
 #[test]
-fn a_crash_looping_daemon_ends_failed_with_its_last_error() {
+fn a_crash_looping_daemon_with_restart_on_failure_ends_failed_with_its_last_error() {
     let lab = Lab::demo();
+    set_daemon_setting(&lab, "lockable", "restart: on-failure");
     lab.up().success();
     // The driver file disappears; then the daemon dies. Every restart
     // fails to load it.
@@ -198,6 +214,71 @@ fn a_crash_looping_daemon_ends_failed_with_its_last_error() {
     let ps = run_host(lab.host().arg("ps")).success();
     assert!(ps.stdout.contains("failed"), "{ps}");
     assert!(ps.stdout.contains("crashed 5 times in a row"), "{ps}");
+}
+
+/// A crash loop ended the service for good: after 5 crashes within 60 s
+/// the component was failed until someone typed `start`. By default
+/// (`restart: always`) it is now retried every 30 s, `ps` says it is
+/// crash-looping, and it comes back by itself once the fault is gone.
+#[test]
+fn a_crash_looping_daemon_is_retried_until_it_comes_back() {
+    let lab = Lab::demo();
+    lab.up().success();
+    let driver = lab
+        .sandbox
+        .plugin_dir()
+        .join(pyrolab_test_support::library_file_name("libservice"));
+    let kept = lab.sandbox.path().join("libservice.kept");
+    fs::rename(&driver, &kept).expect("move the driver away");
+    kill_9(lab.pid("lockable"));
+    let looping = wait_until(Duration::from_secs(40), || {
+        lab.component("lockable")["last_error"]
+            .as_str()
+            .is_some_and(|error| error.contains("crash-looping"))
+    });
+    let daemon = lab.component("lockable");
+    assert!(looping, "not crash-looping: {daemon:#}");
+    assert_eq!(daemon["status"], "restarting", "{daemon:#}");
+    assert_eq!(daemon["restarts"], 5, "{daemon:#}");
+    let error = daemon["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("retrying every 30 s"), "{daemon:#}");
+    assert!(
+        error.contains("plugin module 'libservice' not found"),
+        "{daemon:#}"
+    );
+    let ps = run_host(lab.host().arg("ps")).success();
+    assert!(ps.stdout.contains("crash-looping"), "{ps}");
+    // The fault goes away: the next attempt brings it back.
+    fs::rename(&kept, &driver).expect("put the driver back");
+    let back = wait_until(Duration::from_secs(45), || {
+        lab.component("lockable")["status"] == "running"
+    });
+    assert!(back, "did not come back: {:#}", lab.component("lockable"));
+    lab.call("library", "get_catalog", &[]).success();
+}
+
+/// With `restart: never`, a daemon that dies stays down, failed, with the
+/// reason; the rest of the lab goes on.
+#[test]
+fn a_daemon_with_restart_never_stays_down_after_a_crash() {
+    let lab = Lab::demo();
+    set_daemon_setting(&lab, "instruments", "restart: never");
+    lab.up().success();
+    kill_9(lab.pid("instruments"));
+    let down = wait_until(Duration::from_secs(10), || {
+        lab.component("instruments")["status"] == "failed"
+    });
+    let daemon = lab.component("instruments");
+    assert!(down, "not failed: {daemon:#}");
+    assert_eq!(daemon["restarts"], 0, "{daemon:#}");
+    let error = daemon["last_error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("not restarted (restart: never)"),
+        "{daemon:#}"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(lab.component("instruments")["status"], "failed");
+    lab.call("library", "get_catalog", &[]).success();
 }
 
 #[test]

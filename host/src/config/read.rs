@@ -13,7 +13,8 @@ use pyrolab_plugin_api::Value;
 use super::diagnostic::{Diagnostics, suggestion};
 use super::schema::{
     Autolaunch, DAEMON_MODULE, DaemonClass, DaemonConfig, InstanceMode, LaunchConfig,
-    MonitorConfig, NameServerConfig, Section, ServerType, ServiceConfig, Storage, VERSION,
+    MonitorConfig, NameServerConfig, RestartPolicy, Section, ServerType, ServiceConfig, Storage,
+    VERSION,
 };
 use super::yaml::{Mark, Node, NodeKind, Scalar};
 
@@ -45,6 +46,7 @@ const NAMESERVER_KEYS: &[&str] = &[
     "max_connections",
     "handshake_timeout",
     "idle_timeout",
+    "restart",
 ];
 const DAEMON_KEYS: &[&str] = &[
     "module",
@@ -61,6 +63,7 @@ const DAEMON_KEYS: &[&str] = &[
     "max_message_size",
     "handshake_timeout",
     "idle_timeout",
+    "restart",
 ];
 const SERVICE_KEYS: &[&str] = &[
     "module",
@@ -303,6 +306,9 @@ impl Reader<'_> {
             &mut ns.max_connections,
             [&mut ns.handshake_timeout, &mut ns.idle_timeout],
         );
+        if let Some(policy) = self.field(&fields, path, "restart", Self::restart_policy) {
+            ns.restart = policy;
+        }
         ns
     }
 
@@ -457,6 +463,9 @@ impl Reader<'_> {
             &mut daemon.max_connections,
             [&mut daemon.handshake_timeout, &mut daemon.idle_timeout],
         );
+        if let Some(policy) = self.field(&fields, path, "restart", Self::restart_policy) {
+            daemon.restart = policy;
+        }
         daemon
     }
 
@@ -742,6 +751,12 @@ impl Reader<'_> {
                 None
             }
         }
+    }
+
+    /// `restart`: `always`, `on-failure` or `never`.
+    fn restart_policy(&mut self, node: &Node, path: &str) -> Option<RestartPolicy> {
+        self.choice(node, path, &RestartPolicy::NAMES)
+            .map(RestartPolicy::from_index)
     }
 
     /// A timeout: 0 (none) or 0.1 seconds to a day.

@@ -160,6 +160,8 @@ pub struct NameServerConfig {
     /// Seconds a connection may stay silent between calls before it is
     /// closed; 0 (the default) for no limit.
     pub idle_timeout: f64,
+    /// When the manager starts it again after it ends unasked.
+    pub restart: RestartPolicy,
 }
 
 impl Default for NameServerConfig {
@@ -176,6 +178,7 @@ impl Default for NameServerConfig {
             max_connections: 1024,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             idle_timeout: 0.0,
+            restart: RestartPolicy::Always,
         }
     }
 }
@@ -292,6 +295,44 @@ pub struct DaemonConfig {
     /// Seconds a connection may stay silent between calls before it is
     /// closed; 0 (the default, as in Pyro5) for no limit.
     pub idle_timeout: f64,
+    /// When the manager starts it again after it ends unasked.
+    pub restart: RestartPolicy,
+}
+
+/// When the manager starts a component again after it ended unasked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    /// After any end; a component crashing again and again is retried at
+    /// the longest back-off for as long as it takes (the default: a lab
+    /// left over a weekend comes back once the fault is gone).
+    Always,
+    /// After a crash (a signal, or an exit status other than 0), not after
+    /// a clean exit; after a few crashes in a row, each soon after
+    /// starting, it is marked failed and left alone.
+    OnFailure,
+    /// Never: it is marked failed (or stopped, after a clean exit).
+    Never,
+}
+
+impl RestartPolicy {
+    /// The configuration spellings, in the order of the variants.
+    pub const NAMES: [&'static str; 3] = ["always", "on-failure", "never"];
+    const ALL: [RestartPolicy; 3] = [
+        RestartPolicy::Always,
+        RestartPolicy::OnFailure,
+        RestartPolicy::Never,
+    ];
+
+    /// The policy `NAMES[index]` spells.
+    pub fn from_index(index: usize) -> RestartPolicy {
+        Self::ALL[index]
+    }
+
+    /// The configuration spelling.
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
 }
 
 /// Seconds a new connection has to complete its handshake, by default: a
@@ -316,6 +357,7 @@ impl Default for DaemonConfig {
             max_message_size: 1 << 30,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             idle_timeout: 0.0,
+            restart: RestartPolicy::Always,
         }
     }
 }

@@ -353,6 +353,61 @@ fn connection_limits_default_to_five_seconds_for_a_handshake_and_no_idle_limit()
 }
 
 #[test]
+fn restart_is_always_on_failure_or_never_and_always_by_default() {
+    use super::schema::RestartPolicy;
+    let config = load(BASE).unwrap().config;
+    assert_eq!(
+        config.nameservers.get("ns").unwrap().restart,
+        RestartPolicy::Always
+    );
+    assert_eq!(
+        config.daemons.get("d").unwrap().restart,
+        RestartPolicy::Always
+    );
+    for (value, policy) in [
+        ("always", RestartPolicy::Always),
+        ("on-failure", RestartPolicy::OnFailure),
+        ("never", RestartPolicy::Never),
+    ] {
+        let text = BASE.replace("  ns: {}\n", &format!("  ns: {{restart: {value}}}\n"));
+        assert_eq!(
+            load(&text)
+                .unwrap()
+                .config
+                .nameservers
+                .get("ns")
+                .unwrap()
+                .restart,
+            policy
+        );
+        let text = BASE.replace(
+            "    nameservers: [ns]\n",
+            &format!("    nameservers: [ns]\n    restart: {value}\n"),
+        );
+        assert_eq!(
+            load(&text)
+                .unwrap()
+                .config
+                .daemons
+                .get("d")
+                .unwrap()
+                .restart,
+            policy
+        );
+    }
+    let text = BASE.replace(
+        "    nameservers: [ns]\n",
+        "    nameservers: [ns]\n    restart: sometimes\n",
+    );
+    let errors = errors(&text);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("daemons.d.restart: expected one of always, on-failure, never"),
+        "{errors:?}"
+    );
+}
+
+#[test]
 fn storage_accepts_both_spellings_and_a_path_suffix() {
     let text = BASE.replace("  ns: {}\n", "  ns: {storage_type: 'dbm:names.db'}\n");
     let ns_config = load(&text).unwrap().config;

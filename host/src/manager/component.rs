@@ -5,12 +5,16 @@
 //! (`pyrolab-host run KIND NAME --config run/config.yaml --supervised`),
 //! logs its output, learns from its event lines when it is ready, and
 //! when the child ends unasked, starts it again after a back-off delay
-//! (0.5 s, doubling to 30 s). A component that crashes
-//! [`CRASH_LOOP_LIMIT`] times in a row, each time within
-//! [`STABLE_AFTER`] of starting, is marked failed and left alone; so is
-//! one that fails before it was ever ready when `fail_fast` (how `up`,
-//! `start` and `reload` start components: a plugin that is missing stays
-//! missing, and the user wants the reason now, not a retry loop).
+//! (0.5 s, doubling to 30 s), as its `restart` policy says
+//! ([`RestartPolicy`]). A component that crashes [`CRASH_LOOP_LIMIT`]
+//! times in a row, each time within [`STABLE_AFTER`] of starting, is
+//! crash-looping: with `restart: always` (the default) it is retried every
+//! [`MAX_BACKOFF`] for as long as it takes, and `ps` says so; with
+//! `on-failure` it is marked failed and left alone. One that fails before
+//! it was ever ready when `fail_fast` (how `up`, `start` and `reload`
+//! start components: a plugin that is missing stays missing, and the user
+//! wants the reason now, not a retry loop) is marked failed whatever its
+//! policy.
 
 use crate::sync::{self, LockUnpoisoned};
 use std::collections::BTreeMap;
@@ -24,14 +28,17 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::process::{self, Signal};
 use super::{Manager, READY_TIMEOUT};
+use crate::config::LaunchConfig;
+use crate::config::schema::RestartPolicy;
 use crate::lab::logfile::SharedLog;
 use crate::lab::status::{ComponentId, Kind, State};
 use crate::supervised::{self, Event, RegistrationOutcome, ServedService};
 
 /// The first restart delay; it doubles with each crash in a row.
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
-/// The longest restart delay.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The longest restart delay, and how often a crash-looping component
+/// with `restart: always` is retried.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Crashes in a row after which a component is marked failed.
 pub const CRASH_LOOP_LIMIT: u32 = 5;
 /// A component that ran this long before crashing is not crash-looping:
@@ -109,6 +116,17 @@ struct Exit {
     was_ready: bool,
     ran_for: Duration,
     reason: String,
+    /// It exited by itself with status 0 (not a crash).
+    clean: bool,
+}
+
+/// The restart policy of component `id` in `config`.
+fn restart_policy(config: &LaunchConfig, id: &ComponentId) -> RestartPolicy {
+    let policy = match id.kind {
+        Kind::Nameserver => config.nameservers.get(&id.name).map(|ns| ns.restart),
+        Kind::Daemon => config.daemons.get(&id.name).map(|daemon| daemon.restart),
+    };
+    policy.unwrap_or(RestartPolicy::Always)
 }
 
 /// The restart delay after `crashes` crashes in a row.
@@ -130,9 +148,11 @@ impl Manager {
                     was_ready: false,
                     ran_for: Duration::ZERO,
                     reason: format!("cannot start {}: {err}", self.options.exe.display()),
+                    clean: false,
                 },
             };
             let mut lab = self.lab();
+            let policy = restart_policy(&lab.config, id);
             if id.kind == Kind::Nameserver {
                 self.nameserver_gone(&mut lab, &id.name);
             }
@@ -162,11 +182,37 @@ impl Manager {
                 self.changed.notify_all();
                 return;
             }
+            let stays_down = match policy {
+                RestartPolicy::Never => Some(if exit.clean {
+                    State::Stopped
+                } else {
+                    State::Failed
+                }),
+                RestartPolicy::OnFailure if exit.clean => Some(State::Stopped),
+                _ => None,
+            };
+            if let Some(state) = stays_down {
+                let reason = format!(
+                    "ended ({}); not restarted (restart: {})",
+                    exit.reason,
+                    policy.as_str()
+                );
+                slot.note(&reason);
+                tracing::warn!("{id} {reason}");
+                if state == State::Failed {
+                    slot.last_error = Some(reason);
+                }
+                slot.state = state;
+                self.record_children(&lab);
+                self.changed.notify_all();
+                return;
+            }
             if exit.ran_for >= STABLE_AFTER {
                 crashes_in_row = 0;
             }
             crashes_in_row += 1;
-            if crashes_in_row >= CRASH_LOOP_LIMIT {
+            let looping = crashes_in_row >= CRASH_LOOP_LIMIT;
+            if looping && policy == RestartPolicy::OnFailure {
                 let reason = format!(
                     "crashed {crashes_in_row} times in a row, each within {} s of starting; gave up (last: {})",
                     STABLE_AFTER.as_secs(),
@@ -180,15 +226,31 @@ impl Manager {
                 self.changed.notify_all();
                 return;
             }
-            let delay = backoff(crashes_in_row);
+            let delay = if looping {
+                MAX_BACKOFF
+            } else {
+                backoff(crashes_in_row)
+            };
             slot.restarts += 1;
             slot.state = State::Restarting;
-            let message = format!(
-                "crashed ({}); restarting in {:.1} s (restart {})",
-                exit.reason,
-                delay.as_secs_f64(),
-                slot.restarts
-            );
+            let message = if looping {
+                let message = format!(
+                    "crash-looping: crashed {crashes_in_row} times in a row, each within {} s of \
+                     starting; retrying every {} s (restart: always; last: {})",
+                    STABLE_AFTER.as_secs(),
+                    MAX_BACKOFF.as_secs(),
+                    exit.reason
+                );
+                slot.last_error = Some(message.clone());
+                message
+            } else {
+                format!(
+                    "crashed ({}); restarting in {:.1} s (restart {})",
+                    exit.reason,
+                    delay.as_secs_f64(),
+                    slot.restarts
+                )
+            };
             slot.note(&message);
             tracing::warn!("{id} {message}");
             self.record_children(&lab);
@@ -321,6 +383,7 @@ impl Manager {
         let _ = reader.join();
         let _ = waiter.join();
         let status = exit.lock_unpoisoned().take().expect("the waiter set it");
+        let clean = not_ready.is_none() && status.as_ref().is_ok_and(ExitStatus::success);
         let reason = match (not_ready, status) {
             (Some(reason), _) => reason,
             (None, Ok(status)) => tail.lock_unpoisoned().reason(status),
@@ -330,6 +393,7 @@ impl Manager {
             was_ready,
             ran_for: started.elapsed(),
             reason,
+            clean,
         }
     }
 
