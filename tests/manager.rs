@@ -281,6 +281,39 @@ fn a_daemon_with_restart_never_stays_down_after_a_crash() {
     lab.call("library", "get_catalog", &[]).success();
 }
 
+/// A hung component looked healthy: a stopped daemon stayed "running" in
+/// `ps` for ever while its clients hung. The manager now pings each ready
+/// component on its stdin; one that does not answer three times in a row
+/// is killed and started again, with the reason.
+#[test]
+fn a_stopped_daemon_is_killed_and_started_again() {
+    let lab = Lab::demo();
+    lab.up().success();
+    let stopped = lab.pid("instruments");
+    let status = Command::new("kill")
+        .args(["-STOP", &stopped.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    let restarted = wait_until(Duration::from_secs(60), || {
+        let daemon = lab.component("instruments");
+        daemon["status"] == "running"
+            && daemon["pid"]
+                .as_u64()
+                .is_some_and(|pid| pid != u64::from(stopped))
+    });
+    let daemon = lab.component("instruments");
+    assert!(restarted, "not restarted: {daemon:#}");
+    assert_eq!(daemon["restarts"], 1, "{daemon:#}");
+    let error = daemon["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("stopped answering"), "{daemon:#}");
+    assert!(
+        !pyrolab_test_support::process_running(stopped),
+        "the stopped process was not killed"
+    );
+    lab.call("test.SampleService", "echo", &["back"]).success();
+}
+
 #[test]
 fn reload_after_changing_one_daemon_restarts_only_that_one() {
     let lab = Lab::demo();

@@ -389,6 +389,26 @@ pub enum ListenAddress {
 }
 
 impl Listener {
+    /// Where a client on this machine reaches it, as a Pyro5 URI writes it:
+    /// its bound address (the loopback address when it listens on every
+    /// interface), whatever address it tells others behind NAT.
+    pub fn local_location(&self) -> Option<String> {
+        match self {
+            Listener::Tcp(listener) => {
+                let mut address = listener.local_addr().ok()?;
+                if address.ip().is_unspecified() {
+                    address.set_ip(match address.ip() {
+                        std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                        std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                    });
+                }
+                Some(address.to_string())
+            }
+            #[cfg(unix)]
+            Listener::Unix(_, path) => Some(format!("./u:{}", path.display())),
+        }
+    }
+
     /// Listens on a Unix socket at `path`. A file left there by a process
     /// that is gone is replaced; a socket someone still listens on, or a
     /// file that is not a socket, is an error rather than being clobbered.

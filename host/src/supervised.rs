@@ -33,7 +33,13 @@ pub enum Event {
         /// The outcome of the first registration of each name.
         #[serde(default)]
         registrations: Vec<RegistrationOutcome>,
+        /// Where this machine reaches it (its bound address, not a NAT
+        /// one): what the manager's liveness probe calls.
+        #[serde(default)]
+        local_address: Option<String>,
     },
+    /// The answer to the manager's [`PING`] line: the process runs.
+    Alive,
     /// A daemon's registrations changed: a name server went away, or came
     /// back and has the names again.
     Registrations {
@@ -89,6 +95,10 @@ pub fn parse(line: &str) -> Option<Event> {
 
 /// What the manager writes to a component's stdin, one per line.
 pub const REGISTER_NOW: &str = "register";
+/// Asks the component whether it runs: it answers [`Event::Alive`] at
+/// once, from the thread that reads its stdin (a stopped or wedged
+/// process does not).
+pub const PING: &str = "ping";
 
 /// Reads the manager's requests from stdin in the background: each line is
 /// handed to `on_line`; at the end of stdin (the manager closed the pipe
@@ -103,7 +113,10 @@ pub fn watch_stdin(
             let mut stdin = std::io::stdin().lock();
             let mut line = String::new();
             while matches!(stdin.read_line(&mut line), Ok(n) if n > 0) {
-                on_line(line.trim());
+                match line.trim() {
+                    PING => report(&Event::Alive),
+                    other => on_line(other),
+                }
                 line.clear();
             }
             on_close();

@@ -133,6 +133,7 @@ fn run_daemon(
         .map_err(print_service_failures)?;
     let bound = daemon::launch::bind(&config, name)?;
     let location = bound.location.clone();
+    let local_address = bound.listener.local_location();
     let shutdown = launch.shutdown_handle();
     let on_signal = shutdown.clone();
     ctrlc::set_handler(move || {
@@ -169,6 +170,7 @@ fn run_daemon(
                 address: address.clone(),
                 services,
                 registrations,
+                local_address: local_address.clone(),
             },
             None => Event::Registrations { registrations },
         });
@@ -239,6 +241,7 @@ fn run_nameserver(
             address: location.clone(),
             services: Vec::new(),
             registrations: Vec::new(),
+            local_address: None,
         });
     }
     running.serve(&shutdown);

@@ -65,6 +65,11 @@ pub struct Slot {
     pub restarts: u32,
     pub last_error: Option<String>,
     pub address: Option<String>,
+    /// Where the manager reaches it to ask whether it answers (its bound
+    /// address; `address` may be a NAT one).
+    pub probe_address: Option<String>,
+    /// When it last said it runs ([`Event::Alive`]).
+    pub alive_at: Option<Instant>,
     pub services: Vec<ServedService>,
     pub registrations: Vec<RegistrationOutcome>,
     /// Service → lock holder.
@@ -88,6 +93,8 @@ impl Slot {
             restarts: 0,
             last_error: None,
             address: None,
+            probe_address: None,
+            alive_at: None,
             services: Vec::new(),
             registrations: Vec::new(),
             locks: BTreeMap::new(),
@@ -363,6 +370,14 @@ impl Manager {
                 manager.changed.notify_all();
             })
         };
+        let ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let hung: Arc<Mutex<Option<String>>> = Arc::default();
+        let prober = {
+            let manager = Arc::clone(self);
+            let id = id.clone();
+            let (ended, hung) = (Arc::clone(&ended), Arc::clone(&hung));
+            thread::spawn(move || manager.watch_liveness(&id, generation, pid, &ended, &hung))
+        };
         let mut not_ready = None;
         let mut lab = self.lab();
         let was_ready = loop {
@@ -380,6 +395,10 @@ impl Manager {
             lab = sync::wait_a_while(&self.changed, lab, Duration::from_millis(250));
         };
         drop(lab);
+        ended.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.changed.notify_all();
+        let _ = prober.join();
+        let not_ready = not_ready.or_else(|| hung.lock_unpoisoned().take());
         let _ = reader.join();
         let _ = waiter.join();
         let status = exit.lock_unpoisoned().take().expect("the waiter set it");
@@ -407,11 +426,14 @@ impl Manager {
             return;
         }
         match event {
+            Event::Alive => slot.alive_at = Some(Instant::now()),
             Event::Ready {
                 address,
                 services,
                 registrations,
+                local_address,
             } => {
+                slot.probe_address = Some(local_address.unwrap_or_else(|| address.clone()));
                 slot.ready = true;
                 if slot.state == State::Starting {
                     slot.state = State::Running;

@@ -47,6 +47,7 @@ mod component;
 pub mod control;
 mod instance;
 mod lab_status;
+mod liveness;
 mod nameservers;
 mod notify;
 mod process;
