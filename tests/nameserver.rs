@@ -127,6 +127,87 @@ fn garbage_on_the_name_server_port_closes_only_that_connection() {
     );
 }
 
+/// dbm storage jammed after a full disk: after one "No space left on
+/// device" every later write failed ("Previous I/O error occurred. Please
+/// close and re-open the database") even once space was freed. The name
+/// server runs on a 2 MB tmpfs of its own (a user and mount namespace, so
+/// no privileges are needed), the disk is filled, and once it is emptied
+/// registering works again, with everything registered before kept.
+#[test]
+fn dbm_storage_recovers_once_a_full_disk_has_room_again() {
+    use pyrolab_host::client::NameServerProxy;
+    use std::collections::BTreeSet;
+
+    let sandbox = Sandbox::new();
+    let disk = sandbox.path().join("small-disk");
+    fs::create_dir(&disk).expect("create the mount point");
+    let config = ns_config(
+        &sandbox,
+        &format!(
+            "    storage: dbm\n    storage_file: {}\n",
+            disk.join("names.dbm").display()
+        ),
+    );
+    let host = sandbox.host();
+    let mut command = Command::new("unshare");
+    command
+        .args(["--user", "--map-root-user", "--mount", "--", "sh", "-c"])
+        .arg("mount -t tmpfs -o size=2m tmpfs \"$1\" && shift && exec \"$@\"")
+        .arg("sh")
+        .arg(&disk)
+        .arg(host.get_program())
+        .args(host.get_args())
+        .args(["run", "nameserver", "ns", "--config"])
+        .arg(&config);
+    for (key, value) in host.get_envs() {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    let mut ns = Background::start(&mut command);
+    let line = ns.wait_for_line("name server ns listening on ", Duration::from_secs(30));
+    let port: u16 = line
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("a port");
+    let client = NameServerProxy::connect("127.0.0.1", port, Some(Duration::from_secs(20)), None)
+        .expect("connect to the name server");
+    let tags = BTreeSet::from(["a tag of some length, to fill pages faster".to_owned()]);
+    let register = |name: &str| client.register(name, "PYRO:obj@127.0.0.1:5555", false, &tags);
+    register("before.full").expect("register with room on the disk");
+    // The name server's view of the disk: its mount namespace, seen through /proc.
+    let filler = PathBuf::from(format!("/proc/{}/root", ns.pid()))
+        .join(disk.strip_prefix("/").unwrap())
+        .join("filler");
+    let mut file = fs::File::create(&filler).expect("create the filler");
+    let chunk = vec![7u8; 64 * 1024];
+    while std::io::Write::write_all(&mut file, &chunk).is_ok() {}
+    drop(file);
+    let mut full = None;
+    for i in 0..2000 {
+        if let Err(err) = register(&format!("while.full.{i}")) {
+            full = Some(err.to_string());
+            break;
+        }
+    }
+    let full = full.expect("registering never failed on a full disk");
+    assert!(full.to_lowercase().contains("space"), "{full}");
+    // Still full: the error says why, not that an earlier error happened.
+    let again = register("still.full")
+        .expect_err("the disk is still full")
+        .to_string();
+    assert!(!again.contains("Previous I/O error"), "{again}");
+    fs::remove_file(&filler).expect("remove the filler");
+    register("after.full").expect("register once the disk has room again");
+    let names = client.list(None).expect("list");
+    for name in ["before.full", "after.full"] {
+        assert!(names.contains_key(name), "{name} missing from {names:?}");
+    }
+    drop(ns);
+}
+
 fn registrations_survive_kill_9(storage: &str) {
     let sandbox = Sandbox::new();
     let file = sandbox.path().join(format!("names.{storage}"));

@@ -8,7 +8,7 @@
 //! the previous state, never a torn one.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::config::schema::{NameServerConfig, Storage};
 use crate::data_dir::DataDir;
@@ -288,13 +288,29 @@ const NAMES: TableDefinition<&str, &[u8]> = TableDefinition::new("pyro_names");
 /// An embedded key-value file (redb: copy-on-write B-trees, every commit
 /// durable and atomic). It plays the part of PyroLab's `dbm` storage, but
 /// keeps metadata too.
+///
+/// After an I/O error (a full disk, say) redb refuses every later write
+/// ("Previous I/O error occurred. Please close and re-open the database")
+/// even once the cause is gone: after a failed write the file is closed,
+/// and opened again for the next try (one more at once), so the name
+/// server recovers as soon as the disk does, and a write that still fails
+/// reports its own cause.
 pub struct DbmStore {
-    db: redb::Database,
+    /// `None` after a failed write, until the next opens it again.
+    db: Option<redb::Database>,
+    path: PathBuf,
 }
 
 impl DbmStore {
     /// Opens (or creates) the file.
     pub fn open(path: &Path) -> Result<DbmStore, StoreError> {
+        Ok(DbmStore {
+            db: Some(Self::open_database(path)?),
+            path: path.to_owned(),
+        })
+    }
+
+    fn open_database(path: &Path) -> Result<redb::Database, StoreError> {
         let context = format!("key-value file {}", path.display());
         let db = redb::Database::create(path).map_err(|e| StoreError::from(&context, e))?;
         // Create the table, so reading an empty store finds it.
@@ -304,15 +320,55 @@ impl DbmStore {
         tx.open_table(NAMES)
             .map_err(|e| StoreError::from(&context, e))?;
         tx.commit().map_err(|e| StoreError::from(&context, e))?;
-        Ok(DbmStore { db })
+        Ok(db)
+    }
+
+    /// The open file, opening it again if a failed write closed it.
+    fn database(&mut self) -> Result<&redb::Database, StoreError> {
+        if self.db.is_none() {
+            self.db = Some(Self::open_database(&self.path)?);
+            tracing::info!("key-value file {} opened again", self.path.display());
+        }
+        Ok(self.db.as_ref().expect("just opened"))
     }
 
     fn write(
-        &self,
-        change: impl FnOnce(&mut redb::Table<&str, &[u8]>) -> Result<(), redb::StorageError>,
+        &mut self,
+        change: impl Fn(&mut redb::Table<&str, &[u8]>) -> Result<(), redb::StorageError>,
+    ) -> Result<(), StoreError> {
+        let first = match self.attempt(&change) {
+            Ok(()) => return Ok(()),
+            Err(err) => err,
+        };
+        tracing::warn!("{first}; opening {} again", self.path.display());
+        self.attempt(&change).map_err(|again| {
+            if again.0 == first.0 {
+                first
+            } else {
+                StoreError(format!("{first}; then, opened again: {again}"))
+            }
+        })
+    }
+
+    /// One try at a write; after a failure the file is closed (it is
+    /// locked while open), for the next try to open it again.
+    fn attempt(
+        &mut self,
+        change: &impl Fn(&mut redb::Table<&str, &[u8]>) -> Result<(), redb::StorageError>,
+    ) -> Result<(), StoreError> {
+        let result = self.database().and_then(|db| Self::write_to(db, change));
+        if result.is_err() {
+            self.db = None;
+        }
+        result
+    }
+
+    fn write_to(
+        db: &redb::Database,
+        change: &impl Fn(&mut redb::Table<&str, &[u8]>) -> Result<(), redb::StorageError>,
     ) -> Result<(), StoreError> {
         let fail = |e: &dyn std::fmt::Display| StoreError::from("writing the key-value file", e);
-        let tx = self.db.begin_write().map_err(|e| fail(&e))?;
+        let tx = db.begin_write().map_err(|e| fail(&e))?;
         {
             let mut table = tx.open_table(NAMES).map_err(|e| fail(&e))?;
             change(&mut table).map_err(|e| fail(&e))?;
@@ -324,7 +380,7 @@ impl DbmStore {
 impl Store for DbmStore {
     fn load(&mut self) -> Result<Vec<(String, Entry)>, StoreError> {
         let fail = |e: &dyn std::fmt::Display| StoreError::from("reading the key-value file", e);
-        let tx = self.db.begin_read().map_err(|e| fail(&e))?;
+        let tx = self.database()?.begin_read().map_err(|e| fail(&e))?;
         let table = tx.open_table(NAMES).map_err(|e| fail(&e))?;
         let mut entries = Vec::new();
         for item in table.iter().map_err(|e| fail(&e))? {
