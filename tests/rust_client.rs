@@ -434,6 +434,81 @@ fn a_connection_silent_for_its_idle_timeout_is_closed() {
     );
 }
 
+/// zlib bombs and large frames: nothing bounded the memory messages took
+/// across connections (256 connections x 1 GiB was allowed). Now large
+/// messages being read or answered share `max_message_memory`: here 16
+/// MiB, so two 7 MiB messages trickling in fit and a third one's
+/// connection is closed, while small calls go on and the memory comes back
+/// when a connection goes.
+#[test]
+fn large_messages_share_a_daemon_wide_memory_budget() {
+    use pyrolab_host::wire::message::{Message, kind};
+
+    let sandbox = Sandbox::new();
+    let extra = "    max_message_size: 8388608\n    max_message_memory: 16777216\n";
+    let (daemon, location) = start_lab_daemon(&sandbox, &lab_config(&sandbox, "thread", extra));
+    let announced = 7 << 20;
+    let header = Message::header(kind::INVOKE, 16, 0, 1, [0; 16], announced);
+    let trickling: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            let mut stream = handshaken_socket(&location);
+            stream.write_all(&header).unwrap();
+            stream.write_all(&vec![0u8; 1 << 20]).unwrap();
+            thread::sleep(Duration::from_millis(300));
+            stream
+        })
+        .collect();
+    let mut trickling = trickling.into_iter();
+    let (mut first, mut second, mut third) = (
+        trickling.next().unwrap(),
+        trickling.next().unwrap(),
+        trickling.next().unwrap(),
+    );
+    assert_closed_by_daemon(&mut third, Duration::from_secs(10));
+    for stream in [&mut first, &mut second] {
+        assert_still_open(stream);
+    }
+    let good = proxy(&location, "sample");
+    assert_eq!(good.call::<i64>("add", (2, 2)).unwrap(), 4);
+    let data = Bytes::from(vec![9u8; 4 << 20]);
+    // 14 MiB are held: no room for 4 MiB more (its reply is not counted,
+    // its request is) until one of the two goes.
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let back: Bytes = loop {
+        match good.call("echo_bytes", (&data,)) {
+            Ok(back) => break back,
+            Err(err) => {
+                assert!(Instant::now() < deadline, "no room came back: {err}");
+                thread::sleep(Duration::from_millis(100));
+            }
+        }
+    };
+    assert_eq!(back.len(), data.len());
+    assert_still_open(&mut second);
+    let output = daemon.stop();
+    assert!(
+        output.stderr.contains("no memory left for its message"),
+        "{output}"
+    );
+}
+
+/// Whether the daemon has left `stream` open: nothing to read, no end.
+fn assert_still_open(stream: &mut TcpStream) {
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut buffer = [0u8; 16];
+    match stream.read(&mut buffer) {
+        Err(err)
+            if matches!(
+                err.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) => {}
+        other => panic!("the daemon closed or answered a connection it should keep: {other:?}"),
+    }
+}
+
 /// A TCP connection to `location` past a CONNECT to `sample`.
 fn handshaken_socket(location: &str) -> TcpStream {
     use pyrolab_host::wire::message::{Message, kind};

@@ -61,6 +61,7 @@ const DAEMON_KEYS: &[&str] = &[
     "threadpool_size",
     "max_connections",
     "max_message_size",
+    "max_message_memory",
     "handshake_timeout",
     "idle_timeout",
     "restart",
@@ -456,6 +457,26 @@ impl Reader<'_> {
             r.count(n, p, 1024, u64::MAX)
         }) {
             daemon.max_message_size = size;
+        }
+        if let Some(size) = self.field(&fields, path, "max_message_memory", |r, n, p| {
+            r.count(n, p, 1024, u64::MAX)
+        }) {
+            daemon.max_message_memory = size;
+        }
+        if daemon.max_message_memory < daemon.max_message_size
+            && let Some(node) = fields
+                .get("max_message_memory")
+                .or_else(|| fields.get("max_message_size"))
+        {
+            self.error(
+                node,
+                &join(path, "max_message_memory"),
+                format!(
+                    "max_message_memory ({}) is smaller than max_message_size ({}): a message of \
+                     the largest size could never be read",
+                    daemon.max_message_memory, daemon.max_message_size
+                ),
+            );
         }
         self.connection_limits(
             &fields,

@@ -289,6 +289,11 @@ pub struct DaemonConfig {
     /// The largest message accepted, in bytes. Default 1 GiB (Pyro5's
     /// default).
     pub max_message_size: u64,
+    /// The most memory, in bytes, that large incoming messages (64 KB or
+    /// more) may take at once across all connections, while they are read
+    /// and until they are answered; a connection whose message would go
+    /// over is closed. At least `max_message_size`. Default 2 GiB.
+    pub max_message_memory: u64,
     /// Seconds a new connection has to complete its handshake before it
     /// is closed; 0 for no limit. Default 5.
     pub handshake_timeout: f64,
@@ -355,6 +360,7 @@ impl Default for DaemonConfig {
             threadpool_size: 80,
             max_connections: 256,
             max_message_size: 1 << 30,
+            max_message_memory: 2 << 30,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             idle_timeout: 0.0,
             restart: RestartPolicy::Always,

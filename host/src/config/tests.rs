@@ -353,6 +353,36 @@ fn connection_limits_default_to_five_seconds_for_a_handshake_and_no_idle_limit()
 }
 
 #[test]
+fn message_memory_must_hold_the_largest_message() {
+    let daemon = |settings: &str| {
+        BASE.replace(
+            "    nameservers: [ns]\n",
+            &format!("    nameservers: [ns]\n{settings}"),
+        )
+    };
+    assert!(
+        load(&daemon(
+            "    max_message_memory: 1048576\n    max_message_size: 1048576\n"
+        ))
+        .is_ok()
+    );
+    let found = errors(&daemon(
+        "    max_message_size: 4096\n    max_message_memory: 2048\n",
+    ));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].contains("daemons.d.max_message_memory: max_message_memory (2048) is smaller than max_message_size (4096)"),
+        "{found:?}"
+    );
+    // Raising max_message_size past the default budget says so too.
+    let found = errors(&daemon("    max_message_size: 4294967296\n"));
+    assert!(
+        found[0].contains("smaller than max_message_size"),
+        "{found:?}"
+    );
+}
+
+#[test]
 fn restart_is_always_on_failure_or_never_and_always_by_default() {
     use super::schema::RestartPolicy;
     let config = load(BASE).unwrap().config;

@@ -52,6 +52,13 @@ const CHATTY: Duration = Duration::from_millis(2);
 /// its own buffer rather than through the worker's scratch buffer.
 const DIRECT_READ: usize = 16 * 1024;
 
+/// Incoming messages this large or larger count against the daemon's
+/// `max_message_memory` while they are read and until they are answered;
+/// smaller ones (each connection reads one at a time, and the number of
+/// connections is bounded) do not, so a few hostile large messages cannot
+/// keep every small call out.
+pub(super) const BUDGETED_FROM: usize = 64 * 1024;
+
 /// What a connection asks of the event loop's pool while a worker serves
 /// it.
 pub(super) trait Workers {
@@ -124,6 +131,9 @@ struct State {
     /// The message being read or answered came soon after the last reply
     /// ([`CHATTY`]): its client is likely to send another soon.
     chatty: bool,
+    /// What its large incoming messages hold of the daemon's
+    /// `max_message_memory` ([`BUDGETED_FROM`]).
+    held: u64,
     sessions: Sessions,
 }
 
@@ -196,6 +206,7 @@ impl Connection {
                 lingering: false,
                 replied_at: None,
                 chatty: false,
+                held: 0,
                 sessions: Sessions::new(id),
             }),
         }
@@ -353,6 +364,7 @@ impl Connection {
             }
             if let Some(message) = state.ready.pop_front() {
                 self.answer(shared, state, message, deferred, workers)?;
+                account(shared, state)?;
                 continue;
             }
             if shared.is_stopping() && state.input.is_between_messages() {
@@ -371,7 +383,10 @@ impl Connection {
                 }
             }
             match self.receive(shared, state, scratch, wait)? {
-                Received::Some { drained: all } => drained = all,
+                Received::Some { drained: all } => {
+                    drained = all;
+                    account(shared, state)?;
+                }
                 // The socket is empty (a read that filled a large payload
                 // exactly could not tell): the client may still be worth
                 // waiting for.
@@ -447,6 +462,15 @@ impl Connection {
         Ok(Received::Some {
             drained: read < scratch.len(),
         })
+    }
+
+    /// Gives back what the connection's messages held of the daemon's
+    /// message memory (it is closing).
+    pub(super) fn release_memory(&self, shared: &Shared) {
+        let mut state = self.state.lock_unpoisoned();
+        shared
+            .message_memory
+            .fetch_sub(std::mem::take(&mut state.held), Ordering::SeqCst);
     }
 
     /// Notes that bytes came now (see [`Connection::silent_for`]).
@@ -671,6 +695,45 @@ fn unsent<'a>(slices: &[&'a [u8]], mut sent: usize) -> Vec<IoSlice<'a>> {
         }
     }
     rest
+}
+
+/// Brings what `state`'s large incoming messages hold of the daemon's
+/// message memory up to date: `Err` (closing the connection) when this
+/// connection's share takes the daemon past `max_message_memory`.
+fn account(shared: &Shared, state: &mut State) -> Result<(), String> {
+    let large = |bytes: usize| {
+        if bytes >= BUDGETED_FROM {
+            bytes as u64
+        } else {
+            0
+        }
+    };
+    let now = large(state.input.held_bytes())
+        + state
+            .ready
+            .iter()
+            .map(|message| large(message.payload.capacity()))
+            .sum::<u64>();
+    let before = std::mem::replace(&mut state.held, now);
+    if now <= before {
+        shared
+            .message_memory
+            .fetch_sub(before - now, Ordering::SeqCst);
+        return Ok(());
+    }
+    let total = shared
+        .message_memory
+        .fetch_add(now - before, Ordering::SeqCst)
+        + now
+        - before;
+    let max = shared.settings.max_message_memory;
+    if total > max {
+        return Err(format!(
+            "no memory left for its message: large messages being read or answered would take \
+             {total} bytes across connections (max_message_memory {max})"
+        ));
+    }
+    Ok(())
 }
 
 fn serializer_for(message: &Message) -> Result<&'static dyn Serializer, String> {

@@ -76,6 +76,9 @@ pub struct DaemonSettings {
     pub max_connections: usize,
     /// The largest message accepted, in bytes.
     pub max_message_size: u64,
+    /// The most memory large incoming messages may take at once, across
+    /// connections (see [`connection::BUDGETED_FROM`]).
+    pub max_message_memory: u64,
     /// How long a new connection has to complete its handshake before it
     /// is closed (`None`: as long as it likes).
     pub handshake_timeout: Option<Duration>,
@@ -106,6 +109,8 @@ struct Shared {
     /// Wakes the event loop at shutdown, once it runs.
     waker: Mutex<Option<Arc<poller::Waker>>>,
     next_connection: AtomicU64,
+    /// Bytes large incoming messages hold now, across connections.
+    message_memory: AtomicU64,
 }
 
 /// Stops a running [`Daemon::serve`] from another thread.
@@ -152,6 +157,7 @@ impl Daemon {
                 stopping: AtomicBool::new(false),
                 waker: Mutex::new(None),
                 next_connection: AtomicU64::new(1),
+                message_memory: AtomicU64::new(0),
             }),
         }
     }

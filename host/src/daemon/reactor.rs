@@ -400,6 +400,7 @@ impl Reactor {
         if connection.is_placed() {
             self.placed.fetch_sub(1, Ordering::SeqCst);
         }
+        connection.release_memory(&self.shared);
         self.poller.remove(&connection.stream);
         let _ = connection.stream.shutdown(Shutdown::Both);
         self.shared.locks.release_connection(connection.id);

@@ -23,6 +23,8 @@ use super::{AutoCleaner, BroadcastResponder, NAMESERVER_OBJECT, NameServer};
 /// Name-server messages are small; anything bigger is not a name-server
 /// call.
 const MAX_MESSAGE_SIZE: u64 = 1 << 20;
+/// All large name-server messages at once: 64 of the largest.
+const MAX_MESSAGE_MEMORY: u64 = 64 << 20;
 /// Lookups and registrations at once: each is short, so a few workers
 /// serve many clients.
 const WORKERS: usize = 16;
@@ -142,6 +144,7 @@ impl Launch {
                 threadpool_size: WORKERS,
                 max_connections: config.max_connections,
                 max_message_size: MAX_MESSAGE_SIZE,
+                max_message_memory: MAX_MESSAGE_MEMORY,
                 handshake_timeout: timeout_from_seconds(config.handshake_timeout),
                 idle_timeout: timeout_from_seconds(config.idle_timeout),
             },

@@ -409,6 +409,11 @@ impl Assembler {
         self.head_len == 0
     }
 
+    /// The bytes it has reserved for the message it is reading.
+    pub fn held_bytes(&self) -> usize {
+        self.annotations.capacity() + self.payload.capacity()
+    }
+
     /// Takes bytes from the front of `input`: returns how many it used
     /// and, when they complete a message, the message. Bytes after the end
     /// of a message are left for the next call.
