@@ -14,3 +14,4 @@ mod python_interop;
 mod rust_client;
 mod third_party_driver;
 mod tsl550;
+mod untrusted_input;
