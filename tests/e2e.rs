@@ -12,6 +12,7 @@ mod plugin_loading;
 mod plugins_cli;
 mod python_interop;
 mod rust_client;
+mod soak;
 mod third_party_driver;
 mod tsl550;
 mod untrusted_input;

@@ -334,7 +334,10 @@ fn the_monitor_api_answers_arbitrary_queries() {
         seen.insert(status);
     }
     // Both kinds were asked: queries it takes, and ones it refuses.
-    assert!(seen.contains(&200) && seen.contains(&400), "answers seen: {seen:?}");
+    assert!(
+        seen.contains(&200) && seen.contains(&400),
+        "answers seen: {seen:?}"
+    );
     let (status, answer) = get("/api/nameservers");
     assert_eq!(status, 200, "{answer}");
 }
