@@ -59,19 +59,17 @@ fn the_lab_survives_mixed_good_and_hostile_load_and_kill_9() {
                     n += 1;
                     let sample = match proxy.take() {
                         Some(sample) => sample,
-                        None => {
-                            match Proxy::connect(&format!("PYRONAME:sample@{ns}")) {
-                                Ok(mut sample) => {
-                                    sample.set_timeout(Some(Duration::from_secs(10)));
-                                    sample
-                                }
-                                Err(err) => {
-                                    failed_calls.lock().unwrap().push(err.to_string());
-                                    thread::sleep(Duration::from_millis(50));
-                                    continue;
-                                }
+                        None => match Proxy::connect(&format!("PYRONAME:sample@{ns}")) {
+                            Ok(mut sample) => {
+                                sample.set_timeout(Some(Duration::from_secs(10)));
+                                sample
                             }
-                        }
+                            Err(err) => {
+                                failed_calls.lock().unwrap().push(err.to_string());
+                                thread::sleep(Duration::from_millis(50));
+                                continue;
+                            }
+                        },
                     };
                     match sample.call::<i64>("add", (n, client)) {
                         Ok(sum) => {
@@ -124,11 +122,7 @@ fn the_lab_survives_mixed_good_and_hostile_load_and_kill_9() {
             let address = move || {
                 lab.ps()["services"]
                     .as_array()
-                    .and_then(|all| {
-                        all.iter()
-                            .find(|s| s["name"] == "sample")
-                            .cloned()
-                    })
+                    .and_then(|all| all.iter().find(|s| s["name"] == "sample").cloned())
                     .and_then(|service| service["uri"].as_str().map(str::to_owned))
                     .and_then(|uri| uri.rsplit('@').next().map(str::to_owned))
             };
@@ -166,8 +160,7 @@ fn the_lab_survives_mixed_good_and_hostile_load_and_kill_9() {
             let (stop, ns) = (&stop, &ns);
             scope.spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
-                    let Ok(sample) = Proxy::connect(&format!("PYRONAME:sample@{ns}"))
-                    else {
+                    let Ok(sample) = Proxy::connect(&format!("PYRONAME:sample@{ns}")) else {
                         thread::sleep(Duration::from_millis(100));
                         continue;
                     };
