@@ -314,6 +314,38 @@ fn a_stopped_daemon_is_killed_and_started_again() {
     lab.call("test.SampleService", "echo", &["back"]).success();
 }
 
+/// A daemon that does not answer because it is busy is left alone: a
+/// multiplex daemon running a 22 s call cannot answer the manager's Pyro
+/// ping meanwhile, but its stdin says it runs a call, so it is logged as
+/// busy, not killed, and the call returns.
+#[test]
+fn a_busy_daemon_is_not_killed_for_not_answering() {
+    let lab = Lab::demo();
+    let text = fs::read_to_string(&lab.config).expect("read the lab config");
+    let (before, instruments) = text.split_once("\n  instruments:\n").expect("instruments");
+    let instruments = instruments.replacen("servertype: thread", "servertype: multiplex", 1);
+    fs::write(
+        &lab.config,
+        format!("{before}\n  instruments:\n{instruments}"),
+    )
+    .expect("write");
+    lab.up().success();
+    let pid = lab.pid("instruments");
+    let mut sample =
+        pyrolab_host::client::Proxy::connect(&format!("PYRONAME:sample@127.0.0.1:{}", lab.ns_port))
+            .expect("look up sample");
+    sample.set_timeout(Some(Duration::from_secs(60)));
+    let answer: String = sample
+        .call("delayed_echo", ("long", 22.0))
+        .expect("the long call returns");
+    assert!(answer.ends_with("long"), "{answer}");
+    let daemon = lab.component("instruments");
+    assert_eq!(daemon["pid"], u64::from(pid), "{daemon:#}");
+    assert_eq!(daemon["restarts"], 0, "{daemon:#}");
+    let log = fs::read_to_string(daemon["log"].as_str().expect("a log")).expect("read the log");
+    assert!(log.contains("busy: does not answer calls"), "{log}");
+}
+
 #[test]
 fn reload_after_changing_one_daemon_restarts_only_that_one() {
     let lab = Lab::demo();

@@ -38,8 +38,12 @@ pub enum Event {
         #[serde(default)]
         local_address: Option<String>,
     },
-    /// The answer to the manager's [`PING`] line: the process runs.
-    Alive,
+    /// The answer to the manager's [`PING`] line: the process runs, with
+    /// this many calls in progress.
+    Alive {
+        #[serde(default)]
+        calls_in_progress: u64,
+    },
     /// A daemon's registrations changed: a name server went away, or came
     /// back and has the names again.
     Registrations {
@@ -100,12 +104,14 @@ pub const REGISTER_NOW: &str = "register";
 /// process does not).
 pub const PING: &str = "ping";
 
-/// Reads the manager's requests from stdin in the background: each line is
+/// Reads the manager's requests from stdin in the background: a [`PING`]
+/// is answered at once (with `calls_in_progress()`), each other line is
 /// handed to `on_line`; at the end of stdin (the manager closed the pipe
 /// or died), `on_close` is called once.
 pub fn watch_stdin(
     mut on_line: impl FnMut(&str) + Send + 'static,
     on_close: impl FnOnce() + Send + 'static,
+    calls_in_progress: impl Fn() -> u64 + Send + 'static,
 ) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("manager-watch".to_owned())
@@ -114,7 +120,9 @@ pub fn watch_stdin(
             let mut line = String::new();
             while matches!(stdin.read_line(&mut line), Ok(n) if n > 0) {
                 match line.trim() {
-                    PING => report(&Event::Alive),
+                    PING => report(&Event::Alive {
+                        calls_in_progress: calls_in_progress(),
+                    }),
                     other => on_line(other),
                 }
                 line.clear();

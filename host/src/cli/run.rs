@@ -181,6 +181,7 @@ fn run_daemon(
     );
     if supervised {
         let on_close = shutdown.clone();
+        let activity = shutdown.clone();
         let nudge = Arc::clone(&registrar);
         supervised::watch_stdin(
             move |line| {
@@ -189,6 +190,7 @@ fn run_daemon(
                 }
             },
             move || on_close.shutdown(),
+            move || activity.calls_in_progress(),
         )?;
     }
     launch.serve(bound, &shutdown, &registrar);
@@ -236,7 +238,12 @@ fn run_nameserver(
     );
     if supervised {
         let on_close = shutdown.clone();
-        supervised::watch_stdin(|_| {}, move || on_close.shutdown())?;
+        let activity = shutdown.clone();
+        supervised::watch_stdin(
+            |_| {},
+            move || on_close.shutdown(),
+            move || activity.calls_in_progress(),
+        )?;
         supervised::report(&Event::Ready {
             address: location.clone(),
             services: Vec::new(),

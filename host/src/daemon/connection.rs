@@ -537,7 +537,11 @@ impl Connection {
                 kind::INVOKE => {
                     let serializer = serializer_for(&message)?;
                     workers.before_call();
-                    match dispatch::invoke(shared, &mut state.sessions, serializer, &message) {
+                    let outcome = {
+                        let _running = shared.call_running();
+                        dispatch::invoke(shared, &mut state.sessions, serializer, &message)
+                    };
+                    match outcome {
                         Outcome::Reply(frame) => state.output = Some(Outgoing::frame(frame)),
                         Outcome::Parts(header, payload) => {
                             state.output = Some(Outgoing::parts(header, payload));

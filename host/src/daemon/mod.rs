@@ -111,6 +111,8 @@ struct Shared {
     next_connection: AtomicU64,
     /// Bytes large incoming messages hold now, across connections.
     message_memory: AtomicU64,
+    /// Calls being run now (driver calls and daemon methods alike).
+    calls_in_progress: AtomicU64,
 }
 
 /// Stops a running [`Daemon::serve`] from another thread.
@@ -120,6 +122,13 @@ pub struct ShutdownHandle {
 }
 
 impl ShutdownHandle {
+    /// How many calls the daemon is running now: a daemon that does not
+    /// answer while it runs some is busy, one that runs none is stuck
+    /// (the manager's liveness probe tells them apart so).
+    pub fn calls_in_progress(&self) -> u64 {
+        self.shared.calls_in_progress.load(Ordering::SeqCst)
+    }
+
     /// Asks the daemon to stop: it accepts no more connections, lets calls
     /// in progress finish and reply, then `serve` returns.
     pub fn shutdown(&self) {
@@ -158,6 +167,7 @@ impl Daemon {
                 waker: Mutex::new(None),
                 next_connection: AtomicU64::new(1),
                 message_memory: AtomicU64::new(0),
+                calls_in_progress: AtomicU64::new(0),
             }),
         }
     }
@@ -199,5 +209,21 @@ impl Shared {
 
     fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Counts a call as running until the guard is dropped.
+    fn call_running(&self) -> CallRunning<'_> {
+        self.calls_in_progress.fetch_add(1, Ordering::SeqCst);
+        CallRunning(&self.calls_in_progress)
+    }
+}
+
+/// A call counted in [`Shared::calls_in_progress`] while it lives (a
+/// panicking call is uncounted too).
+struct CallRunning<'a>(&'a AtomicU64);
+
+impl Drop for CallRunning<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }

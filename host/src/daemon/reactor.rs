@@ -294,6 +294,7 @@ impl Reactor {
     fn run_deferred(self: &Arc<Self>, deferred: &mut Vec<Job>) {
         for job in deferred.drain(..) {
             self.before_call();
+            let _running = self.shared.call_running();
             if catch_unwind(AssertUnwindSafe(job)).is_err() {
                 tracing::error!("a oneway call failed unexpectedly (a bug in pyrolab-host)");
             }

@@ -68,8 +68,10 @@ pub struct Slot {
     /// Where the manager reaches it to ask whether it answers (its bound
     /// address; `address` may be a NAT one).
     pub probe_address: Option<String>,
-    /// When it last said it runs ([`Event::Alive`]).
+    /// When it last said it runs ([`Event::Alive`]), and how many calls
+    /// it was running then.
     pub alive_at: Option<Instant>,
+    pub calls_in_progress: u64,
     pub services: Vec<ServedService>,
     pub registrations: Vec<RegistrationOutcome>,
     /// Service → lock holder.
@@ -95,6 +97,7 @@ impl Slot {
             address: None,
             probe_address: None,
             alive_at: None,
+            calls_in_progress: 0,
             services: Vec::new(),
             registrations: Vec::new(),
             locks: BTreeMap::new(),
@@ -426,7 +429,10 @@ impl Manager {
             return;
         }
         match event {
-            Event::Alive => slot.alive_at = Some(Instant::now()),
+            Event::Alive { calls_in_progress } => {
+                slot.alive_at = Some(Instant::now());
+                slot.calls_in_progress = calls_in_progress;
+            }
             Event::Ready {
                 address,
                 services,

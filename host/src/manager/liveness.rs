@@ -10,12 +10,14 @@
 //!   a row, means the process is not running: it is killed, and its
 //!   restart policy decides what comes next, as after a crash.
 //! - its own protocol: a Pyro `ping` of `Pyro.Daemon` at its bound
-//!   address. A component that answers its stdin but not this is running
-//!   but not answering calls (every worker of a daemon in a driver call
-//!   that does not return, say): that is logged, when it starts and when
+//!   address, after its stdin has answered. The stdin answer says how many
+//!   calls it is running. One that runs calls but does not answer is busy
+//!   (every worker of a daemon in a driver call, or a multiplex daemon's
+//!   one call that takes long): that is logged, when it starts and when
 //!   it ends, but the component is not killed, since a driver call may
-//!   legitimately take long (a multiplex daemon runs one call at a time),
-//!   and killing it would abort what the instrument is doing.
+//!   rightly take long and killing it would abort what the instrument is
+//!   doing. One that runs no call and still does not answer is stuck: it
+//!   counts as a miss, as a silent stdin does.
 
 use std::io::Write;
 use std::sync::Mutex;
@@ -57,47 +59,50 @@ impl Manager {
             let Some(address) = self.probe_address(id, generation) else {
                 continue;
             };
-            if self.asked_alive(id, generation, ended) {
+            let miss = match self.asked_alive(id, generation, ended) {
+                None if ended.load(Ordering::SeqCst) => return,
+                None => Some(format!(
+                    "no answer to a ping within {} s",
+                    ALIVE_WITHIN.as_secs()
+                )),
+                Some(calls) => match (pyro_ping(&address), calls) {
+                    (Ok(()), _) => {
+                        if !answering_calls {
+                            self.note(id, &format!("answers calls at {address} again"));
+                        }
+                        answering_calls = true;
+                        None
+                    }
+                    (Err(err), 0) => Some(format!(
+                        "does not answer calls at {address} ({err}) while it runs none"
+                    )),
+                    (Err(err), calls) => {
+                        if answering_calls {
+                            let message = format!(
+                                "busy: does not answer calls at {address} ({err}) while it runs \
+                                 {calls}; not restarted for it"
+                            );
+                            tracing::warn!("{id} {message}");
+                            self.note(id, &message);
+                        }
+                        answering_calls = false;
+                        None
+                    }
+                },
+            };
+            let Some(miss) = miss else {
                 missed = 0;
-            } else {
-                if ended.load(Ordering::SeqCst) {
-                    return;
-                }
-                missed += 1;
-                self.note(
-                    id,
-                    &format!(
-                        "no answer to a ping within {} s ({missed} of {MISSES})",
-                        ALIVE_WITHIN.as_secs()
-                    ),
-                );
-                if missed >= MISSES {
-                    let reason = format!(
-                        "stopped answering: no answer to a ping within {} s, {MISSES} times in a \
-                         row; killed",
-                        ALIVE_WITHIN.as_secs()
-                    );
-                    tracing::error!("{id} {reason}");
-                    *hung.lock_unpoisoned() = Some(reason);
-                    process::kill(pid, Signal::Kill);
-                    return;
-                }
                 continue;
+            };
+            missed += 1;
+            self.note(id, &format!("{miss} ({missed} of {MISSES})"));
+            if missed >= MISSES {
+                let reason = format!("stopped answering: {miss}, {MISSES} times in a row; killed");
+                tracing::error!("{id} {reason}");
+                *hung.lock_unpoisoned() = Some(reason);
+                process::kill(pid, Signal::Kill);
+                return;
             }
-            let pinged = pyro_ping(&address);
-            match (&pinged, answering_calls) {
-                (Err(err), true) => {
-                    let message = format!(
-                        "runs, but does not answer calls at {address} ({err}): every worker busy \
-                         in a driver call, or stuck; not restarted for it"
-                    );
-                    tracing::warn!("{id} {message}");
-                    self.note(id, &message);
-                }
-                (Ok(()), false) => self.note(id, &format!("answers calls at {address} again")),
-                _ => {}
-            }
-            answering_calls = pinged.is_ok();
         }
     }
 
@@ -119,18 +124,22 @@ impl Manager {
     }
 
     /// Writes a ping on the component's stdin and waits (at most
-    /// [`ALIVE_WITHIN`]) for its answer.
-    fn asked_alive(&self, id: &ComponentId, generation: u64, ended: &AtomicBool) -> bool {
+    /// [`ALIVE_WITHIN`]) for its answer: the calls it runs, or `None`
+    /// without an answer.
+    fn asked_alive(&self, id: &ComponentId, generation: u64, ended: &AtomicBool) -> Option<u64> {
+        // Another run's, or exiting (the supervisor sees that): nothing to
+        // ask, and nothing missed.
+        const NOT_ASKED: Option<u64> = Some(1);
         let asked = Instant::now();
         let mut lab = self.lab();
         let Some(slot) = lab.slots.get_mut(id) else {
-            return true;
+            return NOT_ASKED;
         };
         if slot.generation != generation {
-            return true;
+            return NOT_ASKED;
         }
         let Some(stdin) = slot.stdin.as_mut() else {
-            return true;
+            return NOT_ASKED;
         };
         let line = format!("{}\n", supervised::PING);
         if stdin
@@ -138,8 +147,7 @@ impl Manager {
             .and_then(|()| stdin.flush())
             .is_err()
         {
-            // Its stdin is gone: it is exiting, which the supervisor sees.
-            return true;
+            return NOT_ASKED;
         }
         let answered = |lab: &mut super::Lab| {
             ended.load(Ordering::SeqCst)
@@ -149,8 +157,11 @@ impl Manager {
                     .and_then(|slot| slot.alive_at)
                     .is_some_and(|at| at >= asked)
         };
-        let (_lab, in_time) = sync::wait_until(&self.changed, lab, ALIVE_WITHIN, answered);
-        in_time
+        let (lab, in_time) = sync::wait_until(&self.changed, lab, ALIVE_WITHIN, answered);
+        if !in_time || ended.load(Ordering::SeqCst) {
+            return None;
+        }
+        lab.slots.get(id).map(|slot| slot.calls_in_progress)
     }
 
     /// Writes a line of the manager's own into the component's log.
