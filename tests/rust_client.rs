@@ -509,6 +509,33 @@ fn assert_still_open(stream: &mut TcpStream) {
     }
 }
 
+/// `max_message_size` bounded requests only: a reply over it was sent,
+/// where Pyro5 (whose one limit bounds both ways) closes the connection
+/// instead. Now the daemon does so too, logging why, and serves on.
+#[test]
+fn a_reply_over_max_message_size_closes_its_connection_as_in_pyro5() {
+    let sandbox = Sandbox::new();
+    let extra = "    max_message_size: 4096\n";
+    let (daemon, location) = start_lab_daemon(&sandbox, &lab_config(&sandbox, "thread", extra));
+    let catalog = proxy(&location, "library");
+    for book in 0..200 {
+        catalog
+            .call::<()>(
+                "add_book",
+                (format!("A book with a long enough title, volume {book}"), 1),
+            )
+            .unwrap();
+    }
+    match catalog.call::<Value>("get_catalog", ()) {
+        Err(ClientError::ConnectionClosed(_)) => {}
+        other => panic!("a reply over the limit was not refused: {other:?}"),
+    }
+    let sample = proxy(&location, "sample");
+    assert_eq!(sample.call::<i64>("add", (2, 2)).unwrap(), 4);
+    let output = daemon.stop();
+    assert!(output.stderr.contains("its reply is too large"), "{output}");
+}
+
 /// A TCP connection to `location` past a CONNECT to `sample`.
 fn handshaken_socket(location: &str) -> TcpStream {
     use pyrolab_host::wire::message::{Message, kind};

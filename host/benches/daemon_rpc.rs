@@ -87,6 +87,7 @@ fn start_daemon(servertype: ServerType) -> String {
             max_connections: 256,
             max_message_size: 1 << 30,
             max_message_memory: 2 << 30,
+            max_reply_size: 1 << 30,
             handshake_timeout: Some(Duration::from_secs(5)),
             idle_timeout: None,
         },

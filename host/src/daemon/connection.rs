@@ -541,6 +541,14 @@ impl Connection {
                         let _running = shared.call_running();
                         dispatch::invoke(shared, &mut state.sessions, serializer, &message)
                     };
+                    let max = shared.settings.max_reply_size;
+                    if let Some(size) = outcome.reply_size().filter(|&size| size as u64 > max) {
+                        // As Pyro5 does: the reply is not sent, the
+                        // connection is closed.
+                        return Err(format!(
+                            "its reply is too large ({size} bytes, max_message_size {max})"
+                        ));
+                    }
                     match outcome {
                         Outcome::Reply(frame) => state.output = Some(Outgoing::frame(frame)),
                         Outcome::Parts(header, payload) => {

@@ -43,6 +43,19 @@ pub(super) enum Outcome {
     Deferred(Job),
 }
 
+impl Outcome {
+    /// The size of the reply's annotations and payload, which Pyro5 holds
+    /// to `max_message_size` as it does a request's (`None`: no reply).
+    pub(super) fn reply_size(&self) -> Option<usize> {
+        match self {
+            Outcome::Reply(frame) => Some(frame.len().saturating_sub(HEADER_SIZE)),
+            Outcome::Parts(_, payload) => Some(payload.len()),
+            Outcome::Scattered(_, scatter, _) => Some(scatter.len()),
+            Outcome::NoReply | Outcome::Deferred(_) => None,
+        }
+    }
+}
+
 /// Work to run once the connection is free again.
 pub(super) type Job = Box<dyn FnOnce() + Send>;
 

@@ -144,6 +144,7 @@ fn settings(name: &str, config: &DaemonConfig) -> DaemonSettings {
         threadpool_size: config.threadpool_size,
         max_connections: config.max_connections,
         max_message_size: config.max_message_size,
+        max_reply_size: config.max_message_size,
         max_message_memory: config.max_message_memory,
         handshake_timeout: super::timeout_from_seconds(config.handshake_timeout),
         idle_timeout: super::timeout_from_seconds(config.idle_timeout),

@@ -76,6 +76,10 @@ pub struct DaemonSettings {
     pub max_connections: usize,
     /// The largest message accepted, in bytes.
     pub max_message_size: u64,
+    /// The largest reply sent, in bytes (annotations and payload): a call
+    /// whose reply is larger closes its connection, as in Pyro5 (whose one
+    /// `MAX_MESSAGE_SIZE` bounds both ways).
+    pub max_reply_size: u64,
     /// The most memory large incoming messages may take at once, across
     /// connections (see [`connection::BUDGETED_FROM`]).
     pub max_message_memory: u64,

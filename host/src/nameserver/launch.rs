@@ -23,6 +23,9 @@ use super::{AutoCleaner, BroadcastResponder, NAMESERVER_OBJECT, NameServer};
 /// Name-server messages are small; anything bigger is not a name-server
 /// call.
 const MAX_MESSAGE_SIZE: u64 = 1 << 20;
+/// A listing of a large lab is large: replies are held to Pyro5's default
+/// limit, which stock clients accept.
+const MAX_REPLY_SIZE: u64 = 1 << 30;
 /// All large name-server messages at once: 64 of the largest.
 const MAX_MESSAGE_MEMORY: u64 = 64 << 20;
 /// Lookups and registrations at once: each is short, so a few workers
@@ -144,6 +147,7 @@ impl Launch {
                 threadpool_size: WORKERS,
                 max_connections: config.max_connections,
                 max_message_size: MAX_MESSAGE_SIZE,
+                max_reply_size: MAX_REPLY_SIZE,
                 max_message_memory: MAX_MESSAGE_MEMORY,
                 handshake_timeout: timeout_from_seconds(config.handshake_timeout),
                 idle_timeout: timeout_from_seconds(config.idle_timeout),
