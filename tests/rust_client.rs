@@ -536,6 +536,33 @@ fn a_reply_over_max_message_size_closes_its_connection_as_in_pyro5() {
     assert!(output.stderr.contains("its reply is too large"), "{output}");
 }
 
+/// Dunder methods were refused as private at call time though advertised:
+/// Pyro5 lets a client call a dunder name (`__len__`, `__getitem__`)
+/// unless it is in its fixed private list (`__eq__`, `__init__`, ...), and
+/// keeps every other `_name` private. Metadata follows the same rule.
+#[test]
+fn dunder_methods_follow_pyro5s_rule() {
+    let sandbox = Sandbox::new();
+    let (_daemon, location) = start_lab_daemon(&sandbox, &lab_config(&sandbox, "thread", ""));
+    let faulty = proxy(&location, "counter_single");
+    faulty.call::<u64>("count", ()).unwrap();
+    assert_eq!(faulty.call::<u64>("__len__", ()).unwrap(), 1);
+    let methods = faulty.exposed("methods").unwrap();
+    assert!(methods.iter().any(|m| m == "__len__"), "{methods:?}");
+    assert!(!methods.iter().any(|m| m == "__eq__"), "{methods:?}");
+    for private in ["__eq__", "__init__", "_count", "__"] {
+        let err = faulty.call::<Value>(private, (1,)).unwrap_err();
+        let ClientError::Remote(remote) = &err else {
+            panic!("{private}: {err}");
+        };
+        assert_eq!(remote.kind(), "AttributeError", "{private}: {err}");
+        assert!(
+            err.to_string().contains("private attribute"),
+            "{private}: {err}"
+        );
+    }
+}
+
 /// A TCP connection to `location` past a CONNECT to `sample`.
 fn handshaken_socket(location: &str) -> TcpStream {
     use pyrolab_host::wire::message::{Message, kind};

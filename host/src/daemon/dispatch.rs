@@ -421,7 +421,7 @@ fn target(
     let is_property_access = matches!(method, "__getattr__" | "__setattr__");
     // No Python name holds a NUL; the host's own calls to a library do
     // (`abi::lending`), and no client may make them.
-    if (method.starts_with('_') || method.contains('\0')) && !is_property_access {
+    if method.contains('\0') || (super::pyro::is_private_attribute(method) && !is_property_access) {
         return Err(exception(
             "builtins.AttributeError",
             &format!("attempt to access private attribute '{method}'"),

@@ -38,6 +38,67 @@ pub fn service_method(method: &str) -> Option<Value> {
     }
 }
 
+/// Dunder names Pyro5 never lets a client call (`_private_dunder_methods`
+/// in Pyro5 5.17's `server.py`): Python's object machinery.
+const PRIVATE_DUNDER_METHODS: &[&str] = &[
+    "__init__",
+    "__init_subclass__",
+    "__class__",
+    "__module__",
+    "__weakref__",
+    "__call__",
+    "__new__",
+    "__del__",
+    "__repr__",
+    "__str__",
+    "__format__",
+    "__nonzero__",
+    "__bool__",
+    "__coerce__",
+    "__cmp__",
+    "__eq__",
+    "__ne__",
+    "__hash__",
+    "__ge__",
+    "__gt__",
+    "__le__",
+    "__lt__",
+    "__dir__",
+    "__enter__",
+    "__exit__",
+    "__copy__",
+    "__deepcopy__",
+    "__sizeof__",
+    "__getattr__",
+    "__setattr__",
+    "__hasattr__",
+    "__getattribute__",
+    "__delattr__",
+    "__instancecheck__",
+    "__subclasscheck__",
+    "__getinitargs__",
+    "__getnewargs__",
+    "__getstate__",
+    "__setstate__",
+    "__reduce__",
+    "__reduce_ex__",
+    "__subclasshook__",
+];
+
+/// Whether a client may not call `name`, by Pyro5's rule
+/// (`is_private_attribute`): a name starting with `_` is private unless it
+/// is a dunder name (`__len__`, `__getitem__`) not in Pyro5's fixed list.
+pub fn is_private_attribute(name: &str) -> bool {
+    if PRIVATE_DUNDER_METHODS.contains(&name) {
+        return true;
+    }
+    if !name.starts_with('_') {
+        return false;
+    }
+    let dunder = name.len() > 4 && name.starts_with("__") && name.ends_with("__");
+    !dunder
+}
+
 fn map(entries: Vec<(&str, Value)>) -> Value {
     Value::Map(
         entries
@@ -62,12 +123,13 @@ pub fn metadata(class: &ClassDescriptor, extra_methods: &[&str]) -> Value {
         .methods
         .iter()
         .map(|m| m.name.as_str())
+        .filter(|name| !is_private_attribute(name))
         .chain(extra_methods.iter().copied())
         .chain(SERVICE_METHODS.iter().copied());
     let oneway = class
         .methods
         .iter()
-        .filter(|m| m.oneway)
+        .filter(|m| m.oneway && !is_private_attribute(&m.name))
         .map(|m| m.name.as_str());
     let attrs = class.properties.iter().map(|p| p.name.as_str());
     map(vec![
