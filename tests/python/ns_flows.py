@@ -46,6 +46,11 @@ def registry(port):
     assert ns.list(regex=r"my\..*2") == {"my.obj2": "PYRO:obj2@127.0.0.1:5556"}
     assert ns.list(regex=r"obj") == {}, "regex is anchored at the start, like re.match"
     expect_raises(Pyro5.errors.NamingError, ns.list, regex="(")
+    # Python's re syntax, as Pyro5's name server takes it: look-ahead and
+    # back-references too.
+    assert ns.list(regex=r"my\.obj(?!2)") == {"my.obj": "PYRO:obj@127.0.0.1:5555"}
+    assert ns.list(regex=r"(m)y\.(?=o)obj\d") == {"my.obj2": "PYRO:obj2@127.0.0.1:5556"}
+    assert ns.list(regex=r"(?P<m>m)y") == ns.list(prefix="my")
     expect_raises(ValueError, ns.list, prefix="my.", regex="my")
     found = ns.yplookup(meta_all={"a"})
     assert list(found) == ["my.obj"] and set(found["my.obj"][1]) == {"a", "b"}, found

@@ -196,8 +196,14 @@ impl NameServer {
             }
             (_, Some(prefix), _) => matching(&state.entries, |n| n.starts_with(&prefix)),
             (_, None, Some(regex)) => {
-                let regex = compile_regex(&regex)?;
-                matching(&state.entries, |n| regex.is_match(n))
+                let regex = NameRegex::new(&regex)?;
+                let mut doomed = Vec::new();
+                for name in state.entries.keys() {
+                    if regex.matches(name)? {
+                        doomed.push(name.clone());
+                    }
+                }
+                doomed
             }
             _ => return Ok(Value::Int(0)),
         };
@@ -221,13 +227,20 @@ impl NameServer {
                 "you can only filter on one thing at a time",
             ));
         }
-        let regex = regex.as_deref().map(compile_regex).transpose()?;
+        let regex = regex.as_deref().map(NameRegex::new).transpose()?;
         let state = self.state();
-        let selected = state.entries.iter().filter(|(name, _)| {
-            prefix.as_ref().is_none_or(|p| name.starts_with(p.as_str()))
-                && regex.as_ref().is_none_or(|r| r.is_match(name))
-        });
-        Ok(listing(selected, with_metadata))
+        let mut selected = Vec::new();
+        for (name, entry) in &state.entries {
+            let by_prefix = prefix.as_ref().is_none_or(|p| name.starts_with(p.as_str()));
+            let by_regex = match &regex {
+                Some(regex) => regex.matches(name)?,
+                None => true,
+            };
+            if by_prefix && by_regex {
+                selected.push((name, entry));
+            }
+        }
+        Ok(listing(selected.into_iter(), with_metadata))
     }
 
     fn yplookup(&self, call: CallArgs) -> Reply {
@@ -524,26 +537,32 @@ fn matching(entries: &BTreeMap<String, Entry>, keep: impl Fn(&str) -> bool) -> V
     entries.keys().filter(|n| keep(n)).cloned().collect()
 }
 
-/// Compiles a regex anchored at the start, as Python's `re.match` is.
-fn compile_regex(pattern: &str) -> Result<regex::Regex, Value> {
-    regex::Regex::new(&format!("^(?:{pattern})")).map_err(|err| {
-        naming_error(&format!(
-            "invalid regex: {}",
-            regex_problem(&err.to_string())
-        ))
-    })
+/// A `regex=` filter: Python's `re` syntax (look-around and
+/// back-references too), matched at the start of a name as Python's
+/// `re.match` is. Backtracking is bounded, so a pattern that would take
+/// long is an error, not the name server's time.
+struct NameRegex(fancy_regex::Regex);
+
+impl NameRegex {
+    fn new(pattern: &str) -> Result<NameRegex, Value> {
+        fancy_regex::RegexBuilder::new(&format!("^(?:{pattern})"))
+            .backtrack_limit(REGEX_BACKTRACK_LIMIT)
+            .build()
+            .map(NameRegex)
+            .map_err(|err| naming_error(&format!("invalid regex: {err}")))
+    }
+
+    fn matches(&self, name: &str) -> Result<bool, Value> {
+        self.0.is_match(name).map_err(|err| {
+            naming_error(&format!(
+                "regex too costly to match against {name:?}: {err}"
+            ))
+        })
+    }
 }
 
-/// The regex crate's multi-line report, reduced to its last line (the
-/// problem itself) for a one-line exception message.
-fn regex_problem(report: &str) -> String {
-    let last = report
-        .lines()
-        .rfind(|line| !line.trim().is_empty())
-        .unwrap_or(report)
-        .trim();
-    last.strip_prefix("error: ").unwrap_or(last).to_owned()
-}
+/// Steps a regex may backtrack per name (fancy-regex's default).
+const REGEX_BACKTRACK_LIMIT: usize = 1_000_000;
 
 fn naming_error(message: &str) -> Value {
     exception(NAMING_ERROR, message, Vec::new())
@@ -564,4 +583,39 @@ fn type_error(err: DriverError) -> Value {
 fn storage_error(err: storage::StoreError) -> Value {
     tracing::error!("name server storage failed: {err}");
     naming_error(&format!("storage error: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naming_message(error: Value) -> String {
+        format!("{error:?}")
+    }
+
+    #[test]
+    fn regexes_take_python_syntax_and_are_anchored_at_the_start() {
+        let matches =
+            |pattern: &str, name: &str| NameRegex::new(pattern).unwrap().matches(name).unwrap();
+        assert!(matches(r"lab\.(?!scope)", "lab.laser"));
+        assert!(!matches(r"lab\.(?!scope)", "lab.scope"));
+        assert!(matches(r"(l)ab\.\1aser", "lab.laser"));
+        assert!(matches(r"(?P<x>lab)", "lab.laser"));
+        assert!(
+            !matches(r"laser", "lab.laser"),
+            "anchored at the start, as re.match"
+        );
+        let invalid = naming_message(NameRegex::new("(").map(|_| ()).unwrap_err());
+        assert!(invalid.contains("invalid regex"), "{invalid}");
+    }
+
+    #[test]
+    fn a_regex_that_backtracks_for_ages_is_an_error_not_a_hang() {
+        let regex = NameRegex::new(r"(a|aa)*(?=b)c").unwrap();
+        let name = "a".repeat(64);
+        let started = std::time::Instant::now();
+        let costly = naming_message(regex.matches(&name).unwrap_err());
+        assert!(costly.contains("too costly"), "{costly}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    }
 }
