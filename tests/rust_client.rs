@@ -274,23 +274,28 @@ fn resident_kb(pid: u32, field: &str) -> u64 {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
+/// A oneway call does not hold up the calls after it, on a thread daemon
+/// and (as Pyro5's `ONEWAY_THREADED` runs them on threads of their own)
+/// on a multiplex daemon too, where they used to wait in its one queue.
 #[test]
 fn oneway_calls_do_not_hold_up_the_connection() {
-    let sandbox = Sandbox::new();
-    let (_daemon, location) = start_lab_daemon(&sandbox, &lab_config(&sandbox, "thread", ""));
-    let faulty = proxy(&location, "faulty");
-    let start = Instant::now();
-    faulty
-        .call_oneway("slow_fire", CallArgs::positional(vec![2.0.into()]))
-        .unwrap();
-    // A `&self` method: it may run beside the oneway call (a `&mut self`
-    // one would rightly wait for the driver's lock).
-    let _: (String, u32) = faulty.call("settings", ()).unwrap();
-    assert!(
-        start.elapsed() < Duration::from_millis(1500),
-        "took {:?}",
-        start.elapsed()
-    );
+    for servertype in ["thread", "multiplex"] {
+        let sandbox = Sandbox::new();
+        let (_daemon, location) = start_lab_daemon(&sandbox, &lab_config(&sandbox, servertype, ""));
+        let faulty = proxy(&location, "faulty");
+        let start = Instant::now();
+        faulty
+            .call_oneway("slow_fire", CallArgs::positional(vec![2.0.into()]))
+            .unwrap();
+        // A `&self` method: it may run beside the oneway call (a `&mut
+        // self` one would rightly wait for the driver's lock).
+        let _: (String, u32) = faulty.call("settings", ()).unwrap();
+        assert!(
+            start.elapsed() < Duration::from_millis(1500),
+            "{servertype}: took {:?}",
+            start.elapsed()
+        );
+    }
 }
 
 /// Two one-second calls from two connections: overlapping on a thread
@@ -452,8 +457,10 @@ fn large_messages_share_a_daemon_wide_memory_budget() {
     let trickling: Vec<TcpStream> = (0..3)
         .map(|_| {
             let mut stream = handshaken_socket(&location);
-            stream.write_all(&header).unwrap();
-            stream.write_all(&vec![0u8; 1 << 20]).unwrap();
+            // The daemon may close the third before it has all of this.
+            let _ = stream
+                .write_all(&header)
+                .and_then(|()| stream.write_all(&vec![0u8; 1 << 20]));
             thread::sleep(Duration::from_millis(300));
             stream
         })

@@ -299,6 +299,13 @@ impl Connection {
         }
     }
 
+    /// Lets go of the connection whatever came meanwhile: the caller has
+    /// the poller report it again ([`Poller::unmute`](super::poller::Poller::unmute)),
+    /// so the news is not lost but goes to another worker.
+    pub(super) fn let_go(&self) {
+        self.owner.store(FREE, Ordering::Release);
+    }
+
     /// Whether the connection is free, between messages and with nothing
     /// to send, so closing it loses nothing.
     pub(super) fn is_idle(&self) -> bool {

@@ -94,7 +94,7 @@ pub(super) fn invoke(
                 Outcome::Deferred(job)
             }
             Ok(Some(job)) => {
-                job();
+                shared.oneway_threads.run(job);
                 Outcome::NoReply
             }
             Ok(None) => Outcome::NoReply,

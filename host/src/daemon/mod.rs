@@ -117,6 +117,56 @@ struct Shared {
     message_memory: AtomicU64,
     /// Calls being run now (driver calls and daemon methods alike).
     calls_in_progress: AtomicU64,
+    /// Where a multiplex daemon runs oneway calls.
+    oneway_threads: OnewayThreads,
+}
+
+/// Where a `multiplex` daemon runs oneway calls: each on a thread of its
+/// own, as Pyro5 does (`ONEWAY_THREADED`), so the calls after it are not
+/// held up, at most [`OnewayThreads::MAX`] at once; beyond that a oneway
+/// call runs on the daemon's worker, which meanwhile reads nothing (the
+/// back-pressure that bounds a flood of them).
+#[derive(Default)]
+struct OnewayThreads {
+    running: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl OnewayThreads {
+    /// Oneway calls of a multiplex daemon running at once, at most.
+    const MAX: usize = 16;
+
+    fn run(&self, job: dispatch::Job) {
+        let running = &self.running;
+        let free = running
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < Self::MAX).then_some(n + 1)
+            })
+            .is_ok();
+        if !free {
+            job();
+            return;
+        }
+        let done = Arc::clone(running);
+        // Kept here too, so that a thread that cannot start leaves the
+        // call to run in line.
+        let job = Arc::new(Mutex::new(Some(job)));
+        let taken = Arc::clone(&job);
+        let spawned = std::thread::Builder::new()
+            .name("oneway".to_owned())
+            .spawn(move || {
+                if let Some(job) = taken.lock_unpoisoned().take() {
+                    job();
+                }
+                done.fetch_sub(1, Ordering::SeqCst);
+            });
+        if let Err(err) = spawned {
+            tracing::warn!("cannot start a thread for a oneway call ({err}); running it in line");
+            running.fetch_sub(1, Ordering::SeqCst);
+            if let Some(job) = job.lock_unpoisoned().take() {
+                job();
+            }
+        }
+    }
 }
 
 /// Stops a running [`Daemon::serve`] from another thread.
@@ -172,6 +222,7 @@ impl Daemon {
                 next_connection: AtomicU64::new(1),
                 message_memory: AtomicU64::new(0),
                 calls_in_progress: AtomicU64::new(0),
+                oneway_threads: OnewayThreads::default(),
             }),
         }
     }

@@ -271,18 +271,17 @@ impl Reactor {
                     self.close(&connection, reason);
                     break;
                 }
-                Next::Pause if connection.release() => {
-                    // Its unread bytes raise no new event: ask for one, so
-                    // that another worker serves it while this one runs
-                    // what it left.
+                Next::Pause => {
+                    // Let go even if news came meanwhile (its next call,
+                    // say): its unread bytes raise no new event, so ask
+                    // for one, and another worker serves it while this
+                    // one runs the oneway calls it left.
+                    connection.let_go();
                     if let Err(err) = self.poller.unmute(&connection.stream, connection.id) {
                         tracing::warn!("cannot watch a connection's socket again: {err}");
                     }
                     break;
                 }
-                // An event came meanwhile: the connection is still this
-                // worker's. Its oneway calls first, then the rest of it.
-                Next::Pause => self.run_deferred(deferred),
                 Next::Wait if connection.release() => break,
                 Next::Wait => {}
             }
