@@ -570,6 +570,52 @@ fn dunder_methods_follow_pyro5s_rule() {
     }
 }
 
+/// Drivers could take no `**kwargs`: the SDK refused every keyword its
+/// parameters do not name. A `#[kwargs]` parameter now takes them (as a
+/// Python `**kwargs` does), while methods without one still refuse them
+/// with Python's message, and the signature shows it.
+#[test]
+fn a_kwargs_parameter_takes_the_keywords_no_other_parameter_takes() {
+    let sandbox = Sandbox::new();
+    let (_daemon, location) = start_lab_daemon(&sandbox, &lab_config(&sandbox, "thread", ""));
+    let sample = proxy(&location, "sample");
+    let options = sample
+        .call_with(
+            "options",
+            CallArgs::positional(Vec::new())
+                .kwarg("a", 1)
+                .kwarg("prefix", "x.")
+                .kwarg("b", "two"),
+        )
+        .unwrap();
+    let expected = Value::Map(vec![
+        (Value::from("x.a"), Value::Int(1)),
+        (Value::from("x.b"), Value::from("two")),
+    ]);
+    assert_eq!(options, expected);
+    let positional = sample
+        .call_with(
+            "options",
+            CallArgs::positional(vec!["y.".into()]).kwarg("c", true),
+        )
+        .unwrap();
+    assert_eq!(
+        positional,
+        Value::Map(vec![(Value::from("y.c"), Value::Bool(true))])
+    );
+    let err = sample
+        .call_with(
+            "echo",
+            CallArgs::positional(vec!["hi".into()]).kwarg("colour", "red"),
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("echo() got an unexpected keyword argument 'colour'"),
+        "{err}"
+    );
+}
+
 /// A TCP connection to `location` past a CONNECT to `sample`.
 fn handshaken_socket(location: &str) -> TcpStream {
     use pyrolab_host::wire::message::{Message, kind};

@@ -119,6 +119,10 @@ pub struct Arguments {
     next_variadic: usize,
 }
 
+/// Whether a method takes keywords beyond its parameters (`**kwargs`).
+#[doc(hidden)]
+pub type Keywords = Option<&'static str>;
+
 impl Arguments {
     /// Checks the call's shape against the parameter list: too many
     /// positional arguments, unknown keywords, and a parameter given twice
@@ -127,6 +131,7 @@ impl Arguments {
         method: &'static str,
         params: &'static [&'static str],
         variadic: Option<&'static str>,
+        keywords: Keywords,
         call: CallArgs,
     ) -> Result<Self, DriverError> {
         let fixed = params.len();
@@ -140,6 +145,7 @@ impl Arguments {
         }
         for (name, _) in &call.kwargs {
             match params.iter().position(|p| p == name) {
+                None if keywords.is_some() => {}
                 None => {
                     return Err(DriverError::type_error(format!(
                         "{method}() got an unexpected keyword argument '{name}'"
@@ -227,6 +233,26 @@ impl Arguments {
             .collect()
     }
 
+    /// The keyword arguments no parameter took, for a `**name` parameter
+    /// (bound after every other).
+    pub fn keywords<T: DeserializeOwned>(
+        &mut self,
+        name: &str,
+    ) -> Result<std::collections::BTreeMap<String, T>, DriverError> {
+        std::mem::take(&mut self.kwargs)
+            .into_iter()
+            .map(|(key, value)| {
+                let value = value::from_value(value).map_err(|err| {
+                    DriverError::type_error(format!(
+                        "{}() keyword argument '{key}' of '**{name}': {err}",
+                        self.method
+                    ))
+                })?;
+                Ok((key, value))
+            })
+            .collect()
+    }
+
     fn convert<T: DeserializeOwned>(&self, index: usize, value: Value) -> Result<T, DriverError> {
         value::from_value(value).map_err(|err| {
             DriverError::type_error(format!(
@@ -256,10 +282,36 @@ mod tests {
     const PARAMS: &[&str] = &["title", "quantity"];
 
     fn bind(call: CallArgs) -> Result<(String, u32), DriverError> {
-        let mut args = Arguments::new("checkout", PARAMS, None, call)?;
+        let mut args = Arguments::new("checkout", PARAMS, None, None, call)?;
         let title = args.required(0)?;
         let quantity = args.optional(1, || Ok(Value::Int(1)))?;
         Ok((title, quantity))
+    }
+
+    #[test]
+    fn a_keywords_parameter_takes_what_no_other_parameter_names() {
+        let call = CallArgs::positional(vec![Value::from("Dune")])
+            .kwarg("colour", "red")
+            .kwarg("quantity", 2);
+        let mut args = Arguments::new("checkout", PARAMS, None, Some("rest"), call).unwrap();
+        let title: String = args.required(0).unwrap();
+        let quantity: i64 = args.optional(1, || Ok(Value::Int(1))).unwrap();
+        let rest: std::collections::BTreeMap<String, String> = args.keywords("rest").unwrap();
+        assert_eq!((title.as_str(), quantity), ("Dune", 2));
+        assert_eq!(
+            rest.into_iter().collect::<Vec<_>>(),
+            [("colour".to_owned(), "red".to_owned())]
+        );
+        // A parameter given twice is still refused, keywords or not.
+        let twice = CallArgs::positional(vec![Value::from("Dune")]).kwarg("title", "Emma");
+        let err = Arguments::new("checkout", PARAMS, None, Some("rest"), twice)
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string()
+                .contains("multiple values for argument 'title'"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -121,15 +121,21 @@ pub struct ParamDescriptor {
     pub default: Option<Value>,
     /// Whether it is an ordinary or a variadic parameter.
     pub kind: ParamKind,
+    /// Whether it collects the keyword arguments no other parameter takes
+    /// (Python `**kwargs`). A map key of its own rather than a new `kind`,
+    /// so that a host older than it reads the descriptor still (as an
+    /// ordinary parameter), by the evolution policy.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub keywords: bool,
 }
 
 impl ParamDescriptor {
     /// A Python-style rendering: `quantity: int = 1`, `*values: float`.
     pub fn signature(&self) -> String {
-        let star = if self.kind == ParamKind::Variadic {
-            "*"
-        } else {
-            ""
+        let star = match self.kind {
+            _ if self.keywords => "**",
+            ParamKind::Variadic => "*",
+            ParamKind::Normal => "",
         };
         let mut out = format!("{star}{}: {}", self.name, self.ty.python);
         if let Some(default) = &self.default {

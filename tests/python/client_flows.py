@@ -66,6 +66,9 @@ def sample(uri):
         assert service.pyrolab_version() == "0.5.0"
         assert service.add(1, 2, 3) == 6
         assert service.subtract(b=3, a=10) == 7
+        # A driver's **kwargs, as a Python method's.
+        assert service.options(prefix="x.", a=1, b="two") == {"x.a": 1, "x.b": "two"}
+        assert service.options(c=True) == {"c": True}
         assert service.divide(1, 4) == 0.25
         expect_raises(ZeroDivisionError, service.divide, 1, 0)
         expect_raises(AttributeError, getattr, service, "no_such_thing")

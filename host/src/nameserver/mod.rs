@@ -336,7 +336,7 @@ fn bind(
     params: &'static [&'static str],
     call: CallArgs,
 ) -> Result<Arguments, Value> {
-    Arguments::new(method, params, None, call).map_err(type_error)
+    Arguments::new(method, params, None, None, call).map_err(type_error)
 }
 
 fn optional(args: &mut Arguments, index: usize) -> Result<Value, Value> {

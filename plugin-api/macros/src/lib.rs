@@ -163,13 +163,16 @@ fn describe_method(method: &Method, krate: &syn::Path) -> Tokens {
                 quote!(::core::option::Option::Some(#krate::Value::Null)),
             ),
             ParamKind::Variadic => (quote!(Variadic), quote!(::core::option::Option::None)),
+            ParamKind::Keywords => (quote!(Normal), quote!(::core::option::Option::None)),
         };
+        let keywords = matches!(param.kind, ParamKind::Keywords);
         quote! {
             #krate::descriptor::ParamDescriptor {
                 name: ::std::string::String::from(#name),
                 ty: #ty,
                 default: #default,
                 kind: #krate::descriptor::ParamKind::#kind,
+                keywords: #keywords,
             }
         }
     });
@@ -272,13 +275,24 @@ fn call_method(method: &Method, krate: &syn::Path) -> Tokens {
     let fixed: Vec<&Param> = method
         .params
         .iter()
-        .filter(|p| !matches!(p.kind, ParamKind::Variadic))
+        .filter(|p| !matches!(p.kind, ParamKind::Variadic | ParamKind::Keywords))
         .collect();
     let fixed_names = fixed.iter().map(|p| &p.name);
     let variadic = match method
         .params
         .iter()
         .find(|p| matches!(p.kind, ParamKind::Variadic))
+    {
+        Some(p) => {
+            let n = &p.name;
+            quote!(::core::option::Option::Some(#n))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let keywords = match method
+        .params
+        .iter()
+        .find(|p| matches!(p.kind, ParamKind::Keywords))
     {
         Some(p) => {
             let n = &p.name;
@@ -302,8 +316,12 @@ fn call_method(method: &Method, krate: &syn::Path) -> Tokens {
                 let n = &param.name;
                 quote!(__args.variadic(#n)?)
             }
+            ParamKind::Keywords => {
+                let n = &param.name;
+                quote!(__args.keywords(#n)?)
+            }
         };
-        if !matches!(param.kind, ParamKind::Variadic) {
+        if !matches!(param.kind, ParamKind::Variadic | ParamKind::Keywords) {
             index += 1;
         }
         quote!(let #var: #ty = #bind;)
@@ -317,6 +335,7 @@ fn call_method(method: &Method, krate: &syn::Path) -> Tokens {
             #name,
             &[#(#fixed_names),*],
             #variadic,
+            #keywords,
             call,
         )?;
         #(#bindings)*
@@ -380,7 +399,7 @@ fn generate_getattr(class: &Class, krate: &syn::Path) -> Tokens {
         quote!(#name => { let __returned = #lock.#ident(); #finish })
     });
     quote! {
-        let mut __args = #krate::__private::Arguments::new("__getattr__", &["name"], ::core::option::Option::None, call)?;
+        let mut __args = #krate::__private::Arguments::new("__getattr__", &["name"], ::core::option::Option::None, ::core::option::Option::None, call)?;
         let __name: ::std::string::String = __args.required(0)?;
         match __name.as_str() {
             #(#arms)*
@@ -416,7 +435,7 @@ fn generate_setattr(class: &Class, krate: &syn::Path) -> Tokens {
         }
     });
     quote! {
-        let mut __args = #krate::__private::Arguments::new("__setattr__", &["name", "value"], ::core::option::Option::None, call)?;
+        let mut __args = #krate::__private::Arguments::new("__setattr__", &["name", "value"], ::core::option::Option::None, ::core::option::Option::None, call)?;
         let __name: ::std::string::String = __args.required(0)?;
         match __name.as_str() {
             #(#arms)*

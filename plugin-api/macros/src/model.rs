@@ -100,6 +100,8 @@ pub enum ParamKind {
     /// An `Option<T>` without an explicit default: defaults to `None`.
     OptionalNone,
     Variadic,
+    /// `#[kwargs]`: the keyword arguments no other parameter takes.
+    Keywords,
 }
 
 pub struct Property {
@@ -404,14 +406,26 @@ fn read_method(function: &mut ImplItemFn, oneway: bool) -> syn::Result<Method> {
             params.push(read_param(arg)?);
         }
     }
+    let keywords = params
+        .iter()
+        .position(|p| matches!(p.kind, ParamKind::Keywords));
+    if let Some(position) = keywords {
+        if position + 1 != params.len() {
+            return Err(Error::new(
+                function.sig.ident.span(),
+                "a #[kwargs] parameter must be the last one",
+            ));
+        }
+    }
+    let before_keywords = keywords.unwrap_or(params.len());
     if let Some(position) = params
         .iter()
         .position(|p| matches!(p.kind, ParamKind::Variadic))
     {
-        if position + 1 != params.len() {
+        if position + 1 != before_keywords {
             return Err(Error::new(
                 function.sig.ident.span(),
-                "a #[variadic] parameter must be the last one",
+                "a #[variadic] parameter must be the last one (before a #[kwargs] one)",
             ));
         }
     }
@@ -457,6 +471,9 @@ fn read_param(arg: &mut syn::PatType) -> syn::Result<Param> {
         } else if attr.path().is_ident("variadic") {
             kind = Some(ParamKind::Variadic);
             false
+        } else if attr.path().is_ident("kwargs") {
+            kind = Some(ParamKind::Keywords);
+            false
         } else {
             true
         }
@@ -483,6 +500,21 @@ fn read_param(arg: &mut syn::PatType) -> syn::Result<Param> {
                 return Err(Error::new(
                     ty.span(),
                     "a #[variadic] parameter collects the remaining positional arguments: give it a `Vec<T>` type",
+                ));
+            }
+        },
+        ParamKind::Keywords => match types::map_value(&ty) {
+            Some(value) => {
+                let value = types::render(&value);
+                types::Rendered {
+                    rust: types::rust_text(&ty),
+                    python: value.python,
+                }
+            }
+            None => {
+                return Err(Error::new(
+                    ty.span(),
+                    "a #[kwargs] parameter collects the keyword arguments no other parameter takes: give it a `BTreeMap<String, T>` type",
                 ));
             }
         },

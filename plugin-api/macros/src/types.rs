@@ -98,6 +98,15 @@ pub fn vec_element(ty: &Type) -> Option<Type> {
     generic_args(segment).first().map(|t| (*t).clone())
 }
 
+/// The value type `T` of a `BTreeMap<String, T>` or `HashMap<String, T>`.
+pub fn map_value(ty: &Type) -> Option<Type> {
+    let segment = last_segment(ty)?;
+    if segment.ident != "BTreeMap" && segment.ident != "HashMap" {
+        return None;
+    }
+    generic_args(segment).get(1).map(|t| (*t).clone())
+}
+
 fn python_hint(ty: &Type) -> String {
     match ty {
         Type::Reference(reference) => python_hint(&reference.elem),

@@ -6,7 +6,7 @@
 //! Launch configuration: `module: sample`, `classname: SampleService` or
 //! `classname: SampleAutoconnectInstrument`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use pyrolab_plugin_api::prelude::*;
@@ -115,6 +115,19 @@ impl SampleService {
     /// PyroLab's sample).
     pub fn echo_bytes(&self, data: Bytes) -> Bytes {
         data
+    }
+
+    /// Its keyword arguments as a dict, each key after `prefix`:
+    /// `options(prefix="x.", a=1)` is `{"x.a": 1}` (Python's `**kwargs`;
+    /// not in PyroLab's sample).
+    pub fn options(
+        &self,
+        #[default(String::new())] prefix: String,
+        #[kwargs] rest: BTreeMap<String, Value>,
+    ) -> BTreeMap<String, Value> {
+        rest.into_iter()
+            .map(|(key, value)| (format!("{prefix}{key}"), value))
+            .collect()
     }
 
     /// Returns what it received, whatever it is: a tuple stays a tuple, a
