@@ -13,6 +13,7 @@ mod plugins_cli;
 mod python_interop;
 mod rust_client;
 mod soak;
+mod streaming;
 mod third_party_driver;
 mod tsl550;
 mod untrusted_input;

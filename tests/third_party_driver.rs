@@ -62,6 +62,11 @@ impl Thermometer {
     pub fn samples(&self, count: usize) -> Bytes {
         Bytes::from(vec![7; count])
     }
+
+    /// `count` readings, as an item stream.
+    pub fn readings(&self, count: u32) -> impl Iterator<Item = f64> + Send + 'static {
+        (0..count).map(|i| 293.0 + f64::from(i) / 4.0)
+    }
 }
 
 export_plugin!(Thermometer);
@@ -143,6 +148,61 @@ fn a_driver_crate_outside_the_workspace_builds_and_loads() {
     ]))
     .success();
     assert_eq!(call.stdout.trim(), "293.15");
+
+    // A method returning `impl Iterator` streams its items.
+    let call = run_host(sandbox.host().args([
+        "plugins",
+        "call",
+        "acme-thermometer:Thermometer",
+        "readings",
+        "3",
+        "--params",
+        r#"{"location": "cleanroom"}"#,
+    ]))
+    .success();
+    assert_eq!(call.stdout, "293.0\n293.25\n293.5\n");
+}
+
+/// A driver built against the previous plugin-api (0.1.2, before item
+/// streams) loads and works: the host lends its large results as it did,
+/// and never makes it a streaming call, which that library does not know.
+/// (Built from this plugin-api recording 0.1.2: the host goes by the
+/// version a library records, and the binary interface is unchanged, as
+/// the layout check that passes here shows.) A method of it that returns
+/// an iterator is, to this host, what it would be to a 0.1.2 host: a
+/// `RuntimeError` saying so, and no stream left open.
+#[test]
+fn a_driver_built_against_the_previous_plugin_api_loads_and_works() {
+    let sandbox = Sandbox::new();
+    let installed = build_against_copied_plugin_api(&sandbox, "prev-api-driver", "0.1.2", |_| {});
+    let library = Loader::new().load(&installed).unwrap();
+    assert_eq!(library.descriptor().plugin_api_version, "0.1.2");
+    let settings = Value::Map(vec![("location".into(), "lab".into())]);
+    let thermometer = std::sync::Arc::new(library.create("Thermometer", &settings).unwrap());
+    assert_eq!(
+        thermometer
+            .call("read", CallArgs::default().kwarg("unit", "C"))
+            .unwrap(),
+        Value::Float(293.15 - 273.15)
+    );
+    assert_eq!(
+        thermometer.get_property("location").unwrap(),
+        Value::from("lab")
+    );
+    let count = value::encode(&CallArgs::positional(vec![Value::Int(100_000)]).into_value());
+    let samples = thermometer.call_raw_lending("samples", &count).unwrap();
+    assert_eq!(samples.tail.len(), 100_000, "0.1.2 lends");
+    let three = value::encode(&CallArgs::positional(vec![Value::Int(3)]).into_value());
+    let err = match thermometer.call_streaming("readings", &three) {
+        Err(err) => err,
+        Ok(_) => panic!("a 0.1.2 library is never asked for a stream"),
+    };
+    assert_eq!(err.kind(), ErrorKind::RuntimeError, "{err}");
+    assert!(
+        err.message()
+            .contains("returns an item stream, which this host cannot serve"),
+        "{err}"
+    );
 }
 
 /// Builds a driver against a copy of plugin-api whose version is bumped to

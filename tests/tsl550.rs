@@ -136,6 +136,13 @@ fn the_rust_client_tunes_powers_and_sweeps_the_laser() {
     assert_eq!(points.len(), 11);
     assert_eq!(points[0], Value::Float(1550.0));
     assert_eq!(points[10], Value::Float(1551.0));
+    // The same log as an item stream.
+    let streamed: Vec<Value> = tsl
+        .stream("stream_wavelength_logging", CallArgs::default())
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(streamed, points);
 
     call(&tsl, "off", vec![]).unwrap();
     assert_eq!(call(&tsl, "status", vec![]).unwrap(), Value::from("000000"));
@@ -199,6 +206,7 @@ deadline = time.time() + 10
 while laser.sweep_status() != 0 and time.time() < deadline:
     time.sleep(0.02)
 print("swept", laser.sweep_status(), laser.wavelength_logging_number(), laser.wavelength_logging()[-1])
+print("streamed", list(laser.stream_wavelength_logging()) == laser.wavelength_logging())
 laser.off()
 print("status", laser.status(), laser.is_on)
 "#
@@ -224,7 +232,8 @@ print("status", laser.status(), laser.is_on)
     assert!(lines[6].contains("locked (by 'alice')"), "{output}");
     assert_eq!(lines[7], "free 1555.0", "{output}");
     assert_eq!(lines[8], "swept 0 11 1550.5", "{output}");
-    assert_eq!(lines[9], "status 000000 False", "{output}");
+    assert_eq!(lines[9], "streamed True", "{output}");
+    assert_eq!(lines[10], "status 000000 False", "{output}");
 }
 
 #[test]

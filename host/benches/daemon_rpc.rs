@@ -1,8 +1,8 @@
 //! Calls through a daemon on loopback, next to raw TCP in the same run.
 //!
 //! Run: `cargo build --release -p pyrolab-sample && cargo bench -p pyrolab-host --bench daemon_rpc`
-//! (add `-- small`, `-- bulk`, `-- msgpack` or `-- python` to run only
-//! those sections).
+//! (add `-- small`, `-- bulk`, `-- msgpack`, `-- streams` or `-- python` to
+//! run only those sections).
 //! On a virtual machine whose cross-core wake-ups are slow and erratic,
 //! run the built benchmark on one core for stable ratios:
 //! `taskset -c 0 target/release/deps/daemon_rpc-*` (see docs/protocol.md).
@@ -13,7 +13,9 @@
 //! raw TCP echo of the same size; and, when the test suite's Python
 //! environment exists (`target/python-venv`), 1 MB msgpack echo from the
 //! Rust and from the stock Python client against this daemon and a stock
-//! Pyro5 daemon, and the stock Python client's small calls against both.
+//! Pyro5 daemon, streamed items/s (small and 1 MB items) from both clients
+//! against both daemons, and the stock Python client's small calls against
+//! both.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -90,6 +92,8 @@ fn start_daemon(servertype: ServerType) -> String {
             max_reply_size: 1 << 30,
             handshake_timeout: Some(Duration::from_secs(5)),
             idle_timeout: None,
+            comm_timeout: None,
+            streams: Default::default(),
         },
         vec![service],
     );
@@ -212,6 +216,7 @@ fn selected_sections() -> Vec<String> {
             "small".into(),
             "bulk".into(),
             "msgpack".into(),
+            "streams".into(),
             "python".into(),
         ]
     } else {
@@ -237,6 +242,9 @@ fn main() {
     }
     if wants("msgpack") {
         msgpack_bulk(&uri);
+    }
+    if wants("streams") {
+        streams(&uri);
     }
     // Not in the default run: for counting copies (see docs/protocol.md).
     if sections.iter().any(|s| s == "copies") {
@@ -529,6 +537,70 @@ fn msgpack_bulk(uri: &str) {
         .status()
         .expect("run python");
     assert!(status.success(), "the Python msgpack comparison failed");
+}
+
+/// Small items in a streamed trial.
+const STREAM_ITEMS: i64 = 20_000;
+/// 1 MB items in a streamed trial.
+const STREAM_CHUNKS: i64 = 32;
+const STREAM_TRIALS: usize = 7;
+
+/// Streamed items/s: `count` (small items) and `chunks` (1 MB items) from
+/// the Rust client in msgpack against this daemon and a stock Pyro5
+/// daemon (a generator method), alternating, each trial on connections of
+/// its own; then the same from the stock Python client.
+fn streams(uri: &str) {
+    let Some(python) = python() else { return };
+    let stock = StockDaemon::start(&python);
+    let msgpack = serializer::by_name("msgpack").expect("msgpack is spoken");
+    let items_per_second = |uri: &str, method: &str, args: Vec<Value>, native: bool| {
+        let mut proxy = Proxy::connect(uri).unwrap();
+        if !native {
+            proxy.set_serializer(msgpack);
+        }
+        let start = Instant::now();
+        let mut items = 0usize;
+        let stream = proxy
+            .stream(method, pyrolab_plugin_api::CallArgs::positional(args))
+            .unwrap();
+        for item in stream {
+            item.unwrap();
+            items += 1;
+        }
+        items as f64 / start.elapsed().as_secs_f64()
+    };
+    for (what, method, args) in [
+        ("small items", "count", vec![Value::Int(STREAM_ITEMS)]),
+        (
+            "1 MB items",
+            "chunks",
+            vec![Value::Int(STREAM_CHUNKS), Value::Int(BULK_BYTES as i64)],
+        ),
+    ] {
+        let (mut ratios, mut ours, mut theirs, mut native) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..STREAM_TRIALS {
+            theirs.push(items_per_second(&stock.uri, method, args.clone(), false));
+            ours.push(items_per_second(uri, method, args.clone(), false));
+            native.push(items_per_second(uri, method, args.clone(), true));
+            ratios.push(ours.last().unwrap() / theirs.last().unwrap());
+        }
+        println!(
+            "{:<52} {:>10.0} items/s (stock {:.0}; native {:.0})",
+            format!("Rust msgpack client, stream of {what}"),
+            median(ours),
+            median(theirs),
+            median(native)
+        );
+        report_ratio_times("  ours vs stock Pyro5 daemon", ratios);
+    }
+    drop(stock);
+    let status = Command::new(python)
+        .arg(compare_script())
+        .args(["--streams", uri])
+        .status()
+        .expect("run python");
+    assert!(status.success(), "the Python stream comparison failed");
 }
 
 /// Exactly [`COUNTED_CALLS`] 1 MB echoes in native, then as many in

@@ -64,6 +64,8 @@ fn start_our_nameserver() -> u16 {
             max_reply_size: 1 << 30,
             handshake_timeout: Some(Duration::from_secs(5)),
             idle_timeout: None,
+            comm_timeout: None,
+            streams: Default::default(),
         },
         Vec::new(),
         vec![(NAMESERVER_OBJECT.to_owned(), object)],

@@ -28,6 +28,14 @@ class Sample:
     def echo_bytes(self, data):
         return data
 
+    def count(self, count):
+        for i in range(count):
+            yield i
+
+    def chunks(self, count, size):
+        for i in range(count):
+            yield bytes([i % 256]) * size
+
 
 def serve_stock_daemon():
     # Bulk calls in msgpack need the server to read it (Pyro5 reads every
@@ -138,6 +146,52 @@ def bulk(ours_uri):
     )
 
 
+STREAM_ITEMS = 5000
+STREAM_CHUNKS = 16
+STREAM_TRIALS = 5
+
+
+def items_per_second(proxy, method, *args):
+    start = time.perf_counter()
+    items = 0
+    for _ in getattr(proxy, method)(*args):
+        items += 1
+    return items / (time.perf_counter() - start)
+
+
+def streams(ours_uri):
+    """Streamed items/s from the stock Python client (msgpack): small items
+    and 1 MB items, ours against stock, in alternating trials."""
+    config.SERIALIZER = "msgpack"
+    process, stock_uri = start_stock_daemon()
+    try:
+        for what, method, args in [
+            ("small items", "count", (STREAM_ITEMS,)),
+            ("1 MB items", "chunks", (STREAM_CHUNKS, BULK_BYTES)),
+        ]:
+            ratios, ours_rates, stock_rates = [], [], []
+            for _ in range(STREAM_TRIALS):
+                with Pyro5.api.Proxy(ours_uri) as ours, Pyro5.api.Proxy(stock_uri) as stock:
+                    stock_rates.append(items_per_second(stock, method, *args))
+                    ours_rates.append(items_per_second(ours, method, *args))
+                    ratios.append(ours_rates[-1] / stock_rates[-1])
+            ratios.sort()
+            print(
+                "%-52s %9.0f items/s (stock %.0f)   %.2fx (trials %.2f-%.2fx)"
+                % (
+                    "  Python client, stream of %s" % what,
+                    median(ours_rates),
+                    median(stock_rates),
+                    ratios[len(ratios) // 2],
+                    ratios[0],
+                    ratios[-1],
+                )
+            )
+    finally:
+        process.kill()
+        process.wait()
+
+
 def main():
     config.SERIALIZER = "serpent"
     process, stock_uri = start_stock_daemon()
@@ -164,5 +218,7 @@ if __name__ == "__main__":
         serve_stock_daemon()
     elif sys.argv[1:2] == ["--bulk"]:
         bulk(sys.argv[2])
+    elif sys.argv[1:2] == ["--streams"]:
+        streams(sys.argv[2])
     else:
         main()

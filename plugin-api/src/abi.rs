@@ -35,7 +35,7 @@
 //!   older host), so an entry added in 0.1.x would lock every older 0.1
 //!   driver out. New abilities go through the entries there are, and a
 //!   host uses one only with a library whose recorded version has it
-//!   ([`lending`], 0.1.2).
+//!   ([`lending`], 0.1.2; [`streaming`], 0.1.3).
 //! - The encodings that cross are self-describing maps: new keys may be
 //!   added, and readers ignore keys they do not know. The tag numbers of
 //!   [`Value`](crate::Value) kinds are frozen; new kinds are appended.
@@ -171,6 +171,55 @@ pub mod lending {
         /// Whether the encoding is empty.
         pub fn is_empty(&self) -> bool {
             self.len() == 0
+        }
+    }
+}
+
+/// Streaming: how a method's [`Stream`](crate::Stream) result reaches the
+/// host, item by item. Since 0.1.3; a host makes these calls only to
+/// libraries built against 0.1.3 or later, through [`Instance::call`] as
+/// lending does (a new entry would lock older drivers out).
+///
+/// 1. The host calls [`PREFIX`] + the method's name. The result is what a
+///    [`lending`] call of the method gives, unless the method returned a
+///    stream: then it is [`OPENED`] and the stream's id, a `u64` in eight
+///    little-endian bytes. No encoding starts with `OPENED` (it is no
+///    value kind's tag). The library keeps the stream in the instance.
+/// 2. [`NEXT`] with the id as its arguments produces the next item: its
+///    encoding as a lending call gives it (a large byte string lent, then
+///    taken with [`lending::TAKE`]), or an empty result once the stream
+///    has ended. An error is the item's (the driver's iterator failed)
+///    and ends the stream. Either end forgets the stream.
+/// 3. [`CLOSE`] with the id forgets a stream before its end (the client
+///    closed it or went away); its iterator is dropped then.
+///
+/// A plain or lending call of a method that returns a stream (an older
+/// host's) is a `RuntimeError` saying so: such a host cannot serve it.
+pub mod streaming {
+    /// Marks a method name as a streaming call: no method name has it.
+    pub const PREFIX: &str = "\0stream\0";
+
+    /// The call that produces a stream's next item.
+    pub const NEXT: &str = "\0stream-next\0";
+
+    /// The call that forgets a stream.
+    pub const CLOSE: &str = "\0stream-close\0";
+
+    /// The first byte of a streaming call's result that opened a stream.
+    pub const OPENED: u8 = 0xff;
+
+    /// The result of a streaming call that opened stream `id`.
+    pub fn opened(id: u64) -> [u8; 9] {
+        let mut out = [OPENED; 9];
+        out[1..].copy_from_slice(&id.to_le_bytes());
+        out
+    }
+
+    /// The stream a streaming call's result opened, if it opened one.
+    pub fn opened_id(result: &[u8]) -> Option<u64> {
+        match result {
+            [OPENED, id @ ..] => Some(u64::from_le_bytes(id.try_into().ok()?)),
+            _ => None,
         }
     }
 }

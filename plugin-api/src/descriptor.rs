@@ -79,6 +79,11 @@ pub struct MethodDescriptor {
     pub receiver: Receiver,
     /// Whether callers do not wait for it to finish (Pyro5 `@oneway`).
     pub oneway: bool,
+    /// Whether it returns an item stream (`Stream`, `impl Iterator`),
+    /// whose items the client takes one by one. A key of its own, absent
+    /// when false, so that older hosts read the descriptor still.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub streams: bool,
 }
 
 impl MethodDescriptor {

@@ -128,12 +128,14 @@ pub mod descriptor;
 pub mod error;
 mod logging;
 mod runtime;
+pub mod stream;
 pub mod value;
 
 pub use call::CallArgs;
 pub use error::{DriverError, ErrorKind, Result};
 pub use pyrolab_plugin_api_macros::service;
 pub use runtime::{Service, ServiceCell};
+pub use stream::Stream;
 pub use value::{BigInt, Complex, Value, ValueError, from_value, to_value};
 
 /// Raw bytes that convert to and from [`Value::Bytes`] without copying: use
@@ -151,8 +153,8 @@ pub const PLUGIN_API_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// What a driver module usually needs.
 pub mod prelude {
     pub use crate::{
-        BigInt, Bytes, CallArgs, Complex, DriverError, ErrorKind, Result, Value, export_plugin,
-        service,
+        BigInt, Bytes, CallArgs, Complex, DriverError, ErrorKind, Result, Stream, Value,
+        export_plugin, service,
     };
     pub use serde::{Deserialize, Serialize};
 }
@@ -318,6 +320,47 @@ pub mod __private {
                 returns => deliver(method, &bytes, returns),
             }
         }
+    }
+
+    /// Delivers a returned [`Stream`](crate::Stream): the call keeps it
+    /// and the host reads its items one by one
+    /// ([`streaming`](crate::abi::streaming)).
+    pub trait DeliverStream {
+        /// Delivers the stream as `returns` asks.
+        fn deliver(&self, method: &str, returns: Returns<'_>) -> Result<Value, DriverError>;
+    }
+
+    impl DeliverStream for Returned<crate::Stream> {
+        fn deliver(&self, method: &str, returns: Returns<'_>) -> Result<Value, DriverError> {
+            let _ = method;
+            crate::runtime::return_stream(self.take());
+            // What the call's own result holds is never read: the call
+            // answers with the stream.
+            if let Returns::Encoded(out) | Returns::Lending { head: out, .. } = returns {
+                value::encode_into(&Value::Null, out);
+            }
+            Ok(Value::Null)
+        }
+    }
+
+    /// A stream of what a method's `impl Iterator` yields.
+    pub fn stream_of<I>(items: I) -> crate::Stream
+    where
+        I: Iterator + Send + 'static,
+        I::Item: serde::Serialize + 'static,
+    {
+        crate::Stream::new(items)
+    }
+
+    /// A stream of what a method's `impl Iterator<Item = Result<T>>`
+    /// yields: an error ends it.
+    pub fn fallible_stream_of<I, T, E>(items: I) -> crate::Stream
+    where
+        I: Iterator<Item = Result<T, E>> + Send + 'static,
+        T: serde::Serialize + 'static,
+        E: Into<DriverError>,
+    {
+        crate::Stream::fallible(items)
     }
 
     /// Delivers any other return value, borrowed.

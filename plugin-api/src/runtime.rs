@@ -8,18 +8,23 @@
 
 use std::any::Any;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RErr, ROk, RResult, RSlice, RStr, RVec};
 
-use crate::abi::{Instance, Instance_TO, InstanceBox, PluginRoot, PluginRootRef, lending};
+use crate::abi::{
+    Instance, Instance_TO, InstanceBox, PluginRoot, PluginRootRef, lending, streaming,
+};
 use crate::call::CallArgs;
 use crate::descriptor::{ClassDescriptor, LibraryDescriptor};
 use crate::error::DriverError;
 use crate::logging;
+use crate::stream::Stream;
 use crate::value::{self, Value};
 
 /// A driver class: implemented by the [`service`](crate::service) macro.
@@ -211,10 +216,7 @@ extern "C" fn create_by_name(
 fn create_instance<T: Service>(parameters: Value) -> Result<InstanceBox, DriverError> {
     let driver = T::construct(parameters)
         .map_err(|err| err.context(format!("while constructing {}", T::CLASS_NAME)))?;
-    let hosted = Hosted {
-        cell: Some(ServiceCell::new(driver)),
-    };
-    Ok(Instance_TO::from_value(hosted, TD_Opaque))
+    Ok(Instance_TO::from_value(Hosted::new(driver), TD_Opaque))
 }
 
 /// An instance as the host holds it.
@@ -222,38 +224,146 @@ struct Hosted<T: Service> {
     // An Option only so that `drop` can move the driver out and drop it
     // inside `catch_unwind`: a panic may not unwind into the host.
     cell: Option<ServiceCell<T>>,
+    /// The item streams its methods returned that the host still reads
+    /// ([`streaming`]), by id.
+    streams: Mutex<HashMap<u64, Stream>>,
+    next_stream: AtomicU64,
 }
 
 impl<T: Service> Hosted<T> {
+    fn new(driver: T) -> Self {
+        Hosted {
+            cell: Some(ServiceCell::new(driver)),
+            streams: Mutex::new(HashMap::new()),
+            next_stream: AtomicU64::new(1),
+        }
+    }
+
     fn cell(&self) -> &ServiceCell<T> {
         self.cell.as_ref().expect("only taken in drop")
     }
+
+    fn streams(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Stream>> {
+        self.streams
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Keeps a returned stream; the result of the streaming call that
+    /// returned it.
+    fn open_stream(&self, stream: Stream) -> Vec<u8> {
+        let id = self.next_stream.fetch_add(1, Ordering::Relaxed);
+        self.streams().insert(id, stream);
+        streaming::opened(id).to_vec()
+    }
+
+    /// The next item of the stream `arguments` names ([`streaming::NEXT`]):
+    /// its encoding (a large byte string lent), or nothing at its end.
+    fn next_item(&self, arguments: RSlice<'_, u8>) -> Result<Vec<u8>, DriverError> {
+        let id = stream_id(arguments)?;
+        // Out of the table while it produces, so that other streams of
+        // the instance are not held up by this one.
+        let mut stream = self
+            .streams()
+            .remove(&id)
+            .ok_or_else(|| DriverError::lookup(format!("no item stream {id}")))?;
+        // An ended stream is dropped in the guard: its iterator may panic
+        // then too.
+        guard(move || {
+            let mut head = Vec::new();
+            let mut tail = Vec::new();
+            match stream.next_into(&mut head, &mut tail) {
+                None => Ok(Vec::new()),
+                Some(Err(err)) => Err(err),
+                Some(Ok(())) => {
+                    self.streams().insert(id, stream);
+                    KEPT.set(tail);
+                    Ok(head)
+                }
+            }
+        })
+    }
+}
+
+fn stream_id(arguments: RSlice<'_, u8>) -> Result<u64, DriverError> {
+    let bytes: [u8; 8] = arguments
+        .as_slice()
+        .try_into()
+        .map_err(|_| DriverError::type_error("a stream id is eight bytes"))?;
+    Ok(u64::from_le_bytes(bytes))
 }
 
 impl<T: Service> Instance for Hosted<T> {
     fn call(&self, method: RStr<'_>, arguments: RSlice<'_, u8>) -> RResult<RVec<u8>, RVec<u8>> {
         let method = method.as_str();
-        if method == lending::TAKE {
-            return ROk(KEPT.take().into());
-        }
-        let result = guard(|| {
-            let call = decode_arguments(arguments)?;
-            let mut head = Vec::new();
-            match method.strip_prefix(lending::PREFIX) {
-                Some(method) => {
-                    let mut tail = Vec::new();
-                    T::dispatch_lending(self.cell(), method, call, &mut head, &mut tail)?;
-                    KEPT.set(tail);
-                }
-                None => T::dispatch_into(self.cell(), method, call, &mut head)?,
+        let result = match method {
+            lending::TAKE => return ROk(KEPT.take().into()),
+            streaming::NEXT => self.next_item(arguments),
+            streaming::CLOSE => {
+                let closed = stream_id(arguments).map(|id| self.streams().remove(&id));
+                // Dropped here, in the guard: an iterator may panic too.
+                guard(move || closed.map(drop).map(|()| Vec::new()))
             }
-            Ok(head)
-        });
+            method => self.run(method, arguments),
+        };
         match result {
             Ok(head) => ROk(head.into()),
             Err(err) => RErr(encode_error(&err)),
         }
     }
+}
+
+impl<T: Service> Hosted<T> {
+    /// Runs a plain, lending or streaming call of a method.
+    fn run(&self, method: &str, arguments: RSlice<'_, u8>) -> Result<Vec<u8>, DriverError> {
+        let (method, may_stream) = match method.strip_prefix(streaming::PREFIX) {
+            Some(method) => (method, true),
+            None => (method, false),
+        };
+        RETURNED_STREAM.take();
+        guard(|| {
+            let call = decode_arguments(arguments)?;
+            let mut head = Vec::new();
+            match method.strip_prefix(lending::PREFIX) {
+                Some(method) => lend(self.cell(), method, call, &mut head)?,
+                None if may_stream => lend(self.cell(), method, call, &mut head)?,
+                None => T::dispatch_into(self.cell(), method, call, &mut head)?,
+            }
+            match RETURNED_STREAM.take() {
+                None => Ok(head),
+                Some(stream) if may_stream => Ok(self.open_stream(stream)),
+                Some(_) => Err(DriverError::runtime(format!(
+                    "{method}() returns an item stream, which this host cannot serve: \
+                     it needs a host of pyrolab-plugin-api 0.1.3 or later"
+                ))),
+            }
+        })
+    }
+}
+
+/// A lending call: the head goes back, the tail waits in [`KEPT`].
+fn lend<T: Service>(
+    cell: &ServiceCell<T>,
+    method: &str,
+    call: CallArgs,
+    head: &mut Vec<u8>,
+) -> Result<(), DriverError> {
+    let mut tail = Vec::new();
+    T::dispatch_lending(cell, method, call, head, &mut tail)?;
+    KEPT.set(tail);
+    Ok(())
+}
+
+thread_local! {
+    /// The stream the method a call ran returned, left here by the code
+    /// [`service`](crate::service) generates, for the call to keep.
+    static RETURNED_STREAM: std::cell::Cell<Option<Stream>> = const { std::cell::Cell::new(None) };
+}
+
+/// Hands the stream a method returned to the call running it
+/// (generated code's side of [`streaming`]).
+pub(crate) fn return_stream(stream: Stream) {
+    RETURNED_STREAM.set(Some(stream));
 }
 
 thread_local! {
@@ -270,7 +380,9 @@ fn decode_arguments(arguments: RSlice<'_, u8>) -> Result<CallArgs, DriverError> 
 impl<T: Service> Drop for Hosted<T> {
     fn drop(&mut self) {
         let cell = self.cell.take();
+        let streams = std::mem::take(&mut *self.streams());
         if guard(move || {
+            drop(streams);
             drop(cell);
             Ok(())
         })
@@ -429,6 +541,34 @@ mod tests {
             std::mem::replace(&mut self.level, level)
         }
 
+        pub fn count(&self, n: u64) -> impl Iterator<Item = u64> + Send + 'static {
+            0..n
+        }
+
+        pub fn blobs(&self, n: usize) -> impl Iterator<Item = Bytes> + Send + 'static {
+            (0..n).map(|i| Bytes::from(vec![i as u8; lending::FROM + i]))
+        }
+
+        pub fn failing(&self, fail_at: u64) -> crate::Stream {
+            crate::Stream::fallible((0..=fail_at).map(move |i| {
+                if i < fail_at {
+                    Ok(i)
+                } else {
+                    Err(DriverError::value("broke"))
+                }
+            }))
+        }
+
+        pub fn maybe_stream(
+            &self,
+            fail: bool,
+        ) -> Result<impl Iterator<Item = Result<String>> + Send + 'static> {
+            if fail {
+                return Err(DriverError::value("no stream"));
+            }
+            Ok(["a", "b"].into_iter().map(|s| Ok(s.to_owned())))
+        }
+
         #[getter]
         pub fn level(&self) -> i64 {
             self.level
@@ -543,9 +683,7 @@ mod tests {
     }
 
     fn hosted<T: Service>(driver: T) -> Hosted<T> {
-        Hosted {
-            cell: Some(ServiceCell::new(driver)),
-        }
+        Hosted::new(driver)
     }
 
     fn args(values: Vec<Value>) -> CallArgs {
@@ -676,6 +814,104 @@ mod tests {
         let (_, tail) =
             through_abi_lending(&hosted(Manual), "hello", &CallArgs::default()).unwrap();
         assert!(tail.is_empty());
+    }
+
+    fn abi_call(hosted: &Hosted<Probe>, name: &str, arguments: &[u8]) -> Result<Vec<u8>, Vec<u8>> {
+        match hosted.call(RStr::from(name), RSlice::from_slice(arguments)) {
+            RResult::ROk(bytes) => Ok(bytes.into_vec()),
+            RResult::RErr(bytes) => Err(bytes.into_vec()),
+        }
+    }
+
+    /// Opens a stream through the ABI, as a host does; its id.
+    fn open(hosted: &Hosted<Probe>, method: &str, call: CallArgs) -> u64 {
+        let arguments = value::encode(&call.into_value());
+        let name = format!("{}{method}", streaming::PREFIX);
+        let head = abi_call(hosted, &name, &arguments).unwrap();
+        streaming::opened_id(&head).unwrap_or_else(|| panic!("{method} opened no stream"))
+    }
+
+    /// The next item through the ABI: `Ok(None)` at the end.
+    fn next(hosted: &Hosted<Probe>, id: u64) -> Result<Option<Value>, DriverError> {
+        match abi_call(hosted, streaming::NEXT, &id.to_le_bytes()) {
+            Ok(head) if head.is_empty() => Ok(None),
+            Ok(head) => {
+                let tail = abi_call(hosted, lending::TAKE, &[]).unwrap();
+                Ok(Some(value::decode(&[head, tail].concat()).unwrap()))
+            }
+            Err(err) => Err(DriverError::from_value(&value::decode(&err).unwrap()).unwrap()),
+        }
+    }
+
+    #[test]
+    fn a_returned_iterator_is_kept_and_read_item_by_item_through_the_abi() {
+        let probe = hosted(Probe::default());
+        let id = open(&probe, "count", args(vec![3.into()]));
+        for i in 0..3 {
+            assert_eq!(next(&probe, id), Ok(Some(Value::Int(i))));
+        }
+        assert_eq!(next(&probe, id), Ok(None));
+        assert!(probe.streams().is_empty(), "an ended stream is forgotten");
+        // Asking again: no such stream.
+        assert_eq!(next(&probe, id).unwrap_err().kind(), ErrorKind::LookupError);
+
+        // Large byte-string items are lent, as returned byte strings are.
+        let id = open(&probe, "blobs", args(vec![2.into()]));
+        for i in 0..2 {
+            let head = abi_call(&probe, streaming::NEXT, &id.to_le_bytes()).unwrap();
+            let tail = abi_call(&probe, lending::TAKE, &[]).unwrap();
+            assert_eq!(tail, vec![i as u8; lending::FROM + i]);
+            assert_eq!(value::lent_bytes_length(&head), Some(lending::FROM + i));
+        }
+    }
+
+    #[test]
+    fn a_failing_item_ends_its_stream_with_the_error() {
+        let probe = hosted(Probe::default());
+        let id = open(&probe, "failing", args(vec![2.into()]));
+        assert_eq!(next(&probe, id), Ok(Some(Value::Int(0))));
+        assert_eq!(next(&probe, id), Ok(Some(Value::Int(1))));
+        let err = next(&probe, id).unwrap_err();
+        assert_eq!(
+            (err.kind(), err.message()),
+            (ErrorKind::ValueError, "broke")
+        );
+        assert!(probe.streams().is_empty());
+        // A method that fails before making its stream is an ordinary error.
+        let arguments = value::encode(&args(vec![true.into()]).into_value());
+        let name = format!("{}maybe_stream", streaming::PREFIX);
+        assert!(abi_call(&probe, &name, &arguments).is_err());
+        let id = open(&probe, "maybe_stream", args(vec![false.into()]));
+        assert_eq!(next(&probe, id), Ok(Some(Value::from("a"))));
+    }
+
+    #[test]
+    fn a_closed_stream_is_dropped_and_an_older_hosts_call_is_refused() {
+        let probe = hosted(Probe::default());
+        let id = open(&probe, "count", args(vec![10.into()]));
+        assert_eq!(probe.streams().len(), 1);
+        abi_call(&probe, streaming::CLOSE, &id.to_le_bytes()).unwrap();
+        assert!(probe.streams().is_empty());
+        // A host before 0.1.3 calls plainly or lends: it is told, and no
+        // stream is kept.
+        for name in ["count".to_owned(), format!("{}count", lending::PREFIX)] {
+            let arguments = value::encode(&args(vec![1.into()]).into_value());
+            let err = abi_call(&probe, &name, &arguments).unwrap_err();
+            let err = DriverError::from_value(&value::decode(&err).unwrap()).unwrap();
+            assert!(
+                err.message()
+                    .contains("returns an item stream, which this host cannot serve"),
+                "{err:?}"
+            );
+        }
+        assert!(probe.streams().is_empty());
+        // Methods that return values answer streaming calls as before.
+        let arguments = value::encode(&args(vec![7.into()]).into_value());
+        let name = format!("{}number", streaming::PREFIX);
+        assert_eq!(
+            value::decode(&abi_call(&probe, &name, &arguments).unwrap()).unwrap(),
+            Value::Int(7)
+        );
     }
 
     #[test]

@@ -10,15 +10,17 @@ use std::path::PathBuf;
 use anyhow::{Context as _, bail};
 
 use super::Context;
-use crate::client::{ClientError, NameServerProxy, Proxy, resolve};
+use crate::client::{ClientError, NameServerProxy, Proxy, RemoteError, Returned, resolve};
 use crate::wire::uri::PyroUri;
 
 /// Call a method of a remote service.
 ///
 /// Each ARG is read as a YAML/JSON literal (42, 2.5, true, null, "text",
 /// [1, 2], {a: 1}); anything else is taken as a string. The result is
-/// printed as JSON. A remote exception is printed on stderr as
-/// `CLASS: MESSAGE` with the remote traceback, and the exit code is 1.
+/// printed as JSON; a method that returns an item stream (a generator)
+/// prints each item as a line of JSON as it arrives. A remote exception
+/// (also one that ends a stream) is printed on stderr as `CLASS: MESSAGE`
+/// with the remote traceback, and the exit code is 1.
 #[derive(Debug, Args)]
 pub struct CallCommand {
     /// The object: a PYRO: URI such as PYRO:library@localhost:9100, a
@@ -62,20 +64,64 @@ pub fn run(command: CallCommand, context: &Context) -> anyhow::Result<ExitCode> 
         proxy.call_oneway(&command.method, args)?;
         return Ok(ExitCode::SUCCESS);
     }
-    match proxy.call_with(&command.method, args) {
-        Ok(result) => {
-            println!("{}", serde_json::to_string(&result)?);
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(ClientError::Remote(remote)) => {
-            eprintln!("{}: {}", remote.class, remote.message);
-            // Pyro5's traceback entries hold several lines each.
-            for line in remote.traceback.iter().flat_map(|entry| entry.lines()) {
-                eprintln!("  {line}");
+    match proxy.call_any(&command.method, args) {
+        Ok(returned) => match print_returned(returned) {
+            // The reader went (`| head`): the stream is closed, quietly.
+            Err(err)
+                if err
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+            {
+                Ok(ExitCode::SUCCESS)
             }
+            other => other,
+        },
+        Err(err) => failed(err),
+    }
+}
+
+/// Prints a result as JSON, or a stream's items as lines of JSON, each as
+/// it arrives.
+fn print_returned(returned: Returned<'_>) -> anyhow::Result<ExitCode> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let items = match returned {
+        Returned::Value(value) => {
+            writeln!(out, "{}", serde_json::to_string(&value)?)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Returned::Stream(items) => items,
+    };
+    for item in items {
+        match item {
+            Ok(value) => {
+                writeln!(out, "{}", serde_json::to_string(&value)?)?;
+                // Each item is seen as it comes, also through a pipe.
+                out.flush()?;
+            }
+            Err(err) => return failed(err),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A remote exception is printed, with exit status 1; other errors are
+/// the command's.
+fn failed(err: ClientError) -> anyhow::Result<ExitCode> {
+    match err {
+        ClientError::Remote(remote) => {
+            print_remote_error(&remote);
             Ok(ExitCode::FAILURE)
         }
-        Err(other) => Err(other.into()),
+        other => Err(other.into()),
+    }
+}
+
+fn print_remote_error(remote: &RemoteError) {
+    eprintln!("{}: {}", remote.class, remote.message);
+    // Pyro5's traceback entries hold several lines each.
+    for line in remote.traceback.iter().flat_map(|entry| entry.lines()) {
+        eprintln!("  {line}");
     }
 }
 

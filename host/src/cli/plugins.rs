@@ -11,12 +11,13 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
-use pyrolab_plugin_api::Value;
+use pyrolab_plugin_api::abi::lending::Lent;
 use pyrolab_plugin_api::descriptor::{ClassDescriptor, Receiver};
+use pyrolab_plugin_api::{DriverError, Value, value};
 use serde::Serialize;
 
 use super::Context;
-use crate::loader::{Library, Loader};
+use crate::loader::{Answer, Library, Loader};
 
 #[derive(Debug, Subcommand)]
 pub enum PluginsCommand {
@@ -329,17 +330,41 @@ fn call(
     };
     let call_args = super::call_arguments(args, kwargs)?;
     let library = open(context, module)?;
-    let instance = library.create(class, &parameters)?;
-    match instance.call(method, call_args) {
-        Ok(result) if json => println!("{}", serde_json::to_string(&result)?),
-        Ok(result) => println!("{result}"),
-        Err(err) => {
-            eprintln!("{class}.{method}() raised {err}");
-            for line in err.context_lines() {
-                eprintln!("  {line}");
-            }
-            return Ok(ExitCode::FAILURE);
+    let instance = Arc::new(library.create(class, &parameters)?);
+    let print = |result: Value| -> anyhow::Result<()> {
+        if json {
+            println!("{}", serde_json::to_string(&result)?);
+        } else {
+            println!("{result}");
         }
+        Ok(())
+    };
+    let raised = |err: DriverError| {
+        eprintln!("{class}.{method}() raised {err}");
+        for line in err.context_lines() {
+            eprintln!("  {line}");
+        }
+        Ok(ExitCode::FAILURE)
+    };
+    let decoded = |lent: Lent| {
+        value::decode(&lent.into_whole())
+            .map_err(|err| DriverError::runtime(format!("a malformed result: {err}")))
+    };
+    match instance.call_args_streaming(method, call_args) {
+        Ok(Answer::Result(lent)) => match decoded(lent) {
+            Ok(result) => print(result)?,
+            Err(err) => return raised(err),
+        },
+        // An item stream: one item per line, as `call` prints them.
+        Ok(Answer::Stream(mut items)) => {
+            while let Some(item) = items.next_item() {
+                match item.and_then(decoded) {
+                    Ok(item) => print(item)?,
+                    Err(err) => return raised(err),
+                }
+            }
+        }
+        Err(err) => return raised(err),
     }
     Ok(ExitCode::SUCCESS)
 }

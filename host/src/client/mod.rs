@@ -42,6 +42,7 @@ pub mod nameserver;
 
 pub use nameserver::{NameServerProxy, locate_ns};
 
+use crate::daemon::pyro::DAEMON_OBJECT;
 use crate::net::Stream;
 use crate::wire::call::Call;
 use crate::wire::message::{HEADER_SIZE, Message, ReadError, annotation, flags, kind};
@@ -140,6 +141,10 @@ pub enum ClientError {
     /// Arguments or result could not be converted.
     #[error("cannot convert: {0}")]
     Convert(String),
+    /// The method returned an item stream to a caller that wanted one
+    /// value (the stream was closed).
+    #[error("{0} returns an item stream: iterate over it (Proxy::stream)")]
+    Stream(String),
 }
 
 struct Connection {
@@ -167,6 +172,91 @@ enum Choice {
     Negotiate(&'static dyn Serializer),
     /// This one, whoever the peer is.
     Fixed(&'static dyn Serializer),
+}
+
+/// What a reply holds.
+enum Reply {
+    Value(Value),
+    /// The id of an item stream the call returned.
+    Stream(String),
+}
+
+/// What a call returned: a value, or an item stream.
+#[derive(Debug)]
+pub enum Returned<'p> {
+    /// A plain result.
+    Value(Value),
+    /// An item stream, read through the proxy.
+    Stream(RemoteStream<'p>),
+}
+
+/// An item stream a remote method returned (Pyro5's
+/// `_StreamResultIterator`): each `next` asks the daemon for the next
+/// item, on the proxy's connection. Dropping it before its end closes the
+/// stream in the daemon. An error ends the stream.
+#[derive(Debug)]
+pub struct RemoteStream<'p> {
+    proxy: &'p Proxy,
+    id: String,
+    /// A plain result given as a stream of one.
+    pending: Option<Value>,
+    ended: bool,
+}
+
+impl RemoteStream<'_> {
+    /// The stream's id in the daemon (empty for a plain result).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Closes the stream before its end.
+    pub fn close(mut self) -> Result<(), ClientError> {
+        self.close_now()
+    }
+
+    fn close_now(&mut self) -> Result<(), ClientError> {
+        if std::mem::replace(&mut self.ended, true) || self.id.is_empty() {
+            return Ok(());
+        }
+        let id = CallArgs::positional(vec![Value::from(self.id.as_str())]);
+        self.proxy
+            .call_daemon("close_stream", id, flags::ONEWAY)
+            .map(drop)
+    }
+}
+
+impl Iterator for RemoteStream<'_> {
+    type Item = Result<Value, ClientError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(value) = self.pending.take() {
+            self.ended = true;
+            return Some(Ok(value));
+        }
+        if self.ended {
+            return None;
+        }
+        let id = CallArgs::positional(vec![Value::from(self.id.as_str())]);
+        match self.proxy.call_daemon("get_next_stream_item", id, 0) {
+            Ok(item) => Some(Ok(item.expect("a call that is not oneway has a reply"))),
+            Err(ClientError::Remote(err)) if err.kind() == "StopIteration" => {
+                self.ended = true;
+                None
+            }
+            Err(err) => {
+                self.ended = true;
+                Some(Err(err))
+            }
+        }
+    }
+}
+
+impl Drop for RemoteStream<'_> {
+    fn drop(&mut self) {
+        if let Err(err) = self.close_now() {
+            tracing::debug!("closing item stream {}: {err}", self.id);
+        }
+    }
 }
 
 /// A connection to one remote object, usable from several threads (calls
@@ -353,11 +443,60 @@ impl Proxy {
             .map_err(|err| ClientError::Convert(format!("result of {method}(): {err}")))
     }
 
-    /// Calls `method` with positional and keyword arguments.
+    /// Calls `method` with positional and keyword arguments. A method
+    /// that returns an item stream is a [`ClientError::Stream`] (its
+    /// stream is closed): call it with [`stream`](Self::stream) or
+    /// [`call_any`](Self::call_any).
     pub fn call_with(&self, method: &str, args: CallArgs) -> Result<Value, ClientError> {
+        match self.call_any(method, args)? {
+            Returned::Value(value) => Ok(value),
+            Returned::Stream(_) => Err(ClientError::Stream(format!("{method}()"))),
+        }
+    }
+
+    /// Calls a method that returns an item stream (a Python generator, a
+    /// driver's `Stream`): its items, read one at a time as the iterator
+    /// is advanced. A method that returns a plain value gives a stream of
+    /// that one value.
+    pub fn stream(&self, method: &str, args: CallArgs) -> Result<RemoteStream<'_>, ClientError> {
+        match self.call_any(method, args)? {
+            Returned::Stream(stream) => Ok(stream),
+            Returned::Value(value) => Ok(RemoteStream {
+                proxy: self,
+                id: String::new(),
+                pending: Some(value),
+                ended: false,
+            }),
+        }
+    }
+
+    /// Calls `method`, whatever it returns: a value, or an item stream.
+    pub fn call_any(&self, method: &str, args: CallArgs) -> Result<Returned<'_>, ClientError> {
         let call = ValueCall(Call::new(&self.uri.object, method, args));
-        self.invoke(call, 0)
-            .map(|reply| reply.expect("a call that is not oneway has a reply"))
+        let reply = self
+            .invoke_replied(call, 0)?
+            .expect("a call that is not oneway has a reply");
+        Ok(match reply {
+            Reply::Value(value) => Returned::Value(value),
+            Reply::Stream(id) => Returned::Stream(RemoteStream {
+                proxy: self,
+                id,
+                pending: None,
+                ended: false,
+            }),
+        })
+    }
+
+    /// Calls a method of the daemon's own object (`Pyro.Daemon`) on this
+    /// proxy's connection.
+    fn call_daemon(
+        &self,
+        method: &str,
+        args: CallArgs,
+        call_flags: u16,
+    ) -> Result<Option<Value>, ClientError> {
+        let call = ValueCall(Call::new(DAEMON_OBJECT, method, args));
+        self.invoke(call, call_flags)
     }
 
     /// Calls `method` without waiting for it to run (Pyro5 `@oneway`).
@@ -393,11 +532,24 @@ impl Proxy {
         Ok(())
     }
 
-    fn invoke(
+    fn invoke(&self, call: impl Request, call_flags: u16) -> Result<Option<Value>, ClientError> {
+        match self.invoke_replied(call, call_flags)? {
+            None => Ok(None),
+            Some(Reply::Value(value)) => Ok(Some(value)),
+            Some(Reply::Stream(id)) => {
+                // A caller that wants one value: the stream is closed again.
+                let id = CallArgs::positional(vec![id.into()]);
+                let _ = self.call_daemon("close_stream", id, flags::ONEWAY);
+                Err(ClientError::Stream("the method".to_owned()))
+            }
+        }
+    }
+
+    fn invoke_replied(
         &self,
         mut call: impl Request,
         call_flags: u16,
-    ) -> Result<Option<Value>, ClientError> {
+    ) -> Result<Option<Reply>, ClientError> {
         let mut guard = self.lock();
         // A connection that broke earlier is replaced before sending.
         if guard.is_none() {
@@ -466,10 +618,25 @@ impl Proxy {
                 .deserialize(&reply.payload)
                 .map_err(|err| ClientError::Protocol(err.to_string()))?,
         };
+        if reply.flags & flags::ITEMSTREAMRESULT != 0 {
+            let id = reply
+                .annotations
+                .iter()
+                .find(|(id, _)| id == b"STRM")
+                .map(|(_, id)| String::from_utf8_lossy(id).into_owned())
+                .filter(|id| !id.is_empty());
+            return match id {
+                Some(id) => Ok(Some(Reply::Stream(id))),
+                None => Err(ClientError::Protocol(
+                    "result of call is an iterator, but the server is not configured to allow streaming"
+                        .to_owned(),
+                )),
+            };
+        }
         if reply.flags & flags::EXCEPTION != 0 {
             return Err(ClientError::Remote(RemoteError::from_value(&value)));
         }
-        Ok(Some(value))
+        Ok(Some(Reply::Value(value)))
     }
 
     fn read_failure(&self, err: ReadError) -> ClientError {

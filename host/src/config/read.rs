@@ -64,6 +64,12 @@ const DAEMON_KEYS: &[&str] = &[
     "max_message_memory",
     "handshake_timeout",
     "idle_timeout",
+    "commtimeout",
+    "iter_streaming",
+    "iter_stream_lifetime",
+    "iter_stream_linger",
+    "max_item_streams_per_connection",
+    "max_item_streams",
     "restart",
 ];
 const SERVICE_KEYS: &[&str] = &[
@@ -484,10 +490,42 @@ impl Reader<'_> {
             &mut daemon.max_connections,
             [&mut daemon.handshake_timeout, &mut daemon.idle_timeout],
         );
+        self.streaming(&fields, path, &mut daemon);
         if let Some(policy) = self.field(&fields, path, "restart", Self::restart_policy) {
             daemon.restart = policy;
         }
         daemon
+    }
+
+    /// Pyro5's `COMMTIMEOUT` and item-stream settings, and the bounds on
+    /// open streams.
+    fn streaming(&mut self, fields: &Fields<'_>, path: &str, daemon: &mut DaemonConfig) {
+        if let Some(seconds) = self.field(fields, path, "commtimeout", Self::timeout) {
+            daemon.commtimeout = seconds;
+        }
+        if let Some(on) = self.field(fields, path, "iter_streaming", Self::boolean) {
+            daemon.iter_streaming = on;
+        }
+        for (key, slot) in [
+            ("iter_stream_lifetime", &mut daemon.iter_stream_lifetime),
+            ("iter_stream_linger", &mut daemon.iter_stream_linger),
+        ] {
+            if let Some(seconds) = self.field(fields, path, key, Self::timeout) {
+                *slot = seconds;
+            }
+        }
+        for (key, slot) in [
+            (
+                "max_item_streams_per_connection",
+                &mut daemon.max_item_streams_per_connection,
+            ),
+            ("max_item_streams", &mut daemon.max_item_streams),
+        ] {
+            if let Some(count) = self.field(fields, path, key, |r, n, p| r.count(n, p, 1, 1 << 20))
+            {
+                *slot = count as usize;
+            }
+        }
     }
 
     /// What daemons and name servers alike bound their connections by:

@@ -300,6 +300,24 @@ pub struct DaemonConfig {
     /// Seconds a connection may stay silent between calls before it is
     /// closed; 0 (the default, as in Pyro5) for no limit.
     pub idle_timeout: f64,
+    /// Pyro5's `COMMTIMEOUT`: seconds a connection may stay silent while
+    /// none of its calls runs (between calls, or inside a message) before
+    /// it is closed; 0 (the default, as in Pyro5) for no limit.
+    pub commtimeout: f64,
+    /// Pyro5's `ITER_STREAMING`: whether methods may return item streams.
+    /// Default true.
+    pub iter_streaming: bool,
+    /// Pyro5's `ITER_STREAM_LIFETIME`: seconds an item stream may live
+    /// from its start; 0 (the default) for no limit.
+    pub iter_stream_lifetime: f64,
+    /// Pyro5's `ITER_STREAM_LINGER`: seconds an item stream outlives its
+    /// client's connection (so the client may reconnect and go on); 0 to
+    /// close at once. Default 30.
+    pub iter_stream_linger: f64,
+    /// Item streams one connection may hold open at once. Default 64.
+    pub max_item_streams_per_connection: usize,
+    /// Item streams the daemon holds open at once. Default 1024.
+    pub max_item_streams: usize,
     /// When the manager starts it again after it ends unasked.
     pub restart: RestartPolicy,
 }
@@ -363,6 +381,12 @@ impl Default for DaemonConfig {
             max_message_memory: 2 << 30,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             idle_timeout: 0.0,
+            commtimeout: 0.0,
+            iter_streaming: true,
+            iter_stream_lifetime: 0.0,
+            iter_stream_linger: 30.0,
+            max_item_streams_per_connection: 64,
+            max_item_streams: 1024,
             restart: RestartPolicy::Always,
         }
     }

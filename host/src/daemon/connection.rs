@@ -155,6 +155,9 @@ pub(super) enum Cut {
     /// It was the oldest of too many connections still in their
     /// handshake, and made way for a new one.
     Crowded = 3,
+    /// It was silent, with no call of its running, for longer than
+    /// `commtimeout`.
+    CommTimeout = 4,
 }
 
 impl Cut {
@@ -163,6 +166,7 @@ impl Cut {
             1 => Some(Cut::HandshakeTimeout),
             2 => Some(Cut::Idle),
             3 => Some(Cut::Crowded),
+            4 => Some(Cut::CommTimeout),
             _ => None,
         }
     }
@@ -308,6 +312,11 @@ impl Connection {
 
     /// Whether the connection is free, between messages and with nothing
     /// to send, so closing it loses nothing.
+    /// Whether no worker holds the connection (none runs a call of it).
+    pub(super) fn is_free(&self) -> bool {
+        self.owner.load(Ordering::Acquire) == FREE
+    }
+
     pub(super) fn is_idle(&self) -> bool {
         if self.owner.load(Ordering::Acquire) != FREE {
             return false;

@@ -17,9 +17,10 @@ use super::pyro::{
     self, DAEMON_METHODS, DAEMON_OBJECT, batch_exception, daemon_metadata, driver_exception,
     exception, metadata, pyro_exception,
 };
+use super::streams::Opened;
 use super::{HostedService, Sessions, Shared};
 use crate::config::schema::ServerType;
-use crate::loader::Instance;
+use crate::loader::{Answer, Instance, ItemStream};
 use crate::wire::call::{self, Call};
 use crate::wire::message::{HEADER_SIZE, Message, flags, kind};
 use crate::wire::msgpack;
@@ -72,13 +73,16 @@ pub(super) fn invoke(
         match serializer.id() {
             serializer::id::NATIVE => {
                 if let Some(call) = EncodedCall::parse(shared, &request.payload) {
-                    return invoke_encoded(shared, sessions, serializer, request, call);
+                    let object = call.object;
+                    let answer = run_encoded(shared, sessions, call);
+                    return reply_answer(shared, sessions, serializer, request, object, answer);
                 }
             }
             serializer::id::MSGPACK => {
                 if let Some(call) = EncodedCall::from_msgpack(shared, &request.payload) {
-                    let result = run_encoded(shared, sessions, call);
-                    return reply_scattered(serializer, request, result);
+                    let object = call.object;
+                    let answer = run_encoded(shared, sessions, call);
+                    return reply_answer(shared, sessions, serializer, request, object, answer);
                 }
             }
             _ => {}
@@ -104,15 +108,132 @@ pub(super) fn invoke(
             }
         };
     }
-    let result = call.and_then(|call| {
-        if batch {
-            run_batch(shared, sessions, call)
-        } else {
-            run_call(shared, sessions, call)
+    if batch {
+        let result = call.and_then(|call| run_batch(shared, sessions, call));
+        return reply(serializer, request, flags::BATCH, result);
+    }
+    let call = match call {
+        Ok(call) => call,
+        Err(exception) => return reply(serializer, request, 0, Err(exception)),
+    };
+    if call.object == DAEMON_OBJECT && call.method == "get_next_stream_item" {
+        // Items go out as the driver encoded them, not decoded first.
+        let item = stream_id(&call).and_then(|id| shared.streams.next(id, sessions.connection()));
+        return reply_lent(serializer, request, item);
+    }
+    let object = call.object.clone();
+    match run_call(shared, sessions, call) {
+        Ok(Ran::Value(value)) => reply(serializer, request, 0, Ok(value)),
+        Ok(Ran::Stream(stream)) => {
+            reply_stream(shared, sessions, serializer, request, &object, stream)
         }
-    });
-    let reply_flags = if batch { flags::BATCH } else { 0 };
-    reply(serializer, request, reply_flags, result)
+        Err(exception) => reply(serializer, request, 0, Err(exception)),
+    }
+}
+
+/// What a call gave: a value, or an item stream to keep for the client.
+enum Ran {
+    Value(Value),
+    Stream(ItemStream),
+}
+
+/// Replies to a call that ran on the fast path.
+fn reply_answer(
+    shared: &Shared,
+    sessions: &Sessions,
+    serializer: &'static dyn Serializer,
+    request: &Message,
+    object: &str,
+    answer: Result<Answer, Value>,
+) -> Outcome {
+    match answer {
+        Ok(Answer::Result(lent)) => reply_lent(serializer, request, Ok(lent)),
+        Ok(Answer::Stream(stream)) => {
+            reply_stream(shared, sessions, serializer, request, object, stream)
+        }
+        Err(exception) => reply(serializer, request, 0, Err(exception)),
+    }
+}
+
+/// Replies with a result still in the driver's encoding: sent as it is to
+/// a native client, with its byte strings borrowed to a msgpack one,
+/// decoded for the others.
+fn reply_lent(
+    serializer: &'static dyn Serializer,
+    request: &Message,
+    result: Result<Lent, Value>,
+) -> Outcome {
+    match (serializer.id(), result) {
+        (_, Err(exception)) => reply(serializer, request, 0, Err(exception)),
+        (serializer::id::NATIVE, Ok(result)) => Outcome::Parts(
+            Message::header(
+                kind::RESULT,
+                request.serializer_id,
+                0,
+                request.seq,
+                request.correlation_id,
+                result.len(),
+            ),
+            result,
+        ),
+        (serializer::id::MSGPACK, Ok(result)) => reply_scattered(serializer, request, Ok(result)),
+        (_, Ok(result)) => {
+            let value = value::decode(&result.into_whole()).map_err(|err| {
+                pyro_exception("SerializeError", &format!("a malformed result: {err}"))
+            });
+            reply(serializer, request, 0, value)
+        }
+    }
+}
+
+/// Keeps a stream a method returned and tells the client its id, as Pyro5
+/// does: an exception reply (`ProtocolError`, for clients that do not
+/// stream) flagged `ITEMSTREAMRESULT`, the id in its `STRM` annotation.
+/// With streaming off the annotation is left out, which a client reports
+/// as the server not allowing streaming.
+fn reply_stream(
+    shared: &Shared,
+    sessions: &Sessions,
+    serializer: &'static dyn Serializer,
+    request: &Message,
+    service: &str,
+    stream: ItemStream,
+) -> Outcome {
+    let annotations = match shared.streams.open(service, stream, sessions.connection()) {
+        Ok(Opened::Id(id)) => vec![(*b"STRM", id.into_bytes())],
+        Ok(Opened::Disabled) => Vec::new(),
+        Err(exception) => return reply(serializer, request, 0, Err(exception)),
+    };
+    let exception = pyro_exception("ProtocolError", "result of call is an iterator");
+    let payload = match serializer.serialize(&exception) {
+        Ok(payload) => payload,
+        Err(err) => {
+            tracing::error!("cannot serialize a stream reply: {err}");
+            Vec::new()
+        }
+    };
+    let message = Message {
+        kind: kind::RESULT,
+        serializer_id: request.serializer_id,
+        flags: flags::EXCEPTION | flags::ITEMSTREAMRESULT,
+        seq: request.seq,
+        correlation_id: request.correlation_id,
+        annotations,
+        payload,
+    };
+    Outcome::Reply(message.encode(false))
+}
+
+/// The stream id a `get_next_stream_item` or `close_stream` call names.
+fn stream_id<'a>(call: &'a Call<'_>) -> Result<&'a str, Value> {
+    match call.args.first().and_then(Value::as_str) {
+        Some(id) if call.args.len() == 1 => Ok(id),
+        _ => Err(exception(
+            "builtins.TypeError",
+            &format!("{}() takes one argument, the stream id", call.method),
+            Vec::new(),
+        )),
+    }
 }
 
 /// Frames the reply to `request`: the result, or the exception.
@@ -322,40 +443,17 @@ fn reply_scattered(
     Outcome::Scattered(header, scatter, encoded)
 }
 
-fn invoke_encoded(
-    shared: &Shared,
-    sessions: &mut Sessions,
-    serializer: &'static dyn Serializer,
-    request: &Message,
-    call: EncodedCall<'_>,
-) -> Outcome {
-    match run_encoded(shared, sessions, call) {
-        Ok(result) => Outcome::Parts(
-            Message::header(
-                kind::RESULT,
-                request.serializer_id,
-                0,
-                request.seq,
-                request.correlation_id,
-                result.len(),
-            ),
-            result,
-        ),
-        Err(exception) => reply(serializer, request, 0, Err(exception)),
-    }
-}
-
 fn run_encoded(
     shared: &Shared,
     sessions: &mut Sessions,
     call: EncodedCall<'_>,
-) -> Result<Lent, Value> {
+) -> Result<Answer, Value> {
     if shared.settings.lockable {
         shared.locks.check(call.object, sessions.connection())?;
     }
     let instance = target(shared, sessions, call.object, call.method)?;
     instance
-        .call_raw_lending(call.method, &call.arguments)
+        .call_streaming(call.method, &call.arguments)
         .map_err(|err| driver_exception(call.object, call.method, &err))
 }
 
@@ -433,9 +531,9 @@ fn target(
         .map_err(|err| driver_exception(object, "__init__", &err))
 }
 
-fn run_call(shared: &Shared, sessions: &mut Sessions, call: Call<'static>) -> Result<Value, Value> {
+fn run_call(shared: &Shared, sessions: &mut Sessions, call: Call<'static>) -> Result<Ran, Value> {
     if call.object == DAEMON_OBJECT {
-        return daemon_call(shared, &call);
+        return daemon_call(shared, sessions, &call).map(Ran::Value);
     }
     if let Some(native) = shared.objects.get(call.object.as_ref()) {
         let Call {
@@ -444,13 +542,15 @@ fn run_call(shared: &Shared, sessions: &mut Sessions, call: Call<'static>) -> Re
             kwargs,
             ..
         } = call;
-        return native.call(&method, CallArgs { args, kwargs });
+        return native
+            .call(&method, CallArgs { args, kwargs })
+            .map(Ran::Value);
     }
     if let Some(result) = lock_call(shared, sessions, &call) {
-        return result;
+        return result.map(Ran::Value);
     }
     if let Some(answer) = service_answer(shared, &call) {
-        return answer;
+        return answer.map(Ran::Value);
     }
     let instance = target(shared, sessions, &call.object, &call.method)?;
     let Call {
@@ -459,9 +559,20 @@ fn run_call(shared: &Shared, sessions: &mut Sessions, call: Call<'static>) -> Re
         args,
         kwargs,
     } = call;
-    instance
-        .call(&method, CallArgs { args, kwargs })
-        .map_err(|err| driver_exception(&object, &method, &err))
+    let failed = |err: DriverError| driver_exception(&object, &method, &err);
+    match instance
+        .call_args_streaming(&method, CallArgs { args, kwargs })
+        .map_err(failed)?
+    {
+        Answer::Stream(stream) => Ok(Ran::Stream(stream)),
+        Answer::Result(lent) => value::decode(&lent.into_whole())
+            .map(Ran::Value)
+            .map_err(|err| {
+                failed(DriverError::runtime(format!(
+                    "{method}() returned a malformed value: {err}"
+                )))
+            }),
+    }
 }
 
 /// The daemon's answer to `ping()` or `pyrolab_version()` on a service
@@ -491,7 +602,7 @@ fn oneway_job(
     call: Call<'static>,
 ) -> Result<Option<Job>, Value> {
     if call.object == DAEMON_OBJECT {
-        return daemon_call(shared, &call).map(|_| None);
+        return daemon_call(shared, sessions, &call).map(|_| None);
     }
     if shared.objects.contains_key(call.object.as_ref()) {
         // The host's own objects answer at once: run in line.
@@ -505,13 +616,12 @@ fn oneway_job(
     }
     let instance = target(shared, sessions, &call.object, &call.method)?;
     Ok(Some(Box::new(move || {
-        if let Err(err) = instance.call(
-            &call.method,
-            CallArgs {
-                args: call.args,
-                kwargs: call.kwargs,
-            },
-        ) {
+        let args = CallArgs {
+            args: call.args,
+            kwargs: call.kwargs,
+        };
+        // A stream returned to no one is closed at once, as Pyro5 drops it.
+        if let Err(err) = instance.call_args_streaming(&call.method, args) {
             tracing::warn!(service = %call.object, "oneway {}() failed: {err}", call.method);
         }
     })))
@@ -529,7 +639,16 @@ fn run_batch(
         let single =
             batch_item(&call.object, item).map_err(|err| pyro_exception("ProtocolError", &err))?;
         match run_call(shared, sessions, single) {
-            Ok(value) => results.push(value),
+            Ok(Ran::Value(value)) => results.push(value),
+            Ok(Ran::Stream(_)) => {
+                // As in Pyro5, batched calls return no streams.
+                let refused = pyro_exception(
+                    "PyroError",
+                    "a batched call cannot return an item stream: call it on its own",
+                );
+                results.push(batch_exception(refused));
+                break;
+            }
             Err(exception) => {
                 results.push(batch_exception(exception));
                 break;
@@ -566,7 +685,7 @@ fn batch_item(object: &str, item: Value) -> Result<Call<'static>, String> {
 }
 
 /// The methods of `Pyro.Daemon`.
-fn daemon_call(shared: &Shared, call: &Call<'_>) -> Result<Value, Value> {
+fn daemon_call(shared: &Shared, sessions: &Sessions, call: &Call<'_>) -> Result<Value, Value> {
     match call.method.as_ref() {
         // PyroLab's daemons answer True (Pyro5's plain daemon object None).
         "ping" => Ok(Value::Bool(true)),
@@ -621,8 +740,18 @@ fn daemon_call(shared: &Shared, call: &Call<'_>) -> Result<Value, Value> {
                 .map(|(service, holder)| (Value::from(service), Value::from(holder)))
                 .collect(),
         )),
-        "get_next_stream_item" => Err(pyro_exception("PyroError", "item stream terminated")),
-        "close_stream" => Ok(Value::Null),
+        "get_next_stream_item" => {
+            let item = shared
+                .streams
+                .next(stream_id(call)?, sessions.connection())?;
+            value::decode(&item.into_whole()).map_err(|err| {
+                pyro_exception("SerializeError", &format!("a malformed item: {err}"))
+            })
+        }
+        "close_stream" => {
+            shared.streams.close(stream_id(call)?);
+            Ok(Value::Null)
+        }
         other if DAEMON_METHODS.contains(&other) => Ok(Value::Null),
         other => Err(exception(
             "builtins.AttributeError",

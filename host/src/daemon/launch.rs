@@ -16,7 +16,7 @@ use crate::net::{self, BindError, Bound};
 use crate::supervised::ServedService;
 
 use super::registrar::{Registrar, Registration, registrations_for};
-use super::{Daemon, DaemonSettings, HostedService, LockObserver, ShutdownHandle};
+use super::{Daemon, DaemonSettings, HostedService, LockObserver, ShutdownHandle, StreamSettings};
 
 /// Why a daemon could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -148,6 +148,14 @@ fn settings(name: &str, config: &DaemonConfig) -> DaemonSettings {
         max_message_memory: config.max_message_memory,
         handshake_timeout: super::timeout_from_seconds(config.handshake_timeout),
         idle_timeout: super::timeout_from_seconds(config.idle_timeout),
+        comm_timeout: super::timeout_from_seconds(config.commtimeout),
+        streams: StreamSettings {
+            enabled: config.iter_streaming,
+            lifetime: super::timeout_from_seconds(config.iter_stream_lifetime),
+            linger: super::timeout_from_seconds(config.iter_stream_linger),
+            max_per_connection: config.max_item_streams_per_connection,
+            max_total: config.max_item_streams,
+        },
     }
 }
 

@@ -34,8 +34,10 @@ pub mod pyro;
 mod reactor;
 pub mod registrar;
 mod service;
+mod streams;
 
 pub use lock::LockObserver;
+pub use streams::StreamSettings;
 
 /// An object the host implements itself (the name server's
 /// `Pyro.NameServer`), served next to driver services.
@@ -89,6 +91,12 @@ pub struct DaemonSettings {
     /// How long a connection may stay silent between calls before it is
     /// closed (`None`: for ever, as in Pyro5).
     pub idle_timeout: Option<Duration>,
+    /// How long a connection may stay silent while no call of its runs,
+    /// between calls or inside a message, before it is closed (Pyro5's
+    /// `COMMTIMEOUT`; `None`: for ever).
+    pub comm_timeout: Option<Duration>,
+    /// How methods' item streams are served.
+    pub streams: StreamSettings,
 }
 
 /// A timeout as configurations give it, in seconds: 0 for none.
@@ -119,6 +127,8 @@ struct Shared {
     calls_in_progress: AtomicU64,
     /// Where a multiplex daemon runs oneway calls.
     oneway_threads: OnewayThreads,
+    /// The item streams clients are reading.
+    streams: streams::Streams,
 }
 
 /// Where a `multiplex` daemon runs oneway calls: each on a thread of its
@@ -210,6 +220,7 @@ impl Daemon {
             .into_iter()
             .map(|service| (service.name().to_owned(), service))
             .collect();
+        let settings_streams = settings.streams.clone();
         Daemon {
             shared: Arc::new(Shared {
                 settings,
@@ -223,6 +234,7 @@ impl Daemon {
                 message_memory: AtomicU64::new(0),
                 calls_in_progress: AtomicU64::new(0),
                 oneway_threads: OnewayThreads::default(),
+                streams: streams::Streams::new(settings_streams),
             }),
         }
     }

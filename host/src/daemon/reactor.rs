@@ -150,10 +150,14 @@ impl Reactor {
     /// idle timeout, if the daemon has either.
     fn start_sweeper(self: &Arc<Self>) -> Option<thread::JoinHandle<()>> {
         let settings = &self.shared.settings;
-        let shortest = [settings.handshake_timeout, settings.idle_timeout]
-            .into_iter()
-            .flatten()
-            .min()?;
+        let shortest = [
+            settings.handshake_timeout,
+            settings.idle_timeout,
+            settings.comm_timeout,
+        ]
+        .into_iter()
+        .flatten()
+        .min()?;
         let every = (shortest / 4).clamp(SWEEP_SHORTEST, SWEEP_LONGEST);
         let reactor = Arc::clone(self);
         let started = thread::Builder::new()
@@ -179,21 +183,24 @@ impl Reactor {
         let now = Instant::now();
         let connections = self.connections.lock_unpoisoned();
         for connection in connections.values() {
-            let overdue = if connection.is_placed() {
-                settings
-                    .idle_timeout
-                    .is_some_and(|idle| connection.silent_for(now) >= idle && connection.is_idle())
-            } else {
+            let silent = connection.silent_for(now);
+            let overdue = if !connection.is_placed() {
                 settings
                     .handshake_timeout
                     .is_some_and(|limit| now.duration_since(connection.accepted()) >= limit)
+                    .then_some(Cut::HandshakeTimeout)
+            } else if settings
+                .idle_timeout
+                .is_some_and(|idle| silent >= idle && connection.is_idle())
+            {
+                Some(Cut::Idle)
+            } else {
+                settings
+                    .comm_timeout
+                    .is_some_and(|limit| silent >= limit && connection.is_free())
+                    .then_some(Cut::CommTimeout)
             };
-            if overdue {
-                let why = if connection.is_placed() {
-                    Cut::Idle
-                } else {
-                    Cut::HandshakeTimeout
-                };
+            if let Some(why) = overdue {
                 connection.cut_short(why);
             }
         }
@@ -404,6 +411,7 @@ impl Reactor {
         self.poller.remove(&connection.stream);
         let _ = connection.stream.shutdown(Shutdown::Both);
         self.shared.locks.release_connection(connection.id);
+        self.shared.streams.connection_closed(connection.id);
         if self.draining() && self.connections.lock_unpoisoned().is_empty() {
             self.finish();
         }
@@ -421,6 +429,10 @@ impl Reactor {
             Cut::Idle => format!(
                 "silent for {} s between calls (idle_timeout)",
                 seconds(settings.idle_timeout)
+            ),
+            Cut::CommTimeout => format!(
+                "silent for {} s (commtimeout)",
+                seconds(settings.comm_timeout)
             ),
             Cut::Crowded => format!(
                 "made way for a new connection: {} were still in their handshake, \

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use abi_stable::std_types::{RResult, RSlice, RStr, RVec};
 use pyrolab_plugin_api::abi::InstanceBox;
 use pyrolab_plugin_api::abi::lending::{self, Lent};
+use pyrolab_plugin_api::abi::streaming;
 use pyrolab_plugin_api::descriptor::ClassDescriptor;
 use pyrolab_plugin_api::{CallArgs, DriverError, ErrorKind, Value, value};
 
@@ -26,8 +27,11 @@ pub(super) enum ValueKinds {
     First,
     /// Every kind this host knows (0.1.1).
     All,
-    /// Every kind, and lending calls ([`lending`], 0.1.2 and later).
+    /// Every kind, and lending calls ([`lending`], 0.1.2).
     AllAndLending,
+    /// Every kind, lending calls, and item streams ([`streaming`], 0.1.3
+    /// and later).
+    AllLendingAndStreams,
 }
 
 impl ValueKinds {
@@ -36,19 +40,21 @@ impl ValueKinds {
         match plugin_api_version {
             "0.1.0" => ValueKinds::First,
             "0.1.1" => ValueKinds::All,
-            _ => ValueKinds::AllAndLending,
+            "0.1.2" => ValueKinds::AllAndLending,
+            _ => ValueKinds::AllLendingAndStreams,
         }
     }
 }
 
-/// Runs `f` with the name that asks for a lending call of `method`,
-/// built on the stack (this is every native call's path).
-fn with_lending_name<R>(method: &str, f: impl FnOnce(&str) -> R) -> R {
-    let prefix = lending::PREFIX.as_bytes();
+/// Runs `f` with the name that asks for a `prefix` call of `method`
+/// (lending, streaming), built on the stack (this is every native call's
+/// path).
+fn with_prefixed_name<R>(prefix: &str, method: &str, f: impl FnOnce(&str) -> R) -> R {
+    let prefix = prefix.as_bytes();
     let total = prefix.len() + method.len();
     let mut name = [0u8; 128];
     if total > name.len() {
-        return f(&format!("{}{method}", lending::PREFIX));
+        return f(&format!("{}{method}", String::from_utf8_lossy(prefix)));
     }
     name[..prefix.len()].copy_from_slice(prefix);
     name[prefix.len()..total].copy_from_slice(method.as_bytes());
@@ -82,6 +88,46 @@ impl Instance {
     /// The instance's class description.
     pub fn class(&self) -> &ClassDescriptor {
         &self.class
+    }
+
+    /// Calls a method whose result may be an item stream, with arguments
+    /// encoded as `value::encode(&CallArgs::into_value())`: its result as
+    /// [`call_raw_lending`](Self::call_raw_lending) gives it, or the
+    /// stream, whose items are then read one by one.
+    pub fn call_streaming(
+        self: &Arc<Self>,
+        method: &str,
+        arguments: &[u8],
+    ) -> Result<Answer, DriverError> {
+        if self.kinds != ValueKinds::AllLendingAndStreams {
+            return self.call_raw_lending(method, arguments).map(Answer::Result);
+        }
+        let head = with_prefixed_name(streaming::PREFIX, method, |name| {
+            self.call_entry(name, arguments)
+        })?;
+        if let Some(id) = streaming::opened_id(&head) {
+            return Ok(Answer::Stream(ItemStream {
+                instance: Arc::clone(self),
+                id,
+                method: method.to_owned(),
+                ended: false,
+            }));
+        }
+        self.take_lent(method, head).map(Answer::Result)
+    }
+
+    /// Like [`call_streaming`](Self::call_streaming), with arguments as
+    /// values.
+    pub fn call_args_streaming(
+        self: &Arc<Self>,
+        method: &str,
+        args: CallArgs,
+    ) -> Result<Answer, DriverError> {
+        let mut arguments = args.into_value();
+        if self.kinds == ValueKinds::First {
+            arguments = lowered(arguments, method)?;
+        }
+        self.call_streaming(method, &value::encode(&arguments))
     }
 
     /// Calls a method. Errors are the driver's own (a panic inside the
@@ -141,7 +187,26 @@ impl Instance {
                 tail: RVec::new(),
             });
         }
-        let head = with_lending_name(method, |name| self.call_entry(name, arguments))?;
+        let name = if self.kinds == ValueKinds::AllLendingAndStreams {
+            streaming::PREFIX
+        } else {
+            lending::PREFIX
+        };
+        let head = with_prefixed_name(name, method, |name| self.call_entry(name, arguments))?;
+        if let Some(id) = streaming::opened_id(&head) {
+            // A caller that cannot read a stream: it is closed at once.
+            drop(self.call_entry(streaming::CLOSE, &id.to_le_bytes()));
+            return Err(DriverError::runtime(format!(
+                "{method}() returns an item stream, which is read through a daemon \
+                 (a Pyro5 or pyrolab-host client iterates over it)"
+            )));
+        }
+        self.take_lent(method, head)
+    }
+
+    /// A lending call's result: `head`, and the byte string it lent, if it
+    /// announced one.
+    fn take_lent(&self, method: &str, head: RVec<u8>) -> Result<Lent, DriverError> {
         let Some(lent) = value::lent_bytes_length(&head).filter(|&len| len > 0) else {
             return Ok(Lent {
                 head,
@@ -180,6 +245,83 @@ impl Instance {
             CallArgs::positional(vec![Value::from(name), value]),
         )
         .map(drop)
+    }
+}
+
+/// What a call gave: its result, or an item stream to read.
+pub enum Answer {
+    /// The encoded result, as [`Instance::call_raw_lending`] gives it.
+    Result(Lent),
+    /// An item stream.
+    Stream(ItemStream),
+}
+
+/// An item stream a method returned, read one item at a time. Dropping it
+/// before its end closes it in the driver.
+pub struct ItemStream {
+    instance: Arc<Instance>,
+    id: u64,
+    method: String,
+    ended: bool,
+}
+
+impl fmt::Debug for ItemStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ItemStream")
+            .field("method", &self.method)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ItemStream {
+    /// The next item, encoded (a large byte string in its own buffer);
+    /// `None` at the stream's end. An error is the driver's and ends the
+    /// stream.
+    pub fn next_item(&mut self) -> Option<Result<Lent, DriverError>> {
+        if self.ended {
+            return None;
+        }
+        let head = match self
+            .instance
+            .call_entry(streaming::NEXT, &self.id.to_le_bytes())
+        {
+            Ok(head) => head,
+            Err(err) => {
+                self.ended = true;
+                return Some(Err(err));
+            }
+        };
+        if head.is_empty() {
+            self.ended = true;
+            return None;
+        }
+        let item = self.instance.take_lent(&self.method, head);
+        if item.is_err() {
+            // The item was produced but cannot be read: the stream cannot
+            // go on from here.
+            self.close();
+        }
+        Some(item)
+    }
+
+    /// The method that returned the stream.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    fn close(&mut self) {
+        if !std::mem::replace(&mut self.ended, true) {
+            let _ = self
+                .instance
+                .call_entry(streaming::CLOSE, &self.id.to_le_bytes());
+        }
+    }
+}
+
+impl Drop for ItemStream {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 
@@ -225,10 +367,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_lending_name_is_the_prefix_and_the_method_however_long() {
-        for method in ["echo", "", &"m".repeat(200)] {
-            let name = with_lending_name(method, str::to_owned);
-            assert_eq!(name, format!("{}{method}", lending::PREFIX));
+    fn a_prefixed_name_is_the_prefix_and_the_method_however_long() {
+        for prefix in [lending::PREFIX, streaming::PREFIX] {
+            for method in ["echo", "", &"m".repeat(200)] {
+                let name = with_prefixed_name(prefix, method, str::to_owned);
+                assert_eq!(name, format!("{prefix}{method}"));
+            }
         }
     }
 }

@@ -129,7 +129,9 @@ impl Library {
         let descriptor = self.class(class)?.clone();
         let kinds = ValueKinds::of(&self.descriptor.plugin_api_version);
         let encoded = match kinds {
-            ValueKinds::All | ValueKinds::AllAndLending => value::encode(parameters),
+            ValueKinds::All | ValueKinds::AllAndLending | ValueKinds::AllLendingAndStreams => {
+                value::encode(parameters)
+            }
             ValueKinds::First => {
                 let parameters = lowered(parameters.clone(), "__init__").map_err(|error| {
                     LoadError::Constructor {

@@ -23,6 +23,6 @@ mod library;
 mod search;
 
 pub use error::LoadError;
-pub use instance::Instance;
+pub use instance::{Answer, Instance, ItemStream};
 pub use library::{Library, Loader};
 pub use search::{PLUGIN_PATH_ENV, PluginSearchPath};

@@ -151,6 +151,9 @@ impl Launch {
                 max_message_memory: MAX_MESSAGE_MEMORY,
                 handshake_timeout: timeout_from_seconds(config.handshake_timeout),
                 idle_timeout: timeout_from_seconds(config.idle_timeout),
+                comm_timeout: None,
+                // The name server's methods return no streams.
+                streams: Default::default(),
             },
             Vec::new(),
             vec![(NAMESERVER_OBJECT.to_owned(), object)],

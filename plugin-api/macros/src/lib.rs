@@ -147,6 +147,7 @@ fn describe_method(method: &Method, krate: &syn::Path) -> Tokens {
     let name = &method.name;
     let doc = &method.doc;
     let oneway = method.oneway;
+    let streams = method.streams != types::Streams::No;
     let receiver = receiver_tokens(method.receiver, krate);
     let returns = type_descriptor(krate, &method.returns.rust, &method.returns.python);
     let params = method.params.iter().map(|param| {
@@ -184,6 +185,7 @@ fn describe_method(method: &Method, krate: &syn::Path) -> Tokens {
             returns: #returns,
             receiver: #receiver,
             oneway: #oneway,
+            streams: #streams,
         }
     }
 }
@@ -367,10 +369,18 @@ fn finish_tokens(method: &Method, krate: &syn::Path, discard: bool) -> Tokens {
         } else if discard {
             quote!(#deliver(#name, &#value, __returns))
         } else {
-            // A returned `Bytes` may be lent; see `__private::Returned`.
+            let value = match method.streams {
+                types::Streams::Iterator => quote!(#krate::__private::stream_of(#value)),
+                types::Streams::FallibleIterator => {
+                    quote!(#krate::__private::fallible_stream_of(#value))
+                }
+                types::Streams::No | types::Streams::Stream => value,
+            };
+            // A returned `Bytes` may be lent and a `Stream` is kept; see
+            // `__private::Returned`.
             quote! {{
                 #[allow(unused_imports)]
-                use #krate::__private::{DeliverBorrowed as _, LendBytes as _};
+                use #krate::__private::{DeliverBorrowed as _, DeliverStream as _, LendBytes as _};
                 (&#krate::__private::Returned::new(#value)).deliver(#name, __returns)
             }}
         }

@@ -83,6 +83,8 @@ pub struct Method {
     /// The result is written `HashSet<..>` or `BTreeSet<..>`: it goes to
     /// Python as a `set` (serde alone would make it a list).
     pub returns_set: bool,
+    /// Whether, and how, the result is an item stream.
+    pub streams: types::Streams,
     pub oneway: bool,
 }
 
@@ -429,11 +431,21 @@ fn read_method(function: &mut ImplItemFn, oneway: bool) -> syn::Result<Method> {
             ));
         }
     }
-    let (returns, returns_result, returns_set) = match &function.sig.output {
-        ReturnType::Default => (types::unit(), false, false),
+    let (returns, returns_result, returns_set, streams) = match &function.sig.output {
+        ReturnType::Default => (types::unit(), false, false, types::Streams::No),
         ReturnType::Type(_, ty) => match types::result_ok_type(ty) {
-            Some(ok) => (types::render(&ok), true, types::is_set(&ok)),
-            None => (types::render(ty), false, types::is_set(ty)),
+            Some(ok) => (
+                types::render(&ok),
+                true,
+                types::is_set(&ok),
+                types::streams(&ok),
+            ),
+            None => (
+                types::render(ty),
+                false,
+                types::is_set(ty),
+                types::streams(ty),
+            ),
         },
     };
     Ok(Method {
@@ -445,6 +457,7 @@ fn read_method(function: &mut ImplItemFn, oneway: bool) -> syn::Result<Method> {
         returns,
         returns_result,
         returns_set,
+        streams,
         oneway,
     })
 }

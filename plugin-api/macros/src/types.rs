@@ -80,6 +80,54 @@ pub fn result_ok_type(ty: &Type) -> Option<Type> {
     }
 }
 
+/// How a method's result is an item stream, by how its type is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Streams {
+    /// It is not one.
+    No,
+    /// `Stream`: the SDK's stream type.
+    Stream,
+    /// `impl Iterator<Item = T>`.
+    Iterator,
+    /// `impl Iterator<Item = Result<T, E>>`: an error ends the stream.
+    FallibleIterator,
+}
+
+/// Whether, and how, a result of type `ty` is an item stream.
+pub fn streams(ty: &Type) -> Streams {
+    if last_segment(ty).is_some_and(|s| s.ident == "Stream" && generic_args(s).is_empty()) {
+        return Streams::Stream;
+    }
+    match iterator_item(ty) {
+        Some(item) if result_ok_type(&item).is_some() => Streams::FallibleIterator,
+        Some(_) => Streams::Iterator,
+        None => Streams::No,
+    }
+}
+
+/// `T` of an `impl Iterator<Item = T>`.
+fn iterator_item(ty: &Type) -> Option<Type> {
+    let Type::ImplTrait(bounds) = ty else {
+        return None;
+    };
+    bounds.bounds.iter().find_map(|bound| {
+        let syn::TypeParamBound::Trait(bound) = bound else {
+            return None;
+        };
+        let segment = bound.path.segments.last()?;
+        if segment.ident != "Iterator" {
+            return None;
+        }
+        let PathArguments::AngleBracketed(args) = &segment.arguments else {
+            return None;
+        };
+        args.args.iter().find_map(|arg| match arg {
+            GenericArgument::AssocType(assoc) if assoc.ident == "Item" => Some(assoc.ty.clone()),
+            _ => None,
+        })
+    })
+}
+
 /// Whether the type is written `HashSet<..>` or `BTreeSet<..>`.
 pub fn is_set(ty: &Type) -> bool {
     last_segment(ty).is_some_and(|s| s.ident == "HashSet" || s.ident == "BTreeSet")
@@ -120,6 +168,13 @@ fn python_hint(ty: &Type) -> String {
         Type::Slice(slice) => sequence_hint(&slice.elem),
         Type::Array(array) => sequence_hint(&array.elem),
         Type::Path(_) => path_hint(ty),
+        Type::ImplTrait(_) => match iterator_item(ty) {
+            Some(item) => match result_ok_type(&item) {
+                Some(ok) => format!("Iterator[{}]", python_hint(&ok)),
+                None => format!("Iterator[{}]", python_hint(&item)),
+            },
+            None => rust_text(ty),
+        },
         other => rust_text(other),
     }
 }
@@ -149,6 +204,7 @@ fn path_hint(ty: &Type) -> String {
         ("bool", _) => "bool".to_owned(),
         ("Bytes" | "ByteBuf", _) => "bytes".to_owned(),
         ("Value", _) => "Any".to_owned(),
+        ("Stream", []) => "Iterator[Any]".to_owned(),
         ("BigInt", _) => "int".to_owned(),
         ("Complex", _) => "complex".to_owned(),
         ("HashSet" | "BTreeSet", [element]) => format!("set[{}]", python_hint(element)),

@@ -7,6 +7,7 @@
 //! `classname: SampleAutoconnectInstrument`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use pyrolab_plugin_api::prelude::*;
@@ -158,6 +159,43 @@ impl SampleService {
         Complex::new(z.re, -z.im)
     }
 
+    /// 0, 1, ... `count - 1`, as an item stream the client iterates over
+    /// (a Python generator's result; not in PyroLab's sample).
+    pub fn count(&self, count: u64) -> impl Iterator<Item = u64> + Send + 'static {
+        Counted::new(0..count)
+    }
+
+    /// `count` byte strings of `size` bytes, as an item stream (not in
+    /// PyroLab's sample).
+    pub fn chunks(
+        &self,
+        count: usize,
+        size: usize,
+    ) -> impl Iterator<Item = Bytes> + Send + 'static {
+        Counted::new((0..count).map(move |i| Bytes::from(vec![i as u8; size])))
+    }
+
+    /// 0, 1, ... up to `fail_at`, where the stream ends with a
+    /// `ValueError` (not in PyroLab's sample).
+    pub fn count_then_fail(
+        &self,
+        fail_at: u64,
+    ) -> impl Iterator<Item = Result<u64>> + Send + 'static {
+        Counted::new((0..=fail_at).map(move |i| {
+            if i < fail_at {
+                Ok(i)
+            } else {
+                Err(DriverError::value(format!("failed at item {i}")))
+            }
+        }))
+    }
+
+    /// How many of this library's item streams are open now (not in
+    /// PyroLab's sample): shows when a daemon closes them.
+    pub fn open_streams(&self) -> usize {
+        OPEN_STREAMS.load(Ordering::SeqCst)
+    }
+
     /// A read/write attribute holding any value (initially None).
     #[getter]
     pub fn attribute(&self) -> Value {
@@ -169,6 +207,33 @@ impl SampleService {
     pub fn set_attribute(&mut self, value: Value) {
         tracing::debug!(%value, "attribute set");
         self.attribute = value;
+    }
+}
+
+/// Item streams of this library open now.
+static OPEN_STREAMS: AtomicUsize = AtomicUsize::new(0);
+
+/// An iterator counted in [`OPEN_STREAMS`] while it lives.
+struct Counted<I>(I);
+
+impl<I> Counted<I> {
+    fn new(items: I) -> Self {
+        OPEN_STREAMS.fetch_add(1, Ordering::SeqCst);
+        Counted(items)
+    }
+}
+
+impl<I: Iterator> Iterator for Counted<I> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        self.0.next()
+    }
+}
+
+impl<I> Drop for Counted<I> {
+    fn drop(&mut self) {
+        OPEN_STREAMS.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -587,6 +587,16 @@ impl Tsl550 {
             .collect())
     }
 
+    /// The wavelengths (nm) the last sweep logged, as an item stream: a
+    /// client iterates over them (a long log is not one large reply). The
+    /// log is read from the laser at the call; its items then go out one
+    /// by one.
+    pub fn stream_wavelength_logging(
+        &mut self,
+    ) -> Result<impl Iterator<Item = f64> + Send + 'static> {
+        Ok(self.wavelength_logging()?.into_iter())
+    }
+
     /// The status word (`SU`, e.g. "-000000"); with `verbose`, followed by
     /// what it means.
     pub fn status(&mut self, #[default(false)] verbose: bool) -> Result<String> {
