@@ -439,6 +439,31 @@ fn a_connection_silent_for_its_idle_timeout_is_closed() {
     );
 }
 
+/// With `commtimeout` (Pyro5's COMMTIMEOUT), a connection that stalls in
+/// the middle of a message is closed too, where `idle_timeout` waits for
+/// the message's end; a call running longer than that does not count.
+#[test]
+fn a_connection_stalled_mid_message_past_its_commtimeout_is_closed() {
+    use pyrolab_host::wire::message::{Message, kind};
+
+    let sandbox = Sandbox::new();
+    let extra = "    commtimeout: 1
+";
+    let (daemon, location) = start_lab_daemon(&sandbox, &lab_config(&sandbox, "thread", extra));
+    let mut stalled = handshaken_socket(&location);
+    let header = Message::header(kind::INVOKE, 16, 0, 1, [0; 16], 100);
+    stalled.write_all(&header[..20]).unwrap();
+    let busy = proxy(&location, "sample");
+    let answer: String = busy.call("delayed_echo", ("still here", 2.5)).unwrap();
+    assert!(answer.ends_with("still here"), "{answer}");
+    assert_closed_by_daemon(&mut stalled, Duration::from_secs(10));
+    let output = daemon.stop();
+    assert!(
+        output.stderr.contains("silent for 1 s (commtimeout)"),
+        "{output}"
+    );
+}
+
 /// zlib bombs and large frames: nothing bounded the memory messages took
 /// across connections (256 connections x 1 GiB was allowed). Now large
 /// messages being read or answered share `max_message_memory`: here 16

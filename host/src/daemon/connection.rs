@@ -96,6 +96,9 @@ pub(super) struct Connection {
     placed: AtomicBool,
     /// When bytes last came from it, in milliseconds after `accepted`.
     heard: AtomicU64,
+    /// Whether one of its calls runs now (silence then is not the
+    /// client's: `commtimeout` does not count it).
+    in_call: AtomicBool,
     /// Why the daemon cut it short, if it did ([`Cut`] as a number).
     cut: AtomicU8,
     /// [`FREE`], [`SERVED`] or [`SERVED_AND_NOTIFIED`].
@@ -198,6 +201,7 @@ impl Connection {
             accepted: Instant::now(),
             placed: AtomicBool::new(false),
             heard: AtomicU64::new(0),
+            in_call: AtomicBool::new(false),
             cut: AtomicU8::new(0),
             owner: AtomicU8::new(FREE),
             peer_left: AtomicBool::new(false),
@@ -312,9 +316,9 @@ impl Connection {
 
     /// Whether the connection is free, between messages and with nothing
     /// to send, so closing it loses nothing.
-    /// Whether no worker holds the connection (none runs a call of it).
-    pub(super) fn is_free(&self) -> bool {
-        self.owner.load(Ordering::Acquire) == FREE
+    /// Whether one of its calls runs now.
+    pub(super) fn is_in_call(&self) -> bool {
+        self.in_call.load(Ordering::Acquire)
     }
 
     pub(super) fn is_idle(&self) -> bool {
@@ -555,7 +559,11 @@ impl Connection {
                     workers.before_call();
                     let outcome = {
                         let _running = shared.call_running();
-                        dispatch::invoke(shared, &mut state.sessions, serializer, &message)
+                        self.in_call.store(true, Ordering::Release);
+                        let outcome =
+                            dispatch::invoke(shared, &mut state.sessions, serializer, &message);
+                        self.in_call.store(false, Ordering::Release);
+                        outcome
                     };
                     let max = shared.settings.max_reply_size;
                     if let Some(size) = outcome.reply_size().filter(|&size| size as u64 > max) {

@@ -197,7 +197,7 @@ impl Reactor {
             } else {
                 settings
                     .comm_timeout
-                    .is_some_and(|limit| silent >= limit && connection.is_free())
+                    .is_some_and(|limit| silent >= limit && !connection.is_in_call())
                     .then_some(Cut::CommTimeout)
             };
             if let Some(why) = overdue {
