@@ -181,7 +181,7 @@ impl Instance {
     }
 
     fn call_lowered(&self, method: &str, arguments: &[u8]) -> Result<Lent, DriverError> {
-        if self.kinds != ValueKinds::AllAndLending {
+        if matches!(self.kinds, ValueKinds::First | ValueKinds::All) {
             return self.call_entry(method, arguments).map(|head| Lent {
                 head,
                 tail: RVec::new(),
