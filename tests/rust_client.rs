@@ -934,9 +934,24 @@ fn thread_count(pid: u32) -> usize {
         .expect("a Threads: line")
 }
 
+/// Threads in process `pid` once the count has held for half a second
+/// (at most 10 s).
+fn settled_thread_count(pid: u32) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = thread_count(pid);
+    loop {
+        thread::sleep(Duration::from_millis(500));
+        let now = thread_count(pid);
+        if now == last || Instant::now() > deadline {
+            return now;
+        }
+        last = now;
+    }
+}
+
 /// Connections wait in the daemon's event loop, not on threads of their
 /// own: 400 connected clients, each past its handshake and one call, leave
-/// the daemon with a handful of threads, and every one of them is still
+/// the daemon with a few threads more at most, and every one of them is still
 /// served afterwards. More than `max_connections` are refused with the
 /// reason.
 #[test]
@@ -945,7 +960,13 @@ fn idle_connections_hold_no_threads() {
     for servertype in ["thread", "multiplex"] {
         let config = lab_config(&sandbox, servertype, "    max_connections: 400\n");
         let (daemon, location) = start_lab_daemon(&sandbox, &config);
-        let before = thread_count(daemon.pid());
+        // The daemon's standing threads (its first workers, the sweeper,
+        // the registrar) start around its first connection; counted once
+        // they are up, so that only what the 400 clients add is measured.
+        let first = proxy(&location, "sample");
+        assert_eq!(first.call::<i64>("add", (0, 1)).unwrap(), 1);
+        let before = settled_thread_count(daemon.pid());
+        drop(first);
         let proxies: Vec<Proxy> = (0..400)
             .map(|i| {
                 let proxy = proxy(&location, "sample");
@@ -954,8 +975,16 @@ fn idle_connections_hold_no_threads() {
             })
             .collect();
         let with_clients = thread_count(daemon.pid());
+        // A multiplex daemon has its one worker whatever comes. A thread
+        // pool may grow while the clients call (on a loaded machine a call
+        // can find every worker still on its way back to the poller), but
+        // by calls at once, never by connections: far fewer than 400.
+        let allowed = match servertype {
+            "multiplex" => before + 2,
+            _ => before + 40,
+        };
         assert!(
-            with_clients <= before + 8,
+            with_clients <= allowed,
             "{servertype}: {before} threads before, {with_clients} with 400 idle clients"
         );
         let over = Proxy::connect(&format!("PYRO:sample@{location}"))
