@@ -3,6 +3,7 @@
 //! Chromium. One module per area, linked as one test binary.
 
 mod config_cli;
+mod conformance;
 mod manager;
 mod mixed_lab;
 mod monitor;

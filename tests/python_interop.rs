@@ -79,6 +79,24 @@ fn the_library_catalog_client_works_unchanged_with_every_serializer() {
     drop(daemon);
 }
 
+/// A driver method that takes a `CallContext` sees the Python client's
+/// address, correlation id and annotations, and the annotation it sets
+/// reaches the client's `current_context.response_annotations`, with
+/// every serializer, on both kinds of daemon.
+#[test]
+fn drivers_see_the_call_context_and_annotate_replies_with_every_serializer() {
+    let sandbox = Sandbox::new();
+    for servertype in ["thread", "multiplex"] {
+        let config = lab_config(&sandbox, servertype, "");
+        let (daemon, location) = start_lab_daemon(&sandbox, &config);
+        for serializer in SERIALIZERS {
+            let output = python_flow("context", &format!("PYRO:sample@{location}"), serializer);
+            assert_eq!(output.code, Some(0), "{servertype}, {serializer}\n{output}");
+        }
+        drop(daemon);
+    }
+}
+
 #[test]
 fn properties_batches_exceptions_and_the_daemon_object_work_with_every_serializer() {
     let sandbox = Sandbox::new();

@@ -163,8 +163,8 @@ fn a_driver_crate_outside_the_workspace_builds_and_loads() {
     assert_eq!(call.stdout, "293.0\n293.25\n293.5\n");
 }
 
-/// A driver built against the previous plugin-api (0.1.2, before item
-/// streams) loads and works: the host lends its large results as it did,
+/// A driver built against an earlier plugin-api (0.1.2, before item
+/// streams and call contexts) loads and works: the host lends its large results as it did,
 /// and never makes it a streaming call, which that library does not know.
 /// (Built from this plugin-api recording 0.1.2: the host goes by the
 /// version a library records, and the binary interface is unchanged, as

@@ -153,6 +153,16 @@ impl Stream {
         }
     }
 
+    /// The TCP address of the other end (`None` on a Unix socket), as a
+    /// driver's call context gives it.
+    pub fn peer_address(&self) -> Option<String> {
+        match self {
+            Stream::Tcp(s) => s.peer_addr().ok().map(|a| a.to_string()),
+            #[cfg(unix)]
+            Stream::Unix(_) => None,
+        }
+    }
+
     /// Who is on the other end, for log lines.
     pub fn peer(&self) -> String {
         match self {

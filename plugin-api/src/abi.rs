@@ -224,6 +224,52 @@ pub mod streaming {
     }
 }
 
+/// Call context: what a method that takes a
+/// [`CallContext`](crate::CallContext) learns of its call, and the reply
+/// annotations it sets. Since 0.1.4; a host sends it only to methods whose
+/// descriptor says they take it ([`MethodDescriptor::context`]), so other
+/// calls cost nothing more, and a library built before 0.1.4 never sees it.
+///
+/// [`MethodDescriptor::context`]: crate::descriptor::MethodDescriptor::context
+///
+/// 1. The host adds the entry [`KEY`] to the arguments map (which libraries
+///    before 0.1.4 ignore, as any unknown key): a map with `client` (the
+///    caller's `host:port`), `correlation_id` (the request's, as a UUID
+///    string, or None) and `annotations` (the request's, a map of the 4-letter
+///    ids to bytes).
+/// 2. A result whose method set reply annotations starts with
+///    [`ANNOTATED`], then the length of the annotations' encoding (a `u32`,
+///    little-endian), that encoding (a map of ids to bytes), then the
+///    result as it would have been. No encoding starts with `ANNOTATED`.
+pub mod context {
+    /// The arguments map's entry holding the call context.
+    pub const KEY: &str = "context";
+
+    /// The first byte of a result that carries reply annotations.
+    pub const ANNOTATED: u8 = 0xfe;
+
+    /// `result` with the encoded reply `annotations` before it.
+    pub fn annotated(annotations: &[u8], result: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(5 + annotations.len() + result.len());
+        out.push(ANNOTATED);
+        out.extend_from_slice(&(annotations.len() as u32).to_le_bytes());
+        out.extend_from_slice(annotations);
+        out.extend_from_slice(result);
+        out
+    }
+
+    /// The encoded reply annotations and the result they came with, if
+    /// `result` carries annotations (`None` if it does not, or is cut short).
+    pub fn split(result: &[u8]) -> Option<(&[u8], &[u8])> {
+        let [ANNOTATED, rest @ ..] = result else {
+            return None;
+        };
+        let (length, rest) = rest.split_first_chunk::<4>()?;
+        let length = usize::try_from(u32::from_le_bytes(*length)).ok()?;
+        (length <= rest.len()).then(|| rest.split_at(length))
+    }
+}
+
 /// The `tracing` level numbering used by [`LogSink`] and `install_logger`.
 pub mod level {
     /// Logging off.

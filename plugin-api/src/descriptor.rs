@@ -84,6 +84,11 @@ pub struct MethodDescriptor {
     /// when false, so that older hosts read the descriptor still.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub streams: bool,
+    /// Whether it takes a [`CallContext`](crate::CallContext): the host
+    /// then sends the call's context with its arguments (and only then).
+    /// Absent when false, as `streams`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub context: bool,
 }
 
 impl MethodDescriptor {

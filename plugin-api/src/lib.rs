@@ -124,6 +124,7 @@
 
 pub mod abi;
 pub mod call;
+pub mod context;
 pub mod descriptor;
 pub mod error;
 mod logging;
@@ -132,6 +133,7 @@ pub mod stream;
 pub mod value;
 
 pub use call::CallArgs;
+pub use context::CallContext;
 pub use error::{DriverError, ErrorKind, Result};
 pub use pyrolab_plugin_api_macros::service;
 pub use runtime::{Service, ServiceCell};
@@ -153,8 +155,8 @@ pub const PLUGIN_API_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// What a driver module usually needs.
 pub mod prelude {
     pub use crate::{
-        BigInt, Bytes, CallArgs, Complex, DriverError, ErrorKind, Result, Stream, Value,
-        export_plugin, service,
+        BigInt, Bytes, CallArgs, CallContext, Complex, DriverError, ErrorKind, Result, Stream,
+        Value, export_plugin, service,
     };
     pub use serde::{Deserialize, Serialize};
 }
@@ -207,7 +209,18 @@ pub mod __private {
     };
     pub use serde;
 
+    use crate::CallContext;
     use crate::descriptor::TypeDescriptor;
+
+    /// The running call's context, for a method that takes one.
+    pub fn call_context() -> CallContext {
+        crate::context::take()
+    }
+
+    /// Keeps what the method set on its context for the reply.
+    pub fn end_call_context(context: CallContext) {
+        crate::context::finish(context);
+    }
     use crate::{Bytes, DriverError, Value, value};
 
     /// Decodes a constructor's parameters, naming the offending key on error.

@@ -321,8 +321,11 @@ impl<T: Service> Hosted<T> {
             None => (method, false),
         };
         RETURNED_STREAM.take();
-        guard(|| {
-            let call = decode_arguments(arguments)?;
+        let result = guard(|| {
+            let (call, context) = value::decode_call(arguments.as_slice()).map_err(|err| {
+                DriverError::type_error(format!("malformed call arguments: {err}"))
+            })?;
+            crate::context::arrive(context);
             let mut head = Vec::new();
             match method.strip_prefix(lending::PREFIX) {
                 Some(method) => lend(self.cell(), method, call, &mut head)?,
@@ -337,7 +340,15 @@ impl<T: Service> Hosted<T> {
                      it needs a host of pyrolab-plugin-api 0.1.3 or later"
                 ))),
             }
-        })
+        });
+        // Taken whatever happened, so that none is left for the next call.
+        let annotations = crate::context::reply_annotations();
+        match result {
+            Ok(head) if !annotations.is_empty() => {
+                Ok(crate::abi::context::annotated(&annotations, &head))
+            }
+            other => other,
+        }
     }
 }
 
@@ -370,11 +381,6 @@ thread_local! {
     /// The byte string the last lending call on this thread lent, until
     /// the host takes it ([`lending`]).
     static KEPT: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
-}
-
-fn decode_arguments(arguments: RSlice<'_, u8>) -> Result<CallArgs, DriverError> {
-    CallArgs::decode(arguments.as_slice())
-        .map_err(|err| DriverError::type_error(format!("malformed call arguments: {err}")))
 }
 
 impl<T: Service> Drop for Hosted<T> {
@@ -466,6 +472,19 @@ mod tests {
     #[crate::service(crate = "crate")]
     impl Probe {
         pub fn nothing(&self) {}
+
+        /// The context between two arguments: callers pass only those.
+        pub fn context_of(&self, before: i64, call: &crate::CallContext, after: i64) -> Value {
+            if let Some(data) = call.annotation("XYZZ") {
+                call.set_reply_annotation("ANN2", data.to_vec()).unwrap();
+            }
+            Value::List(vec![
+                before.into(),
+                call.client_address().map_or(Value::Null, Value::from),
+                call.correlation_id().map_or(Value::Null, Value::from),
+                after.into(),
+            ])
+        }
 
         pub fn number(&self, x: i64) -> i64 {
             x
@@ -841,6 +860,43 @@ mod tests {
             }
             Err(err) => Err(DriverError::from_value(&value::decode(&err).unwrap()).unwrap()),
         }
+    }
+
+    #[test]
+    fn a_method_taking_a_call_context_reads_it_and_annotates_its_reply() {
+        let probe = hosted(Probe::default());
+        let descriptor = Probe::describe();
+        let method = descriptor.methods.iter().find(|m| m.name == "context_of").unwrap();
+        assert!(method.context, "the descriptor says it takes a context");
+        let names: Vec<&str> = method.params.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["before", "after"], "the context is no parameter");
+
+        let mut arguments = args(vec![1.into(), 2.into()]).into_value();
+        let Value::Map(entries) = &mut arguments else { unreachable!() };
+        let context = Value::Map(vec![
+            ("client".into(), "127.0.0.1:4000".into()),
+            ("correlation_id".into(), "abc".into()),
+            ("annotations".into(), Value::Map(vec![("XYZZ".into(), Value::Bytes(b"hi".to_vec()))])),
+        ]);
+        entries.push((crate::abi::context::KEY.into(), context));
+        let result = abi_call(&probe, "context_of", &value::encode(&arguments)).unwrap();
+        let (annotations, result) = crate::abi::context::split(&result).expect("annotated");
+        assert_eq!(
+            value::decode(annotations).unwrap(),
+            Value::Map(vec![("ANN2".into(), Value::Bytes(b"hi".to_vec()))])
+        );
+        assert_eq!(
+            value::decode(result).unwrap(),
+            Value::List(vec![1.into(), "127.0.0.1:4000".into(), "abc".into(), 2.into()])
+        );
+
+        // Without a context from the host: an empty one, and a plain
+        // result (a host before 0.1.4 would misread annotations).
+        let plain = through_abi(&probe, "context_of", &args(vec![1.into(), 2.into()])).unwrap();
+        assert_eq!(
+            value::decode(&plain).unwrap(),
+            Value::List(vec![1.into(), Value::Null, Value::Null, 2.into()])
+        );
     }
 
     #[test]

@@ -51,11 +51,11 @@ pub use scan::{
 #[doc(hidden)]
 pub use ser::AsSet;
 pub use ser::{as_frozenset, as_set, to_value};
-pub(crate) use wire::decode_call_args;
 pub use wire::{
     ValueRef, decode, decode_borrowed, encode, encode_into, encode_ref_into, encoded_size,
     lent_bytes_length, lone_bytes_header,
 };
+pub(crate) use wire::{decode_call, decode_call_args};
 
 /// A dynamically typed value: the common currency of driver calls.
 ///

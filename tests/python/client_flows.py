@@ -275,7 +275,35 @@ def types_marshal(uri):
     print("types ok", len(values))
 
 
+def context(uri):
+    """A driver method that takes a CallContext sees what Pyro5's
+    current_context would show a Python method: the client's address,
+    the correlation id and the request's annotations; the annotation it
+    sets comes back in current_context.response_annotations."""
+    import uuid
+    from Pyro5.callcontext import current_context
+    with Pyro5.api.Proxy(uri) as service:
+        service._pyroBind()
+        local = "%s:%d" % service._pyroConnection.sock.getsockname()[:2]
+        correlation = uuid.uuid4()
+        current_context.correlation_id = correlation
+        current_context.annotations = {"ECHO": b"abc", "XTRA": b"\x00\xff"}
+        seen = service.caller()
+        assert seen["client"] == local, (seen, local)
+        assert seen["correlation_id"] == str(correlation), seen
+        assert {"ECHO", "XTRA"} <= set(seen["annotations"]), seen
+        assert current_context.response_annotations.get("ECHO") == b"cba", current_context.response_annotations
+        # Without annotations the reply has none.
+        current_context.annotations = {}
+        current_context.correlation_id = None
+        seen = service.caller()
+        assert seen["correlation_id"] is None, seen
+        assert "ECHO" not in current_context.response_annotations, current_context.response_annotations
+    print("context ok")
+
+
 FLOWS = {
+    "context": context,
     "library": library,
     "sample": sample,
     "oneway": oneway,

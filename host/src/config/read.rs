@@ -80,6 +80,7 @@ const SERVICE_KEYS: &[&str] = &[
     "instancemode",
     "daemon",
     "nameservers",
+    "pyrolab_service",
 ];
 const AUTOLAUNCH_KEYS: &[&str] = &["nameservers", "daemons"];
 const MONITOR_KEYS: &[&str] = &["host", "port", "polling"];
@@ -560,6 +561,7 @@ impl Reader<'_> {
             instancemode: InstanceMode::Session,
             daemon: String::new(),
             nameservers: Vec::new(),
+            pyrolab_service: true,
         };
         let Some(fields) = self.fields(node, path, SERVICE_KEYS) else {
             return service;
@@ -599,6 +601,9 @@ impl Reader<'_> {
         }
         if let Some(node) = fields.get("nameservers") {
             service.nameservers = self.names(node, &join(path, "nameservers"));
+        }
+        if let Some(on) = self.field(&fields, path, "pyrolab_service", Self::boolean) {
+            service.pyrolab_service = on;
         }
         service
     }

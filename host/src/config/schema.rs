@@ -424,6 +424,10 @@ pub struct ServiceConfig {
     pub daemon: String,
     /// The name servers it is registered with.
     pub nameservers: Vec<String>,
+    /// Whether it also answers PyroLab's `Service` methods (`ping`,
+    /// `pyrolab_version`) the driver does not define. Default true;
+    /// false serves the driver's class alone, as a plain Pyro5 object.
+    pub pyrolab_service: bool,
 }
 
 /// What `pyrolab-host up` starts.

@@ -32,7 +32,7 @@ use pyrolab_plugin_api::abi::lending::Lent;
 
 use super::dispatch::{self, Job, Outcome};
 use super::poller::Happened;
-use super::pyro::{DAEMON_OBJECT, daemon_metadata, metadata};
+use super::pyro::{DAEMON_OBJECT, daemon_metadata};
 use super::{Sessions, Shared};
 use crate::net::Stream;
 use crate::sync::LockUnpoisoned;
@@ -194,6 +194,7 @@ impl Connection {
     /// A newly accepted connection.
     pub(super) fn new(id: u64, stream: Stream) -> Connection {
         let peer = stream.peer();
+        let client = stream.peer_address();
         Connection {
             id,
             stream,
@@ -215,7 +216,7 @@ impl Connection {
                 replied_at: None,
                 chatty: false,
                 held: 0,
-                sessions: Sessions::new(id),
+                sessions: Sessions::new(id, client),
             }),
         }
     }
@@ -813,7 +814,7 @@ fn handshake(shared: &Shared, hello: &Message) -> Result<(bool, Vec<u8>), String
                 native.metadata()
             } else {
                 let service = shared.services.get(object).ok_or("unknown object")?;
-                metadata(service.descriptor(), shared.added_methods())
+                service.metadata(shared.added_methods())
             };
             Ok(Value::Map(vec![
                 (Value::from("handshake"), Value::from("hello")),

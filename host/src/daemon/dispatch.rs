@@ -15,14 +15,14 @@ use pyrolab_plugin_api::{CallArgs, DriverError, ErrorKind, Value, value};
 use super::lock::LOCK_METHODS;
 use super::pyro::{
     self, DAEMON_METHODS, DAEMON_OBJECT, batch_exception, daemon_metadata, driver_exception,
-    exception, metadata, pyro_exception,
+    exception, pyro_exception,
 };
 use super::streams::Opened;
-use super::{HostedService, Sessions, Shared};
+use super::{Sessions, Shared};
 use crate::config::schema::ServerType;
 use crate::loader::{Answer, Instance, ItemStream};
 use crate::wire::call::{self, Call};
-use crate::wire::message::{HEADER_SIZE, Message, flags, kind};
+use crate::wire::message::{Annotation, HEADER_SIZE, Message, flags, kind};
 use crate::wire::msgpack;
 use crate::wire::scatter::Scatter;
 use crate::wire::serializer::{self, Serializer};
@@ -122,9 +122,12 @@ pub(super) fn invoke(
         return reply_lent(serializer, request, item);
     }
     let object = call.object.clone();
-    match run_call(shared, sessions, call) {
-        Ok(Ran::Value(value)) => reply(serializer, request, 0, Ok(value)),
-        Ok(Ran::Stream(stream)) => {
+    let context = takes_context(shared, &call).then(|| call_context(sessions, request));
+    match run_call_in_context(shared, sessions, call, context) {
+        Ok((Ran::Value(value), annotations)) => {
+            reply_annotated(serializer, request, Ok(value), annotations)
+        }
+        Ok((Ran::Stream(stream), _)) => {
             reply_stream(shared, sessions, serializer, request, &object, stream)
         }
         Err(exception) => reply(serializer, request, 0, Err(exception)),
@@ -233,6 +236,38 @@ fn stream_id<'a>(call: &'a Call<'_>) -> Result<&'a str, Value> {
             &format!("{}() takes one argument, the stream id", call.method),
             Vec::new(),
         )),
+    }
+}
+
+/// Like [`reply`], with the reply annotations a driver method set.
+fn reply_annotated(
+    serializer: &'static dyn Serializer,
+    request: &Message,
+    result: Result<Value, Value>,
+    annotations: Vec<Annotation>,
+) -> Outcome {
+    if annotations.is_empty() {
+        return reply(serializer, request, 0, result);
+    }
+    let (flags, body) = match result {
+        Ok(value) => (0, value),
+        Err(exception) => (flags::EXCEPTION, exception),
+    };
+    match serializer.serialize(&body) {
+        Ok(payload) => Outcome::Reply(
+            Message {
+                kind: kind::RESULT,
+                serializer_id: request.serializer_id,
+                flags,
+                seq: request.seq,
+                correlation_id: request.correlation_id,
+                annotations,
+                payload,
+            }
+            .encode(false),
+        ),
+        // As `reply` says it: the client gets an exception.
+        Err(_) => reply(serializer, request, flags, Ok(body)),
     }
 }
 
@@ -369,14 +404,75 @@ impl<'a> EncodedCall<'a> {
 
 /// Whether a call of `method` on `object` goes to a driver method (not to
 /// `Pyro.Daemon`, a host object, a lock method, or what the daemon answers
-/// for a service).
+/// for a service) that does not take a call context: what the fast path
+/// serves.
 fn goes_to_driver(shared: &Shared, object: &str, method: &str) -> bool {
     let lock_method = shared.settings.lockable && LOCK_METHODS.contains(&method);
     !lock_method
-        && shared
-            .services
-            .get(object)
-            .is_some_and(|service| !answered_by_daemon(service, method))
+        && shared.services.get(object).is_some_and(|service| {
+            !service.answered_by_daemon(method) && !service.takes_context(method)
+        })
+}
+
+/// Whether a call goes to a driver method that takes a call context.
+fn takes_context(shared: &Shared, call: &Call<'_>) -> bool {
+    shared
+        .services
+        .get(call.object.as_ref())
+        .is_some_and(|service| service.takes_context(&call.method))
+}
+
+/// The call context a driver method that takes one gets
+/// (`abi::context`): the client's address, the request's correlation id
+/// and annotations, as Pyro5's `current_context` has them.
+fn call_context(sessions: &Sessions, request: &Message) -> Value {
+    let correlation_id = match request.correlation_id {
+        id if id == [0; 16] => Value::Null,
+        id => Value::from(uuid::Uuid::from_bytes(id).to_string()),
+    };
+    let annotations = request
+        .annotations
+        .iter()
+        .map(|(id, data)| {
+            (
+                Value::from(String::from_utf8_lossy(id).into_owned()),
+                Value::Bytes(data.clone()),
+            )
+        })
+        .collect();
+    Value::Map(vec![
+        (
+            "client".into(),
+            sessions.client().map_or(Value::Null, Value::from),
+        ),
+        ("correlation_id".into(), correlation_id),
+        ("annotations".into(), Value::Map(annotations)),
+    ])
+}
+
+/// The reply annotations a driver method set, from their encoding (a map
+/// of 4-letter ids to bytes); anything else in it is dropped, logged.
+fn reply_annotations(object: &str, method: &str, encoded: &[u8]) -> Vec<Annotation> {
+    if encoded.is_empty() {
+        return Vec::new();
+    }
+    let entries = match value::decode(encoded) {
+        Ok(Value::Map(entries)) => entries,
+        _ => {
+            tracing::warn!("{object}.{method}() set malformed reply annotations; none sent");
+            return Vec::new();
+        }
+    };
+    entries
+        .into_iter()
+        .filter_map(|(id, data)| {
+            let id: [u8; 4] = id.as_str()?.as_bytes().try_into().ok()?;
+            match data {
+                Value::Bytes(data) => Some((id, data)),
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 /// The arguments map drivers read, from encoded `args` (a list) and
@@ -494,17 +590,6 @@ fn lock_call(
     shared.locks.check(&call.object, connection).err().map(Err)
 }
 
-/// Whether the daemon answers `method` for `service` itself: one of
-/// PyroLab's [`pyro::SERVICE_METHODS`] the driver does not define.
-fn answered_by_daemon(service: &HostedService, method: &str) -> bool {
-    pyro::SERVICE_METHODS.contains(&method)
-        && !service
-            .descriptor()
-            .methods
-            .iter()
-            .any(|m| m.name == method)
-}
-
 /// Finds the instance a call goes to, or the exception explaining why
 /// there is none.
 fn target(
@@ -532,8 +617,21 @@ fn target(
 }
 
 fn run_call(shared: &Shared, sessions: &mut Sessions, call: Call<'static>) -> Result<Ran, Value> {
+    run_call_in_context(shared, sessions, call, None).map(|(ran, _)| ran)
+}
+
+/// Runs a call; a driver method that takes a call context gets `context`
+/// (an empty one if `None`), and the reply annotations it set come back
+/// with what it gave.
+fn run_call_in_context(
+    shared: &Shared,
+    sessions: &mut Sessions,
+    call: Call<'static>,
+    context: Option<Value>,
+) -> Result<(Ran, Vec<Annotation>), Value> {
+    let plain = |ran: Result<Ran, Value>| ran.map(|ran| (ran, Vec::new()));
     if call.object == DAEMON_OBJECT {
-        return daemon_call(shared, sessions, &call).map(Ran::Value);
+        return plain(daemon_call(shared, sessions, &call).map(Ran::Value));
     }
     if let Some(native) = shared.objects.get(call.object.as_ref()) {
         let Call {
@@ -542,15 +640,17 @@ fn run_call(shared: &Shared, sessions: &mut Sessions, call: Call<'static>) -> Re
             kwargs,
             ..
         } = call;
-        return native
-            .call(&method, CallArgs { args, kwargs })
-            .map(Ran::Value);
+        return plain(
+            native
+                .call(&method, CallArgs { args, kwargs })
+                .map(Ran::Value),
+        );
     }
     if let Some(result) = lock_call(shared, sessions, &call) {
-        return result.map(Ran::Value);
+        return plain(result.map(Ran::Value));
     }
     if let Some(answer) = service_answer(shared, &call) {
-        return answer.map(Ran::Value);
+        return plain(answer.map(Ran::Value));
     }
     let instance = target(shared, sessions, &call.object, &call.method)?;
     let Call {
@@ -560,26 +660,41 @@ fn run_call(shared: &Shared, sessions: &mut Sessions, call: Call<'static>) -> Re
         kwargs,
     } = call;
     let failed = |err: DriverError| driver_exception(&object, &method, &err);
-    match instance
-        .call_args_streaming(&method, CallArgs { args, kwargs })
-        .map_err(failed)?
-    {
-        Answer::Stream(stream) => Ok(Ran::Stream(stream)),
-        Answer::Result(lent) => value::decode(&lent.into_whole())
-            .map(Ran::Value)
-            .map_err(|err| {
-                failed(DriverError::runtime(format!(
-                    "{method}() returned a malformed value: {err}"
-                )))
-            }),
-    }
+    let args = CallArgs { args, kwargs };
+    let (answer, annotations) = match context {
+        Some(context) => {
+            let (answer, encoded) = instance
+                .call_args_with_context(&method, args, context)
+                .map_err(failed)?;
+            (answer, reply_annotations(&object, &method, &encoded))
+        }
+        None => (
+            instance
+                .call_args_streaming(&method, args)
+                .map_err(failed)?,
+            Vec::new(),
+        ),
+    };
+    let ran = match answer {
+        Answer::Stream(stream) => Ran::Stream(stream),
+        Answer::Result(lent) => {
+            value::decode(&lent.into_whole())
+                .map(Ran::Value)
+                .map_err(|err| {
+                    failed(DriverError::runtime(format!(
+                        "{method}() returned a malformed value: {err}"
+                    )))
+                })?
+        }
+    };
+    Ok((ran, annotations))
 }
 
 /// The daemon's answer to `ping()` or `pyrolab_version()` on a service
 /// whose driver does not define it (PyroLab's `Service` methods).
 fn service_answer(shared: &Shared, call: &Call<'_>) -> Option<Result<Value, Value>> {
     let service = shared.services.get(call.object.as_ref())?;
-    if !answered_by_daemon(service, &call.method) {
+    if !service.answered_by_daemon(&call.method) {
         return None;
     }
     if !call.args.is_empty() || !call.kwargs.is_empty() {
@@ -723,7 +838,7 @@ fn daemon_call(shared: &Shared, sessions: &Sessions, call: &Call<'_>) -> Result<
             shared
                 .services
                 .get(object)
-                .map(|service| metadata(service.descriptor(), shared.added_methods()))
+                .map(|service| service.metadata(shared.added_methods()))
                 .ok_or_else(|| pyro_exception("DaemonError", "unknown object"))
         }
         "release" if shared.settings.lockable => {

@@ -181,6 +181,10 @@ fn load_services(
                     service.parameters.clone(),
                     service.instancemode,
                 )
+                .map(|hosted| match service.pyrolab_service {
+                    true => hosted,
+                    false => hosted.without_service_methods(),
+                })
             });
         match loaded {
             Ok(hosted) => services.push(hosted),

@@ -116,16 +116,20 @@ fn strings<'a>(items: impl IntoIterator<Item = &'a str>) -> Value {
 
 /// `get_metadata` for a service: its methods, oneway methods and
 /// attributes (properties). `extra_methods` are the daemon's additions
-/// (a lockable daemon's `lock`, `unlock`, `islocked`); every service also
-/// has [`SERVICE_METHODS`].
-pub fn metadata(class: &ClassDescriptor, extra_methods: &[&str]) -> Value {
+/// (a lockable daemon's `lock`, `unlock`, `islocked`), `service_methods`
+/// PyroLab's (normally [`SERVICE_METHODS`]).
+pub fn metadata(
+    class: &ClassDescriptor,
+    extra_methods: &[&str],
+    service_methods: &[&str],
+) -> Value {
     let methods = class
         .methods
         .iter()
         .map(|m| m.name.as_str())
         .filter(|name| !is_private_attribute(name))
         .chain(extra_methods.iter().copied())
-        .chain(SERVICE_METHODS.iter().copied());
+        .chain(service_methods.iter().copied());
     let oneway = class
         .methods
         .iter()

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use pyrolab_plugin_api::descriptor::ClassDescriptor;
 use pyrolab_plugin_api::{DriverError, Value};
 
+use super::pyro;
 use crate::config::schema::InstanceMode;
 use crate::loader::{Instance, Library, LoadError};
 
@@ -20,6 +21,10 @@ pub struct HostedService {
     /// The instance of a `single` service, made when the daemon starts.
     single: Option<Arc<Instance>>,
     descriptor: ClassDescriptor,
+    /// PyroLab's `Service` methods the daemon answers for it.
+    service_methods: &'static [&'static str],
+    /// The driver's methods that take a call context (usually none).
+    context_methods: Vec<String>,
 }
 
 impl HostedService {
@@ -45,8 +50,43 @@ impl HostedService {
             parameters,
             mode,
             single,
+            service_methods: pyro::SERVICE_METHODS,
+            context_methods: descriptor
+                .methods
+                .iter()
+                .filter(|m| m.context)
+                .map(|m| m.name.clone())
+                .collect(),
             descriptor,
         })
+    }
+
+    /// Serves the driver's class alone, as a plain Pyro5 object: without
+    /// PyroLab's `Service` methods (`ping`, `pyrolab_version`) unless the
+    /// driver defines them (`pyrolab_service: false`).
+    pub fn without_service_methods(mut self) -> Self {
+        self.service_methods = &[];
+        self
+    }
+
+    /// Whether the daemon answers `method` itself: one of PyroLab's
+    /// `Service` methods, which the driver does not define.
+    pub fn answered_by_daemon(&self, method: &str) -> bool {
+        self.service_methods.contains(&method)
+            && !self.descriptor.methods.iter().any(|m| m.name == method)
+    }
+
+    /// Whether the driver's `method` takes a call context, which the host
+    /// then sends with the call.
+    pub fn takes_context(&self, method: &str) -> bool {
+        !self.context_methods.is_empty() && self.context_methods.iter().any(|m| m == method)
+    }
+
+    /// Pyro5's metadata of the service: the driver's methods and
+    /// properties, `added_methods` (a lockable daemon's) and PyroLab's
+    /// `Service` methods.
+    pub fn metadata(&self, added_methods: &[&str]) -> Value {
+        pyro::metadata(&self.descriptor, added_methods, self.service_methods)
     }
 
     /// The name clients use (the Pyro object id).
@@ -107,16 +147,24 @@ impl HostedService {
 /// with it.
 pub struct Sessions {
     connection: u64,
+    client: Option<String>,
     instances: HashMap<String, Arc<Instance>>,
 }
 
 impl Sessions {
-    /// The state of connection number `connection`.
-    pub fn new(connection: u64) -> Self {
+    /// The state of connection number `connection`, from `client` (its
+    /// TCP address, if it is a TCP connection).
+    pub fn new(connection: u64, client: Option<String>) -> Self {
         Sessions {
             connection,
+            client,
             instances: HashMap::new(),
         }
+    }
+
+    /// The client's TCP address (`host:port`), if it has one.
+    pub fn client(&self) -> Option<&str> {
+        self.client.as_deref()
     }
 
     /// The connection's number (unique within the daemon).

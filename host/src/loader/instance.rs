@@ -3,6 +3,7 @@ use std::sync::Arc;
 
 use abi_stable::std_types::{RResult, RSlice, RStr, RVec};
 use pyrolab_plugin_api::abi::InstanceBox;
+use pyrolab_plugin_api::abi::context as abi_context;
 use pyrolab_plugin_api::abi::lending::{self, Lent};
 use pyrolab_plugin_api::abi::streaming;
 use pyrolab_plugin_api::descriptor::ClassDescriptor;
@@ -105,6 +106,15 @@ impl Instance {
         let head = with_prefixed_name(streaming::PREFIX, method, |name| {
             self.call_entry(name, arguments)
         })?;
+        self.streaming_answer(method, head)
+    }
+
+    /// A streaming call's result: the stream it opened, or its value.
+    fn streaming_answer(
+        self: &Arc<Self>,
+        method: &str,
+        head: RVec<u8>,
+    ) -> Result<Answer, DriverError> {
         if let Some(id) = streaming::opened_id(&head) {
             return Ok(Answer::Stream(ItemStream {
                 instance: Arc::clone(self),
@@ -128,6 +138,34 @@ impl Instance {
             arguments = lowered(arguments, method)?;
         }
         self.call_streaming(method, &value::encode(&arguments))
+    }
+
+    /// Like [`call_args_streaming`](Self::call_args_streaming), for a
+    /// method that takes a `CallContext` (its descriptor's `context`):
+    /// `context` goes with the arguments ([`abi::context`]), and the reply
+    /// annotations the method set come back with its answer (their
+    /// encoding, a map of ids to bytes; empty if it set none).
+    ///
+    /// [`abi::context`]: pyrolab_plugin_api::abi::context
+    pub fn call_args_with_context(
+        self: &Arc<Self>,
+        method: &str,
+        args: CallArgs,
+        context: Value,
+    ) -> Result<(Answer, Vec<u8>), DriverError> {
+        let mut arguments = args.into_value();
+        if let Value::Map(entries) = &mut arguments {
+            entries.push((Value::from(abi_context::KEY), context));
+        }
+        let arguments = value::encode(&arguments);
+        let head = with_prefixed_name(streaming::PREFIX, method, |name| {
+            self.call_entry(name, &arguments)
+        })?;
+        let (annotations, head) = match abi_context::split(&head) {
+            Some((annotations, rest)) => (annotations.to_vec(), RVec::from(rest)),
+            None => (Vec::new(), head),
+        };
+        Ok((self.streaming_answer(method, head)?, annotations))
     }
 
     /// Calls a method. Errors are the driver's own (a panic inside the

@@ -148,6 +148,7 @@ fn describe_method(method: &Method, krate: &syn::Path) -> Tokens {
     let doc = &method.doc;
     let oneway = method.oneway;
     let streams = method.streams != types::Streams::No;
+    let context = method.context.is_some();
     let receiver = receiver_tokens(method.receiver, krate);
     let returns = type_descriptor(krate, &method.returns.rust, &method.returns.python);
     let params = method.params.iter().map(|param| {
@@ -186,6 +187,7 @@ fn describe_method(method: &Method, krate: &syn::Path) -> Tokens {
             receiver: #receiver,
             oneway: #oneway,
             streams: #streams,
+            context: #context,
         }
     }
 }
@@ -329,7 +331,22 @@ fn call_method(method: &Method, krate: &syn::Path) -> Tokens {
         quote!(let #var: #ty = #bind;)
     });
     let bindings: Vec<Tokens> = bindings.collect();
-    let vars = (0..method.params.len()).map(|i| format_ident!("__arg{i}"));
+    let mut vars: Vec<Tokens> = (0..method.params.len())
+        .map(|i| {
+            let var = format_ident!("__arg{i}");
+            quote!(#var)
+        })
+        .collect();
+    let (take_context, end_context) = match method.context {
+        Some(position) => {
+            vars.insert(position, quote!(&__context));
+            (
+                quote!(let __context = #krate::__private::call_context();),
+                quote!(#krate::__private::end_call_context(__context);),
+            )
+        }
+        None => (Tokens::new(), Tokens::new()),
+    };
     let lock = lock_tokens(method.receiver);
     let finish = finish_tokens(method, krate, false);
     quote! {
@@ -341,7 +358,9 @@ fn call_method(method: &Method, krate: &syn::Path) -> Tokens {
             call,
         )?;
         #(#bindings)*
+        #take_context
         let __returned = #lock.#ident(#(#vars),*);
+        #end_context
         #finish
     }
 }

@@ -86,6 +86,9 @@ pub struct Method {
     /// Whether, and how, the result is an item stream.
     pub streams: types::Streams,
     pub oneway: bool,
+    /// Where a `&CallContext` parameter is among the function's inputs,
+    /// if it takes one (it is not among `params`: callers do not pass it).
+    pub context: Option<usize>,
 }
 
 pub struct Param {
@@ -403,8 +406,19 @@ fn read_method(function: &mut ImplItemFn, oneway: bool) -> syn::Result<Method> {
         ));
     }
     let mut params = Vec::new();
+    let mut context = None;
     for input in function.sig.inputs.iter_mut() {
         if let FnArg::Typed(arg) = input {
+            if types::is_call_context(&arg.ty) {
+                if context.is_some() {
+                    return Err(Error::new(
+                        arg.ty.span(),
+                        "a method takes at most one `&CallContext`",
+                    ));
+                }
+                context = Some(params.len());
+                continue;
+            }
             params.push(read_param(arg)?);
         }
     }
@@ -459,6 +473,7 @@ fn read_method(function: &mut ImplItemFn, oneway: bool) -> syn::Result<Method> {
         returns_set,
         streams,
         oneway,
+        context,
     })
 }
 

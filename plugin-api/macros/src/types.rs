@@ -217,3 +217,22 @@ fn path_hint(ty: &Type) -> String {
         _ => rust_text(ty),
     }
 }
+
+/// Whether `ty` is `&CallContext` (any path ending in `CallContext`): the
+/// call's context, which the host gives rather than the caller.
+pub fn is_call_context(ty: &Type) -> bool {
+    let Type::Reference(reference) = ty else {
+        return false;
+    };
+    if reference.mutability.is_some() {
+        return false;
+    }
+    match &*reference.elem {
+        Type::Path(path) => {
+            path.path.segments.last().is_some_and(|segment| {
+                segment.ident == "CallContext" && segment.arguments.is_none()
+            })
+        }
+        _ => false,
+    }
+}

@@ -343,19 +343,28 @@ pub fn decode_borrowed(bytes: &[u8]) -> Result<ValueRef<'_>, ValueError> {
 }
 
 pub(crate) fn decode_call_args(bytes: &[u8]) -> Result<CallArgs, ValueError> {
+    decode_call(bytes).map(|(call, _)| call)
+}
+
+/// Like [`decode_call_args`], also giving the call context the host sent
+/// (the [`abi::context::KEY`](crate::abi::context::KEY) entry), if any.
+pub(crate) fn decode_call(bytes: &[u8]) -> Result<(CallArgs, Option<Value>), ValueError> {
     let mut reader = Reader { bytes, at: 0 };
     if reader.bytes.first() != Some(&tag::MAP) {
         let value = decode(bytes)?;
-        return CallArgs::from_value(value);
+        return CallArgs::from_value(value).map(|call| (call, None));
     }
     reader.at = 1;
     let count = reader.varint()?;
     let mut call = CallArgs::default();
+    let mut context = None;
     for _ in 0..count {
         let key = reader.key()?;
         let value = reader.value(1)?;
-        if let Some(key) = key {
-            call.set(key, value)?;
+        match key {
+            Some(crate::abi::context::KEY) => context = Some(value),
+            Some(key) => call.set(key, value)?,
+            None => {}
         }
     }
     let rest = bytes.len() - reader.at;
@@ -364,7 +373,7 @@ pub(crate) fn decode_call_args(bytes: &[u8]) -> Result<CallArgs, ValueError> {
             "{rest} trailing byte(s) after the value"
         )));
     }
-    Ok(call)
+    Ok((call, context))
 }
 
 fn malformed(detail: impl std::fmt::Display) -> ValueError {

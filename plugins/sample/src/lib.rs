@@ -196,6 +196,28 @@ impl SampleService {
         OPEN_STREAMS.load(Ordering::SeqCst)
     }
 
+    /// What the call's context says of its caller: its address, the
+    /// correlation id and the ids of the request's annotations; the
+    /// reply carries the `ECHO` annotation, with the request's `ECHO`
+    /// data reversed (not in PyroLab's sample).
+    pub fn caller(&self, call: &CallContext) -> Result<Value> {
+        if let Some(data) = call.annotation("ECHO") {
+            let reversed: Vec<u8> = data.iter().rev().copied().collect();
+            call.set_reply_annotation("ECHO", reversed)?;
+        }
+        let text = |text: Option<&str>| text.map_or(Value::Null, Value::from);
+        let ids = call
+            .annotations()
+            .iter()
+            .map(|(id, _)| Value::from(id.as_str()))
+            .collect();
+        Ok(Value::Map(vec![
+            ("client".into(), text(call.client_address())),
+            ("correlation_id".into(), text(call.correlation_id())),
+            ("annotations".into(), Value::List(ids)),
+        ]))
+    }
+
     /// A read/write attribute holding any value (initially None).
     #[getter]
     pub fn attribute(&self) -> Value {
