@@ -924,6 +924,55 @@ fn native_calls_in_the_older_four_part_form_are_still_served() {
     assert_eq!(value::decode(&reply.payload).unwrap(), Value::Int(42));
 }
 
+/// A `SerializedBlob` call (`FLAGS_KEEPSERIALIZED`) whose `BLBI`
+/// annotation is missing or not marshalled `(info, object, method)` is
+/// answered with a `ProtocolError`, and the connection serves on.
+#[test]
+fn a_blob_call_without_a_readable_blob_annotation_is_a_protocol_error() {
+    use pyrolab_host::wire::message::{Message, flags, kind};
+    use pyrolab_plugin_api::value;
+
+    let sandbox = Sandbox::new();
+    let (_daemon, location) = start_lab_daemon(&sandbox, &lab_config(&sandbox, "thread", ""));
+    let tcp = TcpStream::connect(&location).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut stream = tcp.try_clone().unwrap();
+    let mut reader = std::io::BufReader::new(pyrolab_host::net::Stream::Tcp(tcp));
+    let native = 16;
+    let hello = Value::Map(vec![
+        ("handshake".into(), "hello".into()),
+        ("object".into(), "sample".into()),
+    ]);
+    let connect = Message::new(kind::CONNECT, native, 0, 0, value::encode(&hello));
+    stream.write_all(&connect.encode(false)).unwrap();
+    let welcome = Message::read_from(&mut reader, 1 << 20).unwrap();
+    assert_eq!(welcome.kind, kind::CONNECTOK);
+    let call = |seq: u16| {
+        value::encode(&Value::List(vec![
+            "sample".into(),
+            "add".into(),
+            CallArgs::positional(vec![Value::Int(seq.into()), Value::Int(1)]).into_value(),
+        ]))
+    };
+    for (seq, blbi) in [(1u16, None), (2, Some(b"\xffnot marshal".to_vec()))] {
+        let mut blob = Message::new(kind::INVOKE, native, flags::KEEPSERIALIZED, seq, call(seq));
+        blob.annotations.extend(blbi.map(|data| (*b"BLBI", data)));
+        stream.write_all(&blob.encode(false)).unwrap();
+        let reply = Message::read_from(&mut reader, 1 << 20).unwrap();
+        assert_eq!(reply.seq, seq);
+        assert_ne!(reply.flags & flags::EXCEPTION, 0, "an exception reply");
+        let exception = format!("{:?}", value::decode(&reply.payload).unwrap());
+        assert!(
+            exception.contains("ProtocolError") && exception.contains("BLBI"),
+            "{exception}"
+        );
+    }
+    let plain = Message::new(kind::INVOKE, native, 0, 3, call(3));
+    stream.write_all(&plain.encode(false)).unwrap();
+    let reply = Message::read_from(&mut reader, 1 << 20).unwrap();
+    assert_eq!(value::decode(&reply.payload).unwrap(), Value::Int(4));
+}
+
 /// Threads in process `pid`, from /proc.
 fn thread_count(pid: u32) -> usize {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc");

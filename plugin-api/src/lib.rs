@@ -123,6 +123,7 @@
 #![deny(missing_docs)]
 
 pub mod abi;
+pub mod blob;
 pub mod call;
 pub mod context;
 pub mod descriptor;
@@ -132,6 +133,7 @@ mod runtime;
 pub mod stream;
 pub mod value;
 
+pub use blob::SerializedBlob;
 pub use call::CallArgs;
 pub use context::CallContext;
 pub use error::{DriverError, ErrorKind, Result};
@@ -155,8 +157,8 @@ pub const PLUGIN_API_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// What a driver module usually needs.
 pub mod prelude {
     pub use crate::{
-        BigInt, Bytes, CallArgs, CallContext, Complex, DriverError, ErrorKind, Result, Stream,
-        Value, export_plugin, service,
+        BigInt, Bytes, CallArgs, CallContext, Complex, DriverError, ErrorKind, Result,
+        SerializedBlob, Stream, Value, export_plugin, service,
     };
     pub use serde::{Deserialize, Serialize};
 }

@@ -866,17 +866,26 @@ mod tests {
     fn a_method_taking_a_call_context_reads_it_and_annotates_its_reply() {
         let probe = hosted(Probe::default());
         let descriptor = Probe::describe();
-        let method = descriptor.methods.iter().find(|m| m.name == "context_of").unwrap();
+        let method = descriptor
+            .methods
+            .iter()
+            .find(|m| m.name == "context_of")
+            .unwrap();
         assert!(method.context, "the descriptor says it takes a context");
         let names: Vec<&str> = method.params.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["before", "after"], "the context is no parameter");
 
         let mut arguments = args(vec![1.into(), 2.into()]).into_value();
-        let Value::Map(entries) = &mut arguments else { unreachable!() };
+        let Value::Map(entries) = &mut arguments else {
+            unreachable!()
+        };
         let context = Value::Map(vec![
             ("client".into(), "127.0.0.1:4000".into()),
             ("correlation_id".into(), "abc".into()),
-            ("annotations".into(), Value::Map(vec![("XYZZ".into(), Value::Bytes(b"hi".to_vec()))])),
+            (
+                "annotations".into(),
+                Value::Map(vec![("XYZZ".into(), Value::Bytes(b"hi".to_vec()))]),
+            ),
         ]);
         entries.push((crate::abi::context::KEY.into(), context));
         let result = abi_call(&probe, "context_of", &value::encode(&arguments)).unwrap();
@@ -887,7 +896,12 @@ mod tests {
         );
         assert_eq!(
             value::decode(result).unwrap(),
-            Value::List(vec![1.into(), "127.0.0.1:4000".into(), "abc".into(), 2.into()])
+            Value::List(vec![
+                1.into(),
+                "127.0.0.1:4000".into(),
+                "abc".into(),
+                2.into()
+            ])
         );
 
         // Without a context from the host: an empty one, and a plain

@@ -69,7 +69,8 @@ pub(super) fn invoke(
 ) -> Outcome {
     let oneway = request.flags & flags::ONEWAY != 0;
     let batch = request.flags & flags::BATCH != 0;
-    if !oneway && !batch {
+    let blob = request.flags & flags::KEEPSERIALIZED != 0;
+    if !oneway && !batch && !blob {
         match serializer.id() {
             serializer::id::NATIVE => {
                 if let Some(call) = EncodedCall::parse(shared, &request.payload) {
@@ -88,10 +89,17 @@ pub(super) fn invoke(
             _ => {}
         }
     }
-    let call = serializer
-        .deserialize(&request.payload)
-        .map_err(|err| pyro_exception("SerializeError", &format!("cannot read the call: {err}")))
-        .and_then(|value| Call::decode(value).map_err(|err| pyro_exception("ProtocolError", &err)));
+    let call = match blob {
+        true => blob_call(serializer, request),
+        false => serializer
+            .deserialize(&request.payload)
+            .map_err(|err| {
+                pyro_exception("SerializeError", &format!("cannot read the call: {err}"))
+            })
+            .and_then(|value| {
+                Call::decode(value).map_err(|err| pyro_exception("ProtocolError", &err))
+            }),
+    };
     if oneway {
         return match call.and_then(|call| oneway_job(shared, sessions, call)) {
             Ok(Some(job)) if shared.settings.servertype == ServerType::Thread => {
@@ -132,6 +140,61 @@ pub(super) fn invoke(
         }
         Err(exception) => reply(serializer, request, 0, Err(exception)),
     }
+}
+
+/// The call a `SerializedBlob` request makes (`FLAGS_KEEPSERIALIZED`):
+/// of the object and method its `BLBI` annotation names (marshalled
+/// `(info, object, method)`, as Pyro5 sends it), with one argument, the
+/// blob: `info`, the client's serializer, the payload exactly as the
+/// client sent it (to pass on unchanged), and `data`, the arguments in it
+/// (what Python's `blob.deserialized()` gives), which a Rust driver could
+/// not read from the payload itself. A payload that is no call (a gateway
+/// passing on a whole message, say) still reaches the method, as in
+/// Pyro5, which never reads it: its `data` is then None.
+fn blob_call(
+    serializer: &'static dyn Serializer,
+    request: &Message,
+) -> Result<Call<'static>, Value> {
+    let refuse =
+        |why: &str| pyro_exception("ProtocolError", &format!("a SerializedBlob call {why}"));
+    let (_, blbi) = request
+        .annotations
+        .iter()
+        .find(|(id, _)| id == b"BLBI")
+        .ok_or_else(|| refuse("without its BLBI annotation"))?;
+    let marshal = serializer::by_id(serializer::id::MARSHAL).expect("marshal is spoken");
+    let (info, object, method) = match marshal.deserialize(blbi) {
+        Ok(Value::Tuple(parts) | Value::List(parts)) if parts.len() == 3 => {
+            let mut parts = parts.into_iter();
+            let info = parts.next().expect("three");
+            match (parts.next(), parts.next()) {
+                (Some(Value::Str(object)), Some(Value::Str(method))) => (info, object, method),
+                _ => return Err(refuse("whose BLBI annotation names no object and method")),
+            }
+        }
+        _ => {
+            return Err(refuse(
+                "whose BLBI annotation is not marshalled (info, object, method)",
+            ));
+        }
+    };
+    let data = serializer
+        .deserialize(&request.payload)
+        .ok()
+        .and_then(|value| Call::decode(value).ok())
+        .map_or(Value::Null, |call| Value::List(call.args));
+    let blob = Value::Map(vec![
+        ("info".into(), info),
+        ("serializer".into(), Value::from(serializer.name())),
+        ("payload".into(), Value::Bytes(request.payload.clone())),
+        ("data".into(), data),
+    ]);
+    Ok(Call {
+        object: object.into(),
+        method: method.into(),
+        args: vec![blob],
+        kwargs: Vec::new(),
+    })
 }
 
 /// What a call gave: a value, or an item stream to keep for the client.

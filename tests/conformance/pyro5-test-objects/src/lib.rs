@@ -71,11 +71,8 @@ impl ServerTestObject {
     }
 
     /// `(blob.info, blob.deserialized())` of a `SerializedBlob` argument.
-    pub fn blob(&self, blob: Value) -> Result<Value> {
-        Err(DriverError::type_error(format!(
-            "expected a SerializedBlob, got a {} (this host does not pass blobs through)",
-            blob.type_name()
-        )))
+    pub fn blob(&self, blob: SerializedBlob) -> (Value, Value) {
+        (blob.info.clone(), blob.deserialized().clone())
     }
 
     /// Sleeps `delay` seconds; called oneway.
