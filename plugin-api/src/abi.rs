@@ -35,7 +35,7 @@
 //!   older host), so an entry added in 0.1.x would lock every older 0.1
 //!   driver out. New abilities go through the entries there are, and a
 //!   host uses one only with a library whose recorded version has it
-//!   ([`lending`], 0.1.2; [`streaming`], 0.1.3).
+//!   ([`lending`], 0.1.2; [`streaming`], 0.1.3; [`context`], 0.1.4).
 //! - The encodings that cross are self-describing maps: new keys may be
 //!   added, and readers ignore keys they do not know. The tag numbers of
 //!   [`Value`](crate::Value) kinds are frozen; new kinds are appended.

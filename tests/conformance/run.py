@@ -43,6 +43,8 @@ SELECTED = [
     "test_server.py::TestServerMultiplexNoTimeout",
     "test_server_timeout.py",
     "test_echoserver.py::TestEchoserver",
+    "test_naming.py::TestOfflineNameServer",
+    "test_naming.py::TestOfflineNameServerTestsSqlStorage",
 ]
 SERIALIZERS = ["serpent", "json", "msgpack"]
 TARGETS = ["pyrolab-host", "pyro5"]

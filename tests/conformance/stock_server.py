@@ -6,21 +6,32 @@ Usage: stock_server.py SPEC, where SPEC is JSON:
 {"objects": [[name, module, classname, parameters], ...],
  "settings": {"SERVERTYPE": ..., "COMMTIMEOUT": ..., ...},
  "path": the directory holding Pyro5's test modules}
+or, for a name server, {"nameserver": true, "storage": None or "sql:FILE"}.
 Prints "listening on HOST:PORT" once it serves.
 """
 
 import importlib
 import json
+import os
 import signal
 import sys
 
 spec = json.loads(sys.argv[1])
 sys.path.insert(0, spec["path"])
 
-import os  # noqa: E402
-
 import Pyro5.server  # noqa: E402
 from Pyro5 import config  # noqa: E402
+
+if spec.get("nameserver"):
+    import Pyro5.nameserver  # noqa: E402
+
+    storage = spec["storage"]
+    uri, daemon, _ = Pyro5.nameserver.start_ns(host="127.0.0.1", port=0, enableBroadcast=False,
+                                               storage=storage)
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    print("listening on %s" % uri.location, flush=True)
+    daemon.requestLoop()
+    sys.exit(0)
 
 # Imported first: Pyro5's tests/support.py resets the configuration.
 classes = [getattr(importlib.import_module(module), classname)
