@@ -293,6 +293,14 @@ def context(uri):
         assert seen["correlation_id"] == str(correlation), seen
         assert {"ECHO", "XTRA"} <= set(seen["annotations"]), seen
         assert current_context.response_annotations.get("ECHO") == b"cba", current_context.response_annotations
+        # A batched call has the batch request's context (Pyro5's client
+        # cannot send batches with marshal).
+        if config.SERIALIZER != "marshal":
+            batch = Pyro5.api.BatchProxy(service)
+            batch.caller()
+            batch.caller()
+            for seen in batch():
+                assert seen["client"] == local and seen["correlation_id"] == str(correlation), seen
         # Without annotations the reply has none.
         current_context.annotations = {}
         current_context.correlation_id = None

@@ -117,7 +117,7 @@ pub(super) fn invoke(
         };
     }
     if batch {
-        let result = call.and_then(|call| run_batch(shared, sessions, call));
+        let result = call.and_then(|call| run_batch(shared, sessions, request, call));
         return reply(serializer, request, flags::BATCH, result);
     }
     let call = match call {
@@ -807,16 +807,20 @@ fn oneway_job(
 
 /// A batch: `(method, args, kwargs)` triples run in order; results are
 /// collected until the first exception, which ends the batch (Pyro5's rule).
+/// A method that takes a call context gets the batch request's (its reply
+/// annotations are not sent: a batch's reply has none).
 fn run_batch(
     shared: &Shared,
     sessions: &mut Sessions,
+    request: &Message,
     call: Call<'static>,
 ) -> Result<Value, Value> {
     let mut results = Vec::with_capacity(call.args.len());
     for item in call.args {
         let single =
             batch_item(&call.object, item).map_err(|err| pyro_exception("ProtocolError", &err))?;
-        match run_call(shared, sessions, single) {
+        let context = takes_context(shared, &single).then(|| call_context(sessions, request));
+        match run_call_in_context(shared, sessions, single, context).map(|(ran, _)| ran) {
             Ok(Ran::Value(value)) => results.push(value),
             Ok(Ran::Stream(_)) => {
                 // As in Pyro5, batched calls return no streams.
