@@ -76,6 +76,7 @@ const PLUGIN_PACKAGES: &[&str] = &[
     "faulty",
     "not-a-plugin",
     "tsl550",
+    "pyro5-test-objects",
 ];
 
 /// A workspace plugin library, freshly built.
