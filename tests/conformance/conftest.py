@@ -54,9 +54,10 @@ NOT_REPOINTABLE = {
     "testNatPortIPv6": "constructs a daemon in the test's process only to read its location strings",
     "testTimeoutConnect": "needs a daemon in the test's process that never runs its loop",
     "testNameserverWithStmt": "checks a name-server daemon object in the test's process",
-    "testStartNSfunc": "starts name servers on a non-loopback address with UDP broadcast",
+    "testStartNSfunc": "checks that start_ns gives Pyro5's own daemon and broadcast-server objects",
     "testNAT": "starts a name server in the test's process only to read its locations",
     "testRemoveNameThreadSafe": "takes the name server's own lock and storage in the test's process",
+    "testAutoClean": "runs name-server daemons in the test's process with its autocleaner's internals changed",
     # A name server in a process of its own is registered in itself, as
     # Pyro.NameServer; the NameServer object these tests make in their
     # process is not, and they count its names (stock Pyro5 fails alike).
@@ -89,6 +90,7 @@ SERVED = {
 _current_test = None
 _original_daemon = Pyro5.server.Daemon
 _original_name_server = Pyro5.nameserver.NameServer
+_original_start_ns = Pyro5.nameserver.start_ns
 # Name-server processes the running test started, stopped after it.
 _name_servers = []
 
@@ -104,6 +106,7 @@ def pytest_runtest_setup(item):
         pytest.skip("not re-pointable: " + reason)
     Pyro5.server.Daemon = OutOfProcessDaemon
     Pyro5.nameserver.NameServer = out_of_process_name_server
+    Pyro5.nameserver.start_ns = out_of_process_start_ns
 
 
 @pytest.hookimpl(trylast=True)
@@ -112,6 +115,7 @@ def pytest_runtest_teardown(item):
     _current_test = None
     Pyro5.server.Daemon = _original_daemon
     Pyro5.nameserver.NameServer = _original_name_server
+    Pyro5.nameserver.start_ns = _original_start_ns
     while _name_servers:
         _name_servers.pop().stop()
 
@@ -147,22 +151,26 @@ class ServerProcess:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        lines = queue.Queue()
-        threading.Thread(target=self._read, args=(lines,), daemon=True).start()
+        self._lines = queue.Queue()
+        threading.Thread(target=self._read, args=(self._lines,), daemon=True).start()
+        self.location = self.wait_for(self.LISTENING)
+
+    def wait_for(self, pattern):
+        """The first group of `pattern` in the next line of output that
+        has it (at most STARTUP_TIMEOUT)."""
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while True:
             remaining = deadline - time.monotonic()
             try:
-                line = lines.get(timeout=max(remaining, 0.01))
+                line = self._lines.get(timeout=max(remaining, 0.01))
             except queue.Empty:
                 self.stop()
                 raise RuntimeError("the server did not start in time:\n" + "".join(self.output))
             if line is None:
                 raise RuntimeError("the server exited:\n" + "".join(self.output))
-            found = self.LISTENING.search(line)
+            found = pattern.search(line)
             if found:
-                self.location = found.group(1)
-                return
+                return found.group(1)
 
     def _read(self, lines):
         for line in self.process.stdout:
@@ -339,18 +347,90 @@ def out_of_process_name_server(storageProvider=None):
     return NameServerProxy("PYRO:%s@%s" % (Pyro5.core.NAMESERVER_NAME, server.location))
 
 
-def start_pyrolab_host_name_server(storage, workdir):
-    text = "\n".join([
+def start_pyrolab_host_name_server(storage, workdir, host="127.0.0.1", broadcast=False):
+    lines = [
         "version: '1.0'",
         "nameservers:",
         "  conformance:",
-        "    host: 127.0.0.1",
+        "    host: %s" % json.dumps(host),
         "    ns_port: 0",
         "    storage: %s" % json.dumps(storage),
-    ]) + "\n"
+    ]
+    if broadcast:
+        # On every address, as Pyro5's broadcast server: a socket bound to
+        # one address does not receive broadcasts.
+        lines += ["    broadcast: true", "    ns_bchost: 0.0.0.0", "    ns_bcport: 0"]
+    text = "\n".join(lines) + "\n"
     path = os.path.join(workdir, "lab.yaml")
     with open(path, "w") as file:
         file.write(text)
     env = dict(os.environ, PYROLAB_HOME=os.path.join(workdir, "home"))
     command = [os.environ["CONFORMANCE_HOST_BINARY"], "run", "nameserver", "conformance", "--config", path]
     return ServerProcess(command, env)
+
+
+BROADCASTING = re.compile(r"broadcast \S+ on \S*:(\d+)")
+
+
+class NameServerDaemonStandIn:
+    """What the network name-server tests do with the daemon `start_ns`
+    gives: run its loop until they shut it down."""
+
+    def __init__(self, server):
+        self._server = server
+        self._stopped = threading.Event()
+
+    def requestLoop(self, loopCondition=lambda: True):
+        while not self._stopped.wait(0.05) and loopCondition():
+            pass
+
+    def shutdown(self):
+        self._stopped.set()
+        self._server.stop()
+
+    close = shutdown
+
+
+class BroadcastServerStandIn:
+    """What the tests do with the broadcast server `start_ns` gives: ask
+    its port, run it in a thread (it runs in the server process), close."""
+
+    def __init__(self, port):
+        self.port = port
+        self.sock = self
+
+    def getPort(self):
+        return self.port
+
+    def fileno(self):
+        return self.port
+
+    def runInThread(self):
+        thread = threading.Thread(target=lambda: None, daemon=True)
+        thread.start()
+        return thread
+
+    def close(self):
+        pass
+
+
+def out_of_process_start_ns(host=None, port=None, enableBroadcast=True, bchost=None, bcport=None,
+                            unixsocket=None, nathost=None, natport=None, storage=None):
+    """Stands in for `Pyro5.nameserver.start_ns`: a name server in a
+    process of its own, with a broadcast responder unless told otherwise
+    or bound to loopback (as Pyro5 decides)."""
+    if unixsocket or nathost or port or bcport:
+        raise NotRepointable("a name server on a Unix socket, behind NAT, or on a fixed port")
+    host = str(host or "0.0.0.0")
+    broadcast = enableBroadcast and not (host.startswith("127.") or host in ("localhost", "::1"))
+    workdir = tempfile.mkdtemp(prefix="conformance-ns-")
+    if TARGET == "pyrolab-host":
+        server = start_pyrolab_host_name_server("memory", workdir, host, broadcast)
+    else:
+        spec = {"nameserver": True, "storage": storage, "host": host, "broadcast": broadcast, "path": HERE}
+        command = [sys.executable, os.path.join(HERE, "stock_server.py"), json.dumps(spec)]
+        server = ServerProcess(command, dict(os.environ))
+    _name_servers.append(server)
+    bcserver = BroadcastServerStandIn(int(server.wait_for(BROADCASTING))) if broadcast else None
+    uri = Pyro5.core.URI("PYRO:%s@%s" % (Pyro5.core.NAMESERVER_NAME, server.location))
+    return uri, NameServerDaemonStandIn(server), bcserver

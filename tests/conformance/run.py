@@ -18,6 +18,7 @@ Needs Python with Pyro5 5.17, msgpack and pytest (tests/python/requirements.txt)
 """
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -46,6 +47,16 @@ SELECTED = [
     "test_naming.py::TestOfflineNameServer",
     "test_naming.py::TestOfflineNameServerTestsSqlStorage",
 ]
+# The name server's network tests: they bind it to the machine's own
+# non-loopback address and find it by UDP broadcast, so they run inside a
+# network namespace of their own (test_host_namespace).
+NAMESPACED = [
+    "test_naming.py::TestBCSetup",
+    "test_naming.py::TestNameServer",
+    "test_naming.py::TestNameServer0000",
+]
+# The namespace's one address (veth0; its peer veth1 has none).
+NAMESPACE_ADDRESS = "10.213.7.1/24"
 SERIALIZERS = ["serpent", "json", "msgpack"]
 TARGETS = ["pyrolab-host", "pyro5"]
 PYTEST_TIMEOUT = 900
@@ -86,16 +97,54 @@ def prepare_tests(sdist, workdir):
         shutil.copy(os.path.join(HERE, name), workdir)
 
 
+@contextlib.contextmanager
+def test_host_namespace():
+    """A network namespace that is a test host of its own: loopback and a
+    veth pair, one end with an address and the default route, so that
+    broadcasts go out there and come back in, and nothing leaves it.
+    Deleted afterwards. Needs root and iproute2 (`ip`)."""
+    name = "pyrolab-conformance-%d" % os.getpid()
+    steps = [
+        ["ip", "netns", "add", name],
+        ["ip", "-n", name, "link", "set", "lo", "up"],
+        ["ip", "-n", name, "link", "add", "veth0", "type", "veth", "peer", "name", "veth1"],
+        ["ip", "-n", name, "addr", "add", NAMESPACE_ADDRESS, "dev", "veth0"],
+        ["ip", "-n", name, "link", "set", "veth0", "up"],
+        ["ip", "-n", name, "link", "set", "veth1", "up"],
+        ["ip", "-n", name, "route", "add", "default", "dev", "veth0"],
+    ]
+    try:
+        for step in steps:
+            done = subprocess.run(step, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)
+            if done.returncode != 0:
+                sys.exit("cannot make the test host's network namespace (`%s`: %s); the name server's "
+                         "network tests need root and iproute2" % (" ".join(step), done.stdout.strip()))
+        yield ["ip", "netns", "exec", name]
+    finally:
+        subprocess.run(["ip", "netns", "del", name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       timeout=30)
+
+
 def run_tests(workdir, target, serializer, args):
-    """{test id: (outcome, message)} of one pytest run."""
-    report = os.path.join(workdir, "report-%s-%s.xml" % (target, serializer))
+    """{test id: (outcome, message)} of the selected tests, the name
+    server's network tests in a namespace of their own."""
+    results = run_pytest(workdir, target, serializer, args, SELECTED, [], "host")
+    with test_host_namespace() as inside:
+        results.update(run_pytest(workdir, target, serializer, args, NAMESPACED, inside, "namespace"))
+    return results
+
+
+def run_pytest(workdir, target, serializer, args, tests, prefix, part):
+    """{test id: (outcome, message)} of one pytest run of `tests`,
+    its command after `prefix`."""
+    report = os.path.join(workdir, "report-%s-%s-%s.xml" % (target, serializer, part))
     env = dict(os.environ, CONFORMANCE_TARGET=target, CONFORMANCE_SERIALIZER=serializer,
                PYTHONDONTWRITEBYTECODE="1")
     if target == "pyrolab-host":
         env["CONFORMANCE_HOST_BINARY"] = os.path.abspath(args.host_binary)
         env["CONFORMANCE_PLUGIN_DIR"] = os.path.abspath(args.plugin_dir)
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rN",
-               "-o", "junit_family=xunit2", "--junitxml", report] + SELECTED
+    command = prefix + [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rN",
+                        "-o", "junit_family=xunit2", "--junitxml", report] + tests
     completed = subprocess.run(command, cwd=workdir, env=env, timeout=PYTEST_TIMEOUT,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if not os.path.isfile(report):

@@ -25,11 +25,14 @@ from Pyro5 import config  # noqa: E402
 if spec.get("nameserver"):
     import Pyro5.nameserver  # noqa: E402
 
-    storage = spec["storage"]
-    uri, daemon, _ = Pyro5.nameserver.start_ns(host="127.0.0.1", port=0, enableBroadcast=False,
-                                               storage=storage)
+    uri, daemon, bcserver = Pyro5.nameserver.start_ns(
+        host=spec.get("host", "127.0.0.1"), port=0, bcport=0,
+        enableBroadcast=spec.get("broadcast", False), storage=spec["storage"])
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     print("listening on %s" % uri.location, flush=True)
+    if bcserver is not None:
+        bcserver.runInThread()
+        print("broadcast responder on 0.0.0.0:%d" % bcserver.getPort(), flush=True)
     daemon.requestLoop()
     sys.exit(0)
 

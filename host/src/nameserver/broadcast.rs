@@ -2,6 +2,7 @@
 //! server is send the datagram `GET_NSURI` to the broadcast port, and the
 //! name server answers with its URI.
 
+use std::borrow::Cow;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::Arc;
@@ -32,7 +33,7 @@ impl BroadcastResponder {
         let stopping = Arc::clone(&stop);
         let thread = thread::Builder::new()
             .name("ns-broadcast".to_owned())
-            .spawn(move || answer(&socket, uri.as_bytes(), &stopping))?;
+            .spawn(move || answer(&socket, &uri, &stopping))?;
         Ok(BroadcastResponder {
             address,
             stop,
@@ -46,13 +47,49 @@ impl BroadcastResponder {
     }
 }
 
-fn answer(socket: &UdpSocket, uri: &[u8], stop: &AtomicBool) {
+/// The URI to answer `peer` with: `uri`, unless the name server listens
+/// on every address (`0.0.0.0`, `[::]`), which no client can connect to;
+/// then, as Pyro5 does, the address of the interface that reaches the
+/// peer (and `uri` as it is if none does).
+fn uri_for(uri: &str, peer: SocketAddr) -> Cow<'_, str> {
+    let any = match peer {
+        SocketAddr::V4(_) => "@0.0.0.0:",
+        SocketAddr::V6(_) => "@[::]:",
+    };
+    if !uri.contains(any) {
+        return Cow::Borrowed(uri);
+    }
+    match interface_towards(peer) {
+        Some(SocketAddr::V4(local)) => {
+            Cow::Owned(uri.replacen(any, &format!("@{}:", local.ip()), 1))
+        }
+        Some(SocketAddr::V6(local)) => {
+            Cow::Owned(uri.replacen(any, &format!("@[{}]:", local.ip()), 1))
+        }
+        None => Cow::Borrowed(uri),
+    }
+}
+
+/// The local address the system would send to `peer` from: a UDP socket
+/// connected to it (which sends nothing) says.
+fn interface_towards(peer: SocketAddr) -> Option<SocketAddr> {
+    let unspecified: SocketAddr = match peer {
+        SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let probe = UdpSocket::bind(unspecified).ok()?;
+    probe.connect(peer).ok()?;
+    probe.local_addr().ok()
+}
+
+fn answer(socket: &UdpSocket, uri: &str, stop: &AtomicBool) {
     let mut buffer = [0u8; 100];
     while !stop.load(Ordering::SeqCst) {
         match socket.recv_from(&mut buffer) {
             Ok((len, peer)) if &buffer[..len] == REQUEST => {
                 tracing::debug!(%peer, "answering a name server broadcast");
-                if let Err(err) = socket.send_to(uri, peer) {
+                let answer = uri_for(uri, peer);
+                if let Err(err) = socket.send_to(answer.as_bytes(), peer) {
                     tracing::debug!(%peer, "cannot answer a broadcast: {err}");
                 }
             }
@@ -100,5 +137,27 @@ mod tests {
         let mut buffer = [0u8; 100];
         let (len, _) = client.recv_from(&mut buffer).unwrap();
         assert_eq!(&buffer[..len], uri.as_bytes());
+    }
+
+    /// A name server on every address is answered with the address that
+    /// reaches the asker, as Pyro5's broadcast server does.
+    #[test]
+    fn a_name_server_on_every_address_is_answered_with_one_the_asker_reaches() {
+        let uri = "PYRO:Pyro.NameServer@0.0.0.0:9090";
+        let responder = BroadcastResponder::start("127.0.0.1", 0, uri.to_owned()).unwrap();
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        client.send_to(REQUEST, responder.address()).unwrap();
+        let mut buffer = [0u8; 100];
+        let (len, _) = client.recv_from(&mut buffer).unwrap();
+        assert_eq!(&buffer[..len], b"PYRO:Pyro.NameServer@127.0.0.1:9090");
+        let peer: SocketAddr = "127.0.0.1:5".parse().unwrap();
+        assert_eq!(
+            uri_for("PYRO:Pyro.NameServer@10.0.0.1:9090", peer),
+            "PYRO:Pyro.NameServer@10.0.0.1:9090",
+            "a bound address is kept"
+        );
     }
 }
