@@ -16,5 +16,6 @@ mod rust_client;
 mod soak;
 mod streaming;
 mod third_party_driver;
+mod tls;
 mod tsl550;
 mod untrusted_input;

@@ -28,7 +28,7 @@ use pyrolab_host::client::Proxy;
 use pyrolab_host::config::schema::{InstanceMode, ServerType};
 use pyrolab_host::daemon::{Daemon, DaemonSettings, HostedService};
 use pyrolab_host::loader::Loader;
-use pyrolab_host::net::Listener;
+use pyrolab_host::net::{Bound, Listener};
 use pyrolab_host::wire::serializer;
 use pyrolab_plugin_api::{Bytes, Value};
 
@@ -100,8 +100,12 @@ fn start_daemon(servertype: ServerType) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let location = listener.local_addr().unwrap().to_string();
     let shutdown = daemon.shutdown_handle();
-    let serve_location = location.clone();
-    thread::spawn(move || daemon.serve(Listener::Tcp(listener), &serve_location, &shutdown));
+    let bound = Bound {
+        listener: Listener::Tcp(listener),
+        location: location.clone(),
+        tls: None,
+    };
+    thread::spawn(move || daemon.serve(bound, &shutdown));
     location
 }
 

@@ -20,7 +20,7 @@ use pyrolab_host::config::schema::ServerType;
 use pyrolab_host::daemon::{Daemon, DaemonSettings, NativeObject};
 use pyrolab_host::nameserver::storage::MemoryStore;
 use pyrolab_host::nameserver::{NAMESERVER_OBJECT, NameServer};
-use pyrolab_host::net::Listener;
+use pyrolab_host::net::{Bound, Listener};
 use pyrolab_host::wire::serializer;
 
 #[global_allocator]
@@ -71,7 +71,12 @@ fn start_our_nameserver() -> u16 {
         vec![(NAMESERVER_OBJECT.to_owned(), object)],
     );
     let shutdown = daemon.shutdown_handle();
-    thread::spawn(move || daemon.serve(Listener::Tcp(listener), &location, &shutdown));
+    let bound = Bound {
+        listener: Listener::Tcp(listener),
+        location,
+        tls: None,
+    };
+    thread::spawn(move || daemon.serve(bound, &shutdown));
     port
 }
 

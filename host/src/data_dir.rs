@@ -124,6 +124,12 @@ impl DataDir {
         self.root.join("run")
     }
 
+    /// The lab's certificate authority and the certificates it issued
+    /// (`pyrolab-host tls`).
+    pub fn tls_dir(&self) -> PathBuf {
+        self.root.join("tls")
+    }
+
     /// Component and manager logs.
     pub fn logs_dir(&self) -> PathBuf {
         self.root.join("logs")

@@ -20,6 +20,8 @@
 //! - [`wire`]: Pyro5's wire protocol: framing and serializers.
 //! - [`daemon`]: serving services to Pyro5 clients.
 //! - [`nameserver`]: the name server (`Pyro.NameServer`) and its storage.
+//! - [`tls`]: TLS over rustls for every listener and client, and the
+//!   lab's certificate authority.
 //! - [`client`]: the native Rust client ([`client::Proxy`]).
 //! - [`cli`]: the `pyrolab-host` command line.
 
@@ -40,4 +42,5 @@ pub mod net;
 pub mod stop_signal;
 pub mod supervised;
 pub mod sync;
+pub mod tls;
 pub mod wire;

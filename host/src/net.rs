@@ -4,6 +4,8 @@
 //! Pyro5 serves on either kind of socket (a daemon with `unixsocket` set
 //! is addressed as `PYRO:obj@./u:/path`), so the daemon and the client work
 //! with [`Stream`] and [`Listener`] and never ask which kind they hold.
+//! A TCP stream may speak TLS ([`Stream::Tls`]); it is read and written as
+//! a plain one.
 
 use std::fmt;
 use std::io::{self, IoSlice, Read, Write};
@@ -13,7 +15,10 @@ use std::net::{
 #[cfg(unix)]
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::tls::TlsSocket;
 
 /// A connected socket.
 pub enum Stream {
@@ -22,6 +27,8 @@ pub enum Stream {
     /// A Unix-domain socket.
     #[cfg(unix)]
     Unix(UnixStream),
+    /// TLS over TCP (clones share the session).
+    Tls(Arc<TlsSocket>),
 }
 
 impl Stream {
@@ -46,6 +53,7 @@ impl Stream {
             Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
             #[cfg(unix)]
             Stream::Unix(s) => Stream::Unix(s.try_clone()?),
+            Stream::Tls(s) => Stream::Tls(Arc::clone(s)),
         })
     }
 
@@ -55,6 +63,7 @@ impl Stream {
             Stream::Tcp(s) => s.set_read_timeout(timeout),
             #[cfg(unix)]
             Stream::Unix(s) => s.set_read_timeout(timeout),
+            Stream::Tls(s) => s.tcp().set_read_timeout(timeout),
         }
     }
 
@@ -64,6 +73,7 @@ impl Stream {
             Stream::Tcp(s) => s.set_write_timeout(timeout),
             #[cfg(unix)]
             Stream::Unix(s) => s.set_write_timeout(timeout),
+            Stream::Tls(s) => s.tcp().set_write_timeout(timeout),
         }
     }
 
@@ -79,6 +89,7 @@ impl Stream {
             Stream::Tcp(s) => s.set_nodelay(true),
             #[cfg(unix)]
             Stream::Unix(_) => Ok(()),
+            Stream::Tls(s) => s.tcp().set_nodelay(true),
         }
     }
 
@@ -88,6 +99,7 @@ impl Stream {
             Stream::Tcp(s) => s.shutdown(how),
             #[cfg(unix)]
             Stream::Unix(s) => s.shutdown(how),
+            Stream::Tls(s) => s.shutdown(how),
         }
     }
 
@@ -97,6 +109,9 @@ impl Stream {
     /// (or `buffer` has no spare capacity).
     #[cfg(unix)]
     pub fn read_into_spare(&self, buffer: &mut Vec<u8>) -> io::Result<usize> {
+        if let Stream::Tls(tls) = self {
+            return read_into_zeroed_spare(buffer, |spare| tls.receive(spare, true));
+        }
         if buffer.len() == buffer.capacity() {
             return Ok(0);
         }
@@ -112,6 +127,9 @@ impl Stream {
     /// write on it says, per call, not to wait.
     #[cfg(unix)]
     pub fn receive(&self, buf: &mut [u8], wait: bool) -> io::Result<usize> {
+        if let Stream::Tls(tls) = self {
+            return tls.receive(buf, wait);
+        }
         let (read, _) = rustix::net::recv(self, buf, receive_flags(wait))?;
         Ok(read)
     }
@@ -120,6 +138,9 @@ impl Stream {
     /// zeroed first), extending its length by the bytes read.
     #[cfg(unix)]
     pub fn receive_into_spare(&self, buffer: &mut Vec<u8>, wait: bool) -> io::Result<usize> {
+        if let Stream::Tls(tls) = self {
+            return read_into_zeroed_spare(buffer, |spare| tls.receive(spare, wait));
+        }
         if buffer.len() == buffer.capacity() {
             return Ok(0);
         }
@@ -137,11 +158,41 @@ impl Stream {
     #[cfg(unix)]
     pub fn send_now(&self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
         use rustix::net::SendFlags;
+        if let Stream::Tls(tls) = self {
+            return tls.send_now(slices);
+        }
         self.send(slices, SendFlags::DONTWAIT | SendFlags::NOSIGNAL)
+    }
+
+    /// Sends, without waiting, what an earlier [`Stream::send_now`] took
+    /// but could not send yet (only TLS keeps such bytes): whether all of
+    /// it is out.
+    pub fn flush_now(&self) -> io::Result<bool> {
+        match self {
+            Stream::Tls(tls) => tls.flush_now(),
+            _ => Ok(true),
+        }
+    }
+
+    /// The peer's identity by its TLS certificate; `None` without TLS or
+    /// without a client certificate.
+    pub fn peer_identity(&self) -> Option<String> {
+        match self {
+            Stream::Tls(tls) => tls.peer_identity(),
+            _ => None,
+        }
+    }
+
+    /// Whether it speaks TLS.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Stream::Tls(_))
     }
 
     #[cfg(unix)]
     fn send(&self, slices: &[IoSlice<'_>], flags: rustix::net::SendFlags) -> io::Result<usize> {
+        if let Stream::Tls(tls) = self {
+            return tls.send_waiting(slices);
+        }
         match slices {
             [one] => Ok(rustix::net::send(self, one, flags)?),
             _ => Ok(rustix::net::sendmsg(
@@ -158,6 +209,7 @@ impl Stream {
     pub fn peer_address(&self) -> Option<String> {
         match self {
             Stream::Tcp(s) => s.peer_addr().ok().map(|a| a.to_string()),
+            Stream::Tls(s) => s.tcp().peer_addr().ok().map(|a| a.to_string()),
             #[cfg(unix)]
             Stream::Unix(_) => None,
         }
@@ -169,10 +221,29 @@ impl Stream {
             Stream::Tcp(s) => s
                 .peer_addr()
                 .map_or_else(|_| "unknown peer".to_owned(), |a| a.to_string()),
+            Stream::Tls(s) => s
+                .tcp()
+                .peer_addr()
+                .map_or_else(|_| "unknown peer".to_owned(), |a| a.to_string()),
             #[cfg(unix)]
             Stream::Unix(_) => "a local process (unix socket)".to_owned(),
         }
     }
+}
+
+/// Reads with `read` into `buffer`'s spare capacity, zeroed first (TLS
+/// decrypts into initialized memory; the copy is small beside the
+/// decryption).
+fn read_into_zeroed_spare(
+    buffer: &mut Vec<u8>,
+    read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
+) -> io::Result<usize> {
+    let before = buffer.len();
+    buffer.resize(buffer.capacity(), 0);
+    let result = read(&mut buffer[before..]);
+    let read = *result.as_ref().unwrap_or(&0);
+    buffer.truncate(before + read);
+    result
 }
 
 #[cfg(unix)]
@@ -190,6 +261,7 @@ impl std::os::fd::AsFd for Stream {
         match self {
             Stream::Tcp(s) => s.as_fd(),
             Stream::Unix(s) => s.as_fd(),
+            Stream::Tls(s) => s.tcp().as_fd(),
         }
     }
 }
@@ -233,6 +305,7 @@ impl Read for &Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => (&*s).read(buf),
+            Stream::Tls(s) => s.receive(buf, true),
         }
     }
 }
@@ -242,6 +315,9 @@ impl Write for &Stream {
     /// sockets.
     #[cfg(unix)]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Stream::Tls(tls) = self {
+            return tls.send_waiting(&[IoSlice::new(buf)]);
+        }
         Ok(rustix::net::send(
             self,
             buf,
@@ -258,6 +334,7 @@ impl Write for &Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => (&*s).write(buf),
+            Stream::Tls(s) => s.send_waiting(&[IoSlice::new(buf)]),
         }
     }
 
@@ -265,6 +342,7 @@ impl Write for &Stream {
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => (&*s).write_vectored(bufs),
+            Stream::Tls(s) => s.send_waiting(bufs),
         }
     }
 
@@ -303,11 +381,85 @@ pub struct Bound {
     pub listener: Listener,
     /// Where clients connect: behind NAT, the public address.
     pub location: String,
+    /// What its connections speak, when not plain TCP.
+    pub tls: Option<crate::tls::ServerTls>,
+}
+
+impl Bound {
+    /// Serves TLS with `tls`, loaded from `files` (a TCP listener only).
+    pub fn with_tls(
+        mut self,
+        what: &str,
+        files: Option<crate::tls::ServerTlsFiles>,
+    ) -> Result<Bound, BindError> {
+        let Some(files) = files else {
+            return Ok(self);
+        };
+        if !matches!(self.listener, Listener::Tcp(_)) {
+            return Err(BindError::Tls {
+                what: what.to_owned(),
+                reason: "TLS is for TCP: a unix socket is reached only from this machine, as \
+                         its file permissions allow"
+                    .to_owned(),
+            });
+        }
+        let tls = crate::tls::ServerTls::load(&files).map_err(|err| BindError::Tls {
+            what: what.to_owned(),
+            reason: err.to_string(),
+        })?;
+        self.tls = Some(tls);
+        Ok(self)
+    }
+
+    /// Refuses a TCP listener on an address other than loopback without
+    /// TLS, unless `insecure` (then warns: anyone who reaches the address
+    /// could call, lock and register, unencrypted).
+    pub fn check_exposure(&self, what: &str, insecure: bool) -> Result<(), BindError> {
+        let Listener::Tcp(listener) = &self.listener else {
+            return Ok(());
+        };
+        let Ok(address) = listener.local_addr() else {
+            return Ok(());
+        };
+        if self.tls.is_some() || address.ip().is_loopback() {
+            return Ok(());
+        }
+        if insecure {
+            tracing::warn!(
+                "{what} listens on {address} without TLS (insecure: true): anyone who can reach \
+                 it can use it, and its traffic is not encrypted"
+            );
+            return Ok(());
+        }
+        Err(BindError::Insecure {
+            what: what.to_owned(),
+            address,
+        })
+    }
 }
 
 /// Why a component's socket could not be bound.
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {
+    /// It would listen beyond this machine without TLS.
+    #[error(
+        "{what}: refusing to listen on {address} without TLS: anyone on the network could use \
+         it; give it `tls` (docs/security.md), or `insecure: true` to allow it"
+    )]
+    Insecure {
+        /// The component.
+        what: String,
+        /// The address it bound.
+        address: SocketAddr,
+    },
+    /// Its TLS could not be set up.
+    #[error("{what}: TLS: {reason}")]
+    Tls {
+        /// The component.
+        what: String,
+        /// Why.
+        reason: String,
+    },
     /// The host name does not resolve.
     #[error("{what}: cannot resolve host {host:?}: {source}")]
     Resolve {
@@ -372,6 +524,7 @@ pub fn bind_tcp(
     Ok(Bound {
         listener: Listener::Tcp(listener),
         location: format!("{host}:{port}"),
+        tls: None,
     })
 }
 
@@ -386,6 +539,7 @@ pub fn bind_unix(what: &str, path: &Path) -> Result<Bound, BindError> {
     Ok(Bound {
         listener,
         location: format!("./u:{}", path.display()),
+        tls: None,
     })
 }
 

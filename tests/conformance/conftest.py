@@ -355,6 +355,9 @@ def start_pyrolab_host_name_server(storage, workdir, host="127.0.0.1", broadcast
         "    host: %s" % json.dumps(host),
         "    ns_port: 0",
         "    storage: %s" % json.dumps(storage),
+        # Pyro5's tests speak plain TCP, on the machine's address for the
+        # network classes: inside the runner's own network namespace.
+        "    insecure: true",
     ]
     if broadcast:
         # On every address, as Pyro5's broadcast server: a socket bound to

@@ -195,6 +195,10 @@ impl Sandbox {
             "PYRO_NS_HOST",
             "PYRO_NS_PORT",
             "PYRO_SERIALIZER",
+            "PYRO_SSL",
+            "PYRO_SSL_CACERTS",
+            "PYRO_SSL_CLIENTCERT",
+            "PYRO_SSL_CLIENTKEY",
         ] {
             command.env_remove(var);
         }

@@ -16,6 +16,7 @@
 //! - `plugins.rs`: `pyrolab-host plugins list | inspect | call`.
 //! - `run.rs`: `pyrolab-host run daemon | nameserver`.
 //! - `systemd.rs`: `pyrolab-host systemd-unit`.
+//! - `tls.rs`: `pyrolab-host tls init | issue | show`: the lab's CA.
 
 mod call;
 mod config;
@@ -29,6 +30,7 @@ mod plugins;
 mod run;
 mod systemd;
 mod table;
+mod tls;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -155,6 +157,11 @@ enum Command {
     /// Run one component in the foreground.
     #[command(subcommand)]
     Run(run::RunCommand),
+
+    /// The lab's certificate authority: create it, issue certificates to
+    /// components and users, list them (docs/security.md).
+    #[command(subcommand)]
+    Tls(tls::TlsCommand),
 }
 
 /// What a command needs from the global options.
@@ -252,6 +259,7 @@ pub fn main() -> ExitCode {
         Command::Nslist(command) => nslist::run(command, &context),
         Command::Plugins(command) => plugins::run(command, &context),
         Command::Run(command) => run::run(command, &context),
+        Command::Tls(command) => tls::run(command, &context),
     };
     match result {
         Ok(code) => code,

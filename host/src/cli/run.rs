@@ -131,7 +131,13 @@ fn run_daemon(
     );
     let launch = daemon::launch::Launch::prepare(&config, name, &search_path)
         .map_err(print_service_failures)?;
-    let bound = daemon::launch::bind(&config, name)?;
+    let bound = daemon::launch::bind(&config, name, context.data_dir.as_ref())?;
+    // Its name servers are called with its own certificate.
+    crate::tls::set_default_client(daemon::launch::client_tls(
+        &config,
+        name,
+        context.data_dir.as_ref(),
+    )?);
     let location = bound.location.clone();
     let local_address = bound.listener.local_location();
     let shutdown = launch.shutdown_handle();
@@ -217,7 +223,7 @@ fn run_nameserver(
 ) -> anyhow::Result<ExitCode> {
     let config = launch_config(context, file)?;
     let launch = nameserver::launch::Launch::prepare(&config, name, context.data_dir.as_ref())?;
-    let bound = nameserver::launch::bind(&config, name)?;
+    let bound = nameserver::launch::bind(&config, name, context.data_dir.as_ref())?;
     let running = launch.start(bound)?;
     let location = running.location().to_owned();
     let shutdown = running.shutdown_handle();

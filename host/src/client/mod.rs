@@ -44,6 +44,7 @@ pub use nameserver::{NameServerProxy, locate_ns};
 
 use crate::daemon::pyro::DAEMON_OBJECT;
 use crate::net::Stream;
+use crate::tls::ClientTls;
 use crate::wire::call::Call;
 use crate::wire::message::{HEADER_SIZE, Message, ReadError, annotation, flags, kind};
 use crate::wire::native::Native;
@@ -122,6 +123,9 @@ pub enum ClientError {
         /// Why.
         source: io::Error,
     },
+    /// TLS could not be set up (files, or `PYRO_SSL_*` variables).
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The daemon refused the connection (CONNECTFAIL), with its reason.
     #[error("the daemon refused the connection: {0}")]
     Refused(String),
@@ -265,6 +269,9 @@ pub struct Proxy {
     uri: PyroUri,
     choice: Choice,
     timeout: Option<Duration>,
+    /// TLS to connect with: `None` for the process's default
+    /// ([`crate::tls::default_client`], `PYRO_SSL_*` unless set).
+    tls: Option<Option<ClientTls>>,
     connection: Mutex<Option<Connection>>,
 }
 
@@ -280,6 +287,13 @@ impl std::fmt::Debug for Proxy {
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
+}
+
+/// Whether the first bytes of a plain connection's answer are a TLS record
+/// (an alert, 0x15, or a handshake, 0x16, of TLS 1.x) rather than Pyro.
+fn answers_in_tls(reader: &mut BufReader<Stream>) -> bool {
+    use std::io::BufRead;
+    matches!(reader.fill_buf(), Ok([0x15 | 0x16, 0x03, ..]))
 }
 
 /// The serializer for peers that are not pyrolab-host: Pyro5's
@@ -356,8 +370,17 @@ impl Proxy {
             uri,
             choice: Choice::Negotiate(foreign_serializer()),
             timeout: None,
+            tls: None,
             connection: Mutex::new(None),
         }
+    }
+
+    /// Connects over TLS with `tls`, or in plain TCP with `None`, instead
+    /// of as the process's default says. Takes effect on the next
+    /// connection.
+    pub fn set_tls(&mut self, tls: Option<ClientTls>) {
+        self.tls = Some(tls);
+        *self.lock() = None;
     }
 
     /// Uses `serializer` whoever the peer is, instead of negotiating: the
@@ -709,9 +732,19 @@ impl Proxy {
                     }
                 }
                 let stream = connected.ok_or_else(|| connect_error(last))?;
-                let stream = Stream::Tcp(stream);
-                let _ = stream.set_nodelay();
-                stream
+                let _ = stream.set_nodelay(true);
+                match self.tls()? {
+                    Some(tls) => {
+                        // The handshake waits as long as a call may.
+                        stream
+                            .set_read_timeout(self.timeout)
+                            .and_then(|()| stream.set_write_timeout(self.timeout))
+                            .map_err(connect_error)?;
+                        let socket = tls.connect(stream, host).map_err(connect_error)?;
+                        Stream::Tls(std::sync::Arc::new(socket))
+                    }
+                    None => Stream::Tcp(stream),
+                }
             }
             Location::Unix(path) => Stream::connect_unix(path).map_err(connect_error)?,
         };
@@ -741,6 +774,14 @@ impl Proxy {
         Ok(connection)
     }
 
+    /// The TLS to connect with.
+    fn tls(&self) -> Result<Option<ClientTls>, ClientError> {
+        match &self.tls {
+            Some(chosen) => Ok(chosen.clone()),
+            None => crate::tls::default_client().map_err(|err| ClientError::Tls(err.to_string())),
+        }
+    }
+
     /// Sends CONNECT and reads the answer: what the peer said of itself,
     /// and the object's metadata.
     fn handshake(&self, connection: &mut Connection) -> Result<Welcome, ClientError> {
@@ -757,6 +798,13 @@ impl Proxy {
             .writer
             .write_all(&message)
             .map_err(|err| ClientError::ConnectionClosed(err.to_string()))?;
+        if !connection.writer.is_tls() && answers_in_tls(&mut connection.reader) {
+            return Err(ClientError::Tls(format!(
+                "{} speaks TLS: connect with TLS (PYRO_SSL=1 and PYRO_SSL_CACERTS, with \
+                 PYRO_SSL_CLIENTCERT and PYRO_SSL_CLIENTKEY if it asks for a certificate)",
+                self.uri.location
+            )));
+        }
         let reply = Message::read_from(&mut connection.reader, MAX_REPLY_SIZE)
             .map_err(|err| self.read_failure(err))?;
         let value = reply_serializer(&reply)?

@@ -81,6 +81,18 @@ impl NameServerProxy {
         timeout: Option<Duration>,
         serializer: Option<&'static dyn Serializer>,
     ) -> Result<NameServerProxy, ClientError> {
+        NameServerProxy::connect_with(host, port, timeout, serializer, None)
+    }
+
+    /// [`NameServerProxy::connect`], over TLS with `tls` (`Some(None)`:
+    /// plain TCP) instead of as the process's default says.
+    pub fn connect_with(
+        host: &str,
+        port: u16,
+        timeout: Option<Duration>,
+        serializer: Option<&'static dyn Serializer>,
+        tls: Option<Option<crate::tls::ClientTls>>,
+    ) -> Result<NameServerProxy, ClientError> {
         let mut proxy = Proxy::new(PyroUri {
             object: NAMESERVER_OBJECT.to_owned(),
             location: Location::Tcp {
@@ -89,6 +101,9 @@ impl NameServerProxy {
             },
         });
         proxy.set_timeout(timeout.or(Some(Duration::from_secs(30))));
+        if let Some(tls) = tls {
+            proxy.set_tls(tls);
+        }
         if let Some(serializer) = serializer {
             proxy.set_serializer(serializer);
         }

@@ -14,7 +14,7 @@ use super::diagnostic::{Diagnostics, suggestion};
 use super::schema::{
     Autolaunch, DAEMON_MODULE, DaemonClass, DaemonConfig, InstanceMode, LaunchConfig,
     MonitorConfig, NameServerConfig, RestartPolicy, Section, ServerType, ServiceConfig, Storage,
-    VERSION,
+    TlsConfig, VERSION,
 };
 use super::yaml::{Mark, Node, NodeKind, Scalar};
 
@@ -31,6 +31,7 @@ const TOP_KEYS: &[&str] = &[
     "services",
     "autolaunch",
     "monitor",
+    "tls",
 ];
 const NAMESERVER_KEYS: &[&str] = &[
     "host",
@@ -46,6 +47,8 @@ const NAMESERVER_KEYS: &[&str] = &[
     "max_connections",
     "handshake_timeout",
     "idle_timeout",
+    "tls",
+    "insecure",
     "restart",
 ];
 const DAEMON_KEYS: &[&str] = &[
@@ -70,6 +73,8 @@ const DAEMON_KEYS: &[&str] = &[
     "iter_stream_linger",
     "max_item_streams_per_connection",
     "max_item_streams",
+    "tls",
+    "insecure",
     "restart",
 ];
 const SERVICE_KEYS: &[&str] = &[
@@ -83,7 +88,8 @@ const SERVICE_KEYS: &[&str] = &[
     "pyrolab_service",
 ];
 const AUTOLAUNCH_KEYS: &[&str] = &["nameservers", "daemons"];
-const MONITOR_KEYS: &[&str] = &["host", "port", "polling"];
+const MONITOR_KEYS: &[&str] = &["host", "port", "polling", "tls", "insecure"];
+const TLS_KEYS: &[&str] = &["identity", "cert", "key", "ca", "require_client_cert"];
 
 /// Reads the document. Returns the configuration (meaningful only if no
 /// error was recorded) and where everything was written.
@@ -98,6 +104,7 @@ pub fn read(
         unknown_keys: Vec::new(),
         marks: Marks::new(),
         base_dir,
+        lab_tls: None,
     };
     let config = match root {
         Some(root) => reader.top(root),
@@ -127,6 +134,8 @@ struct Reader<'a> {
     unknown_keys: Vec<(Mark, String, String)>,
     marks: Marks,
     base_dir: &'a Path,
+    /// The lab's `tls`, which components without their own inherit.
+    lab_tls: Option<TlsConfig>,
 }
 
 fn join(path: &str, key: &str) -> String {
@@ -184,6 +193,11 @@ impl Reader<'_> {
                     self.path(item, &path)
                 })
                 .collect();
+        }
+        // Read first: name servers, daemons and the monitor inherit it.
+        if let Some(node) = fields.get("tls") {
+            config.tls = self.tls(node, "tls", None);
+            self.lab_tls = config.tls.clone();
         }
         if let Some(node) = fields.get("nameservers") {
             config.nameservers = self.section(node, "nameservers", Self::nameserver);
@@ -314,6 +328,7 @@ impl Reader<'_> {
             &mut ns.max_connections,
             [&mut ns.handshake_timeout, &mut ns.idle_timeout],
         );
+        (ns.tls, ns.insecure) = self.exposure(&fields, path);
         if let Some(policy) = self.field(&fields, path, "restart", Self::restart_policy) {
             ns.restart = policy;
         }
@@ -492,6 +507,7 @@ impl Reader<'_> {
             [&mut daemon.handshake_timeout, &mut daemon.idle_timeout],
         );
         self.streaming(&fields, path, &mut daemon);
+        (daemon.tls, daemon.insecure) = self.exposure(&fields, path);
         if let Some(policy) = self.field(&fields, path, "restart", Self::restart_policy) {
             daemon.restart = policy;
         }
@@ -625,10 +641,14 @@ impl Reader<'_> {
     /// `monitor:`; `monitor: {}` (or an empty `monitor:`) turns the monitor
     /// on with every default.
     fn monitor(&mut self, node: &Node) -> MonitorConfig {
-        let mut monitor = MonitorConfig::default();
+        let mut monitor = MonitorConfig {
+            tls: self.lab_tls.clone(),
+            ..MonitorConfig::default()
+        };
         let Some(fields) = self.fields(node, "monitor", MONITOR_KEYS) else {
             return monitor;
         };
+        (monitor.tls, monitor.insecure) = self.exposure(&fields, "monitor");
         if let Some(host) = self.field(&fields, "monitor", "host", Self::host) {
             monitor.host = host;
         }
@@ -639,6 +659,51 @@ impl Reader<'_> {
             monitor.polling = polling;
         }
         monitor
+    }
+
+    /// A listener's `tls` (the lab's when it has none) and `insecure`.
+    fn exposure(&mut self, fields: &Fields<'_>, path: &str) -> (Option<TlsConfig>, bool) {
+        let inherited = self.lab_tls.clone();
+        let tls = match fields.get("tls") {
+            Some(node) => self.tls(node, &join(path, "tls"), inherited.as_ref()),
+            None => inherited,
+        };
+        let insecure = self
+            .field(fields, path, "insecure", Self::boolean)
+            .unwrap_or(false);
+        (tls, insecure)
+    }
+
+    /// `tls`: `true` (every default, or the lab's), `false` (plain TCP),
+    /// or a mapping of the keys to set over `inherited`.
+    fn tls(&mut self, node: &Node, path: &str, inherited: Option<&TlsConfig>) -> Option<TlsConfig> {
+        let base = inherited.cloned().unwrap_or_default();
+        if let Some(scalar) = node.as_scalar()
+            && !scalar.is_null()
+        {
+            return match self.boolean(node, path)? {
+                true => Some(base),
+                false => None,
+            };
+        }
+        let fields = self.fields(node, path, TLS_KEYS)?;
+        let mut tls = base;
+        if let Some(identity) = self.field(&fields, path, "identity", Self::nonempty_string) {
+            tls.identity = Some(identity);
+        }
+        for (key, slot) in [
+            ("cert", &mut tls.cert),
+            ("key", &mut tls.key),
+            ("ca", &mut tls.ca),
+        ] {
+            if let Some(file) = self.field(&fields, path, key, Self::path) {
+                *slot = Some(file);
+            }
+        }
+        if let Some(required) = self.field(&fields, path, "require_client_cert", Self::boolean) {
+            tls.require_client_cert = required;
+        }
+        Some(tls)
     }
 
     /// `monitor.polling`: 0.1 to 3600 seconds.
@@ -1025,6 +1090,7 @@ pub fn literal_value(node: &Node) -> Value {
         unknown_keys: Vec::new(),
         marks: Marks::new(),
         base_dir: Path::new("."),
+        lab_tls: None,
     };
     reader.value(node, "")
 }

@@ -40,6 +40,20 @@ pub struct LaunchConfig {
     /// section.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub monitor: Option<MonitorConfig>,
+    /// The lab's TLS (`tls:`): what every name server, daemon and monitor
+    /// uses unless its own `tls` says otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+}
+
+impl LaunchConfig {
+    /// A name server's or daemon's TLS, if it has TLS.
+    pub fn component_tls(&self, id: &ComponentId) -> Option<&TlsConfig> {
+        match id.kind {
+            Kind::Nameserver => self.nameservers.get(&id.name)?.tls.as_ref(),
+            Kind::Daemon => self.daemons.get(&id.name)?.tls.as_ref(),
+        }
+    }
 }
 
 impl Default for LaunchConfig {
@@ -53,6 +67,7 @@ impl Default for LaunchConfig {
             services: Section::default(),
             autolaunch: Autolaunch::default(),
             monitor: None,
+            tls: None,
         }
     }
 }
@@ -160,6 +175,13 @@ pub struct NameServerConfig {
     /// Seconds a connection may stay silent between calls before it is
     /// closed; 0 (the default) for no limit.
     pub idle_timeout: f64,
+    /// Its TLS: the lab's `tls` unless it says otherwise; none (`false`)
+    /// for plain TCP.
+    #[serde(serialize_with = "tls_or_false")]
+    pub tls: Option<TlsConfig>,
+    /// Lets it listen on an address other than loopback without TLS.
+    /// Default false: it refuses to start.
+    pub insecure: bool,
     /// When the manager starts it again after it ends unasked.
     pub restart: RestartPolicy,
 }
@@ -178,6 +200,8 @@ impl Default for NameServerConfig {
             max_connections: 1024,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             idle_timeout: 0.0,
+            tls: None,
+            insecure: false,
             restart: RestartPolicy::Always,
         }
     }
@@ -318,6 +342,13 @@ pub struct DaemonConfig {
     pub max_item_streams_per_connection: usize,
     /// Item streams the daemon holds open at once. Default 1024.
     pub max_item_streams: usize,
+    /// Its TLS: the lab's `tls` unless it says otherwise; none (`false`)
+    /// for plain TCP.
+    #[serde(serialize_with = "tls_or_false")]
+    pub tls: Option<TlsConfig>,
+    /// Lets it listen on an address other than loopback without TLS.
+    /// Default false: it refuses to start.
+    pub insecure: bool,
     /// When the manager starts it again after it ends unasked.
     pub restart: RestartPolicy,
 }
@@ -387,6 +418,8 @@ impl Default for DaemonConfig {
             iter_stream_linger: 30.0,
             max_item_streams_per_connection: 64,
             max_item_streams: 1024,
+            tls: None,
+            insecure: false,
             restart: RestartPolicy::Always,
         }
     }
@@ -473,6 +506,13 @@ pub struct MonitorConfig {
     pub port: u16,
     /// Seconds between looks at the name servers and services. Default 2.
     pub polling: f64,
+    /// Its TLS (HTTPS, and what it calls the lab with): the lab's `tls`
+    /// unless it says otherwise; none (`false`) for plain HTTP.
+    #[serde(serialize_with = "tls_or_false")]
+    pub tls: Option<TlsConfig>,
+    /// Lets it listen on an address other than loopback without TLS.
+    /// Default false: it refuses to start.
+    pub insecure: bool,
 }
 
 impl Default for MonitorConfig {
@@ -481,6 +521,99 @@ impl Default for MonitorConfig {
             host: "localhost".to_owned(),
             port: 8080,
             polling: 2.0,
+            tls: None,
+            insecure: false,
         }
+    }
+}
+
+/// The identity the monitor's certificate is found by, unless its `tls`
+/// names another.
+pub const MONITOR_IDENTITY: &str = "monitor";
+
+/// A component's TLS (`tls:`): the certificate it serves with (and shows
+/// the components it calls), the CA it trusts, and whether its clients
+/// must present a certificate. Files not named are the lab CA's, in the
+/// data directory (`pyrolab-host tls`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TlsConfig {
+    /// The certificate's name in the lab CA's folder; default the
+    /// component's name (`monitor` for the monitor).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    /// Its certificate chain (PEM); default `<data-dir>/tls/<identity>.crt`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+    /// Its private key (PEM); default `<data-dir>/tls/<identity>.key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+    /// The CA certificates peers are checked against (a PEM file or a
+    /// folder of them); default `<data-dir>/tls/ca.crt`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca: Option<PathBuf>,
+    /// Whether a client without a certificate from the CA is refused.
+    /// Default true.
+    pub require_client_cert: bool,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            identity: None,
+            cert: None,
+            key: None,
+            ca: None,
+            require_client_cert: true,
+        }
+    }
+}
+
+impl TlsConfig {
+    /// The files of component `name`'s TLS, the defaults from the lab CA
+    /// in `data_dir`.
+    pub fn files(
+        &self,
+        name: &str,
+        data_dir: Option<&DataDir>,
+    ) -> Result<crate::tls::ServerTlsFiles, crate::tls::TlsError> {
+        let identity = self.identity.as_deref().unwrap_or(name);
+        let authority = data_dir.map(crate::tls::authority::Authority::of);
+        let default = |what: &str, path: fn(&crate::tls::authority::Authority, &str) -> PathBuf| {
+            authority
+                .as_ref()
+                .map(|authority| path(authority, identity))
+                .ok_or_else(|| {
+                    crate::tls::TlsError::Setup(format!(
+                        "tls: no {what} is given and there is no data directory to find the lab CA's in"
+                    ))
+                })
+        };
+        Ok(crate::tls::ServerTlsFiles {
+            cert: match &self.cert {
+                Some(cert) => cert.clone(),
+                None => default("cert", |a, id| a.cert_path(id))?,
+            },
+            key: match &self.key {
+                Some(key) => key.clone(),
+                None => default("key", |a, id| a.key_path(id))?,
+            },
+            ca: Some(match &self.ca {
+                Some(ca) => ca.clone(),
+                None => default("ca", |a, _| a.ca_cert())?,
+            }),
+            require_client_cert: self.require_client_cert,
+        })
+    }
+}
+
+/// A component's `tls` as the stored configuration writes it: `false`
+/// for none, so that reading it back does not give it the lab's.
+fn tls_or_false<S: serde::Serializer>(
+    tls: &Option<TlsConfig>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match tls {
+        Some(tls) => tls.serialize(serializer),
+        None => serializer.serialize_bool(false),
     }
 }

@@ -671,7 +671,11 @@ impl Outgoing {
             let slices = pieces.as_slice();
             let total: usize = slices.iter().map(|piece| piece.len()).sum();
             if self.sent == total {
-                return Ok(true);
+                // TLS may hold some of it encrypted and not yet sent.
+                return match stream.flush_now() {
+                    Ok(all_out) => Ok(all_out),
+                    Err(err) => Err(format!("cannot send a reply: {err}")),
+                };
             }
             let written = match &pieces {
                 Pieces::Two([first, second]) if self.sent >= first.len() => {

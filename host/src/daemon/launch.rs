@@ -11,6 +11,7 @@
 
 use crate::config::LaunchConfig;
 use crate::config::schema::{DaemonClass, DaemonConfig};
+use crate::data_dir::DataDir;
 use crate::loader::{Loader, PluginSearchPath};
 use crate::net::{self, BindError, Bound};
 use crate::supervised::ServedService;
@@ -101,17 +102,24 @@ impl Launch {
     /// finish. `registrar` (started by the caller, who may nudge it)
     /// keeps the names registered meanwhile and removes them after.
     pub fn serve(self, bound: Bound, shutdown: &ShutdownHandle, registrar: &Registrar) {
-        self.daemon.serve(bound.listener, &bound.location, shutdown);
+        self.daemon.serve(bound, shutdown);
         registrar.stop();
     }
 }
 
 /// Binds daemon `name`'s socket: its Unix socket, or its TCP host and
-/// port (with its NAT address in the location clients use).
-pub fn bind(config: &LaunchConfig, name: &str) -> Result<Bound, LaunchError> {
+/// port (with its NAT address in the location clients use), with its TLS
+/// (files found in `data_dir` unless the configuration names them). A
+/// TCP socket beyond loopback without TLS is refused unless `insecure`.
+pub fn bind(
+    config: &LaunchConfig,
+    name: &str,
+    data_dir: Option<&DataDir>,
+) -> Result<Bound, LaunchError> {
     let daemon = daemon_config(config, name)?;
     let what = format!("daemon {name}");
-    Ok(match &daemon.unixsocket {
+    let files = tls_files(&what, daemon.tls.as_ref(), name, data_dir)?;
+    let bound = match &daemon.unixsocket {
         Some(path) => net::bind_unix(&what, path)?,
         None => net::bind_tcp(
             &what,
@@ -120,7 +128,47 @@ pub fn bind(config: &LaunchConfig, name: &str) -> Result<Bound, LaunchError> {
             daemon.nathost.as_deref(),
             daemon.natport,
         )?,
-    })
+    };
+    let bound = bound.with_tls(&what, files)?;
+    bound.check_exposure(&what, daemon.insecure)?;
+    Ok(bound)
+}
+
+/// What daemon `name` calls others (its name servers) with: its own
+/// certificate and CA, when it has TLS.
+pub fn client_tls(
+    config: &LaunchConfig,
+    name: &str,
+    data_dir: Option<&DataDir>,
+) -> Result<Option<crate::tls::ClientTls>, LaunchError> {
+    let daemon = daemon_config(config, name)?;
+    let what = format!("daemon {name}");
+    let Some(files) = tls_files(&what, daemon.tls.as_ref(), name, data_dir)? else {
+        return Ok(None);
+    };
+    crate::tls::ClientTls::for_component(&files)
+        .map(Some)
+        .map_err(|err| {
+            LaunchError::Bind(BindError::Tls {
+                what,
+                reason: err.to_string(),
+            })
+        })
+}
+
+/// The files of a component's TLS, if it has TLS.
+pub(crate) fn tls_files(
+    what: &str,
+    tls: Option<&crate::config::schema::TlsConfig>,
+    name: &str,
+    data_dir: Option<&DataDir>,
+) -> Result<Option<crate::tls::ServerTlsFiles>, BindError> {
+    tls.map(|tls| tls.files(name, data_dir))
+        .transpose()
+        .map_err(|err| BindError::Tls {
+            what: what.to_owned(),
+            reason: err.to_string(),
+        })
 }
 
 fn daemon_config<'a>(

@@ -59,7 +59,7 @@ use pyrolab_plugin_api::{CallArgs, Value};
 pub use service::{HostedService, Sessions};
 
 use crate::config::schema::ServerType;
-use crate::net::Listener;
+use crate::net::Bound;
 
 /// How a daemon runs.
 #[derive(Clone, Debug)]
@@ -255,10 +255,11 @@ impl Daemon {
     /// Serves clients on `listener` until `shutdown` is triggered, on this
     /// thread and the workers it starts. `location` is the `host:port` (or
     /// `./u:path`) clients use; it appears in `Pyro.Daemon.info()`.
-    pub fn serve(&self, listener: Listener, location: &str, shutdown: &ShutdownHandle) {
+    pub fn serve(&self, bound: Bound, shutdown: &ShutdownHandle) {
         debug_assert!(Arc::ptr_eq(&self.shared, &shutdown.shared));
-        *self.shared.location.lock_unpoisoned() = location.to_owned();
-        if let Err(err) = reactor::Reactor::run(Arc::clone(&self.shared), listener) {
+        *self.shared.location.lock_unpoisoned() = bound.location;
+        if let Err(err) = reactor::Reactor::run(Arc::clone(&self.shared), bound.listener, bound.tls)
+        {
             tracing::error!("daemon {}: cannot serve: {err}", self.shared.settings.name);
         }
     }

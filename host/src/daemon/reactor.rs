@@ -39,6 +39,7 @@ use super::poller::{Events, Happened, Poller, Waker};
 use crate::config::schema::ServerType;
 use crate::net::{Listener, Stream};
 use crate::sync::LockUnpoisoned;
+use crate::tls::ServerTls;
 
 /// The poller's key for the listening socket.
 const LISTENER: u64 = u64::MAX;
@@ -78,6 +79,8 @@ pub(super) struct Reactor {
     poller: Poller,
     waker: Arc<Waker>,
     listener: Listener,
+    /// What connections speak, when not plain TCP.
+    tls: Option<ServerTls>,
     connections: Mutex<HashMap<u64, Arc<Connection>>>,
     /// Connections holding a place: past their CONNECT, at most
     /// `max_connections` of them.
@@ -100,7 +103,11 @@ pub(super) struct Reactor {
 impl Reactor {
     /// Serves `listener` on this thread (and the workers it starts) until
     /// the daemon is shut down and its connections are done.
-    pub(super) fn run(shared: Arc<Shared>, listener: Listener) -> io::Result<()> {
+    pub(super) fn run(
+        shared: Arc<Shared>,
+        listener: Listener,
+        tls: Option<ServerTls>,
+    ) -> io::Result<()> {
         listener.set_nonblocking(true)?;
         let poller = Poller::new()?;
         let waker = Arc::new(Waker::new()?);
@@ -115,6 +122,7 @@ impl Reactor {
             poller,
             waker: Arc::clone(&waker),
             listener,
+            tls,
             connections: Mutex::new(HashMap::new()),
             placed: AtomicUsize::new(0),
             workers: AtomicUsize::new(1),
@@ -345,6 +353,18 @@ impl Reactor {
     /// Takes on a new connection, or refuses it when the daemon serves its
     /// maximum already.
     fn admit(&self, stream: Stream) {
+        // The TLS handshake is read and answered as the connection's first
+        // bytes, by the workers, within its handshake_timeout.
+        let stream = match (&self.tls, stream) {
+            (Some(tls), Stream::Tcp(tcp)) => match tls.accept(tcp) {
+                Ok(socket) => Stream::Tls(Arc::new(socket)),
+                Err(err) => {
+                    tracing::warn!("cannot serve a connection over TLS: {err}");
+                    return;
+                }
+            },
+            (_, stream) => stream,
+        };
         // Reads and writes say, each, whether to wait; a wait is a
         // worker's linger, which the read timeout ends.
         if let Err(err) = stream.set_read_timeout(Some(LINGER)) {

@@ -34,6 +34,9 @@ pub struct Registration {
     pub host: String,
     /// Its port.
     pub port: u16,
+    /// Whether it speaks TLS (the daemon then calls it with its own
+    /// certificate: the process's default client TLS).
+    pub tls: bool,
     /// The registered name.
     pub name: String,
     /// Our URI.
@@ -56,6 +59,7 @@ pub fn registrations_for(config: &LaunchConfig, daemon: &str, location: &str) ->
             nameserver: ns_name.to_owned(),
             host: crate::net::resolve_host(&ns.host),
             port: ns.ns_port,
+            tls: ns.tls.is_some(),
             name: name.to_owned(),
             uri,
             metadata,
@@ -197,14 +201,14 @@ impl Drop for Registrar {
     }
 }
 
-/// (name server name, host, port)
-type Server<'a> = (&'a str, &'a str, u16);
+/// (name server name, host, port, TLS)
+type Server<'a> = (&'a str, &'a str, u16, bool);
 
 fn by_nameserver(registrations: &[Registration]) -> BTreeMap<Server<'_>, Vec<&Registration>> {
     let mut groups: BTreeMap<Server<'_>, Vec<&Registration>> = BTreeMap::new();
     for r in registrations {
         groups
-            .entry((r.nameserver.as_str(), r.host.as_str(), r.port))
+            .entry((r.nameserver.as_str(), r.host.as_str(), r.port, r.tls))
             .or_default()
             .push(r);
     }
@@ -212,9 +216,20 @@ fn by_nameserver(registrations: &[Registration]) -> BTreeMap<Server<'_>, Vec<&Re
 }
 
 fn connect(server: Server<'_>) -> Result<NameServerProxy, crate::client::ClientError> {
-    let (_, host, port) = server;
-    let ns = NameServerProxy::connect(host, port, Some(CALL_TIMEOUT), None)?;
-    Ok(ns)
+    let (name, host, port, tls) = server;
+    let tls = match tls {
+        true => match crate::tls::default_client() {
+            Ok(Some(tls)) => Some(tls),
+            Ok(None) => {
+                return Err(crate::client::ClientError::Tls(format!(
+                    "name server {name} speaks TLS, and this daemon has no `tls` to call it with"
+                )));
+            }
+            Err(err) => return Err(crate::client::ClientError::Tls(err.to_string())),
+        },
+        false => None,
+    };
+    NameServerProxy::connect_with(host, port, Some(CALL_TIMEOUT), None, Some(tls))
 }
 
 /// What the checking loop remembers between rounds.
@@ -239,7 +254,7 @@ impl KeepState {
         group: &[&Registration],
         outcomes: &mut Vec<RegistrationOutcome>,
     ) {
-        let (ns_name, host, port) = server;
+        let (ns_name, host, port, _) = server;
         let outcome = |registration: &Registration, error: Option<String>| RegistrationOutcome {
             nameserver: ns_name.to_owned(),
             name: registration.name.clone(),

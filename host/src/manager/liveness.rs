@@ -30,6 +30,7 @@ use crate::client::{Proxy, resolve};
 use crate::lab::status::ComponentId;
 use crate::supervised;
 use crate::sync::{self, LockUnpoisoned};
+use crate::tls::ClientTls;
 
 /// How often a ready component is asked whether it answers.
 pub const PROBE_EVERY: Duration = Duration::from_secs(5);
@@ -65,7 +66,7 @@ impl Manager {
                     "no answer to a ping within {} s",
                     ALIVE_WITHIN.as_secs()
                 )),
-                Some(calls) => match (pyro_ping(&address), calls) {
+                Some(calls) => match (pyro_ping(&address, self.probe_tls(id)), calls) {
                     (Ok(()), _) => {
                         if !answering_calls {
                             self.note(id, &format!("answers calls at {address} again"));
@@ -112,6 +113,20 @@ impl Manager {
         let lab = self.lab();
         let _ = sync::wait_until(&self.changed, lab, period, |_| ended.load(Ordering::SeqCst));
         !ended.load(Ordering::SeqCst)
+    }
+
+    /// What the component is probed over: TLS with its own certificate,
+    /// when it has TLS.
+    fn probe_tls(&self, id: &ComponentId) -> Option<ClientTls> {
+        let tls = self.lab().config.component_tls(id).cloned()?;
+        let files = tls.files(&id.name, Some(&self.options.data_dir)).ok()?;
+        match ClientTls::for_component(&files) {
+            Ok(tls) => Some(tls),
+            Err(err) => {
+                tracing::warn!("{id}: cannot probe it over TLS: {err}");
+                None
+            }
+        }
     }
 
     /// Where to probe the component, if its current process is ready.
@@ -173,10 +188,11 @@ impl Manager {
 }
 
 /// Calls `ping` on the `Pyro.Daemon` object at `address` (a name server
-/// has one too).
-fn pyro_ping(address: &str) -> Result<(), String> {
+/// has one too), over TLS with `tls`.
+fn pyro_ping(address: &str, tls: Option<ClientTls>) -> Result<(), String> {
     let uri = resolve(&format!("PYRO:Pyro.Daemon@{address}")).map_err(|err| err.to_string())?;
     let mut proxy = Proxy::new(uri);
+    proxy.set_tls(tls);
     proxy.set_timeout(Some(PYRO_PING_WITHIN));
     let started = Instant::now();
     proxy

@@ -207,21 +207,24 @@ impl Running {
 
     /// Serves until `shutdown` is triggered.
     pub fn serve(self, shutdown: &ShutdownHandle) {
-        self.daemon
-            .serve(self.bound.listener, &self.bound.location, shutdown);
+        self.daemon.serve(self.bound, shutdown);
     }
 }
 
-/// Binds name server `name`'s socket (its host and `ns_port`).
-pub fn bind(config: &LaunchConfig, name: &str) -> Result<Bound, LaunchError> {
+/// Binds name server `name`'s socket (its host and `ns_port`), with its
+/// TLS (files found in `data_dir` unless the configuration names them).
+/// An address beyond loopback without TLS is refused unless `insecure`.
+pub fn bind(
+    config: &LaunchConfig,
+    name: &str,
+    data_dir: Option<&DataDir>,
+) -> Result<Bound, LaunchError> {
     let ns = nameserver_config(config, name)?;
-    Ok(net::bind_tcp(
-        &format!("name server {name}"),
-        &ns.host,
-        ns.ns_port,
-        None,
-        0,
-    )?)
+    let what = format!("name server {name}");
+    let files = crate::daemon::launch::tls_files(&what, ns.tls.as_ref(), name, data_dir)?;
+    let bound = net::bind_tcp(&what, &ns.host, ns.ns_port, None, 0)?.with_tls(&what, files)?;
+    bound.check_exposure(&what, ns.insecure)?;
+    Ok(bound)
 }
 
 fn nameserver_config<'a>(

@@ -1,0 +1,264 @@
+//! TLS end to end: a lab CA made by `pyrolab-host tls`, a name server and a
+//! lockable daemon serving TLS with client certificates required, and stock
+//! Python Pyro5 clients set up by the `PYRO_SSL_*` variables alone (an
+//! unchanged script), the Rust client and the CLI: calls, locks and
+//! `PYRONAME` lookups with a certificate of the lab; refused, and logged,
+//! without one, with one from another CA, and with an expired one.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
+
+use pyrolab_host::tls::authority::{Authority, Request, Usage};
+use pyrolab_test_support::{
+    Background, Output, Sandbox, free_port, python_with_pyro5, repo_root, run, wait_until,
+};
+
+const SERIALIZERS: &[&str] = &["serpent", "json", "msgpack"];
+
+/// A client's TLS: the CA it trusts and the certificate it presents.
+struct Credentials {
+    ca: PathBuf,
+    identity: Option<(PathBuf, PathBuf)>,
+}
+
+impl Credentials {
+    /// Sets Pyro5's variables on `command` (both our CLI and Python read
+    /// them).
+    fn apply(&self, command: &mut Command) {
+        command
+            .env("PYRO_SSL", "1")
+            .env("PYRO_SSL_CACERTS", &self.ca);
+        match &self.identity {
+            Some((cert, key)) => command
+                .env("PYRO_SSL_CLIENTCERT", cert)
+                .env("PYRO_SSL_CLIENTKEY", key),
+            None => command
+                .env_remove("PYRO_SSL_CLIENTCERT")
+                .env_remove("PYRO_SSL_CLIENTKEY"),
+        };
+    }
+}
+
+/// A lab with TLS: its CA and certificates, a name server and a lockable
+/// daemon registered with it.
+struct TlsLab {
+    sandbox: Sandbox,
+    nameserver: Background,
+    daemon: Background,
+    ns_port: u16,
+    daemon_location: String,
+}
+
+impl TlsLab {
+    fn start() -> TlsLab {
+        let sandbox = Sandbox::new();
+        sandbox.install_plugin("sample");
+        run_tls(&sandbox, &["init", "--name", "test"]);
+        run_tls(&sandbox, &["issue", "ns", "--host", "127.0.0.1"]);
+        run_tls(&sandbox, &["issue", "lab", "--host", "127.0.0.1"]);
+        run_tls(&sandbox, &["issue", "alice", "--client"]);
+        let ns_port = free_port();
+        let config = sandbox.path().join("lab.yaml");
+        fs::write(
+            &config,
+            format!(
+                "version: '1.0'
+plugin_dirs: [{plugins}]
+tls:
+  require_client_cert: true
+nameservers:
+  ns: {{host: 127.0.0.1, ns_port: {ns_port}}}
+daemons:
+  lab: {{classname: LockableDaemon, host: 127.0.0.1, port: 0, nameservers: [ns]}}
+services:
+  sample: {{module: sample, classname: SampleService, daemon: lab, nameservers: [ns]}}
+",
+                plugins = sandbox.plugin_dir().display()
+            ),
+        )
+        .expect("write lab.yaml");
+        let mut nameserver = Background::start(
+            sandbox
+                .host()
+                .args(["run", "nameserver", "ns", "--config"])
+                .arg(&config),
+        );
+        nameserver.wait_for_line("name server ns listening on ", Duration::from_secs(30));
+        let mut daemon = Background::start(
+            sandbox
+                .host()
+                .args(["run", "daemon", "lab", "--config"])
+                .arg(&config),
+        );
+        let line = daemon.wait_for_line("daemon lab listening on ", Duration::from_secs(30));
+        let daemon_location = line.rsplit(' ').next().expect("a location").to_owned();
+        let lab = TlsLab {
+            sandbox,
+            nameserver,
+            daemon,
+            ns_port,
+            daemon_location,
+        };
+        // Registered over TLS, with the daemon's own certificate.
+        let by_name = format!("PYRONAME:sample@127.0.0.1:{ns_port}");
+        let alice = lab.credentials("alice");
+        assert!(
+            wait_until(Duration::from_secs(30), || lab
+                .call(Some(&alice), &by_name)
+                .code
+                == Some(0)),
+            "the daemon did not register over TLS"
+        );
+        lab
+    }
+
+    fn authority(&self) -> Authority {
+        Authority::at(self.sandbox.data_dir().join("tls"))
+    }
+
+    fn credentials(&self, identity: &str) -> Credentials {
+        let authority = self.authority();
+        Credentials {
+            ca: authority.ca_cert(),
+            identity: Some((authority.cert_path(identity), authority.key_path(identity))),
+        }
+    }
+
+    fn anonymous(&self) -> Credentials {
+        Credentials {
+            ca: self.authority().ca_cert(),
+            identity: None,
+        }
+    }
+
+    /// The unchanged Python script, with `credentials` and `serializer`.
+    fn python(&self, credentials: &Credentials, serializer: &str) -> Output {
+        let mut command = Command::new(python_with_pyro5());
+        command
+            .arg(repo_root().join("tests/python/tls_client.py"))
+            .args([&self.ns_port.to_string(), "sample"])
+            .env("PYRO_SERIALIZER", serializer);
+        credentials.apply(&mut command);
+        run(&mut command, Duration::from_secs(60))
+    }
+
+    /// `pyrolab-host call`, with `credentials` (none: plain TCP).
+    fn call(&self, credentials: Option<&Credentials>, uri: &str) -> Output {
+        let mut command = self.sandbox.host();
+        command.args(["call", uri, "echo", "from the CLI"]);
+        if let Some(credentials) = credentials {
+            credentials.apply(&mut command);
+        }
+        run(&mut command, Duration::from_secs(60))
+    }
+
+    /// Stops both servers and returns what they logged.
+    fn stop(self) -> String {
+        let daemon = self.daemon.stop();
+        let nameserver = self.nameserver.stop();
+        format!("{daemon}\n{nameserver}")
+    }
+}
+
+fn run_tls(sandbox: &Sandbox, args: &[&str]) -> Output {
+    run(
+        sandbox.host().arg("tls").args(args),
+        Duration::from_secs(60),
+    )
+    .success()
+}
+
+/// A certificate for `name` from a CA of its own, in `dir`.
+fn foreign_credentials(dir: &Path, name: &str) -> Credentials {
+    let authority = Authority::at(dir);
+    authority.init("elsewhere", 30).expect("a second CA");
+    authority
+        .issue(&Request::new(name, Usage::Client, vec![], 30))
+        .expect("a certificate of the second CA");
+    Credentials {
+        ca: authority.ca_cert(),
+        identity: Some((authority.cert_path(name), authority.key_path(name))),
+    }
+}
+
+#[test]
+fn stock_python_clients_call_lock_and_look_up_over_tls_with_a_lab_certificate() {
+    let lab = TlsLab::start();
+    let alice = lab.credentials("alice");
+    for serializer in SERIALIZERS {
+        let output = lab.python(&alice, serializer).success();
+        for step in [
+            "lookup PYRO:sample@",
+            "echo SERVER RECEIVED: over TLS",
+            "lock True",
+            "locked SERVER RECEIVED: while locked",
+            "release True",
+        ] {
+            assert!(
+                output.stdout.contains(step),
+                "{serializer}: no {step:?}\n{output}"
+            );
+        }
+    }
+    // The Rust client and the CLI, by the same variables.
+    let by_name = format!("PYRONAME:sample@127.0.0.1:{}", lab.ns_port);
+    let output = lab.call(Some(&alice), &by_name).success();
+    assert_eq!(output.stdout.trim(), "\"SERVER RECEIVED: from the CLI\"");
+    let direct = format!("PYRO:sample@{}", lab.daemon_location);
+    lab.call(Some(&alice), &direct).success();
+    // Plain TCP to a TLS daemon: told what to set.
+    let output = lab.call(None, &direct).failure(1);
+    assert!(output.stderr.contains("speaks TLS"), "{output}");
+    assert!(output.stderr.contains("PYRO_SSL=1"), "{output}");
+    lab.stop();
+}
+
+#[test]
+fn clients_without_a_valid_lab_certificate_are_refused_and_logged() {
+    let lab = TlsLab::start();
+    let foreign = foreign_credentials(&lab.sandbox.path().join("other-ca"), "mallory");
+    // Trusting the lab CA, presenting a certificate the lab did not issue.
+    let impostor = Credentials {
+        ca: lab.authority().ca_cert(),
+        identity: foreign.identity.clone(),
+    };
+    let mut expired = Request::new("bob", Usage::Client, vec![], 1);
+    expired.not_before = SystemTime::now() - Duration::from_secs(30 * 86_400);
+    expired.not_after = SystemTime::now() - Duration::from_secs(86_400);
+    lab.authority()
+        .issue(&expired)
+        .expect("an expired certificate");
+    let expired = lab.credentials("bob");
+    let cases = [
+        ("no certificate", lab.anonymous()),
+        ("another CA's certificate", impostor),
+        ("an expired certificate", expired),
+    ];
+    let direct = format!("PYRO:sample@{}", lab.daemon_location);
+    for (case, credentials) in &cases {
+        let output = lab.python(credentials, "serpent");
+        assert_eq!(
+            output.code,
+            Some(1),
+            "{case}: Python was not refused\n{output}"
+        );
+        assert!(
+            output.stderr.contains("CommunicationError") || output.stderr.contains("NamingError"),
+            "{case}: {output}"
+        );
+        let output = lab.call(Some(credentials), &direct).failure(1);
+        assert!(output.stderr.contains("TLS"), "{case}: {output}");
+    }
+    // The lab still serves those with a certificate of its own.
+    lab.python(&lab.credentials("alice"), "serpent").success();
+    let logs = lab.stop();
+    for reason in [
+        "peer sent no certificates",
+        "invalid peer certificate: UnknownIssuer",
+        "invalid peer certificate: certificate expired",
+    ] {
+        assert!(logs.contains(reason), "no {reason:?} in the logs:\n{logs}");
+    }
+}
