@@ -11,7 +11,7 @@ use std::time::Duration;
 use pyrolab_test_support::browser::{Browser, http_get};
 use pyrolab_test_support::managed_lab::Lab;
 use pyrolab_test_support::{
-    Background, Sandbox, process_running, python_with_pyro5, run_host, target_dir, wait_until,
+    Background, Sandbox, process_running, python_with_pyro5, run, run_host, target_dir, wait_until,
 };
 use serde_json::Value;
 
@@ -628,4 +628,89 @@ fn reload_applies_a_changed_monitor_section() {
     let (_, status) = get_json(&format!("{new_url}api/status"));
     assert_eq!(status["polling_s"], 0.3, "{status}");
     let _ = url;
+}
+
+/// The demo lab with TLS everywhere (client certificates required by the
+/// name server and daemons), its monitor serving HTTPS to browsers that
+/// present none: the page, its API, and the monitor's own calls to the
+/// lab, with its certificate.
+#[test]
+fn the_page_works_over_https_in_a_lab_with_tls() {
+    let lab = Lab::demo_with("tls:\n  require_client_cert: true\n");
+    let text = std::fs::read_to_string(&lab.config).expect("read the config");
+    let text = text.replace(
+        "  polling: 0.2\n",
+        "  polling: 0.2\n  tls: {require_client_cert: false}\n",
+    );
+    std::fs::write(&lab.config, text).expect("write the config");
+    run_host(lab.host().args(["tls", "init"])).success();
+    for name in ["production", "lockable", "instruments", "monitor"] {
+        run_host(
+            lab.host()
+                .args(["tls", "issue", name, "--host", "127.0.0.1"]),
+        )
+        .success();
+    }
+    lab.up().success();
+    let url = lab.ps()["manager"]["monitor"]
+        .as_str()
+        .expect("the monitor's URL in ps --json")
+        .to_owned();
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    // A client that checks the certificate against the lab CA, as a
+    // person's browser trusting it would.
+    let ca = lab.sandbox.data_dir().join("tls/ca.crt");
+    let fetch = |path: &str| {
+        run(
+            Command::new(python_with_pyro5()).args([
+                "-c",
+                "import ssl, sys, urllib.request\n\
+                 context = ssl.create_default_context(cafile=sys.argv[1])\n\
+                 print(urllib.request.urlopen(sys.argv[2], context=context, timeout=10).read().decode())",
+            ])
+            .arg(&ca)
+            .arg(format!("{url}{path}")),
+            Duration::from_secs(30),
+        )
+    };
+    // Listed and probed over TLS with the monitor's own certificate.
+    let available = wait_until(Duration::from_secs(30), || {
+        let output = fetch("api/services");
+        output.code == Some(0)
+            && serde_json::from_str::<Value>(&output.stdout).is_ok_and(|services| {
+                services.as_array().is_some_and(|all| {
+                    all.len() == DEMO_SERVICES.len()
+                        && all.iter().all(|s| s["status"] == "available")
+                })
+            })
+    });
+    assert!(available, "{}", fetch("api/services"));
+    let mut browser = Browser::start(1280, 1000);
+    // The browser does not know the lab CA: told to accept its certificate.
+    browser.command(
+        "Security.setIgnoreCertificateErrors",
+        serde_json::json!({ "ignore": true }),
+    );
+    browser.open(&url);
+    for service in ["library", "sample", "autoconnect"] {
+        wait_row(&mut browser, service, "available", Duration::from_secs(30));
+    }
+    let text = browser.text();
+    assert!(text.contains("This host's components"), "{text}");
+    let artifacts = target_dir().join("test-artifacts");
+    browser.screenshot(&artifacts.join("monitor-https.png"));
+    // Plain HTTP on the HTTPS port gets no page.
+    let address = url.trim_start_matches("https://").trim_end_matches('/');
+    let mut plain = TcpStream::connect(address).expect("connect");
+    plain
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .expect("timeout");
+    write!(plain, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").expect("send");
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer);
+    assert!(
+        !answer.starts_with(b"HTTP/"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
 }

@@ -262,3 +262,70 @@ fn clients_without_a_valid_lab_certificate_are_refused_and_logged() {
         assert!(logs.contains(reason), "no {reason:?} in the logs:\n{logs}");
     }
 }
+
+#[test]
+fn a_listener_beyond_loopback_without_tls_refuses_to_start_unless_insecure() {
+    let sandbox = Sandbox::new();
+    sandbox.install_plugin("sample");
+    let config = |insecure: &str| {
+        let path = sandbox.path().join("open.yaml");
+        fs::write(
+            &path,
+            format!(
+                "version: '1.0'
+plugin_dirs: [{plugins}]
+nameservers:
+  ns: {{host: 0.0.0.0, ns_port: 0{insecure}}}
+daemons:
+  lab: {{host: 0.0.0.0, port: 0{insecure}}}
+services:
+  sample: {{module: sample, classname: SampleService, daemon: lab}}
+",
+                plugins = sandbox.plugin_dir().display()
+            ),
+        )
+        .expect("write open.yaml");
+        path
+    };
+    let refused = config("");
+    for (kind, name, what) in [
+        ("daemon", "lab", "daemon lab"),
+        ("nameserver", "ns", "name server ns"),
+    ] {
+        let output = run(
+            sandbox
+                .host()
+                .args(["run", kind, name, "--config"])
+                .arg(&refused),
+            Duration::from_secs(60),
+        )
+        .failure(1);
+        let errors: Vec<&str> = output
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .collect();
+        assert_eq!(errors.len(), 1, "{output}");
+        assert!(
+            errors[0].starts_with(&format!("error: {what}: refusing to listen on 0.0.0.0:"))
+                && errors[0].contains("without TLS")
+                && errors[0].contains("insecure: true"),
+            "{output}"
+        );
+    }
+    // Allowed explicitly, it starts and says so.
+    let allowed = config(", insecure: true");
+    let mut daemon = Background::start(
+        sandbox
+            .host()
+            .args(["run", "daemon", "lab", "--config"])
+            .arg(&allowed),
+    );
+    daemon.wait_for_line("daemon lab listening on 0.0.0.0:", Duration::from_secs(30));
+    let output = daemon.stop();
+    assert!(
+        output.stderr.contains("listens on 0.0.0.0:")
+            && output.stderr.contains("without TLS (insecure: true)"),
+        "{output}"
+    );
+}

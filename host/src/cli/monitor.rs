@@ -18,9 +18,20 @@ use crate::monitor::{Monitor, NameServerTarget, Settings};
 #[derive(Debug, Args)]
 pub struct MonitorCommand {
     /// The address to serve the page on. Default localhost (this machine
-    /// only); 0.0.0.0 lets other machines see it (it is read-only).
+    /// only); another address (0.0.0.0: every interface) needs --tls, or
+    /// --insecure.
     #[arg(long, default_value = "localhost")]
     host: String,
+
+    /// Serve HTTPS with the lab CA's certificate NAME (`pyrolab-host tls
+    /// issue NAME --server`), from the data directory. Clients need no
+    /// certificate of their own.
+    #[arg(long, value_name = "NAME")]
+    tls: Option<String>,
+
+    /// Allow serving plain HTTP on an address other than loopback.
+    #[arg(long)]
+    insecure: bool,
 
     /// The port to serve the page on (0: any free one).
     #[arg(long, default_value_t = 8080)]
@@ -75,12 +86,20 @@ pub fn run(command: MonitorCommand, context: &Context) -> anyhow::Result<ExitCod
             }
         })
         .collect();
+    let tls = match &command.tls {
+        Some(identity) => Some(server_tls(identity, context)?),
+        None => None,
+    };
     let monitor = Monitor::start(Settings {
         listen: listen.clone(),
         polling: Duration::from_secs_f64(command.polling),
         nameservers,
         lab,
         data_dir: context.data_dir.clone(),
+        tls,
+        insecure: command.insecure,
+        // It calls the lab as PYRO_SSL_* says, as other clients do.
+        client_tls: crate::tls::default_client()?,
     })
     .with_context(|| format!("cannot serve the monitor on {listen}"))?;
     println!("monitor listening on {}", monitor.url());
@@ -99,6 +118,22 @@ pub fn run(command: MonitorCommand, context: &Context) -> anyhow::Result<ExitCod
     let _ = stopped.recv();
     drop(monitor);
     Ok(ExitCode::SUCCESS)
+}
+
+/// HTTPS with the lab CA's certificate `identity`, asking no client
+/// certificate.
+fn server_tls(identity: &str, context: &Context) -> anyhow::Result<crate::tls::ServerTls> {
+    let Some(data_dir) = &context.data_dir else {
+        anyhow::bail!("--tls: no data directory to find the lab CA in");
+    };
+    let authority = crate::tls::authority::Authority::of(data_dir);
+    let files = crate::tls::ServerTlsFiles {
+        cert: authority.cert_path(identity),
+        key: authority.key_path(identity),
+        ca: None,
+        require_client_cert: false,
+    };
+    Ok(crate::tls::ServerTls::load(&files)?)
 }
 
 /// The name servers to watch: those given, else the stored

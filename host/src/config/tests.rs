@@ -747,3 +747,79 @@ fn validation_time_grows_linearly_with_the_entries() {
         "2,000 services validated in {small:?}, 20,000 in {large:?}: {growth:.0}x for 10x the entries"
     );
 }
+
+#[test]
+fn components_inherit_the_labs_tls_and_may_set_their_own_or_none() {
+    let text = "\
+tls:
+  ca: certs/ca.pem
+  require_client_cert: false
+nameservers:
+  ns: {}
+  plain: {tls: false}
+daemons:
+  d:
+    nameservers: [ns]
+    tls: {identity: lab-pc, require_client_cert: true}
+services:
+  s: {module: sample, classname: SampleService, daemon: d}
+monitor: {}
+";
+    let config = load(text).unwrap().config;
+    let lab = config.tls.clone().expect("the lab's tls");
+    assert_eq!(
+        lab.ca.as_deref(),
+        Some(Path::new("/labs/here/certs/ca.pem"))
+    );
+    let ns = config.nameservers.get("ns").unwrap();
+    assert_eq!(ns.tls.as_ref(), Some(&lab));
+    assert_eq!(config.nameservers.get("plain").unwrap().tls, None);
+    let daemon = config.daemons.get("d").unwrap().tls.clone().unwrap();
+    assert_eq!(daemon.identity.as_deref(), Some("lab-pc"));
+    assert!(daemon.require_client_cert);
+    assert_eq!(daemon.ca, lab.ca, "unset keys come from the lab's");
+    assert_eq!(config.monitor.unwrap().tls.as_ref(), Some(&lab));
+    // The stored form keeps `plain` plain, though the lab has TLS.
+    let config = load(text).unwrap().config;
+    let again = load(&to_yaml(&config)).unwrap().config;
+    assert_eq!(again, config, "{}", to_yaml(&config));
+}
+
+#[test]
+fn tls_defaults_to_the_lab_cas_files_for_the_components_identity() {
+    let config = load(&format!("tls: true\n{BASE}")).unwrap().config;
+    let tls = config.daemons.get("d").unwrap().tls.clone().unwrap();
+    assert!(
+        tls.require_client_cert,
+        "client certificates are required by default"
+    );
+    let data_dir = crate::data_dir::DataDir::new("/data");
+    let files = tls.files("d", Some(&data_dir)).unwrap();
+    assert_eq!(files.cert, Path::new("/data/tls/d.crt"));
+    assert_eq!(files.key, Path::new("/data/tls/d.key"));
+    assert_eq!(files.ca.as_deref(), Some(Path::new("/data/tls/ca.crt")));
+    assert!(
+        tls.files("d", None).is_err(),
+        "no data directory to find them in"
+    );
+}
+
+#[test]
+fn a_mistyped_tls_key_is_named_with_a_suggestion() {
+    let text =
+        format!("{BASE}  t:\n    module: sample\n    classname: SampleService\n    daemon: d\n")
+            .replace("  d:\n", "  d:\n    tls: {requre_client_cert: false}\n");
+    let warnings = warnings(&text);
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("daemons.d.tls.requre_client_cert")
+                && w.contains("require_client_cert")),
+        "{warnings:?}"
+    );
+    let errors = errors(&BASE.replace("  d:\n", "  d:\n    tls: maybe\n"));
+    assert!(
+        errors[0].contains("daemons.d.tls") && errors[0].contains("true or false"),
+        "{errors:?}"
+    );
+}

@@ -33,19 +33,51 @@ impl Manager {
             })
             .collect();
         let manager = Arc::downgrade(self);
-        let started = crate::monitor::Monitor::start(crate::monitor::Settings {
-            listen: listen.clone(),
-            polling: Duration::from_secs_f64(settings.polling),
-            nameservers,
-            lab: Some(Box::new(move || manager.upgrade().map(|m| m.status()))),
-            data_dir: Some(self.options.data_dir.clone()),
-        })
-        .map_err(|err| format!("the web monitor cannot listen on {listen}: {err}"));
+        let started = self
+            .monitor_tls(settings.tls.as_ref())
+            .and_then(|(tls, client_tls)| {
+                crate::monitor::Monitor::start(crate::monitor::Settings {
+                    listen: listen.clone(),
+                    polling: Duration::from_secs_f64(settings.polling),
+                    nameservers,
+                    lab: Some(Box::new(move || manager.upgrade().map(|m| m.status()))),
+                    data_dir: Some(self.options.data_dir.clone()),
+                    tls,
+                    insecure: settings.insecure,
+                    client_tls,
+                })
+                .map_err(|err| err.to_string())
+            })
+            .map_err(|err| format!("the web monitor cannot listen on {listen}: {err}"));
         match &started {
             Ok(monitor) => tracing::info!("web monitor at {}", monitor.url()),
             Err(err) => tracing::error!("{err}"),
         }
         *self.monitor.lock_unpoisoned() = Some(started);
+    }
+
+    /// The monitor's TLS: what it serves HTTPS with, and what it calls the
+    /// lab with (its own certificate), when it has TLS; else plain, and
+    /// calls as `PYRO_SSL_*` says.
+    fn monitor_tls(
+        &self,
+        tls: Option<&crate::config::schema::TlsConfig>,
+    ) -> Result<(Option<crate::tls::ServerTls>, Option<crate::tls::ClientTls>), String> {
+        let Some(tls) = tls else {
+            return crate::tls::default_client()
+                .map(|client| (None, client))
+                .map_err(|err| err.to_string());
+        };
+        let files = tls
+            .files(
+                crate::config::schema::MONITOR_IDENTITY,
+                Some(&self.options.data_dir),
+            )
+            .map_err(|err| format!("TLS: {err}"))?;
+        let server = crate::tls::ServerTls::load(&files).map_err(|err| format!("TLS: {err}"))?;
+        let client =
+            crate::tls::ClientTls::for_component(&files).map_err(|err| format!("TLS: {err}"))?;
+        Ok((Some(server), Some(client)))
     }
 
     /// Restarts the web monitor with `config`'s settings (or stops it, if

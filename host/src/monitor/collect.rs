@@ -10,6 +10,7 @@ use crate::client::{ClientError, NameServerProxy, Proxy};
 use crate::daemon::pyro::DAEMON_OBJECT;
 use crate::lab::status::LabStatus;
 use crate::nameserver::{NAMESERVER_OBJECT, tags};
+use crate::tls::ClientTls;
 use crate::wire::uri::PyroUri;
 
 /// How long one look at a name server or daemon may take.
@@ -122,17 +123,19 @@ pub struct Snapshot {
 /// on. A name server that does not answer keeps its services from the
 /// `previous` look, marked stale: they are not gone because their phone
 /// book is.
+/// Calls go over TLS with `tls`, in plain TCP without.
 pub fn look(
     targets: &[NameServerTarget],
     lab: Option<LabStatus>,
     previous: Option<&Snapshot>,
+    tls: Option<&ClientTls>,
 ) -> Snapshot {
     let mut nameservers = Vec::new();
     let mut listed: Vec<(String, String, BTreeSet<String>, String)> = Vec::new();
     let mut carried: Vec<ServiceView> = Vec::new();
     for target in targets {
         let address = format!("{}:{}", target.host, target.port);
-        match list(target) {
+        match list(target, tls) {
             Ok(entries) => {
                 let services: Vec<_> = entries
                     .into_iter()
@@ -177,6 +180,7 @@ pub fn look(
             .iter()
             .map(|(_, uri, _, _)| uri.as_str())
             .chain(carried.iter().map(|s| s.uri.as_str())),
+        tls,
     );
     let status_of = |uri: &str| match location_of(uri).and_then(|l| daemons.get(&l)) {
         Some(Ok(locks)) => match locks.get(&object_of(uri)) {
@@ -225,8 +229,15 @@ pub fn look(
 
 fn list(
     target: &NameServerTarget,
+    tls: Option<&ClientTls>,
 ) -> Result<BTreeMap<String, crate::client::nameserver::Registration>, ClientError> {
-    let ns = NameServerProxy::connect(&target.host, target.port, Some(PROBE_TIMEOUT), None)?;
+    let ns = NameServerProxy::connect_with(
+        &target.host,
+        target.port,
+        Some(PROBE_TIMEOUT),
+        None,
+        Some(tls.cloned()),
+    )?;
     ns.list_with_metadata(None)
 }
 
@@ -246,6 +257,7 @@ fn object_of(uri: &str) -> String {
 /// (PyroLab's lockable ones) are asked each.
 fn probe_daemons<'a>(
     uris: impl Iterator<Item = &'a str>,
+    tls: Option<&ClientTls>,
 ) -> BTreeMap<String, Result<BTreeMap<String, String>, String>> {
     let mut objects: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for uri in uris {
@@ -257,7 +269,9 @@ fn probe_daemons<'a>(
     std::thread::scope(|scope| {
         let probes: Vec<_> = objects
             .into_iter()
-            .map(|(location, objects)| scope.spawn(move || (probe(&location, &objects), location)))
+            .map(|(location, objects)| {
+                scope.spawn(move || (probe(&location, &objects, tls), location))
+            })
             .collect();
         probes
             .into_iter()
@@ -267,9 +281,13 @@ fn probe_daemons<'a>(
     })
 }
 
-fn probe(location: &str, objects: &BTreeSet<String>) -> Result<BTreeMap<String, String>, String> {
+fn probe(
+    location: &str,
+    objects: &BTreeSet<String>,
+    tls: Option<&ClientTls>,
+) -> Result<BTreeMap<String, String>, String> {
     let unreachable = |err: ClientError| format!("its daemon at {location} does not answer: {err}");
-    let daemon = probe_proxy(DAEMON_OBJECT, location)?;
+    let daemon = probe_proxy(DAEMON_OBJECT, location, tls)?;
     daemon
         .call::<serde_json::Value>("ping", ())
         .map_err(unreachable)?;
@@ -283,7 +301,7 @@ fn probe(location: &str, objects: &BTreeSet<String>) -> Result<BTreeMap<String, 
     }
     let mut locks = BTreeMap::new();
     for object in objects {
-        if let Some(holder) = pyrolab_lock_holder(object, location) {
+        if let Some(holder) = pyrolab_lock_holder(object, location, tls) {
             locks.insert(object.clone(), holder);
         }
     }
@@ -294,8 +312,8 @@ fn probe(location: &str, objects: &BTreeSet<String>) -> Result<BTreeMap<String, 
 /// which tells only by refusing other connections:
 /// `ConnectionRefusedError: Pyro object is locked (by 'alice')`. `None`
 /// when it is free, is not lockable, or cannot be asked.
-fn pyrolab_lock_holder(object: &str, location: &str) -> Option<String> {
-    let service = probe_proxy(object, location).ok()?;
+fn pyrolab_lock_holder(object: &str, location: &str, tls: Option<&ClientTls>) -> Option<String> {
+    let service = probe_proxy(object, location, tls).ok()?;
     if !service
         .exposed("methods")
         .ok()?
@@ -320,11 +338,12 @@ fn holder_in(message: &str) -> String {
         .map_or_else(|| message.to_owned(), |(holder, _)| holder.to_owned())
 }
 
-fn probe_proxy(object: &str, location: &str) -> Result<Proxy, String> {
+fn probe_proxy(object: &str, location: &str, tls: Option<&ClientTls>) -> Result<Proxy, String> {
     let uri: PyroUri = format!("PYRO:{object}@{location}")
         .parse()
         .map_err(|err| format!("{err}"))?;
     let mut proxy = Proxy::new(uri);
+    proxy.set_tls(tls.cloned());
     proxy.set_timeout(Some(PROBE_TIMEOUT));
     Ok(proxy)
 }

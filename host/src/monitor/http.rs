@@ -57,12 +57,20 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds `listen` (`host:port`) now, and serves in the background.
-    pub fn start(listen: &str, state: Arc<State>) -> io::Result<Server> {
+    /// Binds `listen` (`host:port`) now, and serves in the background:
+    /// HTTPS with `tls`, else HTTP, which beyond loopback it refuses
+    /// unless `insecure`.
+    pub fn start(
+        listen: &str,
+        state: Arc<State>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        insecure: bool,
+    ) -> io::Result<Server> {
         let addresses: Vec<SocketAddr> = listen.to_socket_addrs()?.collect();
         let listener = std::net::TcpListener::bind(&addresses[..])?;
         listener.set_nonblocking(true)?;
         let address = listener.local_addr()?;
+        check_exposure(address, tls.is_some(), insecure)?;
         let (shutdown, stop_requested) = oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -76,10 +84,7 @@ impl Server {
                 let (graceful, graceful_requested) = oneshot::channel::<()>();
                 let server = runtime.spawn(async move {
                     let listener = match tokio::net::TcpListener::from_std(listener) {
-                        Ok(listener) => Limited {
-                            inner: listener,
-                            permits: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
-                        },
+                        Ok(listener) => Limited::new(listener, tls),
                         Err(err) => {
                             tracing::error!("monitor: cannot serve: {err}");
                             return;
@@ -129,11 +134,95 @@ impl Server {
     }
 }
 
+/// The monitor's rule for an address beyond loopback without TLS, as the
+/// daemons' ([`crate::net::Bound::check_exposure`]).
+fn check_exposure(address: SocketAddr, tls: bool, insecure: bool) -> io::Result<()> {
+    if tls || address.ip().is_loopback() {
+        return Ok(());
+    }
+    if insecure {
+        tracing::warn!(
+            "the monitor listens on {address} without TLS (insecure: true): anyone who can reach \
+             it can read the lab's logs, unencrypted"
+        );
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        format!(
+            "refusing to listen on {address} without TLS: anyone on the network could read the \
+             lab's logs; give the monitor `tls` (docs/security.md), or `insecure: true` to allow it"
+        ),
+    ))
+}
+
+/// How long a client has to complete its TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A TCP listener that serves at most [`MAX_CONNECTIONS`] connections at
-/// once.
+/// once, over TLS when it has it. Connections are accepted, and their TLS
+/// handshakes made, by a task of their own: a client slow in its
+/// handshake holds up no one else.
 struct Limited {
+    ready: tokio::sync::mpsc::Receiver<(LimitedStream, SocketAddr)>,
+    address: io::Result<SocketAddr>,
+}
+
+impl Limited {
+    fn new(inner: tokio::net::TcpListener, tls: Option<Arc<rustls::ServerConfig>>) -> Limited {
+        let address = inner.local_addr();
+        let (sender, ready) = tokio::sync::mpsc::channel(MAX_CONNECTIONS);
+        let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+        tokio::spawn(accept_loop(inner, permits, acceptor, sender));
+        Limited { ready, address }
+    }
+}
+
+async fn accept_loop(
     inner: tokio::net::TcpListener,
     permits: Arc<Semaphore>,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    sender: tokio::sync::mpsc::Sender<(LimitedStream, SocketAddr)>,
+) {
+    loop {
+        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+            return;
+        };
+        let (stream, address) = match inner.accept().await {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                // Out of descriptors, say: wait rather than spin.
+                tracing::warn!("monitor: cannot accept a connection: {err}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Some(acceptor) = acceptor.clone() else {
+            let stream = LimitedStream::new(Transport::Plain(stream), permit);
+            if sender.send((stream, address)).await.is_err() {
+                return;
+            }
+            continue;
+        };
+        let sender = sender.clone();
+        tokio::spawn(async move {
+            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => {
+                    let stream = LimitedStream::new(Transport::Tls(Box::new(tls)), permit);
+                    let _ = sender.send((stream, address)).await;
+                }
+                Ok(Err(err)) => {
+                    tracing::warn!(peer = %address, "monitor: closing connection: TLS: {err}")
+                }
+                Err(_) => tracing::warn!(
+                    peer = %address,
+                    "monitor: closing connection: no TLS handshake within {} s",
+                    TLS_HANDSHAKE_TIMEOUT.as_secs()
+                ),
+            }
+        });
+    }
 }
 
 impl axum::serve::Listener for Limited {
@@ -141,45 +230,84 @@ impl axum::serve::Listener for Limited {
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let Ok(permit) = Arc::clone(&self.permits).acquire_owned().await else {
-                // The semaphore is never closed.
-                continue;
-            };
-            match self.inner.accept().await {
-                Ok((stream, address)) => {
-                    return (
-                        LimitedStream {
-                            stream,
-                            _permit: permit,
-                            idle: Box::pin(tokio::time::sleep(IDLE_TIMEOUT)),
-                        },
-                        address,
-                    );
-                }
-                Err(err) => {
-                    // Out of descriptors, say: wait rather than spin.
-                    tracing::warn!("monitor: cannot accept a connection: {err}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
+        match self.ready.recv().await {
+            Some(accepted) => accepted,
+            // The accepting task ended (its runtime is stopping).
+            None => std::future::pending().await,
         }
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
+        match &self.address {
+            Ok(address) => Ok(*address),
+            Err(err) => Err(io::Error::new(err.kind(), err.to_string())),
+        }
+    }
+}
+
+/// What a connection is carried over.
+enum Transport {
+    Plain(tokio::net::TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>),
+}
+
+impl AsyncRead for Transport {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Plain(stream) => Pin::new(stream).poll_read(cx, buf),
+            Transport::Tls(stream) => Pin::new(stream.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Transport {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Transport::Plain(stream) => Pin::new(stream).poll_write(cx, buf),
+            Transport::Tls(stream) => Pin::new(stream.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Plain(stream) => Pin::new(stream).poll_flush(cx),
+            Transport::Tls(stream) => Pin::new(stream.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Plain(stream) => Pin::new(stream).poll_shutdown(cx),
+            Transport::Tls(stream) => Pin::new(stream.as_mut()).poll_shutdown(cx),
+        }
     }
 }
 
 /// A connection holding one of the listener's permits until it closes,
 /// closed when idle for [`IDLE_TIMEOUT`].
 struct LimitedStream {
-    stream: tokio::net::TcpStream,
+    stream: Transport,
     _permit: OwnedSemaphorePermit,
     idle: Pin<Box<tokio::time::Sleep>>,
 }
 
 impl LimitedStream {
+    fn new(stream: Transport, permit: OwnedSemaphorePermit) -> LimitedStream {
+        LimitedStream {
+            stream,
+            _permit: permit,
+            idle: Box::pin(tokio::time::sleep(IDLE_TIMEOUT)),
+        }
+    }
+
     fn active(&mut self) {
         self.idle
             .as_mut()

@@ -56,6 +56,12 @@ pub struct Settings {
     pub lab: Option<LabSource>,
     /// The data directory, for the components' logs.
     pub data_dir: Option<DataDir>,
+    /// HTTPS, with this TLS; plain HTTP without.
+    pub tls: Option<crate::tls::ServerTls>,
+    /// Whether it may listen beyond loopback without TLS.
+    pub insecure: bool,
+    /// What it calls name servers and daemons with (TLS, or plain TCP).
+    pub client_tls: Option<crate::tls::ClientTls>,
 }
 
 /// A service's status changed.
@@ -86,6 +92,7 @@ struct State {
 /// A running monitor; stops when dropped.
 pub struct Monitor {
     address: SocketAddr,
+    https: bool,
     stop: StopSignal,
     poller: Option<JoinHandle<()>>,
     server: Option<http::Server>,
@@ -100,13 +107,20 @@ impl Monitor {
             polling: settings.polling,
             data_dir: settings.data_dir,
         });
-        let server = http::Server::start(&settings.listen, Arc::clone(&state))?;
+        let https = settings.tls.is_some();
+        let server = http::Server::start(
+            &settings.listen,
+            Arc::clone(&state),
+            settings.tls.map(|tls| tls.rustls_config()),
+            settings.insecure,
+        )?;
         let stop = StopSignal::new();
         let poller = {
             let stop = stop.clone();
             let state = Arc::clone(&state);
             let nameservers = settings.nameservers;
             let lab = settings.lab;
+            let client_tls = settings.client_tls;
             thread::Builder::new()
                 .name("monitor-poller".to_owned())
                 .spawn(move || {
@@ -114,8 +128,12 @@ impl Monitor {
                         stop.take_nudge();
                         let lab_status = lab.as_ref().and_then(|source| source());
                         let previous = state.snapshot.read_unpoisoned().clone();
-                        let mut snapshot =
-                            collect::look(&nameservers, lab_status, previous.as_ref());
+                        let mut snapshot = collect::look(
+                            &nameservers,
+                            lab_status,
+                            previous.as_ref(),
+                            client_tls.as_ref(),
+                        );
                         unregistered::add(&mut snapshot);
                         state.record(snapshot);
                         if !stop.wait(state.polling) {
@@ -126,6 +144,7 @@ impl Monitor {
         };
         Ok(Monitor {
             address: server.address(),
+            https,
             stop,
             poller: Some(poller),
             server: Some(server),
@@ -145,7 +164,8 @@ impl Monitor {
 
     /// Its page's URL.
     pub fn url(&self) -> String {
-        format!("http://{}/", self.address)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}/", self.address)
     }
 }
 

@@ -271,7 +271,9 @@ fn parse_pyro_bool(value: &str) -> Option<bool> {
 pub fn subject_name(certificate: &CertificateDer<'_>) -> Option<String> {
     let (_, parsed) = x509_parser::parse_x509_certificate(certificate.as_ref()).ok()?;
     let common_name = parsed.subject().iter_common_name().next();
-    common_name.and_then(|cn| cn.as_str().ok()).map(str::to_owned)
+    common_name
+        .and_then(|cn| cn.as_str().ok())
+        .map(str::to_owned)
 }
 
 fn read_certificates(
