@@ -11,7 +11,8 @@ use std::time::Duration;
 use pyrolab_test_support::browser::{Browser, http_get};
 use pyrolab_test_support::managed_lab::Lab;
 use pyrolab_test_support::{
-    Background, Sandbox, process_running, python_with_pyro5, run, run_host, target_dir, wait_until,
+    Background, Sandbox, process_running, python_with_pyro5, repo_root, run, run_host, target_dir,
+    wait_until,
 };
 use serde_json::Value;
 
@@ -640,7 +641,7 @@ fn the_page_works_over_https_in_a_lab_with_tls() {
     let text = std::fs::read_to_string(&lab.config).expect("read the config");
     let text = text.replace(
         "  polling: 0.2\n",
-        "  polling: 0.2\n  tls: {require_client_cert: false}\n",
+        "  polling: 0.2\n  tls: {require_client_cert: false}\n  access: {logs: [admin]}\n",
     );
     std::fs::write(&lab.config, text).expect("write the config");
     run_host(lab.host().args(["tls", "init"])).success();
@@ -651,6 +652,9 @@ fn the_page_works_over_https_in_a_lab_with_tls() {
         )
         .success();
     }
+    for person in ["admin", "alice"] {
+        run_host(lab.host().args(["tls", "issue", person, "--client"])).success();
+    }
     lab.up().success();
     let url = lab.ps()["manager"]["monitor"]
         .as_str()
@@ -659,20 +663,17 @@ fn the_page_works_over_https_in_a_lab_with_tls() {
     assert!(url.starts_with("https://127.0.0.1:"), "{url}");
     // A client that checks the certificate against the lab CA, as a
     // person's browser trusting it would.
-    let ca = lab.sandbox.data_dir().join("tls/ca.crt");
-    let fetch = |path: &str| {
-        run(
-            Command::new(python_with_pyro5()).args([
-                "-c",
-                "import ssl, sys, urllib.request\n\
-                 context = ssl.create_default_context(cafile=sys.argv[1])\n\
-                 print(urllib.request.urlopen(sys.argv[2], context=context, timeout=10).read().decode())",
-            ])
-            .arg(&ca)
-            .arg(format!("{url}{path}")),
-            Duration::from_secs(30),
-        )
+    let tls_dir = lab.sandbox.data_dir().join("tls");
+    let fetch_as = |identity: Option<&str>, path: &str| {
+        let mut command = Command::new(python_with_pyro5());
+        command
+            .arg(repo_root().join("tests/python/https_get.py"))
+            .arg(&tls_dir)
+            .arg(format!("{url}{path}"))
+            .args(identity);
+        run(&mut command, Duration::from_secs(30))
     };
+    let fetch = |path: &str| fetch_as(None, path);
     // Listed and probed over TLS with the monitor's own certificate.
     let available = wait_until(Duration::from_secs(30), || {
         let output = fetch("api/services");
@@ -699,6 +700,24 @@ fn the_page_works_over_https_in_a_lab_with_tls() {
     assert!(text.contains("This host's components"), "{text}");
     let artifacts = target_dir().join("test-artifacts");
     browser.screenshot(&artifacts.join("monitor-https.png"));
+    // Logs: only admin may read them; refusals are logged.
+    let logs = "api/logs?component=production";
+    for who in [None, Some("alice")] {
+        let refused = fetch_as(who, logs);
+        assert!(
+            refused.stdout.starts_with("HTTP 403")
+                && refused.stdout.contains("may not read the lab's logs"),
+            "{who:?}: {refused}"
+        );
+    }
+    let read = fetch_as(Some("admin"), logs);
+    assert!(read.stdout.contains("listening on"), "{read}");
+    let manager_log = std::fs::read_to_string(lab.sandbox.data_dir().join("logs/manager.log"))
+        .unwrap_or_default();
+    assert!(
+        manager_log.contains("access denied: \"alice\" may not read the lab's logs"),
+        "the refusal is logged:\n{manager_log}"
+    );
     // Plain HTTP on the HTTPS port gets no page.
     let address = url.trim_start_matches("https://").trim_end_matches('/');
     let mut plain = TcpStream::connect(address).expect("connect");

@@ -41,6 +41,15 @@ impl Credentials {
     }
 }
 
+/// Access rules for the lab, as YAML lines: the lab's (`access:` at the
+/// top), the name server's and the service's (indented for their entry).
+#[derive(Default)]
+struct Rules {
+    lab: &'static str,
+    nameserver: &'static str,
+    service: &'static str,
+}
+
 /// A lab with TLS: its CA and certificates, a name server and a lockable
 /// daemon registered with it.
 struct TlsLab {
@@ -53,12 +62,18 @@ struct TlsLab {
 
 impl TlsLab {
     fn start() -> TlsLab {
+        TlsLab::start_with(&Rules::default())
+    }
+
+    fn start_with(rules: &Rules) -> TlsLab {
         let sandbox = Sandbox::new();
         sandbox.install_plugin("sample");
         run_tls(&sandbox, &["init", "--name", "test"]);
         run_tls(&sandbox, &["issue", "ns", "--host", "127.0.0.1"]);
         run_tls(&sandbox, &["issue", "lab", "--host", "127.0.0.1"]);
-        run_tls(&sandbox, &["issue", "alice", "--client"]);
+        for person in ["alice", "bob", "admin", "mallory"] {
+            run_tls(&sandbox, &["issue", person, "--client"]);
+        }
         let ns_port = free_port();
         let config = sandbox.path().join("lab.yaml");
         fs::write(
@@ -68,14 +83,23 @@ impl TlsLab {
 plugin_dirs: [{plugins}]
 tls:
   require_client_cert: true
-nameservers:
-  ns: {{host: 127.0.0.1, ns_port: {ns_port}}}
-daemons:
+{lab}nameservers:
+  ns:
+    host: 127.0.0.1
+    ns_port: {ns_port}
+{ns}daemons:
   lab: {{classname: LockableDaemon, host: 127.0.0.1, port: 0, nameservers: [ns]}}
 services:
-  sample: {{module: sample, classname: SampleService, daemon: lab, nameservers: [ns]}}
-",
-                plugins = sandbox.plugin_dir().display()
+  sample:
+    module: sample
+    classname: SampleService
+    daemon: lab
+    nameservers: [ns]
+{service}",
+                plugins = sandbox.plugin_dir().display(),
+                lab = rules.lab,
+                ns = rules.nameserver,
+                service = rules.service,
             ),
         )
         .expect("write lab.yaml");
@@ -224,13 +248,13 @@ fn clients_without_a_valid_lab_certificate_are_refused_and_logged() {
         ca: lab.authority().ca_cert(),
         identity: foreign.identity.clone(),
     };
-    let mut expired = Request::new("bob", Usage::Client, vec![], 1);
+    let mut expired = Request::new("carol", Usage::Client, vec![], 1);
     expired.not_before = SystemTime::now() - Duration::from_secs(30 * 86_400);
     expired.not_after = SystemTime::now() - Duration::from_secs(86_400);
     lab.authority()
         .issue(&expired)
         .expect("an expired certificate");
-    let expired = lab.credentials("bob");
+    let expired = lab.credentials("carol");
     let cases = [
         ("no certificate", lab.anonymous()),
         ("another CA's certificate", impostor),
@@ -327,5 +351,109 @@ services:
         output.stderr.contains("listens on 0.0.0.0:")
             && output.stderr.contains("without TLS (insecure: true)"),
         "{output}"
+    );
+}
+
+/// The rules the access tests run under: anyone of the lab may call, only
+/// alice and admin lock, only admin force-releases and touches others'
+/// names.
+const ACCESS_RULES: Rules = Rules {
+    lab: "access:\n  force_release: [admin]\n",
+    nameserver: "    access: {register: [lab, alice, bob], remove: [lab, alice, bob], manage: [admin]}\n",
+    service: "    access: {call: [alice, bob, admin], lock: [alice, admin]}\n",
+};
+
+impl TlsLab {
+    /// One step of `access_flows.py` as `identity`: `ok ...` or
+    /// `refused CLASS: MESSAGE`.
+    fn step(&self, identity: &str, step: &[&str]) -> String {
+        let mut command = Command::new(python_with_pyro5());
+        command
+            .arg(repo_root().join("tests/python/access_flows.py"))
+            .arg(self.ns_port.to_string())
+            .args(step);
+        self.credentials(identity).apply(&mut command);
+        let output = run(&mut command, Duration::from_secs(60)).success();
+        output.stdout.trim().to_owned()
+    }
+}
+
+#[track_caller]
+fn assert_refused(answer: &str, what: &str) {
+    assert!(
+        answer.starts_with("refused PermissionError: access denied: ") && answer.contains(what),
+        "expected a PermissionError naming {what:?}, got {answer:?}"
+    );
+}
+
+#[test]
+fn only_identities_with_the_right_may_lock_force_release_and_touch_others_names() {
+    let lab = TlsLab::start_with(&ACCESS_RULES);
+    // Calls: anyone the service names.
+    assert!(lab.step("bob", &["call"]).starts_with("ok SERVER RECEIVED"));
+    // Locks: bob may not; alice may, and holds it.
+    assert_refused(
+        &lab.step("bob", &["lock"]),
+        "may not lock or unlock service sample",
+    );
+    let mut holder = Command::new(python_with_pyro5());
+    holder
+        .arg(repo_root().join("tests/python/access_flows.py"))
+        .args([&lab.ns_port.to_string(), "hold"]);
+    lab.credentials("alice").apply(&mut holder);
+    let mut holder = Background::start_holding_stdin(&mut holder);
+    holder.wait_for_line("ok True", Duration::from_secs(60));
+    // Force-release: bob may not; admin may.
+    assert_refused(
+        &lab.step("bob", &["release"]),
+        "may not force-release the lock of service sample",
+    );
+    assert_eq!(lab.step("admin", &["release"]), "ok True");
+    holder.close_stdin();
+    holder.stop();
+    // Names: bob may not remove the daemon's, nor all of them; alice may
+    // not remove bob's; admin may.
+    assert_refused(
+        &lab.step("bob", &["remove", "sample"]),
+        "sample, which \"lab\" registered",
+    );
+    assert_refused(
+        &lab.step("bob", &["remove-regex", ".*"]),
+        "which \"lab\" registered",
+    );
+    assert_eq!(lab.step("bob", &["register", "bob.scope"]), "ok None");
+    assert_refused(
+        &lab.step("alice", &["register", "bob.scope"]),
+        "replace bob.scope",
+    );
+    assert_refused(
+        &lab.step("alice", &["remove", "bob.scope"]),
+        "remove bob.scope",
+    );
+    assert_refused(
+        &lab.step("mallory", &["register", "mallory.thing"]),
+        "may not register names",
+    );
+    assert_eq!(lab.step("admin", &["remove", "bob.scope"]), "ok 1");
+    assert_eq!(lab.step("bob", &["register", "bob.scope"]), "ok None");
+    assert_eq!(lab.step("bob", &["remove", "bob.scope"]), "ok 1", "its own");
+    // The daemon's names are all still there.
+    assert!(lab.step("bob", &["call"]).starts_with("ok SERVER RECEIVED"));
+    let logs = lab.stop();
+    for refusal in [
+        "refused: access denied: \"bob\" may not lock or unlock service sample",
+        "refused: access denied: \"bob\" may not force-release the lock of service sample",
+        "refused: access denied: \"bob\" may not remove sample, which \"lab\" registered",
+        "refused: access denied: \"alice\" may not remove bob.scope",
+        "refused: access denied: \"mallory\" may not register names",
+    ] {
+        assert!(
+            logs.contains(refusal),
+            "no {refusal:?} in the logs:\n{logs}"
+        );
+    }
+    assert!(
+        logs.contains("identity=\"bob\" peer=\"127.0.0.1:"),
+        "refusals name the identity and address:\n{logs}"
     );
 }

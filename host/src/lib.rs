@@ -3,6 +3,8 @@
 //!
 //! # Layout
 //!
+//! - [`access`]: access rules by identity (who may call, lock, register,
+//!   read logs), for daemons, name servers and the monitor.
 //! - [`loader`]: finds driver libraries on the plugin search path, loads
 //!   them through the stable ABI, and creates and calls driver instances.
 //! - [`config`]: the YAML launch configuration: reading, checking, storing.
@@ -27,6 +29,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod cli;
 pub mod client;
 pub mod config;

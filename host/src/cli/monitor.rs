@@ -100,6 +100,7 @@ pub fn run(command: MonitorCommand, context: &Context) -> anyhow::Result<ExitCod
         insecure: command.insecure,
         // It calls the lab as PYRO_SSL_* says, as other clients do.
         client_tls: crate::tls::default_client()?,
+        rights: Default::default(),
     })
     .with_context(|| format!("cannot serve the monitor on {listen}"))?;
     println!("monitor listening on {}", monitor.url());

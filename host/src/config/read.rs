@@ -12,11 +12,12 @@ use pyrolab_plugin_api::Value;
 
 use super::diagnostic::{Diagnostics, suggestion};
 use super::schema::{
-    Autolaunch, DAEMON_MODULE, DaemonClass, DaemonConfig, InstanceMode, LaunchConfig,
+    Autolaunch, DAEMON_MODULE, DaemonClass, DaemonConfig, InstanceMode, LabAccess, LaunchConfig,
     MonitorConfig, NameServerConfig, RestartPolicy, Section, ServerType, ServiceConfig, Storage,
     TlsConfig, VERSION,
 };
 use super::yaml::{Mark, Node, NodeKind, Scalar};
+use crate::access::Rule;
 
 /// Where each key path's value was written, for the checks that run after
 /// reading (`services.library.daemon`, `daemons.d.nameservers[0]`, ...).
@@ -32,6 +33,7 @@ const TOP_KEYS: &[&str] = &[
     "autolaunch",
     "monitor",
     "tls",
+    "access",
 ];
 const NAMESERVER_KEYS: &[&str] = &[
     "host",
@@ -49,6 +51,7 @@ const NAMESERVER_KEYS: &[&str] = &[
     "idle_timeout",
     "tls",
     "insecure",
+    "access",
     "restart",
 ];
 const DAEMON_KEYS: &[&str] = &[
@@ -86,9 +89,22 @@ const SERVICE_KEYS: &[&str] = &[
     "daemon",
     "nameservers",
     "pyrolab_service",
+    "access",
 ];
 const AUTOLAUNCH_KEYS: &[&str] = &["nameservers", "daemons"];
-const MONITOR_KEYS: &[&str] = &["host", "port", "polling", "tls", "insecure"];
+const MONITOR_KEYS: &[&str] = &["host", "port", "polling", "tls", "insecure", "access"];
+const SERVICE_RIGHTS: &[&str] = &["call", "lock", "force_release"];
+const NAMESERVER_RIGHTS: &[&str] = &["register", "remove", "manage"];
+const MONITOR_RIGHTS: &[&str] = &["logs"];
+const LAB_RIGHTS: &[&str] = &[
+    "call",
+    "lock",
+    "force_release",
+    "register",
+    "remove",
+    "manage",
+    "logs",
+];
 const TLS_KEYS: &[&str] = &["identity", "cert", "key", "ca", "require_client_cert"];
 
 /// Reads the document. Returns the configuration (meaningful only if no
@@ -105,6 +121,7 @@ pub fn read(
         marks: Marks::new(),
         base_dir,
         lab_tls: None,
+        lab_access: LabAccess::default(),
     };
     let config = match root {
         Some(root) => reader.top(root),
@@ -136,6 +153,8 @@ struct Reader<'a> {
     base_dir: &'a Path,
     /// The lab's `tls`, which components without their own inherit.
     lab_tls: Option<TlsConfig>,
+    /// The lab's `access`, which components without their own inherit.
+    lab_access: LabAccess,
 }
 
 fn join(path: &str, key: &str) -> String {
@@ -193,6 +212,11 @@ impl Reader<'_> {
                     self.path(item, &path)
                 })
                 .collect();
+        }
+        // Read first: services, name servers and the monitor inherit it.
+        if let Some(node) = fields.get("access") {
+            config.access = self.lab_access(node);
+            self.lab_access = config.access.clone();
         }
         // Read first: name servers, daemons and the monitor inherit it.
         if let Some(node) = fields.get("tls") {
@@ -329,6 +353,20 @@ impl Reader<'_> {
             [&mut ns.handshake_timeout, &mut ns.idle_timeout],
         );
         (ns.tls, ns.insecure) = self.exposure(&fields, path);
+        ns.access = self.lab_access.nameserver.clone();
+        if let Some(node) = fields.get("access") {
+            let path = join(path, "access");
+            let mut rules = self.rules(node, &path, NAMESERVER_RIGHTS);
+            for (key, slot) in [
+                ("register", &mut ns.access.register),
+                ("remove", &mut ns.access.remove),
+                ("manage", &mut ns.access.manage),
+            ] {
+                if let Some(rule) = rules.remove(key) {
+                    *slot = rule;
+                }
+            }
+        }
         if let Some(policy) = self.field(&fields, path, "restart", Self::restart_policy) {
             ns.restart = policy;
         }
@@ -578,6 +616,7 @@ impl Reader<'_> {
             daemon: String::new(),
             nameservers: Vec::new(),
             pyrolab_service: true,
+            access: self.lab_access.service.clone(),
         };
         let Some(fields) = self.fields(node, path, SERVICE_KEYS) else {
             return service;
@@ -621,6 +660,19 @@ impl Reader<'_> {
         if let Some(on) = self.field(&fields, path, "pyrolab_service", Self::boolean) {
             service.pyrolab_service = on;
         }
+        if let Some(node) = fields.get("access") {
+            let path = join(path, "access");
+            let mut rules = self.rules(node, &path, SERVICE_RIGHTS);
+            for (key, slot) in [
+                ("call", &mut service.access.call),
+                ("lock", &mut service.access.lock),
+                ("force_release", &mut service.access.force_release),
+            ] {
+                if let Some(rule) = rules.remove(key) {
+                    *slot = rule;
+                }
+            }
+        }
         service
     }
 
@@ -649,6 +701,15 @@ impl Reader<'_> {
             return monitor;
         };
         (monitor.tls, monitor.insecure) = self.exposure(&fields, "monitor");
+        monitor.access = self.lab_access.monitor.clone();
+        if let Some(node) = fields.get("access") {
+            if let Some(rule) = self
+                .rules(node, "monitor.access", MONITOR_RIGHTS)
+                .remove("logs")
+            {
+                monitor.access.logs = rule;
+            }
+        }
         if let Some(host) = self.field(&fields, "monitor", "host", Self::host) {
             monitor.host = host;
         }
@@ -659,6 +720,44 @@ impl Reader<'_> {
             monitor.polling = polling;
         }
         monitor
+    }
+
+    /// `access:` at the top level: a default for every right.
+    fn lab_access(&mut self, node: &Node) -> LabAccess {
+        let mut access = LabAccess::default();
+        let mut rules = self.rules(node, "access", LAB_RIGHTS);
+        for (key, slot) in [
+            ("call", &mut access.service.call),
+            ("lock", &mut access.service.lock),
+            ("force_release", &mut access.service.force_release),
+            ("register", &mut access.nameserver.register),
+            ("remove", &mut access.nameserver.remove),
+            ("manage", &mut access.nameserver.manage),
+            ("logs", &mut access.monitor.logs),
+        ] {
+            if let Some(rule) = rules.remove(key) {
+                *slot = rule;
+            }
+        }
+        access
+    }
+
+    /// An `access` mapping of `rights`, each a list of identities (or one
+    /// identity, or `'*'` for anyone).
+    fn rules(&mut self, node: &Node, path: &str, rights: &[&str]) -> HashMap<String, Rule> {
+        let mut rules = HashMap::new();
+        let Some(fields) = self.fields(node, path, rights) else {
+            return rules;
+        };
+        for (key, value) in &fields.entries {
+            let path = join(path, key);
+            let names = match value.as_scalar() {
+                Some(_) => self.nonempty_string(value, &path).into_iter().collect(),
+                None => self.names(value, &path),
+            };
+            rules.insert((*key).to_owned(), Rule::of(names));
+        }
+        rules
     }
 
     /// A listener's `tls` (the lab's when it has none) and `insecure`.
@@ -1091,6 +1190,7 @@ pub fn literal_value(node: &Node) -> Value {
         marks: Marks::new(),
         base_dir: Path::new("."),
         lab_tls: None,
+        lab_access: LabAccess::default(),
     };
     reader.value(node, "")
 }

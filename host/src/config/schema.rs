@@ -11,6 +11,7 @@ use pyrolab_plugin_api::Value;
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
+use crate::access::{MonitorRights, NameServerRights, ServiceRights};
 use crate::data_dir::DataDir;
 use crate::lab::status::{ComponentId, Kind};
 
@@ -44,6 +45,24 @@ pub struct LaunchConfig {
     /// uses unless its own `tls` says otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
+    /// The lab's access rules (`access:`): what every service, name
+    /// server and the monitor grant unless their own `access` says
+    /// otherwise.
+    pub access: LabAccess,
+}
+
+/// The lab's default access rules, one key per right.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct LabAccess {
+    /// Services' rights.
+    #[serde(flatten)]
+    pub service: ServiceRights,
+    /// Name servers' rights.
+    #[serde(flatten)]
+    pub nameserver: NameServerRights,
+    /// The monitor's rights.
+    #[serde(flatten)]
+    pub monitor: MonitorRights,
 }
 
 impl LaunchConfig {
@@ -68,6 +87,7 @@ impl Default for LaunchConfig {
             autolaunch: Autolaunch::default(),
             monitor: None,
             tls: None,
+            access: LabAccess::default(),
         }
     }
 }
@@ -182,6 +202,9 @@ pub struct NameServerConfig {
     /// Lets it listen on an address other than loopback without TLS.
     /// Default false: it refuses to start.
     pub insecure: bool,
+    /// Who may register and remove names (the lab's rules unless it says
+    /// otherwise).
+    pub access: NameServerRights,
     /// When the manager starts it again after it ends unasked.
     pub restart: RestartPolicy,
 }
@@ -202,6 +225,7 @@ impl Default for NameServerConfig {
             idle_timeout: 0.0,
             tls: None,
             insecure: false,
+            access: NameServerRights::default(),
             restart: RestartPolicy::Always,
         }
     }
@@ -461,6 +485,9 @@ pub struct ServiceConfig {
     /// `pyrolab_version`) the driver does not define. Default true;
     /// false serves the driver's class alone, as a plain Pyro5 object.
     pub pyrolab_service: bool,
+    /// Who may call, lock and force-release it (the lab's rules unless it
+    /// says otherwise).
+    pub access: ServiceRights,
 }
 
 /// What `pyrolab-host up` starts.
@@ -513,6 +540,8 @@ pub struct MonitorConfig {
     /// Lets it listen on an address other than loopback without TLS.
     /// Default false: it refuses to start.
     pub insecure: bool,
+    /// Who may read the components' logs.
+    pub access: MonitorRights,
 }
 
 impl Default for MonitorConfig {
@@ -523,6 +552,7 @@ impl Default for MonitorConfig {
             polling: 2.0,
             tls: None,
             insecure: false,
+            access: MonitorRights::default(),
         }
     }
 }

@@ -536,6 +536,8 @@ impl Connection {
                     return Ok(());
                 }
                 self.placed.store(true, Ordering::Release);
+                // The TLS handshake is done by the time its CONNECT is read.
+                state.sessions.set_identity(self.stream.peer_identity());
                 let (accepted, reply) = handshake(shared, &message)?;
                 state.output = Some(Outgoing::frame(reply));
                 if accepted {

@@ -607,6 +607,7 @@ fn run_encoded(
     sessions: &mut Sessions,
     call: EncodedCall<'_>,
 ) -> Result<Answer, Value> {
+    authorize(shared, sessions, call.object, call.method)?;
     if shared.settings.lockable {
         shared.locks.check(call.object, sessions.connection())?;
     }
@@ -628,6 +629,37 @@ fn describe(exception: &Value) -> String {
         .map(ToString::to_string)
         .unwrap_or_default();
     format!("{class}: {message}")
+}
+
+/// Whether the caller may make this call of a service: lock it (the lock
+/// methods of a lockable daemon) or call it (anything else). Every path a
+/// call of a service takes comes through here; the daemon's own object
+/// and the host's native objects check their own rights.
+fn authorize(
+    shared: &Shared,
+    sessions: &Sessions,
+    object: &str,
+    method: &str,
+) -> Result<(), Value> {
+    let Some(service) = shared.services.get(object) else {
+        return Ok(());
+    };
+    let rights = service.rights();
+    let locking = shared.settings.lockable && matches!(method, "lock" | "unlock" | "release");
+    let checked = match locking {
+        true => sessions.caller().check(&rights.lock, "lock", || {
+            format!("lock or unlock service {object}")
+        }),
+        false => sessions
+            .caller()
+            .check(&rights.call, "call", || format!("call {object}.{method}")),
+    };
+    checked.map_err(|refusal| permission_error(&refusal))
+}
+
+/// A refusal as the exception a Python client raises: `PermissionError`.
+fn permission_error(message: &str) -> Value {
+    exception("builtins.PermissionError", message, Vec::new())
 }
 
 /// On a lockable daemon, runs the lock methods, and refuses calls on a
@@ -705,10 +737,11 @@ fn run_call_in_context(
         } = call;
         return plain(
             native
-                .call(&method, CallArgs { args, kwargs })
+                .call(&method, CallArgs { args, kwargs }, sessions.caller())
                 .map(Ran::Value),
         );
     }
+    authorize(shared, sessions, &call.object, &call.method)?;
     if let Some(result) = lock_call(shared, sessions, &call) {
         return plain(result.map(Ran::Value));
     }
@@ -786,6 +819,7 @@ fn oneway_job(
         // The host's own objects answer at once: run in line.
         return run_call(shared, sessions, call).map(|_| None);
     }
+    authorize(shared, sessions, &call.object, &call.method)?;
     if let Some(result) = lock_call(shared, sessions, &call) {
         return result.map(|_| None);
     }
@@ -911,6 +945,14 @@ fn daemon_call(shared: &Shared, sessions: &Sessions, call: &Call<'_>) -> Result<
         "release" if shared.settings.lockable => {
             let uri = call.args.first().cloned().unwrap_or_default();
             let object = super::lock::object_of(&uri)?;
+            if let Some(service) = shared.services.get(&object) {
+                sessions
+                    .caller()
+                    .check(&service.rights().force_release, "force_release", || {
+                        format!("force-release the lock of service {object}")
+                    })
+                    .map_err(|refusal| permission_error(&refusal))?;
+            }
             Ok(Value::Bool(shared.locks.force_release(&object)))
         }
         // A pyrolab-host extension (for monitors): who locks what.

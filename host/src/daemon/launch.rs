@@ -233,6 +233,7 @@ fn load_services(
                     true => hosted,
                     false => hosted.without_service_methods(),
                 })
+                .map(|hosted| hosted.with_rights(service.access.clone()))
             });
         match loaded {
             Ok(hosted) => services.push(hosted),

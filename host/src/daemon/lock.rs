@@ -168,8 +168,19 @@ fn refusal(holder: &Holder) -> Value {
     )
 }
 
-/// `release(uri)` on `Pyro.Daemon`: the object id of the URI argument.
+/// `release(uri)` on `Pyro.Daemon`: the object id of the URI argument,
+/// a string or a Pyro5 `URI` object as serializers send it.
 pub fn object_of(uri: &Value) -> Result<String, Value> {
+    if uri.get("__class__").and_then(Value::as_str) == Some("Pyro5.core.URI") {
+        let object = uri
+            .get("state")
+            .and_then(Value::as_list)
+            .and_then(|state| state.get(1))
+            .and_then(Value::as_str);
+        return object
+            .map(str::to_owned)
+            .ok_or_else(|| pyro::pyro_exception("PyroError", "release(): a malformed URI object"));
+    }
     let text = uri
         .as_str()
         .ok_or_else(|| pyro::pyro_exception("PyroError", "release() expects a URI string"))?;

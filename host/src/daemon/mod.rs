@@ -44,9 +44,9 @@ pub use streams::StreamSettings;
 pub trait NativeObject: Send + Sync {
     /// Pyro5 metadata for the handshake: `methods`, `oneway`, `attrs`.
     fn metadata(&self) -> Value;
-    /// Runs a call. An error is the exception to send, built with
-    /// [`pyro::exception`].
-    fn call(&self, method: &str, args: CallArgs) -> Result<Value, Value>;
+    /// Runs a call by `caller`. An error is the exception to send, built
+    /// with [`pyro::exception`].
+    fn call(&self, method: &str, args: CallArgs, caller: &Caller) -> Result<Value, Value>;
 }
 
 use crate::sync::LockUnpoisoned;
@@ -58,6 +58,7 @@ use std::time::Duration;
 use pyrolab_plugin_api::{CallArgs, Value};
 pub use service::{HostedService, Sessions};
 
+use crate::access::Caller;
 use crate::config::schema::ServerType;
 use crate::net::Bound;
 

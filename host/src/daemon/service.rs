@@ -8,6 +8,7 @@ use pyrolab_plugin_api::descriptor::ClassDescriptor;
 use pyrolab_plugin_api::{DriverError, Value};
 
 use super::pyro;
+use crate::access::{Caller, ServiceRights};
 use crate::config::schema::InstanceMode;
 use crate::loader::{Instance, Library, LoadError};
 
@@ -25,6 +26,8 @@ pub struct HostedService {
     service_methods: &'static [&'static str],
     /// The driver's methods that take a call context (usually none).
     context_methods: Vec<String>,
+    /// Who may call, lock and force-release it.
+    rights: ServiceRights,
 }
 
 impl HostedService {
@@ -58,6 +61,7 @@ impl HostedService {
                 .map(|m| m.name.clone())
                 .collect(),
             descriptor,
+            rights: ServiceRights::default(),
         })
     }
 
@@ -67,6 +71,17 @@ impl HostedService {
     pub fn without_service_methods(mut self) -> Self {
         self.service_methods = &[];
         self
+    }
+
+    /// Grants `rights` (every right to anyone, by default).
+    pub fn with_rights(mut self, rights: ServiceRights) -> Self {
+        self.rights = rights;
+        self
+    }
+
+    /// Who may call, lock and force-release it.
+    pub fn rights(&self) -> &ServiceRights {
+        &self.rights
     }
 
     /// Whether the daemon answers `method` itself: one of PyroLab's
@@ -147,7 +162,7 @@ impl HostedService {
 /// with it.
 pub struct Sessions {
     connection: u64,
-    client: Option<String>,
+    caller: Caller,
     instances: HashMap<String, Arc<Instance>>,
 }
 
@@ -157,14 +172,28 @@ impl Sessions {
     pub fn new(connection: u64, client: Option<String>) -> Self {
         Sessions {
             connection,
-            client,
+            caller: Caller {
+                identity: None,
+                address: client,
+            },
             instances: HashMap::new(),
         }
     }
 
     /// The client's TCP address (`host:port`), if it has one.
     pub fn client(&self) -> Option<&str> {
-        self.client.as_deref()
+        self.caller.address.as_deref()
+    }
+
+    /// Who is calling: the identity of its certificate (once its TLS
+    /// handshake is done) and its address.
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
+    /// Sets the caller's identity, from its TLS certificate.
+    pub fn set_identity(&mut self, identity: Option<String>) {
+        self.caller.identity = identity;
     }
 
     /// The connection's number (unique within the daemon).

@@ -45,6 +45,7 @@ impl Manager {
                     tls,
                     insecure: settings.insecure,
                     client_tls,
+                    rights: settings.access.clone(),
                 })
                 .map_err(|err| err.to_string())
             })

@@ -25,6 +25,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use super::State;
 use super::collect::ServiceState;
+use crate::access::Caller;
 use crate::lab::logfile::{self, Selection};
 use crate::lab::status::Kind;
 
@@ -90,7 +91,8 @@ impl Server {
                             return;
                         }
                     };
-                    let served = axum::serve(listener, router(state))
+                    let app = router(state).into_make_service_with_connect_info::<Caller>();
+                    let served = axum::serve(listener, app)
                         .with_graceful_shutdown(async {
                             let _ = graceful_requested.await;
                         })
@@ -209,7 +211,14 @@ async fn accept_loop(
         tokio::spawn(async move {
             match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => {
-                    let stream = LimitedStream::new(Transport::Tls(Box::new(tls)), permit);
+                    let identity = tls
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|chain| chain.first())
+                        .and_then(crate::tls::subject_name);
+                    let mut stream = LimitedStream::new(Transport::Tls(Box::new(tls)), permit);
+                    stream.identity = identity;
                     let _ = sender.send((stream, address)).await;
                 }
                 Ok(Err(err)) => {
@@ -222,6 +231,16 @@ async fn accept_loop(
                 ),
             }
         });
+    }
+}
+
+/// Who makes a request: its certificate's identity, and its address.
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Limited>> for Caller {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, Limited>) -> Caller {
+        Caller {
+            identity: stream.io().identity.clone(),
+            address: Some(stream.remote_addr().to_string()),
+        }
     }
 }
 
@@ -295,6 +314,8 @@ impl AsyncWrite for Transport {
 /// closed when idle for [`IDLE_TIMEOUT`].
 struct LimitedStream {
     stream: Transport,
+    /// The client's identity, by its TLS certificate.
+    identity: Option<String>,
     _permit: OwnedSemaphorePermit,
     idle: Pin<Box<tokio::time::Sleep>>,
 }
@@ -303,6 +324,7 @@ impl LimitedStream {
     fn new(stream: Transport, permit: OwnedSemaphorePermit) -> LimitedStream {
         LimitedStream {
             stream,
+            identity: None,
             _permit: permit,
             idle: Box::pin(tokio::time::sleep(IDLE_TIMEOUT)),
         }
@@ -544,8 +566,17 @@ async fn events(Extract(state): Extract<Arc<State>>, Query(params): Params) -> A
     Ok(json(json!(events)))
 }
 
-async fn logs(Extract(state): Extract<Arc<State>>, Query(params): Params) -> Answer {
+async fn logs(
+    Extract(state): Extract<Arc<State>>,
+    axum::extract::ConnectInfo(caller): axum::extract::ConnectInfo<Caller>,
+    Query(params): Params,
+) -> Answer {
     only(&params, &["component", "kind", "since", "lines"])?;
+    caller
+        .check(&state.rights.logs, "logs", || {
+            "read the lab's logs".to_owned()
+        })
+        .map_err(|refusal| ApiError(StatusCode::FORBIDDEN, refusal))?;
     let data_dir = state.data_dir.clone().ok_or_else(|| {
         ApiError(
             StatusCode::NOT_FOUND,

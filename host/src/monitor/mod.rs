@@ -62,6 +62,8 @@ pub struct Settings {
     pub insecure: bool,
     /// What it calls name servers and daemons with (TLS, or plain TCP).
     pub client_tls: Option<crate::tls::ClientTls>,
+    /// Who may read the logs.
+    pub rights: crate::access::MonitorRights,
 }
 
 /// A service's status changed.
@@ -87,6 +89,7 @@ struct State {
     events: RwLock<VecDeque<Event>>,
     polling: Duration,
     data_dir: Option<DataDir>,
+    rights: crate::access::MonitorRights,
 }
 
 /// A running monitor; stops when dropped.
@@ -106,6 +109,7 @@ impl Monitor {
             events: RwLock::new(VecDeque::new()),
             polling: settings.polling,
             data_dir: settings.data_dir,
+            rights: settings.rights,
         });
         let https = settings.tls.is_some();
         let server = http::Server::start(
@@ -287,6 +291,7 @@ mod tests {
             events: RwLock::new(VecDeque::new()),
             polling: Duration::from_secs(2),
             data_dir: None,
+            rights: Default::default(),
         };
         let count = 30_000;
         let all = |status| (0..count).map(|n| service(n, status)).collect::<Vec<_>>();

@@ -91,7 +91,9 @@ impl Launch {
         };
         let store =
             storage::open(name, ns_config, data_dir).map_err(storage_error("cannot open"))?;
-        let nameserver = NameServer::open(store).map_err(storage_error("cannot read"))?;
+        let nameserver = NameServer::open(store)
+            .map_err(storage_error("cannot read"))?
+            .with_rights(ns_config.access.clone());
         Ok(Launch {
             name: name.to_owned(),
             config: ns_config.clone(),

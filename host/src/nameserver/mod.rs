@@ -30,6 +30,7 @@ pub use autoclean::AutoCleaner;
 pub use broadcast::BroadcastResponder;
 use storage::{Entry, Store};
 
+use crate::access::{Caller, NameServerRights, Rule};
 use crate::daemon::NativeObject;
 use crate::daemon::pyro::exception;
 use crate::wire::uri::PyroUri;
@@ -56,6 +57,8 @@ const METHODS: &[&str] = &[
 /// store before the caller hears it succeeded.
 pub struct NameServer {
     state: Mutex<State>,
+    /// Who may register, remove, and touch others' names.
+    rights: NameServerRights,
 }
 
 struct State {
@@ -72,7 +75,33 @@ impl NameServer {
         let entries = store.load()?.into_iter().collect();
         Ok(NameServer {
             state: Mutex::new(State { entries, store }),
+            rights: NameServerRights::default(),
         })
+    }
+
+    /// Grants `rights` (by default: anyone registers and removes, no one
+    /// touches another identity's names).
+    pub fn with_rights(mut self, rights: NameServerRights) -> NameServer {
+        self.rights = rights;
+        self
+    }
+
+    /// Whether `caller` may replace or remove `name`, registered with
+    /// `entry`: its own, or one with no owner, or with the `manage` right.
+    fn may_touch(&self, caller: &Caller, name: &str, entry: &Entry, what: &str) -> Reply {
+        let owner = tags::owner(&entry.metadata);
+        if owner.is_none() || owner == caller.identity.as_deref() {
+            return Ok(Value::Null);
+        }
+        caller
+            .check(&self.rights.manage, "manage", || {
+                format!(
+                    "{what} {name}, which {:?} registered",
+                    owner.unwrap_or_default()
+                )
+            })
+            .map(|()| Value::Null)
+            .map_err(|refusal| python_error("PermissionError", &refusal))
     }
 
     /// Registers the name server itself under [`NAMESERVER_OBJECT`], as
@@ -131,7 +160,8 @@ impl NameServer {
         })
     }
 
-    fn register(&self, call: CallArgs) -> Reply {
+    fn register(&self, call: CallArgs, caller: &Caller) -> Reply {
+        self.allowed(caller, &self.rights.register, "register", "register names")?;
         let mut args = bind("register", &["name", "uri", "safe", "metadata"], call)?;
         let name = args.required::<Value>(0).map_err(type_error)?;
         let uri = uri_text(args.required::<Value>(1).map_err(type_error)?)?;
@@ -145,6 +175,7 @@ impl NameServer {
             if safe {
                 return Err(naming_error(&format!("name already registered: {name}")));
             }
+            self.may_touch(caller, &name, existing, "replace")?;
             if existing.uri != uri {
                 tracing::warn!(
                     "{name} is registered again: {uri} replaces {}; if both are running, clients now reach only the new one",
@@ -154,13 +185,31 @@ impl NameServer {
         }
         let entry = Entry {
             uri,
-            metadata: metadata.unwrap_or_default(),
+            metadata: tags::owned_by(metadata.unwrap_or_default(), caller.identity.as_deref()),
         };
         state.put(&name, entry).map_err(storage_error)?;
         Ok(Value::Null)
     }
 
-    fn set_metadata(&self, call: CallArgs) -> Reply {
+    /// Checks that `caller` has `rule` (`right`) to `action`; `manage`
+    /// includes every right.
+    fn allowed(&self, caller: &Caller, rule: &Rule, right: &str, action: &str) -> Reply {
+        if caller.has(&self.rights.manage) {
+            return Ok(Value::Null);
+        }
+        caller
+            .check(rule, right, || action.to_owned())
+            .map(|()| Value::Null)
+            .map_err(|refusal| python_error("PermissionError", &refusal))
+    }
+
+    fn set_metadata(&self, call: CallArgs, caller: &Caller) -> Reply {
+        self.allowed(
+            caller,
+            &self.rights.register,
+            "register",
+            "set names' metadata",
+        )?;
         let mut args = bind("set_metadata", &["name", "metadata"], call)?;
         let name = args.required::<Value>(0).map_err(type_error)?;
         let metadata = metadata_set(args.required::<Value>(1).map_err(type_error)?, "metadata")?;
@@ -173,12 +222,15 @@ impl NameServer {
             .get(&name)
             .cloned()
             .ok_or_else(|| naming_error(&format!("unknown name: {name}")))?;
-        entry.metadata = metadata.unwrap_or_default();
+        self.may_touch(caller, &name, &entry, "change the metadata of")?;
+        let owner = tags::owner(&entry.metadata).map(str::to_owned);
+        entry.metadata = tags::owned_by(metadata.unwrap_or_default(), owner.as_deref());
         state.put(&name, entry).map_err(storage_error)?;
         Ok(Value::Null)
     }
 
-    fn remove(&self, call: CallArgs) -> Reply {
+    fn remove(&self, call: CallArgs, caller: &Caller) -> Reply {
+        self.allowed(caller, &self.rights.remove, "remove", "remove names")?;
         let mut args = bind("remove", &["name", "prefix", "regex"], call)?;
         let name = optional_text(&mut args, 0, "name")?;
         let prefix = optional_text(&mut args, 1, "prefix")?;
@@ -211,6 +263,10 @@ impl NameServer {
             .into_iter()
             .filter(|n| n != NAMESERVER_OBJECT)
             .collect();
+        // All or nothing: one name of another identity refuses the call.
+        for name in &doomed {
+            self.may_touch(caller, name, &state.entries[name], "remove")?;
+        }
         let count = doomed.len();
         state.delete(doomed).map_err(storage_error)?;
         Ok(Value::Int(count as i64))
@@ -310,14 +366,14 @@ impl NativeObject for NameServer {
         ])
     }
 
-    fn call(&self, method: &str, args: CallArgs) -> Result<Value, Value> {
+    fn call(&self, method: &str, args: CallArgs, caller: &Caller) -> Result<Value, Value> {
         match method {
             "ping" => bind("ping", &[], args).map(|_| Value::Null),
             "count" => bind("count", &[], args).map(|_| Value::Int(self.count() as i64)),
             "lookup" => self.lookup(args),
-            "register" => self.register(args),
-            "set_metadata" => self.set_metadata(args),
-            "remove" => self.remove(args),
+            "register" => self.register(args, caller),
+            "set_metadata" => self.set_metadata(args, caller),
+            "remove" => self.remove(args, caller),
             "list" => self.list(args),
             "yplookup" => self.yplookup(args),
             other => Err(python_error(

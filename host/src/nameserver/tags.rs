@@ -24,6 +24,10 @@ pub const PLUGIN_API: &str = "pyrolab:api:";
 pub const CLASS: &str = "class:";
 /// Prefix of the configured description.
 pub const DESCRIPTION: &str = "description:";
+/// Prefix of the identity that registered a name (`pyrolab:owner:lab`),
+/// which the name server sets itself: a client's own tags with this
+/// prefix are dropped.
+pub const OWNER: &str = "pyrolab:owner:";
 /// The tag Pyro5's name server registers itself with.
 pub const PYRO5_NAMESERVER: &str = "class:Pyro5.nameserver.NameServer";
 /// How PyroLab 0.5's descriptions of its daemons begin.
@@ -43,6 +47,22 @@ pub fn for_service(
     ]);
     if !description.is_empty() {
         tags.insert(format!("{DESCRIPTION}{description}"));
+    }
+    tags
+}
+
+/// Who registered a name, by its tags (`None`: a client without a
+/// certificate, or a name server without TLS).
+pub fn owner(tags: &BTreeSet<String>) -> Option<&str> {
+    tags.iter().find_map(|tag| tag.strip_prefix(OWNER))
+}
+
+/// `tags` as the name server keeps them for a registration by `owner`:
+/// without any owner tag the client sent, with the true one.
+pub fn owned_by(mut tags: BTreeSet<String>, owner: Option<&str>) -> BTreeSet<String> {
+    tags.retain(|tag| !tag.starts_with(OWNER));
+    if let Some(owner) = owner {
+        tags.insert(format!("{OWNER}{owner}"));
     }
     tags
 }
