@@ -457,3 +457,39 @@ fn only_identities_with_the_right_may_lock_force_release_and_touch_others_names(
         "refusals name the identity and address:\n{logs}"
     );
 }
+
+#[test]
+fn a_stalled_or_garbled_tls_handshake_closes_only_that_connection() {
+    use std::io::{Read, Write};
+    let lab = TlsLab::start_with(&Rules {
+        lab: "",
+        nameserver: "",
+        service: "",
+    });
+    let address: std::net::SocketAddr = lab.daemon_location.parse().expect("an address");
+    // Sends nothing at all; half a ClientHello; then garbage.
+    let stalled = std::net::TcpStream::connect(address).expect("connect");
+    let mut half = std::net::TcpStream::connect(address).expect("connect");
+    half.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01]).expect("half a hello");
+    let mut garbage = std::net::TcpStream::connect(address).expect("connect");
+    garbage.write_all(&[0xff; 64]).expect("garbage");
+    // Meanwhile the lab serves everyone else.
+    let alice = lab.credentials("alice");
+    lab.python(&alice, "serpent").success();
+    for (what, mut socket) in [("stalled", stalled), ("half", half), ("garbage", garbage)] {
+        socket
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        let started = std::time::Instant::now();
+        let mut rest = Vec::new();
+        let closed = socket.read_to_end(&mut rest);
+        assert!(
+            closed.is_ok() || closed.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+            "{what}: {closed:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10), "{what}: closed only after {:?}", started.elapsed());
+    }
+    let logs = lab.stop();
+    assert!(logs.contains("TLS: the peer does not speak TLS"), "{logs}");
+    assert!(logs.contains("handshake"), "{logs}");
+}
