@@ -1,8 +1,8 @@
 //! Calls through a daemon on loopback, next to raw TCP in the same run.
 //!
 //! Run: `cargo build --release -p pyrolab-sample && cargo bench -p pyrolab-host --bench daemon_rpc`
-//! (add `-- small`, `-- bulk`, `-- msgpack`, `-- streams` or `-- python` to
-//! run only those sections).
+//! (add `-- small`, `-- bulk`, `-- msgpack`, `-- streams`, `-- python` or
+//! `-- tls` to run only those sections).
 //! On a virtual machine whose cross-core wake-ups are slow and erratic,
 //! run the built benchmark on one core for stable ratios:
 //! `taskset -c 0 target/release/deps/daemon_rpc-*` (see docs/protocol.md).
@@ -15,7 +15,8 @@
 //! Rust and from the stock Python client against this daemon and a stock
 //! Pyro5 daemon, streamed items/s (small and 1 MB items) from both clients
 //! against both daemons, and the stock Python client's small calls against
-//! both.
+//! both; and TLS beside plain TCP (small calls, 16 connections, a new
+//! connection per call, 1 MB echo; Rust and stock Python clients).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -29,6 +30,8 @@ use pyrolab_host::config::schema::{InstanceMode, ServerType};
 use pyrolab_host::daemon::{Daemon, DaemonSettings, HostedService};
 use pyrolab_host::loader::Loader;
 use pyrolab_host::net::{Bound, Listener};
+use pyrolab_host::tls::authority::{Authority, Request, Usage};
+use pyrolab_host::tls::{ClientTls, ServerTls, ServerTlsFiles};
 use pyrolab_host::wire::serializer;
 use pyrolab_plugin_api::{Bytes, Value};
 
@@ -71,6 +74,11 @@ fn sample_library() -> PathBuf {
 /// Starts a daemon of `servertype` serving `sample` on 127.0.0.1; returns
 /// its `host:port`.
 fn start_daemon(servertype: ServerType) -> String {
+    start_daemon_with(servertype, None)
+}
+
+/// [`start_daemon`], serving TLS with `tls`.
+fn start_daemon_with(servertype: ServerType, tls: Option<ServerTls>) -> String {
     let library = Loader::new().load(&sample_library()).expect("load sample");
     let service = HostedService::new(
         "sample",
@@ -103,7 +111,7 @@ fn start_daemon(servertype: ServerType) -> String {
     let bound = Bound {
         listener: Listener::Tcp(listener),
         location: location.clone(),
-        tls: None,
+        tls,
     };
     thread::spawn(move || daemon.serve(bound, &shutdown));
     location
@@ -222,6 +230,7 @@ fn selected_sections() -> Vec<String> {
             "msgpack".into(),
             "streams".into(),
             "python".into(),
+            "tls".into(),
         ]
     } else {
         named
@@ -262,6 +271,191 @@ fn main() {
     if wants("python") {
         python_clients(&uri);
     }
+    if wants("tls") {
+        tls_cost();
+    }
+}
+
+/// TLS beside plain TCP, in alternating trials: the same daemon settings,
+/// one plain and one serving TLS with client certificates required (a lab
+/// CA made for the run), from the Rust client and from the stock Python
+/// client.
+fn tls_cost() {
+    let lab = tempfile::tempdir().expect("a folder for the lab CA");
+    let authority = Authority::at(lab.path());
+    authority.init("bench", 1).expect("a CA");
+    let hosts = vec!["127.0.0.1".to_owned()];
+    for (name, usage) in [("daemon", Usage::Server), ("client", Usage::Client)] {
+        authority
+            .issue(&Request::new(name, usage, hosts.clone(), 1))
+            .expect("a certificate");
+    }
+    let files = ServerTlsFiles {
+        cert: authority.cert_path("daemon"),
+        key: authority.key_path("daemon"),
+        ca: Some(authority.ca_cert()),
+        require_client_cert: true,
+    };
+    let server = ServerTls::load(&files).expect("the daemon's TLS");
+    let client_cert = (authority.cert_path("client"), authority.key_path("client"));
+    let client = ClientTls::load(&authority.ca_cert(), Some((&client_cert.0, &client_cert.1)))
+        .expect("the client's TLS");
+    let plain = format!("PYRO:sample@{}", start_daemon(ServerType::Thread));
+    let secure = format!(
+        "PYRO:sample@{}",
+        start_daemon_with(ServerType::Thread, Some(server))
+    );
+    let proxy = |uri: &str, tls: Option<&ClientTls>| {
+        let mut proxy = Proxy::new(uri.parse().unwrap());
+        proxy.set_tls(tls.cloned());
+        proxy
+    };
+    println!("\nTLS (client certificates required) beside plain TCP, alternating trials");
+
+    // Sequential small calls.
+    let (plain_proxy, tls_proxy) = (proxy(&plain, None), proxy(&secure, Some(&client)));
+    let (mut plain_trials, mut tls_trials, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..SEQUENTIAL_TRIALS {
+        let one = timed(SEQUENTIAL_CALLS, || {
+            let _: String = plain_proxy.call("echo", ("hello",)).unwrap();
+        });
+        let other = timed(SEQUENTIAL_CALLS, || {
+            let _: String = tls_proxy.call("echo", ("hello",)).unwrap();
+        });
+        ratios.push(other.per_second() / one.per_second());
+        plain_trials.push(one);
+        tls_trials.push(other);
+    }
+    Stats::median(plain_trials).report("Rust client, echo, sequential, plain");
+    Stats::median(tls_trials).report("Rust client, echo, sequential, TLS");
+    report_ratio("  sequential: TLS vs plain", ratios);
+
+    // 16 connections at once.
+    let (mut plain_rates, mut tls_rates, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let one = concurrent_with(&plain, None, CALLS_PER_CONNECTION / 4).per_second();
+        let other = concurrent_with(&secure, Some(&client), CALLS_PER_CONNECTION / 4).per_second();
+        ratios.push(other / one);
+        plain_rates.push(one);
+        tls_rates.push(other);
+    }
+    println!(
+        "{:<52} {:>10.0} calls/s plain, {:.0} TLS",
+        format!("Rust client, echo, {CONCURRENT_CONNECTIONS} connections"),
+        median(plain_rates),
+        median(tls_rates)
+    );
+    report_ratio(
+        &format!("  {CONCURRENT_CONNECTIONS} connections: TLS vs plain"),
+        ratios,
+    );
+
+    // A new connection per call: what the TLS handshake costs.
+    let mut ratios = Vec::new();
+    for _ in 0..3 {
+        let one = timed(200, || {
+            let fresh = proxy(&plain, None);
+            let _: String = fresh.call("echo", ("hello",)).unwrap();
+        });
+        let other = timed(200, || {
+            let fresh = proxy(&secure, Some(&client));
+            let _: String = fresh.call("echo", ("hello",)).unwrap();
+        });
+        ratios.push(other.per_second() / one.per_second());
+    }
+    report_ratio("  connect + handshake + one call: TLS vs plain", ratios);
+
+    // 1 MB echo, connections of their own for each trial.
+    let data = Bytes::from(vec![42u8; BULK_BYTES]);
+    let echo = |p: &Proxy| {
+        timed(BULK_ROUNDS / 2, || {
+            let back: Bytes = p.call("echo_bytes", (&data,)).unwrap();
+            assert_eq!(back.len(), BULK_BYTES);
+        })
+        .per_second()
+    };
+    let (mut plain_rates, mut tls_rates, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..7 {
+        let one = echo(&proxy(&plain, None));
+        let other = echo(&proxy(&secure, Some(&client)));
+        ratios.push(other / one);
+        plain_rates.push(one);
+        tls_rates.push(other);
+    }
+    let megabytes = 2.0 * BULK_BYTES as f64 / 1e6;
+    println!(
+        "{:<52} {:>10.0} MB/s plain, {:.0} TLS (both directions)",
+        "Rust client, echo_bytes(1 MB)",
+        megabytes * median(plain_rates),
+        megabytes * median(tls_rates)
+    );
+    report_ratio("  1 MB echo: TLS vs plain", ratios);
+
+    // The stock Python client, set up by PYRO_SSL_* alone.
+    let Some(python) = python() else { return };
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/tls_python.py");
+    let run_python = |uri: &str, tls: bool| {
+        let mut command = Command::new(&python);
+        command.arg(&script).arg(uri);
+        if tls {
+            command
+                .env("PYRO_SSL", "1")
+                .env("PYRO_SSL_CACERTS", authority.ca_cert())
+                .env("PYRO_SSL_CLIENTCERT", &client_cert.0)
+                .env("PYRO_SSL_CLIENTKEY", &client_cert.1);
+        }
+        let output = command.output().expect("run python");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let rate = |what: &str| -> f64 {
+            text.lines()
+                .find_map(|line| line.strip_prefix(what)?.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no {what} in {text}"))
+        };
+        (rate("small"), rate("bulk"))
+    };
+    let (mut small, mut bulk) = (Vec::new(), Vec::new());
+    let (mut plain_rates, mut tls_rates) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let one = run_python(&plain, false);
+        let other = run_python(&secure, true);
+        small.push(other.0 / one.0);
+        bulk.push(other.1 / one.1);
+        plain_rates.push(one.0);
+        tls_rates.push(other.0);
+    }
+    println!(
+        "{:<52} {:>10.0} calls/s plain, {:.0} TLS",
+        "stock Python client, echo, sequential",
+        median(plain_rates),
+        median(tls_rates)
+    );
+    report_ratio("  Python sequential: TLS vs plain", small);
+    report_ratio("  Python 1 MB echo (msgpack): TLS vs plain", bulk);
+
+    // Where the Python client's TLS cost lies: the same client over TLS
+    // against a stock Pyro5 daemon in SSL mode, alternating with ours.
+    let ssl = [
+        ("PYRO_SSL", PathBuf::from("1")),
+        ("PYRO_SSL_SERVERCERT", authority.cert_path("daemon")),
+        ("PYRO_SSL_SERVERKEY", authority.key_path("daemon")),
+        ("PYRO_SSL_CACERTS", authority.ca_cert()),
+        ("PYRO_SSL_REQUIRECLIENTCERT", PathBuf::from("1")),
+    ];
+    let stock = StockDaemon::start_with(&python, &ssl);
+    let (mut small, mut bulk) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let theirs = run_python(&stock.uri, true);
+        let ours = run_python(&secure, true);
+        small.push(ours.0 / theirs.0);
+        bulk.push(ours.1 / theirs.1);
+    }
+    report_ratio_times("  Python over TLS, sequential: ours vs stock Pyro5 SSL", small);
+    report_ratio_times("  Python over TLS, 1 MB echo: ours vs stock Pyro5 SSL", bulk);
 }
 
 /// Raw ping-pong and the Rust client alternate in trials, and each reports
@@ -329,12 +523,19 @@ fn small_calls(uri: &str) {
 /// `calls` sequential calls on each of [`CONCURRENT_CONNECTIONS`]
 /// connections at once.
 fn concurrent(uri: &str, calls: usize) -> Stats {
+    concurrent_with(uri, None, calls)
+}
+
+/// [`concurrent`], over TLS with `tls`.
+fn concurrent_with(uri: &str, tls: Option<&ClientTls>, calls: usize) -> Stats {
     let start = Instant::now();
     let mut all: Vec<Duration> = thread::scope(|scope| {
         let workers: Vec<_> = (0..CONCURRENT_CONNECTIONS)
             .map(|_| {
                 scope.spawn(move || {
-                    let proxy = Proxy::connect(uri).unwrap();
+                    let mut proxy = Proxy::new(uri.parse().unwrap());
+                    proxy.set_tls(tls.cloned());
+                    proxy.bind().unwrap();
                     timed(calls, || {
                         let _: String = proxy.call("echo", ("hello",)).unwrap();
                     })
@@ -466,9 +667,15 @@ struct StockDaemon {
 
 impl StockDaemon {
     fn start(python: &PathBuf) -> StockDaemon {
+        StockDaemon::start_with(python, &[])
+    }
+
+    /// With `environment` set (Pyro5's `PYRO_SSL_*`, say).
+    fn start_with(python: &PathBuf, environment: &[(&str, PathBuf)]) -> StockDaemon {
         let mut process = Command::new(python)
             .arg(compare_script())
             .arg("--serve")
+            .envs(environment.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .spawn()
             .expect("start the stock Pyro5 daemon");

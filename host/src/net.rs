@@ -110,7 +110,7 @@ impl Stream {
     #[cfg(unix)]
     pub fn read_into_spare(&self, buffer: &mut Vec<u8>) -> io::Result<usize> {
         if let Stream::Tls(tls) = self {
-            return read_into_zeroed_spare(buffer, |spare| tls.receive(spare, true));
+            return read_through_chunks(buffer, |chunk, wait| tls.receive(chunk, wait), true);
         }
         if buffer.len() == buffer.capacity() {
             return Ok(0);
@@ -139,7 +139,7 @@ impl Stream {
     #[cfg(unix)]
     pub fn receive_into_spare(&self, buffer: &mut Vec<u8>, wait: bool) -> io::Result<usize> {
         if let Stream::Tls(tls) = self {
-            return read_into_zeroed_spare(buffer, |spare| tls.receive(spare, wait));
+            return read_through_chunks(buffer, |chunk, wait| tls.receive(chunk, wait), wait);
         }
         if buffer.len() == buffer.capacity() {
             return Ok(0);
@@ -231,19 +231,35 @@ impl Stream {
     }
 }
 
-/// Reads with `read` into `buffer`'s spare capacity, zeroed first (TLS
-/// decrypts into initialized memory; the copy is small beside the
-/// decryption).
-fn read_into_zeroed_spare(
+/// Reads with `read` into `buffer`'s spare capacity, through a scratch
+/// chunk (TLS decrypts into initialized memory, and zeroing the whole
+/// spare capacity on every read cost more than copying what came), until
+/// the buffer is full or `read` returns short: as a plain read, a short
+/// result means the socket had no more. Only the first read may wait.
+fn read_through_chunks(
     buffer: &mut Vec<u8>,
-    read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
+    mut read: impl FnMut(&mut [u8], bool) -> io::Result<usize>,
+    wait: bool,
 ) -> io::Result<usize> {
-    let before = buffer.len();
-    buffer.resize(buffer.capacity(), 0);
-    let result = read(&mut buffer[before..]);
-    let read = *result.as_ref().unwrap_or(&0);
-    buffer.truncate(before + read);
-    result
+    let mut chunk = [0u8; 16 * 1024];
+    let mut total = 0;
+    loop {
+        let want = (buffer.capacity() - buffer.len()).min(chunk.len());
+        if want == 0 {
+            return Ok(total);
+        }
+        match read(&mut chunk[..want], wait && total == 0) {
+            Ok(got) => {
+                buffer.extend_from_slice(&chunk[..got]);
+                total += got;
+                if got < want {
+                    return Ok(total);
+                }
+            }
+            Err(err) if total > 0 && err.kind() == io::ErrorKind::WouldBlock => return Ok(total),
+            Err(err) => return Err(err),
+        }
+    }
 }
 
 #[cfg(unix)]

@@ -17,7 +17,8 @@ pub enum TlsCommand {
     /// is what every client and server trusts: Python clients name it in
     /// PYRO_SSL_CACERTS.
     Init {
-        /// The lab's name, in the CA's subject (`NAME lab CA`).
+        /// The lab's name, in the CA's subject (`NAME lab CA` and a random
+        /// mark).
         #[arg(long, default_value = "pyrolab")]
         name: String,
         /// Days the CA is valid.

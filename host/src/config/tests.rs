@@ -830,23 +830,42 @@ fn access_rules_default_to_anyone_and_components_narrow_the_labs() {
     let open = load(BASE).unwrap().config;
     let service = &open.services.get("s").unwrap().access;
     assert!(service.call.allows(None) && service.force_release.allows(None));
-    assert!(!open.nameservers.get("ns").unwrap().access.manage.allows(Some("x")));
+    assert!(
+        !open
+            .nameservers
+            .get("ns")
+            .unwrap()
+            .access
+            .manage
+            .allows(Some("x"))
+    );
     let text = BASE.replace("nameservers:\n  ns: {}", "access:\n  force_release: admin\n  logs: [admin]\nnameservers:\n  ns: {access: {manage: [admin]}}")
         + "    access: {call: [alice, bob], lock: [alice]}\nmonitor: {}\n";
-    let config = load(&text).unwrap_or_else(|d| panic!("{d:#?}\n{text}")).config;
+    let config = load(&text)
+        .unwrap_or_else(|d| panic!("{d:#?}\n{text}"))
+        .config;
     let service = &config.services.get("s").unwrap().access;
     assert_eq!(service.call, Rule::of(vec!["alice".into(), "bob".into()]));
     assert_eq!(service.lock, Rule::of(vec!["alice".into()]));
-    assert_eq!(service.force_release, Rule::of(vec!["admin".into()]), "the lab's");
+    assert_eq!(
+        service.force_release,
+        Rule::of(vec!["admin".into()]),
+        "the lab's"
+    );
     let ns = &config.nameservers.get("ns").unwrap().access;
     assert_eq!(ns.manage, Rule::of(vec!["admin".into()]));
     assert_eq!(ns.register, Rule::anyone());
-    assert_eq!(config.monitor.clone().unwrap().access.logs, Rule::of(vec!["admin".into()]));
+    assert_eq!(
+        config.monitor.clone().unwrap().access.logs,
+        Rule::of(vec!["admin".into()])
+    );
     let again = load(&to_yaml(&config)).unwrap().config;
     assert_eq!(again, config, "{}", to_yaml(&config));
     let warnings = warnings(&BASE.replace("  s:\n", "  s:\n    access: {cal: [alice]}\n"));
     assert!(
-        warnings.iter().any(|w| w.contains("services.s.access.cal") && w.contains("`call`")),
+        warnings
+            .iter()
+            .any(|w| w.contains("services.s.access.cal") && w.contains("`call`")),
         "{warnings:?}"
     );
 }

@@ -153,7 +153,8 @@ fn check_exposure(address: SocketAddr, tls: bool, insecure: bool) -> io::Result<
         io::ErrorKind::PermissionDenied,
         format!(
             "refusing to listen on {address} without TLS: anyone on the network could read the \
-             lab's logs; give the monitor `tls` (docs/security.md), or `insecure: true` to allow it"
+             lab's logs; give it TLS (`tls` in the configuration, `--tls` for `pyrolab-host \
+             monitor`; docs/security.md), or allow it (`insecure: true`, `--insecure`)"
         ),
     ))
 }

@@ -195,7 +195,8 @@ impl Authority {
         self.ca_cert().exists() && self.ca_key().exists()
     }
 
-    /// Creates the CA, named `lab` in its subject (`NAME lab CA`).
+    /// Creates the CA, named `lab` in its subject (`NAME lab CA` and a
+    /// random mark).
     pub fn init(&self, lab: &str, days: u32) -> Result<Summary, AuthorityError> {
         if self.ca_cert().exists() || self.ca_key().exists() {
             return Err(AuthorityError::Exists(self.dir.clone()));
@@ -344,9 +345,13 @@ fn ip_text(bytes: &[u8]) -> Option<String> {
 fn ca_params(lab: &str, days: u32) -> Result<CertificateParams, AuthorityError> {
     let mut params = CertificateParams::default();
     params.distinguished_name = rcgen::DistinguishedName::new();
+    // A mark of its own, so that two labs' CAs never share a name (a
+    // certificate from the other would then fail on its signature, not
+    // as one from an unknown CA).
+    let mark = &uuid::Uuid::new_v4().simple().to_string()[..8];
     params
         .distinguished_name
-        .push(DnType::CommonName, format!("{lab} lab CA"));
+        .push(DnType::CommonName, format!("{lab} lab CA {mark}"));
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
@@ -475,7 +480,7 @@ mod tests {
         let authority = Authority::at(dir.path().join("tls"));
         let ca = authority.init("test", 30).unwrap();
         assert!(ca.ca);
-        assert_eq!(ca.subject, "test lab CA");
+        assert!(ca.subject.starts_with("test lab CA "), "{}", ca.subject);
         let issued = authority
             .issue(&Request::new(
                 "lab-daemon",

@@ -18,10 +18,15 @@ use rustls::pki_types::ServerName;
 
 use crate::sync::LockUnpoisoned;
 
+/// How much ciphertext one read from the socket takes at most: rustls
+/// would read a record (about 16 KB) per system call; a larger read and
+/// records fed to it from memory take a megabyte in a few calls.
+const READ_AHEAD: usize = 128 * 1024;
+
 /// A TLS connection over TCP, server or client side.
 pub struct TlsSocket {
     tcp: TcpStream,
-    session: Mutex<rustls::Connection>,
+    session: Mutex<Session>,
     /// The peer's identity, read from its certificate once the handshake
     /// is done (`None` inside: it sent none).
     identity: OnceLock<Option<String>>,
@@ -48,12 +53,17 @@ impl TlsSocket {
         Ok(socket)
     }
 
-    fn new(tcp: TcpStream, mut session: rustls::Connection) -> TlsSocket {
+    fn new(tcp: TcpStream, mut tls: rustls::Connection) -> TlsSocket {
         // Replies are encrypted as the socket takes them, not all at once.
-        session.set_buffer_limit(Some(256 * 1024));
+        tls.set_buffer_limit(Some(256 * 1024));
         TlsSocket {
             tcp,
-            session: Mutex::new(session),
+            session: Mutex::new(Session {
+                tls,
+                incoming: Vec::new(),
+                fed: 0,
+                eof: false,
+            }),
             identity: OnceLock::new(),
         }
     }
@@ -66,20 +76,28 @@ impl TlsSocket {
     /// Runs the handshake to its end, waiting as the socket's timeouts
     /// allow.
     fn complete_handshake(&self) -> io::Result<()> {
-        let mut session = self.session.lock_unpoisoned();
-        while session.is_handshaking() {
-            self.flush(&mut session, true)?;
-            if !session.is_handshaking() {
+        let mut guard = self.session.lock_unpoisoned();
+        let session = &mut *guard;
+        while session.tls.is_handshaking() {
+            self.flush(&mut session.tls, true)?;
+            if !session.tls.is_handshaking() {
                 break;
             }
-            match session.read_tls(&mut Raw::new(&self.tcp, true)) {
+            if session.has_incoming() {
+                if let Err(err) = session.feed() {
+                    let _ = self.flush(&mut session.tls, true);
+                    return Err(err);
+                }
+                continue;
+            }
+            match session.read_socket(&self.tcp, true) {
                 Ok(0) => {
                     return Err(io::Error::new(
                         io::ErrorKind::ConnectionAborted,
                         "the peer closed the connection during the TLS handshake",
                     ));
                 }
-                Ok(_) => self.process(&mut session)?,
+                Ok(_) => {}
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     return Err(io::Error::new(
                         io::ErrorKind::TimedOut,
@@ -89,7 +107,7 @@ impl TlsSocket {
                 Err(err) => return Err(err),
             }
         }
-        self.flush(&mut session, true)
+        self.flush(&mut session.tls, true)
     }
 
     /// Who the peer is by its certificate (its subject's common name), once
@@ -99,10 +117,11 @@ impl TlsSocket {
             return known.clone();
         }
         let session = self.session.lock_unpoisoned();
-        if session.is_handshaking() {
+        if session.tls.is_handshaking() {
             return None;
         }
         let identity = session
+            .tls
             .peer_certificates()
             .and_then(|chain| chain.first())
             .and_then(|leaf| super::subject_name(leaf));
@@ -118,10 +137,11 @@ impl TlsSocket {
         if buf.is_empty() {
             return Ok(0);
         }
-        let mut session = self.session.lock_unpoisoned();
+        let mut guard = self.session.lock_unpoisoned();
+        let session = &mut *guard;
         let mut filled = 0;
         loop {
-            match session.reader().read(&mut buf[filled..]) {
+            match session.tls.reader().read(&mut buf[filled..]) {
                 Ok(0) => return Ok(filled),
                 Ok(read) => {
                     filled += read;
@@ -136,37 +156,23 @@ impl TlsSocket {
                 Err(err) => return Err(err),
             }
             // Handshake messages, alerts, key updates the session owes.
-            if let Err(err) = self.flush(&mut session, false) {
+            if let Err(err) = self.flush(&mut session.tls, false) {
                 if err.kind() != io::ErrorKind::WouldBlock {
                     return Err(err);
                 }
             }
+            if session.has_incoming() {
+                if let Err(err) = session.feed() {
+                    let _ = self.flush(&mut session.tls, false);
+                    return Err(err);
+                }
+                continue;
+            }
             let wait_now = wait && filled == 0;
-            match session.read_tls(&mut Raw::new(&self.tcp, wait_now)) {
-                Ok(_) => self.process(&mut session)?,
+            match session.read_socket(&self.tcp, wait_now) {
+                Ok(_) => {}
                 Err(err) if filled > 0 && is_retryable(&err) => return Ok(filled),
                 Err(err) => return Err(err),
-            }
-        }
-    }
-
-    /// Decrypts what was read; a protocol error (a bad certificate, a
-    /// garbled record) sends the peer its alert and is the error.
-    fn process(&self, session: &mut rustls::Connection) -> io::Result<()> {
-        let handshaking = session.is_handshaking();
-        match session.process_new_packets() {
-            Ok(_) => Ok(()),
-            Err(rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType))
-                if handshaking =>
-            {
-                Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "TLS: the peer does not speak TLS (a plain Pyro client? it needs PYRO_SSL=1)",
-                ))
-            }
-            Err(err) => {
-                let _ = self.flush(session, false);
-                Err(tls_error(err))
             }
         }
     }
@@ -184,7 +190,7 @@ impl TlsSocket {
     /// all of it is out.
     pub fn flush_now(&self) -> io::Result<bool> {
         let mut session = self.session.lock_unpoisoned();
-        match self.flush(&mut session, false) {
+        match self.flush(&mut session.tls, false) {
             Ok(()) => Ok(true),
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(false),
             Err(err) => Err(err),
@@ -196,9 +202,9 @@ impl TlsSocket {
     /// be partly unsent: [`TlsSocket::flush_now`] sends the rest.
     pub fn send_now(&self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
         let mut session = self.session.lock_unpoisoned();
-        self.flush(&mut session, false)?;
-        let taken = take_plaintext(&mut session, slices)?;
-        match self.flush(&mut session, false) {
+        self.flush(&mut session.tls, false)?;
+        let taken = take_plaintext(&mut session.tls, slices)?;
+        match self.flush(&mut session.tls, false) {
             Err(err) if err.kind() != io::ErrorKind::WouldBlock => Err(err),
             _ => Ok(taken),
         }
@@ -208,8 +214,8 @@ impl TlsSocket {
     /// timeout allows.
     pub fn send_waiting(&self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
         let mut session = self.session.lock_unpoisoned();
-        let taken = take_plaintext(&mut session, slices)?;
-        self.flush(&mut session, true)?;
+        let taken = take_plaintext(&mut session.tls, slices)?;
+        self.flush(&mut session.tls, true)?;
         Ok(taken)
     }
 
@@ -218,11 +224,87 @@ impl TlsSocket {
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         if let Ok(mut session) = self.session.try_lock() {
             if matches!(how, Shutdown::Write | Shutdown::Both) {
-                session.send_close_notify();
-                let _ = self.flush(&mut session, false);
+                session.tls.send_close_notify();
+                let _ = self.flush(&mut session.tls, false);
             }
         }
         self.tcp.shutdown(how)
+    }
+}
+
+/// A connection's TLS state and the ciphertext read but not yet given to
+/// rustls.
+struct Session {
+    tls: rustls::Connection,
+    /// Ciphertext from the socket; `fed` bytes of it are rustls's already.
+    incoming: Vec<u8>,
+    fed: usize,
+    /// The socket reached its end (rustls is told once the rest is fed).
+    eof: bool,
+}
+
+impl Session {
+    /// Whether ciphertext read from the socket (or its end) waits to be
+    /// given to rustls.
+    fn has_incoming(&self) -> bool {
+        self.fed < self.incoming.len() || self.eof
+    }
+
+    /// Gives rustls what it takes of the ciphertext read, and decrypts it.
+    fn feed(&mut self) -> io::Result<()> {
+        if self.fed == self.incoming.len() {
+            // The end, once everything before it is in.
+            self.eof = false;
+            self.tls.read_tls(&mut io::empty())?;
+            return process(&mut self.tls);
+        }
+        let mut rest = &self.incoming[self.fed..];
+        let took = self.tls.read_tls(&mut rest)?;
+        self.fed += took;
+        if self.fed == self.incoming.len() {
+            // An idle connection keeps no buffer.
+            self.incoming = Vec::new();
+            self.fed = 0;
+        }
+        process(&mut self.tls)
+    }
+
+    /// Reads what the socket has (waiting, with `wait`, up to its read
+    /// timeout): `Ok(0)` at its end.
+    fn read_socket(&mut self, tcp: &TcpStream, wait: bool) -> io::Result<usize> {
+        use rustix::net::RecvFlags;
+        let flags = match wait {
+            true => RecvFlags::empty(),
+            false => RecvFlags::DONTWAIT,
+        };
+        self.incoming.reserve(READ_AHEAD);
+        let (read, _) = rustix::net::recv(
+            tcp,
+            rustix::buffer::spare_capacity(&mut self.incoming),
+            flags,
+        )?;
+        if read == 0 {
+            self.eof = true;
+        }
+        Ok(read)
+    }
+}
+
+/// Decrypts what rustls was given; a protocol error (a bad certificate, a
+/// garbled record) is the error, its alert left for the caller to send.
+fn process(tls: &mut rustls::Connection) -> io::Result<()> {
+    let handshaking = tls.is_handshaking();
+    match tls.process_new_packets() {
+        Ok(_) => Ok(()),
+        Err(rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType))
+            if handshaking =>
+        {
+            Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "TLS: the peer does not speak TLS (a plain Pyro client? it needs PYRO_SSL=1)",
+            ))
+        }
+        Err(err) => Err(tls_error(err)),
     }
 }
 
@@ -252,7 +334,7 @@ pub(super) fn tls_error(err: rustls::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("TLS: {err}"))
 }
 
-/// The socket's bytes for rustls, each system call saying whether to
+/// The socket for rustls to write to, each system call saying whether to
 /// wait (the socket itself stays blocking, as plain connections' do).
 struct Raw<'a> {
     tcp: &'a TcpStream,
@@ -262,17 +344,6 @@ struct Raw<'a> {
 impl<'a> Raw<'a> {
     fn new(tcp: &'a TcpStream, wait: bool) -> Raw<'a> {
         Raw { tcp, wait }
-    }
-}
-
-impl Read for Raw<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        use rustix::net::RecvFlags;
-        let flags = match self.wait {
-            true => RecvFlags::empty(),
-            false => RecvFlags::DONTWAIT,
-        };
-        Ok(rustix::net::recv(self.tcp, buf, flags)?.0)
     }
 }
 
