@@ -339,7 +339,9 @@ services:
     }
     // The monitor too.
     let output = run(
-        sandbox.host().args(["monitor", "--host", "0.0.0.0", "--port", "0"]),
+        sandbox
+            .host()
+            .args(["monitor", "--host", "0.0.0.0", "--port", "0"]),
         Duration::from_secs(60),
     )
     .failure(1);
@@ -522,7 +524,10 @@ fn a_stalled_or_garbled_tls_handshake_closes_only_that_connection() {
 fn our_cli_calls_a_stock_pyro5_daemon_over_tls() {
     let sandbox = Sandbox::new();
     run_tls(&sandbox, &["init"]);
-    run_tls(&sandbox, &["issue", "stock", "--server", "--host", "127.0.0.1"]);
+    run_tls(
+        &sandbox,
+        &["issue", "stock", "--server", "--host", "127.0.0.1"],
+    );
     run_tls(&sandbox, &["issue", "alice", "--client"]);
     let authority = Authority::at(sandbox.data_dir().join("tls"));
     let mut stock = Command::new(python_with_pyro5());

@@ -454,8 +454,14 @@ fn tls_cost() {
         small.push(ours.0 / theirs.0);
         bulk.push(ours.1 / theirs.1);
     }
-    report_ratio_times("  Python over TLS, sequential: ours vs stock Pyro5 SSL", small);
-    report_ratio_times("  Python over TLS, 1 MB echo: ours vs stock Pyro5 SSL", bulk);
+    report_ratio_times(
+        "  Python over TLS, sequential: ours vs stock Pyro5 SSL",
+        small,
+    );
+    report_ratio_times(
+        "  Python over TLS, 1 MB echo: ours vs stock Pyro5 SSL",
+        bulk,
+    );
 }
 
 /// Raw ping-pong and the Rust client alternate in trials, and each reports

@@ -48,6 +48,7 @@ pub struct LaunchConfig {
     /// The lab's access rules (`access:`): what every service, name
     /// server and the monitor grant unless their own `access` says
     /// otherwise.
+    #[serde(skip_serializing_if = "LabAccess::is_default")]
     pub access: LabAccess,
 }
 
@@ -63,6 +64,13 @@ pub struct LabAccess {
     /// The monitor's rights.
     #[serde(flatten)]
     pub monitor: MonitorRights,
+}
+
+impl LabAccess {
+    /// Whether every right is its default (the stored form leaves it out).
+    pub fn is_default(&self) -> bool {
+        *self == LabAccess::default()
+    }
 }
 
 impl LaunchConfig {
