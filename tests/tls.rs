@@ -465,6 +465,8 @@ fn only_identities_with_the_right_may_lock_force_release_and_touch_others_names(
             "no {refusal:?} in the logs:\n{logs}"
         );
     }
+    // A lock taken without a user name is held in the caller's.
+    assert!(logs.contains("locked service=sample user=alice"), "{logs}");
     assert!(
         logs.contains("identity=\"bob\" peer=\"127.0.0.1:"),
         "refusals name the identity and address:\n{logs}"

@@ -677,7 +677,7 @@ fn lock_call(
         return Some(shared.locks.call(
             &call.object,
             &call.method,
-            connection,
+            (connection, sessions.caller().identity.as_deref()),
             &call.args,
             &call.kwargs,
         ));

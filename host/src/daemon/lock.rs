@@ -63,12 +63,14 @@ impl Locks {
         }
     }
 
-    /// Runs one of [`LOCK_METHODS`] for `connection`.
+    /// Runs one of [`LOCK_METHODS`] for `connection`, whose caller has
+    /// the TLS `identity` (a lock taken without a user name is held in
+    /// its name).
     pub fn call(
         &self,
         service: &str,
         method: &str,
-        connection: u64,
+        (connection, identity): (u64, Option<&str>),
         args: &[Value],
         kwargs: &[(String, Value)],
     ) -> Result<Value, Value> {
@@ -87,6 +89,8 @@ impl Locks {
                     .first()
                     .or_else(|| kwargs.iter().find(|(k, _)| k == "user").map(|(_, v)| v))
                     .and_then(Value::as_str)
+                    .filter(|user| !user.is_empty())
+                    .or(identity)
                     .unwrap_or_default()
                     .to_owned();
                 tracing::info!(%service, %user, "locked");
