@@ -219,6 +219,8 @@ fn stock_python_clients_call_lock_and_look_up_over_tls_with_a_lab_certificate() 
             "lock True",
             "locked SERVER RECEIVED: while locked",
             "release True",
+            "stream 499500",
+            "bulk 1048576 True",
         ] {
             assert!(
                 output.stdout.contains(step),

@@ -4,7 +4,8 @@ of its environment alone make it speak TLS (tests/tls.rs).
 Usage: tls_client.py NS_PORT SERVICE
 
 Looks SERVICE up by PYRONAME on the name server at 127.0.0.1:NS_PORT,
-calls it, locks and releases it, and prints one line per step. Any
+calls it, locks and releases it, reads an item stream and echoes a
+megabyte, and prints one line per step. Any
 failure propagates (exit status 1, the exception on stderr).
 """
 
@@ -22,6 +23,10 @@ def main():
         print("lock", proxy.lock())
         print("locked", proxy.echo("while locked"))
         print("release", proxy.release())
+        print("stream", sum(proxy.count(1000)))
+        text = "0123456789abcdef" * 65536  # a megabyte, in every serializer
+        back = proxy.echo(text)
+        print("bulk", len(text), back == "SERVER RECEIVED: " + text)
 
 
 if __name__ == "__main__":
