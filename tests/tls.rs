@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
+use pyrolab_host::client::Proxy;
+use pyrolab_host::tls::ClientTls;
 use pyrolab_host::tls::authority::{Authority, Request, Usage};
 use pyrolab_test_support::{
     Background, Output, Sandbox, free_port, python_with_pyro5, repo_root, run, wait_until,
@@ -178,6 +180,19 @@ services:
         run(&mut command, Duration::from_secs(60))
     }
 
+    /// A Rust client's proxy for `uri` with `credentials`.
+    fn rust_proxy(&self, uri: &str, credentials: &Credentials) -> Proxy {
+        let identity = credentials
+            .identity
+            .as_ref()
+            .map(|(cert, key)| (cert.as_path(), key.as_path()));
+        let tls = ClientTls::load(&credentials.ca, identity).expect("the client's TLS");
+        let mut proxy = Proxy::new(uri.parse().expect("a URI"));
+        proxy.set_timeout(Some(Duration::from_secs(30)));
+        proxy.set_tls(Some(tls));
+        proxy
+    }
+
     /// Stops both servers and returns what they logged.
     fn stop(self) -> String {
         let daemon = self.daemon.stop();
@@ -234,6 +249,12 @@ fn stock_python_clients_call_lock_and_look_up_over_tls_with_a_lab_certificate() 
     assert_eq!(output.stdout.trim(), "\"SERVER RECEIVED: from the CLI\"");
     let direct = format!("PYRO:sample@{}", lab.daemon_location);
     lab.call(Some(&alice), &direct).success();
+    // The Rust client as a program uses it.
+    let proxy = lab.rust_proxy(&direct, &alice);
+    let echoed: String = proxy.call("echo", ("from Rust",)).expect("a call over TLS");
+    assert_eq!(echoed, "SERVER RECEIVED: from Rust");
+    assert!(proxy.call::<bool>("lock", ()).expect("lock"));
+    assert!(proxy.call::<bool>("release", ()).expect("release"));
     // Plain TCP to a TLS daemon: told what to set.
     let output = lab.call(None, &direct).failure(1);
     assert!(output.stderr.contains("speaks TLS"), "{output}");
@@ -276,6 +297,10 @@ fn clients_without_a_valid_lab_certificate_are_refused_and_logged() {
         );
         let output = lab.call(Some(credentials), &direct).failure(1);
         assert!(output.stderr.contains("TLS"), "{case}: {output}");
+        let refused = lab
+            .rust_proxy(&direct, credentials)
+            .call::<String>("echo", ("x",));
+        assert!(refused.is_err(), "{case}: the Rust client was not refused");
     }
     // The lab still serves those with a certificate of its own.
     lab.python(&lab.credentials("alice"), "serpent").success();
