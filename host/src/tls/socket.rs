@@ -177,8 +177,9 @@ impl TlsSocket {
         }
     }
 
-    /// Sends what the session has encrypted; `false` inside `Ok` never:
-    /// without `wait`, `WouldBlock` when the socket takes no more.
+    /// Sends what the session has encrypted: all of it, or, without
+    /// `wait`, `WouldBlock` when the socket takes no more (the rest stays
+    /// in the session).
     fn flush(&self, session: &mut rustls::Connection, wait: bool) -> io::Result<()> {
         while session.wants_write() {
             session.write_tls(&mut Raw::new(&self.tcp, wait))?;
