@@ -16,7 +16,8 @@ use pyrolab_test_support::browser::http_get;
 use pyrolab_test_support::managed_lab::Lab;
 use pyrolab_test_support::python_peers::PythonPeer;
 use pyrolab_test_support::{
-    Background, Output, Sandbox, free_port, python_with_pyro5, repo_root, run, run_host, wait_until,
+    Background, Output, Sandbox, free_port, process_running, python_with_pyro5, repo_root, run,
+    run_host, wait_until,
 };
 
 /// The serializers a stock Pyro5 peer may choose, as `PYRO_SERIALIZER`
@@ -507,4 +508,150 @@ fn pyrolab_s_example_clients_run_against_the_demo_lab() {
             .contains("<class 'bool'> True\n<class 'bool'> True"),
         "{autoconnect}"
     );
+}
+
+/// A lab whose one name server is ours and whose one service is PyroLab's
+/// own: a Python LockableDaemon script run as a `command` component,
+/// ready once its name is registered and its daemon answers.
+fn lab_running_a_python_daemon_script() -> Lab {
+    let sandbox = Sandbox::new();
+    let ns_port = free_port();
+    let pyrolab_files = sandbox.path().join("pyrolab");
+    let text = format!(
+        "version: '1.0'
+nameservers:
+  production: {{host: 127.0.0.1, ns_port: {ns_port}}}
+commands:
+  legacy:
+    run: [{python}, {script}, 127.0.0.1, '{ns_port}', python.legacy]
+    env:
+      PYROLAB_DATA_DIR: {pyrolab_files}
+      PYROLAB_NO_VERSION_CHECK: 1
+    ready: {{name: python.legacy}}
+autolaunch:
+  nameservers: [production]
+  commands: [legacy]
+",
+        python = python_with_pyro5().display(),
+        script = repo_root()
+            .join("tests/python/pyrolab_daemon_script.py")
+            .display(),
+        pyrolab_files = pyrolab_files.display(),
+    );
+    let config = sandbox.path().join("lab.yaml");
+    fs::write(&config, text).expect("write lab.yaml");
+    Lab {
+        sandbox,
+        ns_port,
+        config,
+    }
+}
+
+#[test]
+fn a_pyrolab_python_daemon_script_runs_as_a_command_and_is_restarted_after_kill_9() {
+    let lab = lab_running_a_python_daemon_script();
+    let up = lab.up().success();
+    assert!(
+        up.stdout
+            .lines()
+            .any(|l| l.contains("legacy") && l.contains("command")),
+        "{up}"
+    );
+    let legacy = lab.component("legacy");
+    assert_eq!(legacy["kind"], "command", "{legacy:#}");
+    assert_eq!(legacy["status"], "running", "{legacy:#}");
+    assert!(
+        legacy["address"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("127.0.0.1:")),
+        "its daemon's address, from its registration: {legacy:#}"
+    );
+    let first_pid = lab.pid("legacy");
+    let service = service_status(&lab, "python.legacy");
+    assert_eq!(service["daemon"], "legacy", "{service:#}");
+    assert_eq!(
+        service["registered_with"],
+        serde_json::json!(["production"])
+    );
+
+    // Stock Pyro5 reaches it by name through our name server, and locks it.
+    let client = format!(
+        "import Pyro5.api\n\
+         p = Pyro5.api.Proxy('PYRONAME:python.legacy@127.0.0.1:{}')\n\
+         assert p.lock('py') is True\n\
+         print(p.echo('hello'))\n\
+         print(p.islocked())\n\
+         p.unlock()\n",
+        lab.ns_port
+    );
+    let reached = python(&client, "serpent", lab.sandbox.path()).success();
+    assert_eq!(
+        reached.stdout, "SERVER RECEIVED: hello\nTrue\n",
+        "{reached}"
+    );
+
+    // kill -9: the manager starts it again, and it is reached again.
+    kill_9(first_pid);
+    let restarted = wait_until(Duration::from_secs(90), || {
+        let c = lab.component("legacy");
+        c["status"] == "running" && c["restarts"] == 1 && c["pid"] != first_pid
+    });
+    assert!(restarted, "not restarted: {:#}", lab.component("legacy"));
+    let reached = python(&client, "msgpack", lab.sandbox.path()).success();
+    assert_eq!(
+        reached.stdout, "SERVER RECEIVED: hello\nTrue\n",
+        "{reached}"
+    );
+
+    // Its output, stdout and stderr, is in its log, with the manager's
+    // notes on what happened.
+    let logs = run_host(lab.host().args(["logs", "legacy", "-n", "100"])).success();
+    assert_eq!(
+        logs.stdout
+            .matches("serving python.legacy at PYRO:")
+            .count(),
+        2,
+        "{logs}"
+    );
+    assert!(logs.stdout.contains("a line on stderr"), "{logs}");
+    assert!(logs.stdout.contains("killed by SIGKILL"), "{logs}");
+    assert!(
+        logs.stdout
+            .contains("ready: python.legacy is on name server production"),
+        "{logs}"
+    );
+
+    // A manager killed by kill -9 leaves the command running (it has no
+    // stdin pipe to notice by); the next `up` stops it before starting
+    // its own.
+    let orphan = lab.pid("legacy");
+    let manager = lab.manager_pid();
+    kill_9(manager);
+    assert!(wait_until(Duration::from_secs(10), || !process_running(manager)));
+    assert!(process_running(orphan));
+    lab.up().success();
+    assert!(!process_running(orphan), "the old command outlived the new up");
+    let legacy = lab.component("legacy");
+    assert_eq!(legacy["status"], "running", "{legacy:#}");
+
+    // Stopped on request: SIGTERM, and not started again.
+    let second_pid = lab.pid("legacy");
+    let stopped = run_host(lab.host().args(["stop", "command", "legacy"])).success();
+    assert!(
+        stopped.stdout.contains("command legacy: stopped"),
+        "{stopped}"
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || !process_running(second_pid)),
+        "pid {second_pid} still runs"
+    );
+    assert_eq!(lab.component("legacy")["status"], "stopped");
+}
+
+fn kill_9(pid: u32) {
+    let killed = run(
+        Command::new("kill").args(["-9", &pid.to_string()]),
+        Duration::from_secs(10),
+    );
+    assert_eq!(killed.code, Some(0), "{killed}");
 }

@@ -770,9 +770,41 @@ pub fn resolve_host(host: &str) -> String {
     }
 }
 
+/// `host:port`, with an IPv6 address in brackets (`[::1]:9090`).
+pub fn join_host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// The host and port of `host:port` or `[v6]:port`.
+pub fn split_host_port(address: &str) -> Option<(String, u16)> {
+    let (host, port) = address.rsplit_once(':')?;
+    let port = port.parse().ok()?;
+    let host = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.strip_suffix(']')?,
+        None if host.contains(':') => return None,
+        None => host,
+    };
+    Some((host.to_owned(), port))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_and_port_are_joined_and_split_with_brackets_for_ipv6() {
+        for (host, port) in [("127.0.0.1", 9090), ("::1", 1), ("lab-pc", 65535)] {
+            let joined = join_host_port(host, port);
+            assert_eq!(split_host_port(&joined), Some((host.to_owned(), port)));
+        }
+        assert_eq!(join_host_port("::1", 9090), "[::1]:9090");
+        assert_eq!(split_host_port("::1:9090"), None);
+        assert_eq!(split_host_port("host"), None);
+    }
 
     #[test]
     fn the_route_to_a_loopback_probe_starts_at_loopback() {

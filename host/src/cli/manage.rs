@@ -78,7 +78,7 @@ fn parse_timeout(text: &str) -> Result<f64, String> {
 /// Which component.
 #[derive(Debug, Args)]
 pub struct ComponentArgs {
-    /// `nameserver` or `daemon`.
+    /// `nameserver`, `daemon` or `command`.
     #[arg(value_enum)]
     kind: Kind,
     /// Its name in the configuration.
@@ -125,7 +125,7 @@ pub fn up(command: UpCommand, context: &Context, verbose: u8) -> anyhow::Result<
             store.path().display()
         )
     })?;
-    if config.autolaunch.nameservers.is_empty() && config.autolaunch.daemons.is_empty() {
+    if config.autolaunch.components().is_empty() {
         eprintln!(
             "warning: the configuration autolaunches nothing (add an `autolaunch:` section); the manager starts idle, see `pyrolab-host start`"
         );

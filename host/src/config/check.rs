@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::diagnostic::{Diagnostics, suggestion};
 use super::read::Marks;
-use super::schema::{LaunchConfig, Section};
+use super::schema::{LaunchConfig, Readiness, Section};
 use super::yaml::Mark;
 
 /// Runs every check, recording problems in `diagnostics`.
@@ -63,7 +63,8 @@ impl Checker<'_> {
             .daemons
             .names()
             .map(|n| (n, "daemons"))
-            .chain(self.config.nameservers.names().map(|n| (n, "nameservers")));
+            .chain(self.config.nameservers.names().map(|n| (n, "nameservers")))
+            .chain(self.config.commands.names().map(|n| (n, "commands")));
         for (name, section) in names {
             if name == "all" {
                 let path = format!("{section}.{name}");
@@ -107,6 +108,24 @@ impl Checker<'_> {
         for (i, daemon) in config.autolaunch.daemons.iter().enumerate() {
             let path = format!("autolaunch.daemons[{i}]");
             self.refer(diagnostics, &path, daemon, "daemon", &config.daemons);
+        }
+        for (i, command) in config.autolaunch.commands.iter().enumerate() {
+            let path = format!("autolaunch.commands[{i}]");
+            self.refer(diagnostics, &path, command, "command", &config.commands);
+        }
+        for (name, command) in config.commands.iter() {
+            if let Readiness::Name { nameserver, .. } = &command.ready
+                && !nameserver.is_empty()
+            {
+                let path = format!("commands.{name}.ready.nameserver");
+                self.refer(
+                    diagnostics,
+                    &path,
+                    nameserver,
+                    "name server",
+                    &config.nameservers,
+                );
+            }
         }
     }
 

@@ -12,9 +12,9 @@ use pyrolab_plugin_api::Value;
 
 use super::diagnostic::{Diagnostics, suggestion};
 use super::schema::{
-    Autolaunch, DAEMON_MODULE, DaemonClass, DaemonConfig, InstanceMode, LabAccess, LaunchConfig,
-    MonitorConfig, NameServerConfig, RestartPolicy, Section, ServerType, ServiceConfig, Storage,
-    TlsConfig, VERSION,
+    Autolaunch, CommandConfig, DAEMON_MODULE, DaemonClass, DaemonConfig, InstanceMode, LabAccess,
+    LaunchConfig, MonitorConfig, NameServerConfig, Readiness, RestartPolicy, Section, ServerType,
+    ServiceConfig, Storage, TlsConfig, VERSION,
 };
 use super::yaml::{Mark, Node, NodeKind, Scalar};
 use crate::access::Rule;
@@ -30,6 +30,7 @@ const TOP_KEYS: &[&str] = &[
     "nameservers",
     "daemons",
     "services",
+    "commands",
     "autolaunch",
     "monitor",
     "tls",
@@ -91,7 +92,9 @@ const SERVICE_KEYS: &[&str] = &[
     "pyrolab_service",
     "access",
 ];
-const AUTOLAUNCH_KEYS: &[&str] = &["nameservers", "daemons"];
+const COMMAND_KEYS: &[&str] = &["run", "cwd", "env", "ready", "ready_timeout", "restart"];
+const READY_KEYS: &[&str] = &["port", "host", "name", "nameserver"];
+const AUTOLAUNCH_KEYS: &[&str] = &["nameservers", "daemons", "commands"];
 const MONITOR_KEYS: &[&str] = &["host", "port", "polling", "tls", "insecure", "access"];
 const SERVICE_RIGHTS: &[&str] = &["call", "lock", "force_release"];
 const NAMESERVER_RIGHTS: &[&str] = &["register", "remove", "manage"];
@@ -122,6 +125,7 @@ pub fn read(
         base_dir,
         lab_tls: None,
         lab_access: LabAccess::default(),
+        nameserver_names: Vec::new(),
     };
     let config = match root {
         Some(root) => reader.top(root),
@@ -155,6 +159,9 @@ struct Reader<'a> {
     lab_tls: Option<TlsConfig>,
     /// The lab's `access`, which components without their own inherit.
     lab_access: LabAccess,
+    /// The name servers' names, once read (a command's readiness by name
+    /// defaults to the only one).
+    nameserver_names: Vec<String>,
 }
 
 fn join(path: &str, key: &str) -> String {
@@ -225,12 +232,16 @@ impl Reader<'_> {
         }
         if let Some(node) = fields.get("nameservers") {
             config.nameservers = self.section(node, "nameservers", Self::nameserver);
+            self.nameserver_names = config.nameservers.names().map(str::to_owned).collect();
         }
         if let Some(node) = fields.get("daemons") {
             config.daemons = self.section(node, "daemons", Self::daemon);
         }
         if let Some(node) = fields.get("services") {
             config.services = self.section(node, "services", Self::service);
+        }
+        if let Some(node) = fields.get("commands") {
+            config.commands = self.section(node, "commands", Self::command);
         }
         if let Some(node) = fields.get("autolaunch") {
             config.autolaunch = self.autolaunch(node);
@@ -552,6 +563,160 @@ impl Reader<'_> {
         daemon
     }
 
+    /// A command (`commands.NAME`): a program the manager runs.
+    fn command(&mut self, node: &Node, path: &str) -> CommandConfig {
+        let mut command = CommandConfig {
+            cwd: self.base_dir.to_owned(),
+            ..CommandConfig::default()
+        };
+        let Some(fields) = self.fields(node, path, COMMAND_KEYS) else {
+            return command;
+        };
+        match fields.get("run") {
+            Some(node) => command.run = self.argv(node, &join(path, "run")),
+            None => self.error(
+                node,
+                path,
+                "a command needs `run`: the program and its arguments, as a list",
+            ),
+        }
+        if let Some(cwd) = self.field(&fields, path, "cwd", Self::path) {
+            command.cwd = cwd;
+        }
+        if let Some(node) = fields.get("env") {
+            command.env = self.environment(node, &join(path, "env"));
+        }
+        if let Some(node) = fields.get("ready") {
+            command.ready = self.readiness(node, &join(path, "ready"));
+        }
+        if let Some(timeout) = self.field(&fields, path, "ready_timeout", Self::ready_timeout) {
+            command.ready_timeout = timeout;
+        }
+        if let Some(policy) = self.field(&fields, path, "restart", Self::restart_policy) {
+            command.restart = policy;
+        }
+        command
+    }
+
+    /// `run`: a list of strings, the program first (a single string is
+    /// the program alone).
+    fn argv(&mut self, node: &Node, path: &str) -> Vec<String> {
+        let argv: Vec<String> = if node.as_scalar().is_some() {
+            self.nonempty_string(node, path).into_iter().collect()
+        } else {
+            self.list(node, path)
+                .into_iter()
+                .filter_map(|(item_path, item)| self.string(item, &item_path))
+                .collect()
+        };
+        if argv
+            .first()
+            .is_some_and(|program| program.trim().is_empty())
+        {
+            self.error(node, path, "the program (the first item) is empty");
+        } else if argv.is_empty() && (node.is_null() || matches!(node.kind, NodeKind::Seq(_))) {
+            self.error(
+                node,
+                path,
+                "expected the program and its arguments, found none",
+            );
+        }
+        argv
+    }
+
+    /// `env`: a mapping of variable names to values (numbers and booleans
+    /// are taken as written).
+    fn environment(
+        &mut self,
+        node: &Node,
+        path: &str,
+    ) -> std::collections::BTreeMap<String, String> {
+        let mut env = std::collections::BTreeMap::new();
+        let Some(entries) = self.mapping(node, path) else {
+            return env;
+        };
+        for (key, value) in entries {
+            let Some(name) = self.key(key, path) else {
+                continue;
+            };
+            let value_path = join(path, name);
+            if name.contains('=') || name.contains('\0') {
+                self.error(key, &value_path, format!("{name:?} is not a variable name"));
+                continue;
+            }
+            if let Some(text) = self.string(value, &value_path) {
+                env.insert(name.to_owned(), text);
+            }
+        }
+        env
+    }
+
+    /// `ready`: `{port: N, host: H}` or `{name: N, nameserver: NS}`.
+    fn readiness(&mut self, node: &Node, path: &str) -> Readiness {
+        if node.as_scalar().is_some_and(|s| s.text == "started") {
+            return Readiness::Started;
+        }
+        let Some(fields) = self.fields(node, path, READY_KEYS) else {
+            return Readiness::Started;
+        };
+        let port = self.field(&fields, path, "port", Self::port);
+        let name = self.field(&fields, path, "name", Self::nonempty_string);
+        match (port, name) {
+            (Some(port), None) => {
+                if fields.get("nameserver").is_some() {
+                    self.error(node, path, "`nameserver` goes with `name`, not with `port`");
+                }
+                let host = self.field(&fields, path, "host", Self::host);
+                Readiness::Port {
+                    host: host.unwrap_or_else(|| "localhost".to_owned()),
+                    port,
+                }
+            }
+            (None, Some(name)) => {
+                if fields.get("host").is_some() {
+                    self.error(node, path, "`host` goes with `port`, not with `name`");
+                }
+                let nameserver = match self.field(
+                    &fields,
+                    path,
+                    "nameserver",
+                    Self::nonempty_string,
+                ) {
+                    Some(nameserver) => nameserver,
+                    None => match self.nameserver_names.as_slice() {
+                        [only] => only.clone(),
+                        names => {
+                            self.error(
+                                node,
+                                path,
+                                format!(
+                                    "say which name server `{name}` is looked up on (`nameserver:`): the configuration has {} name servers",
+                                    names.len()
+                                ),
+                            );
+                            String::new()
+                        }
+                    },
+                };
+                Readiness::Name { name, nameserver }
+            }
+            (Some(_), Some(_)) => {
+                self.error(node, path, "give `port` or `name`, not both");
+                Readiness::Started
+            }
+            (None, None) => {
+                if fields.get("port").is_none() && fields.get("name").is_none() {
+                    self.error(
+                        node,
+                        path,
+                        "expected `port` (ready once it accepts connections) or `name` (ready once it is on a name server)",
+                    );
+                }
+                Readiness::Started
+            }
+        }
+    }
+
     /// Pyro5's `COMMTIMEOUT` and item-stream settings, and the bounds on
     /// open streams.
     fn streaming(&mut self, fields: &Fields<'_>, path: &str, daemon: &mut DaemonConfig) {
@@ -686,6 +851,9 @@ impl Reader<'_> {
         }
         if let Some(node) = fields.get("daemons") {
             autolaunch.daemons = self.names(node, "autolaunch.daemons");
+        }
+        if let Some(node) = fields.get("commands") {
+            autolaunch.commands = self.names(node, "autolaunch.commands");
         }
         autolaunch
     }
@@ -993,6 +1161,19 @@ impl Reader<'_> {
         self.seconds_or_zero(node, path, 0.1..=86_400.0, EXPECTED)
     }
 
+    /// A command's `ready_timeout`: 1 to 240 seconds (`up` waits for
+    /// every component to be ready or given up on).
+    fn ready_timeout(&mut self, node: &Node, path: &str) -> Option<f64> {
+        const EXPECTED: &str = "a number of seconds from 1 to 240";
+        match self.seconds_or_zero(node, path, 1.0..=240.0, EXPECTED)? {
+            0.0 => {
+                self.error(node, path, format!("expected {EXPECTED}, found 0"));
+                None
+            }
+            seconds => Some(seconds),
+        }
+    }
+
     /// `ns_autoclean`: 0 (off) or a period of 3 seconds to a day.
     fn autoclean(&mut self, node: &Node, path: &str) -> Option<f64> {
         const EXPECTED: &str = "0 (off) or a period of 3 to 86400 seconds (a day)";
@@ -1191,6 +1372,7 @@ pub fn literal_value(node: &Node) -> Value {
         base_dir: Path::new("."),
         lab_tls: None,
         lab_access: LabAccess::default(),
+        nameserver_names: Vec::new(),
     };
     reader.value(node, "")
 }

@@ -35,6 +35,9 @@ pub struct LaunchConfig {
     pub daemons: Section<DaemonConfig>,
     /// Services, by name (the name they are registered under).
     pub services: Section<ServiceConfig>,
+    /// Other programs the manager runs (`commands:`), by name.
+    #[serde(skip_serializing_if = "Section::is_empty")]
+    pub commands: Section<CommandConfig>,
     /// What `pyrolab-host up` starts.
     pub autolaunch: Autolaunch,
     /// The web monitor the manager serves; none without a `monitor:`
@@ -79,6 +82,16 @@ impl LaunchConfig {
         match id.kind {
             Kind::Nameserver => self.nameservers.get(&id.name)?.tls.as_ref(),
             Kind::Daemon => self.daemons.get(&id.name)?.tls.as_ref(),
+            Kind::Command => None,
+        }
+    }
+
+    /// Whether the configuration has component `id`.
+    pub fn has_component(&self, id: &ComponentId) -> bool {
+        match id.kind {
+            Kind::Nameserver => self.nameservers.contains(&id.name),
+            Kind::Daemon => self.daemons.contains(&id.name),
+            Kind::Command => self.commands.contains(&id.name),
         }
     }
 }
@@ -92,6 +105,7 @@ impl Default for LaunchConfig {
             nameservers: Section::default(),
             daemons: Section::default(),
             services: Section::default(),
+            commands: Section::default(),
             autolaunch: Autolaunch::default(),
             monitor: None,
             tls: None,
@@ -385,6 +399,74 @@ pub struct DaemonConfig {
     pub restart: RestartPolicy,
 }
 
+/// A program the manager runs that is not one of its own (`commands:`): a
+/// PyroLab Python daemon script, a vendor's server. It gets no stdin (the
+/// manager's own components learn of its death from theirs); it is
+/// stopped by SIGTERM to its process group, then SIGKILL.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CommandConfig {
+    /// The program and its arguments (required). A program without a
+    /// slash is looked up on `PATH`; a relative path with one is resolved
+    /// against `cwd`.
+    pub run: Vec<String>,
+    /// The directory it runs in. Default the configuration file's folder.
+    pub cwd: PathBuf,
+    /// Environment variables set for it, over the manager's own.
+    /// `PYTHONUNBUFFERED=1` is set unless given here, so that a Python
+    /// script's output reaches its log as it is written.
+    pub env: std::collections::BTreeMap<String, String>,
+    /// When it counts as ready (and, while it runs, whether it still
+    /// answers).
+    pub ready: Readiness,
+    /// Seconds it has to become ready before it is killed: 1 to 240.
+    /// Default 60.
+    pub ready_timeout: f64,
+    /// `always` (default), `on-failure` or `never`.
+    pub restart: RestartPolicy,
+}
+
+impl Default for CommandConfig {
+    fn default() -> Self {
+        CommandConfig {
+            run: Vec::new(),
+            cwd: PathBuf::from("."),
+            env: std::collections::BTreeMap::new(),
+            ready: Readiness::Started,
+            ready_timeout: 60.0,
+            restart: RestartPolicy::Always,
+        }
+    }
+}
+
+/// When a command counts as ready.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Readiness {
+    /// As soon as it started (no `ready:` key).
+    #[serde(serialize_with = "started")]
+    Started,
+    /// Once `host:port` accepts a TCP connection (`ready: {port: 9100}`).
+    /// While it runs, it is asked again every few seconds.
+    Port {
+        /// Default `localhost`.
+        host: String,
+        port: u16,
+    },
+    /// Once `name` is registered on name server `nameserver` and the
+    /// Pyro daemon at its URI answers a ping (`ready: {name: lab.laser}`).
+    /// While it runs, both are asked again every few seconds.
+    Name {
+        name: String,
+        /// A name server of this configuration. Default the only one;
+        /// required when there are several.
+        nameserver: String,
+    },
+}
+
+fn started<S: serde::Serializer>(serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str("started")
+}
+
 /// When the manager starts a component again after it ended unasked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -505,6 +587,9 @@ pub struct Autolaunch {
     pub nameservers: Vec<String>,
     /// Daemons to start (with their services).
     pub daemons: Vec<String>,
+    /// Commands to start, after the daemons.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<String>,
 }
 
 impl Autolaunch {
@@ -513,6 +598,7 @@ impl Autolaunch {
         match component.kind {
             Kind::Nameserver => self.nameservers.contains(&component.name),
             Kind::Daemon => self.daemons.contains(&component.name),
+            Kind::Command => self.commands.contains(&component.name),
         }
     }
 
@@ -521,8 +607,10 @@ impl Autolaunch {
     pub fn components(&self) -> Vec<ComponentId> {
         let nameservers = self.nameservers.iter().map(|name| (Kind::Nameserver, name));
         let daemons = self.daemons.iter().map(|name| (Kind::Daemon, name));
+        let commands = self.commands.iter().map(|name| (Kind::Command, name));
         nameservers
             .chain(daemons)
+            .chain(commands)
             .map(|(kind, name)| ComponentId {
                 kind,
                 name: name.clone(),

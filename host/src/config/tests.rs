@@ -869,3 +869,103 @@ fn access_rules_default_to_anyone_and_components_narrow_the_labs() {
         "{warnings:?}"
     );
 }
+
+#[test]
+fn a_command_reads_its_program_folder_environment_and_readiness() {
+    let text = format!(
+        "{BASE}commands:
+  legacy:
+    run: [python3, ./laser.py, --port, 9100]
+    env: {{PYRO_SERIALIZER: serpent, RETRIES: 3}}
+    ready: {{port: 9100}}
+    ready_timeout: 120
+    restart: on-failure
+  by_name:
+    run: ./server
+    cwd: drivers
+    ready: {{name: lab.laser}}
+  quiet:
+    run: [sleep, '100']
+autolaunch:
+  commands: [legacy, by_name]
+"
+    );
+    let config = load(&text).unwrap().config;
+    let legacy = config.commands.get("legacy").unwrap();
+    assert_eq!(legacy.run, ["python3", "./laser.py", "--port", "9100"]);
+    assert_eq!(legacy.cwd, Path::new("/labs/here"), "the file's folder");
+    assert_eq!(legacy.env["RETRIES"], "3");
+    assert_eq!(
+        legacy.ready,
+        schema::Readiness::Port {
+            host: "localhost".to_owned(),
+            port: 9100
+        }
+    );
+    assert_eq!(legacy.ready_timeout, 120.0);
+    assert_eq!(legacy.restart, schema::RestartPolicy::OnFailure);
+    let by_name = config.commands.get("by_name").unwrap();
+    assert_eq!(by_name.run, ["./server"]);
+    assert_eq!(by_name.cwd, Path::new("/labs/here/drivers"));
+    assert_eq!(
+        by_name.ready,
+        schema::Readiness::Name {
+            name: "lab.laser".to_owned(),
+            nameserver: "ns".to_owned()
+        },
+        "the only name server"
+    );
+    let quiet = config.commands.get("quiet").unwrap();
+    assert_eq!(quiet.ready, schema::Readiness::Started);
+    assert_eq!(config.autolaunch.commands, ["legacy", "by_name"]);
+    // The stored form reads back the same.
+    let again = load(&emit::to_yaml(&config)).unwrap().config;
+    assert_eq!(again, config);
+}
+
+#[test]
+fn a_command_s_mistakes_name_line_and_key() {
+    let problems = errors(&format!(
+        "{BASE}commands:
+  none: {{}}
+  empty: {{run: []}}
+  both: {{run: [x], ready: {{port: 1, name: y}}}}
+  neither: {{run: [x], ready: {{}}}}
+  slow: {{run: [x], ready_timeout: 600}}
+  elsewhere: {{run: [x], ready: {{name: y, nameserver: nope}}}}
+autolaunch:
+  commands: [none, missing]
+"
+    ));
+    let expect = [
+        "lab.yaml:12:9: error: commands.none: a command needs `run`",
+        "lab.yaml:13:16: error: commands.empty.run: expected the program and its arguments, found none",
+        "lab.yaml:14:27: error: commands.both.ready: give `port` or `name`, not both",
+        "lab.yaml:15:30: error: commands.neither.ready: expected `port`",
+        "lab.yaml:16:35: error: commands.slow.ready_timeout: expected a number of seconds from 1 to 240, found 600",
+        "lab.yaml:17:54: error: commands.elsewhere.ready.nameserver: no name server named \"nope\"",
+        "lab.yaml:19:20: error: autolaunch.commands[1]: no command named \"missing\"",
+    ];
+    for expected in expect {
+        assert!(
+            problems.iter().any(|p| p.starts_with(expected)),
+            "no {expected:?} in {problems:#?}"
+        );
+    }
+    assert_eq!(problems.len(), expect.len(), "{problems:#?}");
+}
+
+#[test]
+fn a_command_ready_by_name_says_which_name_server_when_there_are_several() {
+    let problems = errors(
+        "nameservers: {a: {}, b: {ns_port: 9091}}
+commands:
+  c: {run: [x], ready: {name: lab.x}}
+",
+    );
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(
+        problems[0].contains("commands.c.ready: say which name server `lab.x` is looked up on"),
+        "{problems:#?}"
+    );
+}

@@ -361,7 +361,7 @@ pub fn locate(data_dir: &DataDir, name: &str, kind: Option<Kind>) -> Result<Path
     }
     let kinds = match kind {
         Some(kind) => vec![kind],
-        None => vec![Kind::Nameserver, Kind::Daemon],
+        None => vec![Kind::Nameserver, Kind::Daemon, Kind::Command],
     };
     let found: Vec<PathBuf> = kinds
         .into_iter()
@@ -384,7 +384,7 @@ pub fn locate(data_dir: &DataDir, name: &str, kind: Option<Kind>) -> Result<Path
             ))
         }
         _ => Err(format!(
-            "both a name server and a daemon are called {name:?}: give the kind (nameserver or daemon)"
+            "several components are called {name:?}: give the kind (nameserver, daemon or command)"
         )),
     }
 }
@@ -396,6 +396,7 @@ fn known_components(data_dir: &DataDir) -> Vec<String> {
             .nameservers
             .names()
             .chain(config.daemons.names())
+            .chain(config.commands.names())
             .map(str::to_owned)
             .collect(),
         _ => Vec::new(),

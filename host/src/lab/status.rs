@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-/// The two kinds of component.
+/// The three kinds of component.
 #[derive(
     Clone,
     Copy,
@@ -27,22 +27,32 @@ pub enum Kind {
     Nameserver,
     /// A daemon with its services (`run daemon NAME`).
     Daemon,
+    /// Any other program the manager runs (`commands:`): a PyroLab Python
+    /// daemon script, say. Started after the daemons, stopped first.
+    Command,
 }
 
 impl Kind {
+    /// The order kinds start in (and, reversed, stop in): name servers
+    /// first, which daemons register with; commands last, which may
+    /// register with either.
+    pub const START_ORDER: [Kind; 3] = [Kind::Nameserver, Kind::Daemon, Kind::Command];
+
     /// `nameserver` or `daemon`, as the CLI spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Nameserver => "nameserver",
             Kind::Daemon => "daemon",
+            Kind::Command => "command",
         }
     }
 
-    /// `name server` or `daemon`, for messages.
+    /// `name server`, `daemon` or `command`, for messages.
     pub fn describe(self) -> &'static str {
         match self {
             Kind::Nameserver => "name server",
             Kind::Daemon => "daemon",
+            Kind::Command => "command",
         }
     }
 }
@@ -135,12 +145,12 @@ pub struct ManagerStatus {
     pub monitor_error: Option<String>,
 }
 
-/// One name server or daemon.
+/// One name server, daemon or command.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ComponentStatus {
     /// Its name in the configuration.
     pub name: String,
-    /// `nameserver` or `daemon`.
+    /// `nameserver`, `daemon` or `command`.
     pub kind: Kind,
     /// Where it is in its life.
     pub status: State,
@@ -165,7 +175,8 @@ pub struct ComponentStatus {
 pub struct ServiceStatus {
     /// Its name: the object id, and the name it is registered under.
     pub name: String,
-    /// The daemon serving it.
+    /// The daemon serving it (or the command, for a service a command
+    /// registered: its readiness by name).
     pub daemon: String,
     /// Its URI while its daemon runs.
     pub uri: Option<String>,

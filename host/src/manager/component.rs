@@ -27,7 +27,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::process::{self, Signal};
-use super::{Manager, READY_TIMEOUT};
+use super::{Manager, READY_TIMEOUT, foreign};
 use crate::config::LaunchConfig;
 use crate::config::schema::RestartPolicy;
 use crate::lab::logfile::SharedLog;
@@ -135,8 +135,21 @@ fn restart_policy(config: &LaunchConfig, id: &ComponentId) -> RestartPolicy {
     let policy = match id.kind {
         Kind::Nameserver => config.nameservers.get(&id.name).map(|ns| ns.restart),
         Kind::Daemon => config.daemons.get(&id.name).map(|daemon| daemon.restart),
+        Kind::Command => config.commands.get(&id.name).map(|command| command.restart),
     };
     policy.unwrap_or(RestartPolicy::Always)
+}
+
+/// How long component `id` of `config` has to become ready.
+pub(super) fn ready_timeout(config: &LaunchConfig, id: &ComponentId) -> Duration {
+    match id.kind {
+        Kind::Command => config
+            .commands
+            .get(&id.name)
+            .and_then(|command| Duration::try_from_secs_f64(command.ready_timeout).ok())
+            .unwrap_or(READY_TIMEOUT),
+        Kind::Nameserver | Kind::Daemon => READY_TIMEOUT,
+    }
 }
 
 /// The restart delay after `crashes` crashes in a row.
@@ -157,7 +170,7 @@ impl Manager {
                 Err(err) => Exit {
                     was_ready: false,
                     ran_for: Duration::ZERO,
-                    reason: format!("cannot start {}: {err}", self.options.exe.display()),
+                    reason: err,
                     clean: false,
                 },
             };
@@ -292,28 +305,50 @@ impl Manager {
     /// Starts the component's process. Its stdout and stderr share one
     /// pipe, so that its lines (and events) arrive in the order it wrote
     /// them.
-    fn spawn_child(&self, id: &ComponentId) -> std::io::Result<(Child, PipeReader)> {
-        let (output, input) = std::io::pipe()?;
-        let mut command = Command::new(&self.options.exe);
-        command
-            .args(&self.options.child_args)
-            .args(["run", id.kind.as_str(), &id.name, "--config"])
-            .arg(self.active_config_path())
-            .arg("--supervised")
-            .stdin(Stdio::piped())
-            .stdout(input.try_clone()?)
-            .stderr(input);
+    fn spawn_child(&self, id: &ComponentId) -> Result<(Child, PipeReader), String> {
+        let (output, input) =
+            std::io::pipe().map_err(|err| format!("cannot make a pipe: {err}"))?;
+        let (mut command, program) = if id.kind == Kind::Command {
+            let config = self.lab().config.commands.get(&id.name).cloned();
+            let config = config.ok_or_else(|| format!("there is no {id} in the configuration"))?;
+            let command = foreign::process(&config, input)
+                .map_err(|err| format!("cannot start {:?}: {err}", config.run))?;
+            (
+                command,
+                format!("{:?} in {}", config.run, config.cwd.display()),
+            )
+        } else {
+            let mut command = Command::new(&self.options.exe);
+            command
+                .args(&self.options.child_args)
+                .args(["run", id.kind.as_str(), &id.name, "--config"])
+                .arg(self.active_config_path())
+                .arg("--supervised")
+                .stdin(Stdio::piped())
+                .stdout(
+                    input
+                        .try_clone()
+                        .map_err(|err| format!("cannot share a pipe: {err}"))?,
+                )
+                .stderr(input);
+            (command, self.options.exe.display().to_string())
+        };
         #[cfg(unix)]
         {
             // Its own process group: a Ctrl-C meant for a manager in the
             // foreground reaches the manager alone, which then stops the
-            // components in order.
+            // components in order; and a signal to the group reaches
+            // whatever the component started (a command's shell and its
+            // children).
             use std::os::unix::process::CommandExt;
             command.process_group(0);
         }
         // `command` (with our copies of the pipe's writing end) is dropped
         // on return, so the reader sees the end when the child exits.
-        Ok((command.spawn()?, output))
+        let child = command
+            .spawn()
+            .map_err(|err| format!("cannot start {program}: {err}"))?;
+        Ok((child, output))
     }
 
     /// Runs one child to its end: logs its output, handles its events,
@@ -350,16 +385,19 @@ impl Manager {
             let manager = Arc::clone(self);
             let id = id.clone();
             let tail = Arc::clone(&tail);
+            // A foreign program's lines are all output: it does not speak
+            // the event protocol, and must not be able to fake it.
+            let speaks_events = id.kind != Kind::Command;
             thread::spawn(move || {
-                for line in BufReader::new(output).lines().map_while(Result::ok) {
-                    match supervised::parse(&line) {
+                for_each_line(BufReader::new(output), |line| {
+                    match supervised::parse(line).filter(|_| speaks_events) {
                         Some(event) => manager.on_event(&id, generation, event),
                         None => {
-                            log.lock_unpoisoned().line(&line);
-                            tail.lock_unpoisoned().push(&line);
+                            log.lock_unpoisoned().line(line);
+                            tail.lock_unpoisoned().push(line);
                         }
                     }
-                }
+                });
             })
         };
         let exit: Arc<Mutex<Option<std::io::Result<ExitStatus>>>> = Arc::default();
@@ -379,8 +417,14 @@ impl Manager {
             let manager = Arc::clone(self);
             let id = id.clone();
             let (ended, hung) = (Arc::clone(&ended), Arc::clone(&hung));
-            thread::spawn(move || manager.watch_liveness(&id, generation, pid, &ended, &hung))
+            thread::spawn(move || match id.kind {
+                Kind::Command => manager.watch_command(&id, generation, &ended),
+                Kind::Nameserver | Kind::Daemon => {
+                    manager.watch_liveness(&id, generation, pid, &ended, &hung)
+                }
+            })
         };
+        let ready_timeout = ready_timeout(&self.lab().config, id);
         let mut not_ready = None;
         let mut lab = self.lab();
         let was_ready = loop {
@@ -388,10 +432,10 @@ impl Manager {
             if exit.lock_unpoisoned().is_some() {
                 break ready;
             }
-            if !ready && not_ready.is_none() && started.elapsed() >= READY_TIMEOUT {
+            if !ready && not_ready.is_none() && started.elapsed() >= ready_timeout {
                 not_ready = Some(format!(
                     "not ready within {} s; killed",
-                    READY_TIMEOUT.as_secs()
+                    ready_timeout.as_secs_f64()
                 ));
                 process::kill(pid, Signal::Kill);
             }
@@ -495,6 +539,55 @@ impl Manager {
     }
 }
 
+/// The longest output line kept whole; the rest of a longer one is cut
+/// off (a program writing megabytes without a newline cannot make the
+/// manager hold them).
+const MAX_OUTPUT_LINE: usize = 64 * 1024;
+
+/// Calls `each` with every line of `output` until its end: bytes that are
+/// not UTF-8 are replaced (a foreign program may write anything), and a
+/// line longer than [`MAX_OUTPUT_LINE`] is cut, marked `…`.
+fn for_each_line(mut output: impl BufRead, mut each: impl FnMut(&str)) {
+    let mut line = Vec::new();
+    let mut cut = false;
+    loop {
+        let chunk = match output.fill_buf() {
+            Ok([]) => break,
+            Ok(chunk) => chunk,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        let (part, ends_line) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(at) => (&chunk[..at], Some(at + 1)),
+            None => (chunk, None),
+        };
+        let room = MAX_OUTPUT_LINE.saturating_sub(line.len());
+        cut |= part.len() > room;
+        line.extend_from_slice(&part[..part.len().min(room)]);
+        let used = ends_line.unwrap_or(chunk.len());
+        output.consume(used);
+        if ends_line.is_some() {
+            emit_line(&mut line, &mut cut, &mut each);
+        }
+    }
+    if !line.is_empty() {
+        emit_line(&mut line, &mut cut, &mut each);
+    }
+}
+
+fn emit_line(line: &mut Vec<u8>, cut: &mut bool, each: &mut impl FnMut(&str)) {
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    let mut text = String::from_utf8_lossy(line).into_owned();
+    if *cut {
+        text.push('…');
+    }
+    each(&text);
+    line.clear();
+    *cut = false;
+}
+
 /// The error lines of a child's output, to say why it ended.
 #[derive(Default)]
 struct StderrTail {
@@ -596,6 +689,29 @@ mod tests {
             tail.reason(ExitStatus::from_raw(6)),
             "killed by SIGABRT: thread 'worker' panicked at src/lib.rs:1:1: fatal"
         );
+    }
+
+    #[test]
+    fn output_lines_survive_bad_bytes_and_are_cut_when_too_long() {
+        let mut output = b"first\r\nnot \xff utf-8\n".to_vec();
+        output.extend(std::iter::repeat_n(b'x', MAX_OUTPUT_LINE + 10));
+        output.extend_from_slice(b"\nlast without newline");
+        let mut lines = Vec::new();
+        // A small buffer, so lines span reads.
+        for_each_line(BufReader::with_capacity(7, output.as_slice()), |line| {
+            lines.push(line.to_owned())
+        });
+        assert_eq!(
+            lines.len(),
+            4,
+            "{:?}",
+            lines.iter().map(|l| l.len()).collect::<Vec<_>>()
+        );
+        assert_eq!(lines[0], "first");
+        assert_eq!(lines[1], "not \u{fffd} utf-8");
+        assert_eq!(lines[2].len(), MAX_OUTPUT_LINE + '…'.len_utf8());
+        assert!(lines[2].ends_with('…'));
+        assert_eq!(lines[3], "last without newline");
     }
 
     #[test]

@@ -135,6 +135,10 @@ pub struct ChildRecord {
     pub name: String,
     /// Its pid.
     pub pid: u32,
+    /// A command's command line (our own components are told by their
+    /// arguments).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_line: Option<Vec<String>>,
 }
 
 fn children_path(data_dir: &DataDir) -> PathBuf {
@@ -176,7 +180,7 @@ pub fn clean_up_stale_children(data_dir: &DataDir) {
     let records: Vec<ChildRecord> = serde_json::from_slice(&text).unwrap_or_default();
     let mut left: Vec<ChildRecord> = records
         .into_iter()
-        .filter(|child| is_our_child(child.pid, data_dir))
+        .filter(|child| is_our_child(child, data_dir))
         .collect();
     if left.is_empty() {
         forget_children(data_dir);
@@ -186,10 +190,15 @@ pub fn clean_up_stale_children(data_dir: &DataDir) {
         "the previous manager did not stop cleanly; waiting for its {} children to exit",
         left.len()
     );
+    // A command has no stdin to tell it its manager died: it is asked to
+    // stop now, with the same grace as the others.
+    for command in left.iter().filter(|child| child.command_line.is_some()) {
+        super::process::kill(command.pid, super::process::Signal::Term);
+    }
     let deadline = Instant::now() + STALE_GRACE;
     while !left.is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
-        left.retain(|child| is_our_child(child.pid, data_dir));
+        left.retain(|child| is_our_child(child, data_dir));
     }
     for child in &left {
         tracing::warn!(
@@ -201,20 +210,27 @@ pub fn clean_up_stale_children(data_dir: &DataDir) {
         super::process::kill(child.pid, super::process::Signal::Kill);
     }
     let deadline = Instant::now() + Duration::from_secs(5);
-    while left.iter().any(|c| is_our_child(c.pid, data_dir)) && Instant::now() < deadline {
+    while left.iter().any(|c| is_our_child(c, data_dir)) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     forget_children(data_dir);
 }
 
-/// Whether `pid` is a live component process of this data directory (not
-/// a zombie, and not an unrelated process that reused the pid).
+/// Whether `child` is still a live component process of this data
+/// directory (not a zombie, and not an unrelated process that reused the
+/// pid): ours run with `--supervised` and the data directory among their
+/// arguments; a command with its recorded command line.
 #[cfg(target_os = "linux")]
-fn is_our_child(pid: u32, data_dir: &DataDir) -> bool {
-    let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+fn is_our_child(child: &ChildRecord, data_dir: &DataDir) -> bool {
+    let Ok(cmdline) = fs::read(format!("/proc/{}/cmdline", child.pid)) else {
         return false;
     };
-    let arguments: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    let arguments: Vec<&[u8]> = cmdline.strip_suffix(&[0]).unwrap_or(&cmdline).split(|b| *b == 0).collect();
+    if let Some(command_line) = &child.command_line {
+        return !cmdline.is_empty()
+            && arguments.len() == command_line.len()
+            && arguments.iter().zip(command_line).all(|(a, b)| *a == b.as_bytes());
+    }
     let root = data_dir.root().as_os_str().as_encoded_bytes();
     arguments.contains(&b"--supervised".as_slice()) && arguments.contains(&root)
 }
@@ -222,6 +238,6 @@ fn is_our_child(pid: u32, data_dir: &DataDir) -> bool {
 /// Elsewhere there is no cheap way to tell a reused pid apart: the
 /// children stop by themselves when their manager dies.
 #[cfg(not(target_os = "linux"))]
-fn is_our_child(_pid: u32, _data_dir: &DataDir) -> bool {
+fn is_our_child(_child: &ChildRecord, _data_dir: &DataDir) -> bool {
     false
 }

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use super::Manager;
+use crate::config::schema::Readiness;
 use crate::lab::logfile::manager_log_path;
 use crate::lab::status::{
     ComponentStatus, Kind, LabStatus, ManagerStatus, RegistrationFailure, ServiceStatus,
@@ -73,6 +74,29 @@ impl Manager {
                         .filter(|_| running)
                         .collect(),
                     lock_holder: slot.locks.get(name).cloned(),
+                });
+            }
+        }
+        // A command ready by name serves the service it registered.
+        for (id, slot) in lab.slots.iter().filter(|(id, _)| id.kind == Kind::Command) {
+            let running = slot.pid.is_some() && slot.ready;
+            for served in slot.services.iter().filter(|_| running) {
+                let nameserver = lab
+                    .config
+                    .commands
+                    .get(&id.name)
+                    .and_then(|c| match &c.ready {
+                        Readiness::Name { nameserver, .. } => Some(nameserver.clone()),
+                        _ => None,
+                    });
+                services.push(ServiceStatus {
+                    name: served.name.clone(),
+                    daemon: id.name.clone(),
+                    uri: Some(served.uri.clone()),
+                    registered_with: nameserver.into_iter().collect(),
+                    registration_errors: Vec::new(),
+                    registration_failures: Vec::new(),
+                    lock_holder: None,
                 });
             }
         }

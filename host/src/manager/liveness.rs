@@ -109,7 +109,7 @@ impl Manager {
 
     /// Sleeps `period`, or less if `ended` is set meanwhile; whether it
     /// was not.
-    fn sleep_unless_ended(&self, ended: &AtomicBool, period: Duration) -> bool {
+    pub(super) fn sleep_unless_ended(&self, ended: &AtomicBool, period: Duration) -> bool {
         let lab = self.lab();
         let _ = sync::wait_until(&self.changed, lab, period, |_| ended.load(Ordering::SeqCst));
         !ended.load(Ordering::SeqCst)
@@ -117,7 +117,7 @@ impl Manager {
 
     /// What the component is probed over: TLS with its own certificate,
     /// when it has TLS.
-    fn probe_tls(&self, id: &ComponentId) -> Option<ClientTls> {
+    pub(super) fn probe_tls(&self, id: &ComponentId) -> Option<ClientTls> {
         let tls = self.lab().config.component_tls(id).cloned()?;
         let files = tls.files(&id.name, Some(&self.options.data_dir)).ok()?;
         match ClientTls::for_component(&files) {
@@ -180,7 +180,7 @@ impl Manager {
     }
 
     /// Writes a line of the manager's own into the component's log.
-    fn note(&self, id: &ComponentId, text: &str) {
+    pub(super) fn note(&self, id: &ComponentId, text: &str) {
         if let Some(slot) = self.lab().slots.get(id) {
             slot.note(text);
         }
@@ -188,15 +188,16 @@ impl Manager {
 }
 
 /// Calls `ping` on the `Pyro.Daemon` object at `address` (a name server
-/// has one too), over TLS with `tls`.
-fn pyro_ping(address: &str, tls: Option<ClientTls>) -> Result<(), String> {
+/// has one too), over TLS with `tls`. Whatever it returns is an answer
+/// (ours return true, stock Pyro5's None).
+pub(super) fn pyro_ping(address: &str, tls: Option<ClientTls>) -> Result<(), String> {
     let uri = resolve(&format!("PYRO:Pyro.Daemon@{address}")).map_err(|err| err.to_string())?;
     let mut proxy = Proxy::new(uri);
     proxy.set_tls(tls);
     proxy.set_timeout(Some(PYRO_PING_WITHIN));
     let started = Instant::now();
     proxy
-        .call::<bool>("ping", ())
+        .call::<pyrolab_plugin_api::Value>("ping", ())
         .map(|_| ())
         .map_err(|err| format!("{err}, after {:.1} s", started.elapsed().as_secs_f64()))
 }

@@ -17,6 +17,8 @@
 //!   stopping one component, shutting down.
 //! - `component.rs`: one component's supervisor: its child process, its
 //!   output, restarts with back-off.
+//! - `foreign.rs`: components of kind `command` (programs not our own):
+//!   their process, readiness observed from outside.
 //! - `nameservers.rs`: how the daemons follow their name servers.
 //! - `commands.rs`: what the manager does for each CLI command.
 //! - `protocol.rs`: the control protocol: requests and replies, versioned.
@@ -45,6 +47,7 @@
 mod commands;
 mod component;
 pub mod control;
+mod foreign;
 mod instance;
 mod lab_status;
 mod liveness;
@@ -238,6 +241,12 @@ impl Manager {
                     kind: id.kind,
                     name: id.name.clone(),
                     pid,
+                    command_line: lab
+                        .config
+                        .commands
+                        .get(&id.name)
+                        .filter(|_| id.kind == Kind::Command)
+                        .map(foreign::command_line),
                 })
             })
             .collect();
@@ -248,7 +257,7 @@ impl Manager {
     /// autolaunched daemons.
     fn start_lab(self: &Arc<Self>) {
         let autolaunched = self.lab().config.autolaunch.components();
-        for kind in [Kind::Nameserver, Kind::Daemon] {
+        for kind in Kind::START_ORDER {
             let ids: Vec<ComponentId> = autolaunched
                 .iter()
                 .filter(|id| id.kind == kind)
@@ -270,9 +279,15 @@ impl Manager {
 
     /// Waits until each of `ids` is running, stopped or failed.
     fn wait_settled(&self, ids: &[ComponentId]) {
-        // A component is killed when not ready within READY_TIMEOUT; this
-        // only guards against waiting forever for a stuck supervisor.
-        let patience = READY_TIMEOUT + Duration::from_secs(10);
+        // A component is killed when not ready within its ready timeout;
+        // this only guards against waiting forever for a stuck supervisor.
+        let patience = {
+            let lab = self.lab();
+            let longest = ids
+                .iter()
+                .map(|id| component::ready_timeout(&lab.config, id));
+            longest.max().unwrap_or(READY_TIMEOUT) + Duration::from_secs(10)
+        };
         let _ = sync::wait_until(&self.changed, self.lab(), patience, |lab| {
             ids.iter()
                 .all(|id| lab.slots.get(id).is_none_or(|s| s.state.settled()))
@@ -393,15 +408,15 @@ impl Manager {
         Ok(())
     }
 
-    /// Stops every component (daemons first, so they can unregister from
-    /// the name servers), then lets the manager exit.
+    /// Stops every component (commands and daemons first, so they can
+    /// unregister from the name servers), then lets the manager exit.
     fn shut_down(&self, timeout: Duration) {
         if self.shutting_down.swap(true, Ordering::SeqCst) {
             drop(sync::wait_for(&self.changed, self.lab(), |lab| lab.done));
             return;
         }
         notify::notify("STOPPING=1");
-        for kind in [Kind::Daemon, Kind::Nameserver] {
+        for kind in Kind::START_ORDER.into_iter().rev() {
             let ids: Vec<ComponentId> = self
                 .lab()
                 .slots

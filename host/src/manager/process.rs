@@ -11,8 +11,10 @@ pub enum Signal {
     Kill,
 }
 
-/// Sends `signal` to `pid`. A process that is already gone is not an
-/// error: it is what was wanted.
+/// Sends `signal` to the process group of `pid` (every component leads a
+/// group of its own), so that what it started gets it too; to `pid` alone
+/// if it leads none. A process that is already gone is not an error: it
+/// is what was wanted.
 pub fn kill(pid: u32, signal: Signal) {
     let Some(pid) = i32::try_from(pid)
         .ok()
@@ -24,7 +26,9 @@ pub fn kill(pid: u32, signal: Signal) {
         Signal::Term => rustix::process::Signal::TERM,
         Signal::Kill => rustix::process::Signal::KILL,
     };
-    let _ = rustix::process::kill_process(pid, signal);
+    if rustix::process::kill_process_group(pid, signal).is_err() {
+        let _ = rustix::process::kill_process(pid, signal);
+    }
 }
 
 /// `exited with status 1`, `killed by SIGKILL`, ...

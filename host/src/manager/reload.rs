@@ -28,6 +28,7 @@ use crate::lab::status::{ComponentId, Kind, State};
 pub(super) fn fingerprint(config: &LaunchConfig, id: &ComponentId) -> Option<String> {
     let value = match id.kind {
         Kind::Nameserver => json!(config.nameservers.get(&id.name)?),
+        Kind::Command => json!(config.commands.get(&id.name)?),
         Kind::Daemon => {
             let daemon = config.daemons.get(&id.name)?;
             let services: Vec<_> = config
@@ -156,18 +157,21 @@ impl ReloadPlan {
 
     /// The (re)starts in order: the changed components, then the new ones;
     /// in each, name servers before daemons, which register with them as
-    /// they start.
+    /// they start, and commands last; no round is empty.
     pub fn rounds(&self) -> Vec<Round> {
         let of_kind = |ids: &[ComponentId], kind| -> Vec<ComponentId> {
             ids.iter().filter(|id| id.kind == kind).cloned().collect()
         };
         let mut rounds = Vec::new();
         for (restart, ids) in [(true, &self.restart), (false, &self.start)] {
-            for kind in [Kind::Nameserver, Kind::Daemon] {
-                rounds.push(Round {
-                    restart,
-                    components: of_kind(ids, kind),
-                });
+            for kind in Kind::START_ORDER {
+                let components = of_kind(ids, kind);
+                if !components.is_empty() {
+                    rounds.push(Round {
+                        restart,
+                        components,
+                    });
+                }
             }
         }
         rounds

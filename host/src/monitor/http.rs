@@ -585,15 +585,18 @@ async fn logs(
         )
     })?;
     let component = params.get("component").cloned().ok_or_else(|| {
-        ApiError::bad("component is required: a name server's or daemon's name, or manager")
+        ApiError::bad(
+            "component is required: a name server's, daemon's or command's name, or manager",
+        )
     })?;
     let kind = match params.get("kind").map(String::as_str) {
         None => None,
         Some("daemon") => Some(Kind::Daemon),
         Some("nameserver") => Some(Kind::Nameserver),
+        Some("command") => Some(Kind::Command),
         Some(other) => {
             return Err(ApiError::bad(format!(
-                "kind must be daemon or nameserver, not {other:?}"
+                "kind must be daemon, nameserver or command, not {other:?}"
             )));
         }
     };
