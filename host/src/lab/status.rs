@@ -38,7 +38,7 @@ impl Kind {
     /// register with either.
     pub const START_ORDER: [Kind; 3] = [Kind::Nameserver, Kind::Daemon, Kind::Command];
 
-    /// `nameserver` or `daemon`, as the CLI spells it.
+    /// `nameserver`, `daemon` or `command`, as the CLI spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Nameserver => "nameserver",
