@@ -627,10 +627,15 @@ fn a_pyrolab_python_daemon_script_runs_as_a_command_and_is_restarted_after_kill_
     let orphan = lab.pid("legacy");
     let manager = lab.manager_pid();
     kill_9(manager);
-    assert!(wait_until(Duration::from_secs(10), || !process_running(manager)));
+    assert!(wait_until(Duration::from_secs(10), || !process_running(
+        manager
+    )));
     assert!(process_running(orphan));
     lab.up().success();
-    assert!(!process_running(orphan), "the old command outlived the new up");
+    assert!(
+        !process_running(orphan),
+        "the old command outlived the new up"
+    );
     let legacy = lab.component("legacy");
     assert_eq!(legacy["status"], "running", "{legacy:#}");
 

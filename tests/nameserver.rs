@@ -12,6 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use pyrolab_host::daemon::registrar::CHECK_PERIOD;
+use pyrolab_test_support::postgres::Postgres;
 use pyrolab_test_support::{
     Background, Output, Sandbox, lab_config, python_with_pyro5, repo_root, run, start_lab_daemon,
 };
@@ -208,16 +209,19 @@ fn dbm_storage_recovers_once_a_full_disk_has_room_again() {
     drop(ns);
 }
 
+/// `storage` and `storage_file` settings for a file store in `sandbox`.
+fn file_storage(sandbox: &Sandbox, storage: &str) -> String {
+    let file = sandbox.path().join(format!("names.{storage}"));
+    format!(
+        "    storage: {storage}\n    storage_file: {}\n",
+        file.display()
+    )
+}
+
 fn registrations_survive_kill_9(storage: &str) {
     let sandbox = Sandbox::new();
     let file = sandbox.path().join(format!("names.{storage}"));
-    let config = ns_config(
-        &sandbox,
-        &format!(
-            "    storage: {storage}\n    storage_file: {}\n",
-            file.display()
-        ),
-    );
+    let config = ns_config(&sandbox, &file_storage(&sandbox, storage));
     let (ns, port) = start_nameserver(&sandbox, &config);
     python(
         "register",
@@ -253,17 +257,9 @@ fn registrations_survive_kill_9(storage: &str) {
 
 /// kill -9 while a client registers names as fast as it can: the store
 /// must open again, and hold every registration that was acknowledged.
-fn a_crash_mid_write_loses_nothing_acknowledged(storage: &str) {
-    let sandbox = Sandbox::new();
-    let file = sandbox.path().join(format!("names.{storage}"));
-    let config = ns_config(
-        &sandbox,
-        &format!(
-            "    storage: {storage}\n    storage_file: {}\n",
-            file.display()
-        ),
-    );
-    let (ns, port) = start_nameserver(&sandbox, &config);
+fn a_crash_mid_write_loses_nothing_acknowledged(sandbox: &Sandbox, storage_settings: &str) {
+    let config = ns_config(sandbox, storage_settings);
+    let (ns, port) = start_nameserver(sandbox, &config);
     let script = repo_root().join("tests/python/ns_flows.py");
     let mut writer = Background::start(Command::new(python_with_pyro5()).arg(script).args([
         "register_many",
@@ -281,7 +277,7 @@ fn a_crash_mid_write_loses_nothing_acknowledged(storage: &str) {
         .filter_map(|n| n.parse::<usize>().ok())
         .max()
         .expect("acknowledged registrations");
-    let (_ns, port) = start_nameserver(&sandbox, &config);
+    let (_ns, port) = start_nameserver(sandbox, &config);
     let output = python("list", port, "serpent", &[]);
     let stored = output
         .stdout
@@ -301,12 +297,147 @@ fn a_crash_mid_write_loses_nothing_acknowledged(storage: &str) {
 
 #[test]
 fn sql_storage_survives_a_crash_mid_write() {
-    a_crash_mid_write_loses_nothing_acknowledged("sql");
+    let sandbox = Sandbox::new();
+    a_crash_mid_write_loses_nothing_acknowledged(&sandbox, &file_storage(&sandbox, "sql"));
 }
 
 #[test]
 fn dbm_storage_survives_a_crash_mid_write() {
-    a_crash_mid_write_loses_nothing_acknowledged("dbm");
+    let sandbox = Sandbox::new();
+    a_crash_mid_write_loses_nothing_acknowledged(&sandbox, &file_storage(&sandbox, "dbm"));
+}
+
+#[test]
+fn postgresql_storage_survives_a_crash_mid_write() {
+    let postgres = Postgres::start();
+    let sandbox = Sandbox::new();
+    let settings = format!(
+        "    storage: postgresql\n    storage_url: {}\n",
+        postgres.url()
+    );
+    a_crash_mid_write_loses_nothing_acknowledged(&sandbox, &settings);
+}
+
+/// Name servers `a` and `b` of one configuration, sharing the registry in
+/// `postgres`, autocleaning every 3 s.
+fn shared_registry_config(sandbox: &Sandbox, postgres: &Postgres) -> PathBuf {
+    let path = sandbox.path().join("shared.yaml");
+    let url = postgres.url();
+    let text = format!(
+        "version: '1.0'
+nameservers:
+  a: {{host: 127.0.0.1, ns_port: 0, storage: postgresql, storage_url: '{url}', ns_autoclean: 3}}
+  b: {{host: 127.0.0.1, ns_port: 0, storage: '{url}', ns_autoclean: 3}}
+"
+    );
+    fs::write(&path, text).expect("write shared.yaml");
+    path
+}
+
+/// Starts `pyrolab-host run nameserver NAME` and returns it with its port.
+fn start_named_nameserver(sandbox: &Sandbox, config: &Path, name: &str) -> (Background, u16) {
+    let mut process = Background::start(
+        sandbox
+            .host()
+            .args(["run", "nameserver", name, "--config"])
+            .arg(config),
+    );
+    let line = process.wait_for_line(
+        &format!("name server {name} listening on "),
+        Duration::from_secs(30),
+    );
+    let port = line
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    (process, port)
+}
+
+fn listed(port: u16) -> String {
+    python("list", port, "serpent", &[]).stdout
+}
+
+#[test]
+fn postgresql_storage_is_one_registry_for_two_name_servers() {
+    let postgres = Postgres::start();
+    let sandbox = Sandbox::new();
+    let config = shared_registry_config(&sandbox, &postgres);
+    let (a, a_port) = start_named_nameserver(&sandbox, &config, "a");
+    let (b, b_port) = start_named_nameserver(&sandbox, &config, "b");
+
+    // Registered through one, found through the other at once; in the
+    // database before the registration was acknowledged.
+    python(
+        "register",
+        a_port,
+        "serpent",
+        &["lab.scope", "PYRO:scope@127.0.0.1:5555"],
+    );
+    assert!(listed(b_port).contains("entry lab.scope PYRO:scope@127.0.0.1:5555"));
+    assert_eq!(
+        postgres
+            .psql("SELECT uri FROM pyrolab_ns_names WHERE name = 'lab.scope'")
+            .trim(),
+        "PYRO:scope@127.0.0.1:5555"
+    );
+    // Each answers for itself as Pyro.NameServer.
+    assert!(listed(a_port).contains(&format!(
+        "entry Pyro.NameServer PYRO:Pyro.NameServer@127.0.0.1:{a_port}"
+    )));
+    assert!(listed(b_port).contains(&format!(
+        "entry Pyro.NameServer PYRO:Pyro.NameServer@127.0.0.1:{b_port}"
+    )));
+    // Removed through the other, gone from both.
+    python(
+        "register",
+        b_port,
+        "msgpack",
+        &["lab.laser", "PYRO:laser@127.0.0.1:5556"],
+    );
+    assert!(listed(a_port).contains("entry lab.laser"));
+    let removed = python("remove", a_port, "json", &["lab.laser"]);
+    assert!(removed.stdout.contains("removed 1"), "{removed}");
+    assert!(!listed(b_port).contains("lab.laser"));
+
+    // One killed: the other still answers, and the killed one comes back
+    // with the whole registry.
+    drop(a.stop());
+    assert!(listed(b_port).contains("entry lab.scope"));
+    python(
+        "register",
+        b_port,
+        "serpent",
+        &["lab.later", "PYRO:later@127.0.0.1:5557"],
+    );
+    let (a, a_port) = start_named_nameserver(&sandbox, &config, "a");
+    let after = listed(a_port);
+    assert!(
+        after.contains("entry lab.scope") && after.contains("entry lab.later"),
+        "{after}"
+    );
+
+    // Autoclean runs once for the lab: a dead registration is removed by
+    // one of the two, and the other finds it gone.
+    let dead = pyrolab_test_support::free_port();
+    python(
+        "register",
+        b_port,
+        "serpent",
+        &["lab.dead", &format!("PYRO:dead@127.0.0.1:{dead}")],
+    );
+    let gone = pyrolab_test_support::wait_until(Duration::from_secs(20), || {
+        !listed(a_port).contains("lab.dead")
+    });
+    assert!(gone, "lab.dead was not cleaned");
+    assert!(!listed(b_port).contains("lab.dead"));
+    let logs = [a.stop(), b.stop()]
+        .map(|output| output.stderr.matches("autoclean: removed lab.dead").count());
+    assert_eq!(
+        logs.iter().sum::<usize>(),
+        1,
+        "cleaned by exactly one: {logs:?}"
+    );
 }
 
 #[test]

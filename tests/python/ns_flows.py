@@ -77,6 +77,11 @@ def register(port, name, uri):
     print("registered", name)
 
 
+def remove(port, name):
+    ns = Pyro5.api.locate_ns("127.0.0.1", port)
+    print("removed", ns.remove(name))
+
+
 def register_many(port, count):
     """Registers names one after another, printing each acknowledged one,
     until the name server goes away (the test kills it mid-stream)."""
@@ -113,7 +118,7 @@ def garbage(port):
     print("still serving, count", ns.count())
 
 
-FLOWS = {"registry": registry, "register": register, "register_many": register_many, "list": listing, "pyroname": pyroname, "garbage": garbage}
+FLOWS = {"registry": registry, "register": register, "remove": remove, "register_many": register_many, "list": listing, "pyroname": pyroname, "garbage": garbage}
 
 if __name__ == "__main__":
     flow, port, serializer = sys.argv[1], int(sys.argv[2]), sys.argv[3]

@@ -11,6 +11,8 @@ pub mod browser;
 #[cfg(target_os = "linux")]
 pub mod managed_lab;
 #[cfg(target_os = "linux")]
+pub mod postgres;
+#[cfg(target_os = "linux")]
 pub mod pty_laser;
 pub mod python_peers;
 

@@ -65,9 +65,10 @@ fn render(config: &LaunchConfig) -> String {
                 } else {
                     format!("{} s", ns.ns_autoclean)
                 },
-                match &ns.storage_file {
-                    Some(file) => format!("{}:{}", ns.storage.as_str(), file.display()),
-                    None => ns.storage.as_str().to_owned(),
+                match (&ns.storage_file, &ns.storage_url) {
+                    (_, Some(url)) => crate::nameserver::storage::redacted_url(url),
+                    (Some(file), None) => format!("{}:{}", ns.storage.as_str(), file.display()),
+                    (None, None) => ns.storage.as_str().to_owned(),
                 },
                 autolaunched(&config.autolaunch.nameservers, name),
             ]

@@ -47,6 +47,7 @@ const NAMESERVER_KEYS: &[&str] = &[
     "storage_type",
     "storage_file",
     "storage_filename",
+    "storage_url",
     "max_connections",
     "handshake_timeout",
     "idle_timeout",
@@ -408,6 +409,11 @@ impl Reader<'_> {
                     None => (text.as_str(), None),
                 };
                 match Storage::from_name(kind) {
+                    // `storage: postgresql://...`: the URL itself.
+                    Some(Storage::Postgresql) if file.is_some() => {
+                        ns.storage = Storage::Postgresql;
+                        ns.storage_url = Some(text.clone());
+                    }
                     Some(storage) if file.is_some() && storage.file_extension().is_none() => {
                         self.error(node, &key_path, storage_without_file(storage))
                     }
@@ -426,7 +432,9 @@ impl Reader<'_> {
                         );
                     }
                 }
-                file_from_storage = file.filter(|f| !f.is_empty()).map(|f| self.resolve(f));
+                if ns.storage != Storage::Postgresql {
+                    file_from_storage = file.filter(|f| !f.is_empty()).map(|f| self.resolve(f));
+                }
             }
         }
         // `storage_filename` is how PyroLab's own documentation spells it.
@@ -466,6 +474,51 @@ impl Reader<'_> {
                 ns.storage_file = file;
             }
             (None, None) => {}
+        }
+        self.storage_url(fields, path, ns);
+    }
+
+    /// `storage_url`, which `postgresql` storage needs (and only it).
+    fn storage_url(&mut self, fields: &Fields<'_>, path: &str, ns: &mut NameServerConfig) {
+        let url_path = join(path, "storage_url");
+        if let Some(node) = fields.get("storage_url") {
+            if let Some(url) = self.nonempty_string(node, &url_path) {
+                if ns.storage_url.is_some() {
+                    self.error(
+                        node,
+                        &url_path,
+                        "the database is already given in `storage` (postgresql://...); give it once",
+                    );
+                } else if ns.storage != Storage::Postgresql {
+                    self.diagnostics.warning(
+                        node.mark,
+                        &url_path,
+                        format!("ignored: {} storage keeps no database", ns.storage.as_str()),
+                    );
+                } else {
+                    ns.storage_url = Some(url);
+                }
+            }
+        }
+        if ns.storage != Storage::Postgresql {
+            return;
+        }
+        let at = fields
+            .get("storage_url")
+            .or_else(|| fields.get("storage"))
+            .or_else(|| fields.get("storage_type"));
+        let Some(node) = at else { return };
+        match &ns.storage_url {
+            None => self.error(
+                node,
+                &join(path, "storage"),
+                "postgresql storage needs its database: `storage_url: postgresql://USER@HOST:PORT/DATABASE`",
+            ),
+            Some(url) => {
+                if let Err(err) = crate::nameserver::storage::postgres_config(url) {
+                    self.error(node, &url_path, err.to_string());
+                }
+            }
         }
     }
 

@@ -209,6 +209,10 @@ pub struct NameServerConfig {
     /// The storage file for `dbm` and `sql`; default a file in the data
     /// directory named after the name server.
     pub storage_file: Option<PathBuf>,
+    /// The database of `postgresql` storage: a libpq-style URL
+    /// (`postgresql://user@host:5432/lab`) or `key=value` string.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_url: Option<String>,
     /// Client connections served at once; more are refused. Default 1024.
     pub max_connections: usize,
     /// Seconds a new connection has to complete its handshake before it
@@ -242,6 +246,7 @@ impl Default for NameServerConfig {
             ns_autoclean: 0.0,
             storage: Storage::Memory,
             storage_file: None,
+            storage_url: None,
             max_connections: 1024,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             idle_timeout: 0.0,
@@ -279,11 +284,19 @@ pub enum Storage {
     Dbm,
     /// An SQLite database.
     Sql,
+    /// A PostgreSQL database (`storage_url`), which several name servers,
+    /// on several hosts, share as one registry.
+    Postgresql,
 }
 
 impl Storage {
     /// Every kind, in the order the documentation lists them.
-    pub const ALL: [Storage; 3] = [Storage::Memory, Storage::Dbm, Storage::Sql];
+    pub const ALL: [Storage; 4] = [
+        Storage::Memory,
+        Storage::Dbm,
+        Storage::Sql,
+        Storage::Postgresql,
+    ];
 
     /// The configuration spelling.
     pub fn as_str(self) -> &'static str {
@@ -291,6 +304,7 @@ impl Storage {
             Storage::Memory => "memory",
             Storage::Dbm => "dbm",
             Storage::Sql => "sql",
+            Storage::Postgresql => "postgresql",
         }
     }
 
@@ -303,7 +317,7 @@ impl Storage {
     /// that keeps no file.
     pub fn file_extension(self) -> Option<&'static str> {
         match self {
-            Storage::Memory => None,
+            Storage::Memory | Storage::Postgresql => None,
             Storage::Dbm => Some("dbm"),
             Storage::Sql => Some("sqlite"),
         }

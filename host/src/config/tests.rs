@@ -969,3 +969,36 @@ commands:
         "{problems:#?}"
     );
 }
+
+#[test]
+fn postgresql_storage_takes_its_database_as_a_url_in_either_key() {
+    let url = "postgresql://lab@db.lab:5432/registry";
+    for ns in [
+        format!("  ns: {{storage: postgresql, storage_url: '{url}'}}\n"),
+        format!("  ns: {{storage: '{url}'}}\n"),
+    ] {
+        let config = load(&BASE.replace("  ns: {}\n", &ns)).unwrap().config;
+        let ns = config.nameservers.get("ns").unwrap();
+        assert_eq!(ns.storage, Storage::Postgresql);
+        assert_eq!(ns.storage_url.as_deref(), Some(url));
+        assert_eq!(ns.storage_file, None);
+        let again = load(&emit::to_yaml(&config)).unwrap().config;
+        assert_eq!(again, config);
+    }
+    let missing = errors(&BASE.replace("  ns: {}\n", "  ns: {storage: postgresql}\n"));
+    assert!(
+        missing[0].contains("ns.storage: postgresql storage needs its database"),
+        "{missing:?}"
+    );
+    let bad = errors(&BASE.replace(
+        "  ns: {}\n",
+        "  ns: {storage: postgresql, storage_url: 'postgresql://lab:secret@db:port/x'}\n",
+    ));
+    assert!(bad[0].contains("ns.storage_url: invalid PostgreSQL URL"), "{bad:?}");
+    assert!(!bad[0].contains("secret"), "{bad:?}");
+    let ignored = warnings(&BASE.replace("  ns: {}\n", &format!("  ns: {{storage_url: '{url}'}}\n")));
+    assert!(
+        ignored.iter().any(|w| w.contains("ignored: memory storage keeps no database")),
+        "{ignored:?}"
+    );
+}

@@ -225,11 +225,18 @@ fn is_our_child(child: &ChildRecord, data_dir: &DataDir) -> bool {
     let Ok(cmdline) = fs::read(format!("/proc/{}/cmdline", child.pid)) else {
         return false;
     };
-    let arguments: Vec<&[u8]> = cmdline.strip_suffix(&[0]).unwrap_or(&cmdline).split(|b| *b == 0).collect();
+    let arguments: Vec<&[u8]> = cmdline
+        .strip_suffix(&[0])
+        .unwrap_or(&cmdline)
+        .split(|b| *b == 0)
+        .collect();
     if let Some(command_line) = &child.command_line {
         return !cmdline.is_empty()
             && arguments.len() == command_line.len()
-            && arguments.iter().zip(command_line).all(|(a, b)| *a == b.as_bytes());
+            && arguments
+                .iter()
+                .zip(command_line)
+                .all(|(a, b)| *a == b.as_bytes());
     }
     let root = data_dir.root().as_os_str().as_encoded_bytes();
     arguments.contains(&b"--supervised".as_slice()) && arguments.contains(&root)

@@ -37,7 +37,13 @@ impl AutoCleaner {
             .spawn(move || {
                 let mut misses: HashMap<String, u32> = HashMap::new();
                 while signal.wait(period) {
-                    sweep(&nameserver, &mut misses);
+                    // A lab whose name servers share a registry cleans it
+                    // once, from the name server holding the lease.
+                    if nameserver.leads_autoclean() {
+                        sweep(&nameserver, &mut misses);
+                    } else {
+                        misses.clear();
+                    }
                 }
             })?;
         Ok(AutoCleaner {

@@ -9,6 +9,8 @@
 //! - `launch.rs`: starting a name server of the launch configuration.
 //! - `storage.rs`: memory, `dbm` (an embedded key-value file) and `sql`
 //!   (SQLite) stores.
+//! - `postgresql.rs`: the `postgresql` store, one registry several name
+//!   servers share.
 //! - `broadcast.rs`: the UDP responder answering `GET_NSURI`.
 //! - `autoclean.rs`: dropping registrations whose daemon is gone.
 //! - `tags.rs`: the metadata tags registrations carry, ours and PyroLab's.
@@ -16,6 +18,7 @@
 mod autoclean;
 mod broadcast;
 pub mod launch;
+mod postgresql;
 pub mod storage;
 pub mod tags;
 
@@ -64,6 +67,13 @@ pub struct NameServer {
 struct State {
     entries: BTreeMap<String, Entry>,
     store: Box<dyn Store>,
+    /// Its own registration (`Pyro.NameServer`), when the store is shared:
+    /// each name server of a shared registry answers with its own URI,
+    /// and keeps it out of the others'.
+    own: Option<Entry>,
+    /// Why a shared store could not be read, while it cannot (said once,
+    /// not at every call).
+    unreadable: Option<String>,
 }
 
 type Reply = Result<Value, Value>;
@@ -74,7 +84,12 @@ impl NameServer {
     pub fn open(mut store: Box<dyn Store>) -> Result<NameServer, storage::StoreError> {
         let entries = store.load()?.into_iter().collect();
         Ok(NameServer {
-            state: Mutex::new(State { entries, store }),
+            state: Mutex::new(State {
+                entries,
+                store,
+                own: None,
+                unreadable: None,
+            }),
             rights: NameServerRights::default(),
         })
     }
@@ -111,7 +126,19 @@ impl NameServer {
             uri: uri.to_owned(),
             metadata: BTreeSet::from([tags::PYRO5_NAMESERVER.to_owned()]),
         };
-        self.state().put(NAMESERVER_OBJECT, entry)
+        let mut state = self.state();
+        if state.store.shared() {
+            state.own = Some(entry.clone());
+            state.entries.insert(NAMESERVER_OBJECT.to_owned(), entry);
+            return Ok(());
+        }
+        state.put(NAMESERVER_OBJECT, entry)
+    }
+
+    /// Whether this name server is the one to run autoclean now (with a
+    /// shared store, one name server of the lab does).
+    pub fn leads_autoclean(&self) -> bool {
+        self.state.lock_unpoisoned().store.leads_autoclean()
     }
 
     /// How many names are registered.
@@ -139,8 +166,12 @@ impl NameServer {
         false
     }
 
+    /// The registry, brought up to date with what other name servers
+    /// changed when the store is shared.
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock_unpoisoned()
+        let mut state = self.state.lock_unpoisoned();
+        state.refresh();
+        state
     }
 
     fn lookup(&self, call: CallArgs) -> Reply {
@@ -338,6 +369,45 @@ impl NameServer {
 }
 
 impl State {
+    /// Applies what other name servers changed in a shared store. A store
+    /// that cannot be read leaves the copy as it was: lookups are answered
+    /// from the last known registry (names rarely change), and changes fail
+    /// with the store's error.
+    fn refresh(&mut self) {
+        let changes = match self.store.changes() {
+            Ok(Some(changes)) => changes,
+            Ok(None) => return,
+            Err(err) => {
+                let err = err.to_string();
+                if self.unreadable.as_ref() != Some(&err) {
+                    tracing::warn!(
+                        "name server storage unreadable, answering from the last copy: {err}"
+                    );
+                    self.unreadable = Some(err);
+                }
+                return;
+            }
+        };
+        if self.unreadable.take().is_some() {
+            tracing::info!("name server storage readable again");
+        }
+        match changes {
+            storage::Changes::Since(changes) => {
+                for (name, entry) in changes {
+                    match entry {
+                        Some(entry) => self.entries.insert(name, entry),
+                        None => self.entries.remove(&name),
+                    };
+                }
+            }
+            storage::Changes::Whole(entries) => self.entries = entries.into_iter().collect(),
+        }
+        if let Some(own) = &self.own {
+            self.entries
+                .insert(NAMESERVER_OBJECT.to_owned(), own.clone());
+        }
+    }
+
     fn put(&mut self, name: &str, entry: Entry) -> Result<(), storage::StoreError> {
         self.store.put(name, &entry)?;
         self.entries.insert(name.to_owned(), entry);

@@ -1,5 +1,6 @@
 //! Where a name server keeps its registrations: in memory, in an embedded
-//! key-value file (`dbm`), or in SQLite (`sql`).
+//! key-value file (`dbm`), in SQLite (`sql`), or in a PostgreSQL database
+//! several name servers share (`postgresql`, in `postgresql.rs`).
 //!
 //! The name server holds every entry in memory and writes each change
 //! through to the store before it answers, so lookups never touch the disk
@@ -30,6 +31,10 @@ pub struct Entry {
 pub struct StoreError(String);
 
 impl StoreError {
+    pub(super) fn new(message: String) -> StoreError {
+        StoreError(message)
+    }
+
     fn from(context: &str, err: impl std::fmt::Display) -> StoreError {
         StoreError(format!("{context}: {err}"))
     }
@@ -43,7 +48,34 @@ pub trait Store: Send {
     fn put(&mut self, name: &str, entry: &Entry) -> Result<(), StoreError>;
     /// Removes registrations (names that are not there are ignored).
     fn delete(&mut self, names: &[String]) -> Result<(), StoreError>;
+    /// For a store other name servers write too: what changed since the
+    /// last call (or since [`Store::load`]). `None` for a store this name
+    /// server alone writes, whose copy in memory is always current.
+    fn changes(&mut self) -> Result<Option<Changes>, StoreError> {
+        Ok(None)
+    }
+    /// Whether other name servers share this store.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Whether this name server is the one to run autoclean now: always
+    /// for a store of its own; for a shared one, the one name server of the
+    /// lab holding its lease.
+    fn leads_autoclean(&mut self) -> bool {
+        true
+    }
 }
+
+/// What changed in a shared store.
+pub enum Changes {
+    /// Names registered (with their entry) or removed (`None`), oldest
+    /// first.
+    Since(Vec<(String, Option<Entry>)>),
+    /// The whole registry, read again (after a lost connection).
+    Whole(Vec<(String, Entry)>),
+}
+
+pub use super::postgresql::{postgres_config, redacted as redacted_url};
 
 /// Opens the store name server `name`'s configuration asks for: nothing
 /// for `memory`; for `dbm` and `sql`, its `storage_file`, else a file in
@@ -53,8 +85,22 @@ pub fn open(
     config: &NameServerConfig,
     data_dir: Option<&DataDir>,
 ) -> Result<Box<dyn Store>, StoreError> {
-    if config.storage == Storage::Memory {
-        return Ok(Box::new(MemoryStore));
+    match config.storage {
+        Storage::Memory => return Ok(Box::new(MemoryStore)),
+        Storage::Postgresql => {
+            let url = config.storage_url.as_deref().ok_or_else(|| {
+                StoreError(format!(
+                    "name server {name}: postgresql storage needs storage_url"
+                ))
+            })?;
+            let store = super::postgresql::PostgresStore::open(url)?;
+            tracing::info!(
+                "name server {name}: registrations kept in {} (shared)",
+                store.shown()
+            );
+            return Ok(Box::new(store));
+        }
+        Storage::Dbm | Storage::Sql => {}
     }
     let path = match (&config.storage_file, data_dir) {
         (Some(file), _) => file.clone(),
@@ -75,7 +121,7 @@ pub fn open(
     let store: Box<dyn Store> = match config.storage {
         Storage::Sql => Box::new(SqlStore::open(&path)?),
         Storage::Dbm => Box::new(DbmStore::open(&path)?),
-        Storage::Memory => unreachable!("handled above"),
+        Storage::Memory | Storage::Postgresql => unreachable!("handled above"),
     };
     // The registrations are the lab's, not every local user's (SQLite
     // gives its journal files the database's permissions).
