@@ -118,12 +118,17 @@ impl Postgres {
 
     /// A connection URL for the `postgres` database.
     pub fn url(&self) -> String {
+        self.url_for("postgres")
+    }
+
+    /// A connection URL for `database`.
+    pub fn url_for(&self, database: &str) -> String {
         let host = if self.host.contains(':') {
             format!("[{}]", self.host)
         } else {
             self.host.clone()
         };
-        format!("postgresql://postgres@{host}:{}/postgres", self.port)
+        format!("postgresql://postgres@{host}:{}/{database}", self.port)
     }
 
     /// Runs `psql -c SQL` and returns its output (unaligned, no headers).
