@@ -11,10 +11,13 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use pyrolab_host::client::Proxy;
 use pyrolab_host::daemon::registrar::CHECK_PERIOD;
+use pyrolab_test_support::managed_lab::Lab;
 use pyrolab_test_support::postgres::Postgres;
 use pyrolab_test_support::{
-    Background, Output, Sandbox, lab_config, python_with_pyro5, repo_root, run, start_lab_daemon,
+    Background, Output, Sandbox, free_port, lab_config, python_with_pyro5, repo_root, run,
+    run_host, start_lab_daemon,
 };
 
 const SERIALIZERS: &[&str] = &["serpent", "marshal", "json", "msgpack"];
@@ -1005,4 +1008,98 @@ fn an_sql_file_passes_between_stock_pyro5_and_our_name_server_both_ways() {
         )
         .unwrap();
     assert_eq!(indexes, 1, "our index survives Pyro5's writes");
+}
+
+/// A lab of two name servers sharing one registry in `postgres`, and a
+/// daemon registering its one service with both.
+fn lab_with_two_nameservers(postgres: &Postgres) -> (Lab, u16, u16) {
+    let sandbox = Sandbox::new();
+    sandbox.install_plugin("sample");
+    let (a, b) = (free_port(), free_port());
+    let url = postgres.url();
+    let text = format!(
+        "version: '1.0'
+plugin_dirs: [{plugins}]
+nameservers:
+  a: {{host: 127.0.0.1, ns_port: {a}, storage: postgresql, storage_url: '{url}'}}
+  b: {{host: 127.0.0.1, ns_port: {b}, storage: postgresql, storage_url: '{url}'}}
+daemons:
+  instruments: {{host: 127.0.0.1, nameservers: [a, b]}}
+services:
+  sample:
+    module: sample
+    classname: SampleService
+    daemon: instruments
+    nameservers: [a, b]
+autolaunch:
+  nameservers: [a, b]
+  daemons: [instruments]
+",
+        plugins = sandbox.plugin_dir().display()
+    );
+    let config = sandbox.path().join("lab.yaml");
+    fs::write(&config, text).expect("write lab.yaml");
+    (
+        Lab {
+            sandbox,
+            ns_port: a,
+            config,
+        },
+        a,
+        b,
+    )
+}
+
+#[test]
+fn clients_fail_over_to_the_other_name_server_and_the_daemon_registers_again() {
+    let postgres = Postgres::start();
+    let (lab, a, b) = lab_with_two_nameservers(&postgres);
+    lab.up().success();
+    let listing = run_host(lab.host().arg("nslist")).success();
+    assert!(listing.stdout.contains("sample"), "{listing}");
+    assert!(listing.stderr.is_empty(), "the first answered: {listing}");
+
+    // Name server a down: every client finds the service through b.
+    run_host(lab.host().args(["stop", "nameserver", "a"])).success();
+    let called = run_host(lab.host().args(["call", "sample", "echo", "hi"])).success();
+    assert_eq!(called.stdout.trim(), r#""SERVER RECEIVED: hi""#, "{called}");
+    let listing = run_host(lab.host().arg("nslist")).success();
+    assert!(listing.stdout.contains("sample"), "{listing}");
+    assert!(
+        listing.stderr.contains(&format!(
+            "name server 127.0.0.1:{a} did not answer; listing 127.0.0.1:{b}"
+        )),
+        "{listing}"
+    );
+    let both = format!("PYRONAME:sample@127.0.0.1:{a},127.0.0.1:{b}");
+    let proxy = Proxy::connect(&both).expect("resolved through b");
+    let echoed: String = proxy.call("echo", ("rust",)).unwrap();
+    assert_eq!(echoed, "SERVER RECEIVED: rust");
+    let by_name = python(
+        "register",
+        b,
+        "serpent",
+        &["lab.extra", "PYRO:extra@127.0.0.1:5555"],
+    );
+    assert!(by_name.stdout.contains("registered lab.extra"), "{by_name}");
+
+    // Back: it has the whole registry (the database kept it) and the
+    // daemon's registrations with it are current again.
+    run_host(lab.host().args(["start", "nameserver", "a"])).success();
+    let listing = run_host(lab.host().args(["nslist", "--nameserver", "a"])).success();
+    assert!(
+        listing.stdout.contains("sample") && listing.stdout.contains("lab.extra"),
+        "{listing}"
+    );
+    let status = lab.ps();
+    let sample = status["services"]
+        .as_array()
+        .and_then(|all| all.iter().find(|s| s["name"] == "sample"))
+        .cloned()
+        .expect("sample in ps");
+    assert_eq!(
+        sample["registered_with"],
+        serde_json::json!(["a", "b"]),
+        "{sample:#}"
+    );
 }

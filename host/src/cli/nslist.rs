@@ -10,7 +10,6 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 
 use super::Context;
-use crate::client::NameServerProxy;
 use crate::client::nameserver;
 use crate::config::LaunchConfig;
 use crate::nameserver::tags;
@@ -19,9 +18,10 @@ use crate::net;
 /// List a name server's registrations: NAME, URI and DESCRIPTION.
 ///
 /// Without --host and --port, asks the configured name server (from
-/// --config or the stored configuration; with several, choose one with
-/// --nameserver), else PYRO_NS_HOST:PYRO_NS_PORT, by default
-/// localhost:9090, as Pyro5 does.
+/// --config or the stored configuration; with several, the first that
+/// answers, in the configuration's order, or the one --nameserver
+/// names), else PYRO_NS_HOST:PYRO_NS_PORT, by default localhost:9090, as
+/// Pyro5 does.
 #[derive(Debug, Args)]
 pub struct NslistCommand {
     /// The name server's host.
@@ -57,26 +57,47 @@ pub struct NslistCommand {
 pub fn run(command: NslistCommand, context: &Context) -> anyhow::Result<ExitCode> {
     let timeout = Duration::try_from_secs_f64(command.timeout)
         .map_err(|_| anyhow::anyhow!("--timeout must be a positive number of seconds"))?;
-    let (host, port) = match (&command.host, command.port) {
-        (Some(host), Some(port)) => (host.clone(), port),
+    let nameservers: Vec<(String, u16)> = match (&command.host, command.port) {
+        (Some(host), Some(port)) => vec![(host.clone(), port)],
         _ => {
-            let configured = configured_nameserver(
+            let configured = configured_nameservers(
                 context,
                 command.config.as_deref(),
                 command.nameserver.as_deref(),
             )?;
-            let (default_host, default_port) = match configured {
-                Some(configured) => configured,
-                None => nameserver::default_location()?,
+            let configured = if configured.is_empty() {
+                vec![nameserver::default_location()?]
+            } else {
+                configured
             };
-            (
-                command.host.clone().unwrap_or(default_host),
-                command.port.unwrap_or(default_port),
-            )
+            configured
+                .into_iter()
+                .map(|(host, port)| {
+                    (
+                        command.host.clone().unwrap_or(host),
+                        command.port.unwrap_or(port),
+                    )
+                })
+                .collect()
         }
     };
-    let ns = NameServerProxy::connect(&host, port, Some(timeout), None)
-        .with_context(|| format!("cannot reach the name server at {host}:{port}"))?;
+    let shown = |(host, port): &(String, u16)| net::join_host_port(host, *port);
+    let (ns, answered) =
+        nameserver::connect_to_any(&nameservers, Some(timeout)).with_context(|| {
+            let all: Vec<String> = nameservers.iter().map(shown).collect();
+            format!("cannot reach the name server at {}", all.join(" or "))
+        })?;
+    if answered > 0 {
+        eprintln!(
+            "warning: name server {} did not answer; listing {}",
+            nameservers[..answered]
+                .iter()
+                .map(shown)
+                .collect::<Vec<_>>()
+                .join(", "),
+            shown(&nameservers[answered])
+        );
+    }
     let entries = ns.list_with_metadata(command.prefix.as_deref())?;
     if command.json {
         let rows: Vec<serde_json::Value> = entries
@@ -110,35 +131,32 @@ fn description(metadata: &BTreeSet<String>) -> String {
     tags::describe(metadata).description
 }
 
-/// The host and port of the configured name server `wanted`, or of the
-/// only one; `None` when there is no configuration or it names none.
-pub(super) fn configured_nameserver(
+/// The host and port of the configured name server `wanted`, or of every
+/// one in the configuration's order (they are tried in turn); none when
+/// there is no configuration or it names none.
+pub(super) fn configured_nameservers(
     context: &Context,
     file: Option<&std::path::Path>,
     wanted: Option<&str>,
-) -> anyhow::Result<Option<(String, u16)>> {
+) -> anyhow::Result<Vec<(String, u16)>> {
     let config = match (file, wanted) {
         (None, None) => match super::run::launch_config(context, None) {
             Ok(config) => config,
             // No stored configuration: Pyro5's defaults apply.
-            Err(_) => return Ok(None),
+            Err(_) => return Ok(Vec::new()),
         },
         _ => super::run::launch_config(context, file)?,
     };
-    let names: Vec<&str> = config.nameservers.names().collect();
-    let name = match (wanted, names.as_slice()) {
-        (Some(wanted), _) => wanted,
-        (None, []) => return Ok(None),
-        (None, [only]) => only,
-        (None, several) => bail!(
-            "the configuration has name servers {}: choose one with --nameserver, or give --host and --port",
-            several.join(", ")
-        ),
-    };
-    Ok(Some(address_of(&config, name)?))
+    match wanted {
+        Some(wanted) => Ok(vec![address_of(&config, wanted)?]),
+        None => config
+            .nameservers
+            .names()
+            .map(|name| address_of(&config, name))
+            .collect(),
+    }
 }
 
-/// Where the configured name server `name` listens.
 pub(super) fn address_of(config: &LaunchConfig, name: &str) -> anyhow::Result<(String, u16)> {
     let Some(ns) = config.nameservers.get(name) else {
         let known: Vec<&str> = config.nameservers.names().collect();

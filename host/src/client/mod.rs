@@ -860,13 +860,18 @@ fn reply_serializer(reply: &Message) -> Result<&'static dyn Serializer, ClientEr
 }
 
 /// A `PYRO:` URI as it is, or a `PYRONAME:name[@host[:port]]` one looked
-/// up in its name server (default `localhost:9090`).
+/// up in its name server (default `localhost:9090`). Several name servers,
+/// `PYRONAME:name@host1:port1,host2:port2`, are tried in order until one
+/// knows the name (see [`nameserver::lookup_in_any`]).
 pub fn resolve(text: &str) -> Result<PyroUri, ClientError> {
     match text.split_once(':') {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("PYRONAME") => {
             let (name, location) = rest.split_once('@').unwrap_or((rest, ""));
-            let (host, port) = nameserver::split_location(location)?;
-            nameserver::locate_ns(&host, port)?.lookup(name)
+            let nameservers = nameserver::split_locations(location)?;
+            // With several, one that is cut off must not hold the rest up
+            // for as long as the kernel tries to connect.
+            let timeout = (nameservers.len() > 1).then_some(nameserver::FAILOVER_TIMEOUT);
+            nameserver::lookup_in_any(&nameservers, name, timeout)
         }
         _ => Ok(text.parse()?),
     }

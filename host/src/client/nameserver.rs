@@ -274,6 +274,71 @@ fn unexpected(method: &str, value: &Value) -> ClientError {
     ))
 }
 
+/// How long each of several name servers gets to answer before the next is
+/// tried.
+pub const FAILOVER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Looks `name` up in the first of `nameservers` that knows it, in order:
+/// one that cannot be reached, or does not know the name (name servers
+/// that do not share a registry may differ), gives way to the next. The
+/// error names every name server tried and what each said.
+pub fn lookup_in_any(
+    nameservers: &[(String, u16)],
+    name: &str,
+    timeout: Option<Duration>,
+) -> Result<PyroUri, ClientError> {
+    let mut failures = Vec::new();
+    for (host, port) in nameservers {
+        let found =
+            NameServerProxy::connect(host, *port, timeout, None).and_then(|ns| ns.lookup(name));
+        match found {
+            Ok(uri) => return Ok(uri),
+            Err(err) if nameservers.len() == 1 => return Err(err),
+            Err(err) => failures.push(format!(
+                "{}: {err}",
+                crate::net::join_host_port(host, *port)
+            )),
+        }
+    }
+    Err(ClientError::Protocol(format!(
+        "cannot look up {name:?} in any of the name servers: {}",
+        failures.join("; ")
+    )))
+}
+
+/// Connects to the first of `nameservers` that answers, in order; with
+/// its index.
+pub fn connect_to_any(
+    nameservers: &[(String, u16)],
+    timeout: Option<Duration>,
+) -> Result<(NameServerProxy, usize), ClientError> {
+    let mut failures = Vec::new();
+    for (index, (host, port)) in nameservers.iter().enumerate() {
+        match NameServerProxy::connect(host, *port, timeout, None) {
+            Ok(ns) => return Ok((ns, index)),
+            Err(err) if nameservers.len() == 1 => return Err(err),
+            Err(err) => failures.push(format!(
+                "{}: {err}",
+                crate::net::join_host_port(host, *port)
+            )),
+        }
+    }
+    Err(ClientError::Protocol(format!(
+        "no name server answers: {}",
+        failures.join("; ")
+    )))
+}
+
+/// The name servers of a `PYRONAME:name@LOCATION` URI: one `host:port`,
+/// or several separated by commas (a pyrolab-host extension: they are
+/// tried in order), with Pyro5's defaults for what is left out.
+pub(super) fn split_locations(location: &str) -> Result<Vec<(String, u16)>, ClientError> {
+    location
+        .split(',')
+        .map(|one| split_location(one.trim()))
+        .collect()
+}
+
 /// The `host:port` of a `PYRONAME:name@host:port` URI, with Pyro5's
 /// defaults ([`default_location`]) for what is left out.
 pub(super) fn split_location(location: &str) -> Result<(String, u16), ClientError> {
@@ -315,6 +380,10 @@ mod tests {
         assert_eq!(split("127.0.0.1:9100"), ("127.0.0.1".to_owned(), 9100));
         assert_eq!(split("[::1]:9100"), ("::1".to_owned(), 9100));
         assert!(split_location("host:port").is_err());
+        assert_eq!(
+            split_locations("10.0.0.1:9100, 10.0.0.2:9101").unwrap(),
+            [("10.0.0.1".to_owned(), 9100), ("10.0.0.2".to_owned(), 9101)]
+        );
     }
 
     #[test]
