@@ -1040,3 +1040,254 @@ fn timeouts_out_of_range_are_refused() {
         assert!(down.stderr.contains("--timeout"), "{down}");
     }
 }
+
+/// Two hosts of one lab on this machine, each a manager with its own data
+/// directory and a `manager:` section: `hosta` runs the name server and
+/// daemon `instruments`; `hostb` registers its daemon `bench` with
+/// hosta's name server. `tls` adds the lab's TLS (one CA, copied to
+/// both) and lets only `admin` act.
+struct TwoHosts {
+    a: Lab,
+    b: Lab,
+}
+
+impl TwoHosts {
+    fn start(tls: bool) -> TwoHosts {
+        let ns_port = pyrolab_test_support::free_port();
+        let (a, b) = (Sandbox::new(), Sandbox::new());
+        for sandbox in [&a, &b] {
+            sandbox.install_plugin("sample");
+        }
+        let lab_tls = if tls {
+            for args in [
+                &["init", "--name", "lab"][..],
+                &["issue", "production", "--host", "127.0.0.1"],
+                &["issue", "instruments", "--host", "127.0.0.1"],
+                &["issue", "bench", "--host", "127.0.0.1"],
+                &["issue", "manager", "--host", "127.0.0.1"],
+                &["issue", "admin", "--client"],
+                &["issue", "alice", "--client"],
+            ] {
+                run_host(a.host().arg("tls").args(args)).success();
+            }
+            pyrolab_test_support::copy_tree(&a.data_dir().join("tls"), &b.data_dir().join("tls"));
+            "tls: {require_client_cert: true}\n"
+        } else {
+            ""
+        };
+        let config = |sandbox: &Sandbox,
+                      host: &str,
+                      daemon: &str,
+                      service: &str,
+                      autolaunch: &str| {
+            let text = format!(
+                "version: '1.0'
+plugin_dirs: [{plugins}]
+{lab_tls}nameservers:
+  production: {{host: 127.0.0.1, ns_port: {ns_port}}}
+daemons:
+  {daemon}: {{host: 127.0.0.1, nameservers: [production]}}
+services:
+  {service}: {{module: sample, classname: SampleService, daemon: {daemon}, nameservers: [production]}}
+manager: {{name: {host}, host: 127.0.0.1, access: {{act: [admin]}}}}
+autolaunch: {autolaunch}
+",
+                plugins = sandbox.plugin_dir().display(),
+            );
+            let path = sandbox.path().join("lab.yaml");
+            fs::write(&path, text).expect("write lab.yaml");
+            path
+        };
+        let a_config = config(
+            &a,
+            "hosta",
+            "instruments",
+            "sample_a",
+            "{nameservers: [production], daemons: [instruments]}",
+        );
+        let b_config = config(&b, "hostb", "bench", "sample_b", "{daemons: [bench]}");
+        let hosts = TwoHosts {
+            a: Lab {
+                sandbox: a,
+                ns_port,
+                config: a_config,
+            },
+            b: Lab {
+                sandbox: b,
+                ns_port,
+                config: b_config,
+            },
+        };
+        let admin = hosts.credentials("admin");
+        run_host(
+            hosts
+                .with(&admin, hosts.a.host())
+                .arg("up")
+                .arg("--config")
+                .arg(&hosts.a.config),
+        )
+        .success();
+        run_host(
+            hosts
+                .with(&admin, hosts.b.host())
+                .arg("up")
+                .arg("--config")
+                .arg(&hosts.b.config),
+        )
+        .success();
+        // Both managers found by name.
+        let found = wait_until(Duration::from_secs(30), || {
+            hosts.lab_status(&admin)["hosts"]
+                .as_array()
+                .is_some_and(|h| h.len() == 2)
+        });
+        assert!(found, "{:#}", hosts.lab_status(&admin));
+        hosts
+    }
+
+    /// `PYRO_SSL_*` for `identity`, when the lab has TLS.
+    fn credentials(&self, identity: &str) -> Vec<(String, String)> {
+        let tls = self.a.sandbox.data_dir().join("tls");
+        if !tls.join("ca.crt").is_file() {
+            return Vec::new();
+        }
+        vec![
+            ("PYRO_SSL".into(), "1".into()),
+            (
+                "PYRO_SSL_CACERTS".into(),
+                tls.join("ca.crt").display().to_string(),
+            ),
+            (
+                "PYRO_SSL_CLIENTCERT".into(),
+                tls.join(format!("{identity}.crt")).display().to_string(),
+            ),
+            (
+                "PYRO_SSL_CLIENTKEY".into(),
+                tls.join(format!("{identity}.key")).display().to_string(),
+            ),
+        ]
+    }
+
+    fn with(&self, credentials: &[(String, String)], mut command: Command) -> Command {
+        for (key, value) in credentials {
+            command.env(key, value);
+        }
+        command
+    }
+
+    /// `ps --lab --json` from host a.
+    fn lab_status(&self, credentials: &[(String, String)]) -> serde_json::Value {
+        run_host(
+            self.with(credentials, self.a.host())
+                .args(["ps", "--lab", "--json"]),
+        )
+        .success()
+        .json()
+    }
+}
+
+fn host<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    status["hosts"]
+        .as_array()
+        .and_then(|hosts| hosts.iter().find(|h| h["host"] == name))
+        .unwrap_or_else(|| panic!("no host {name} in {status:#}"))
+}
+
+fn component<'a>(host: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    host["status"]["components"]
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["name"] == name))
+        .unwrap_or_else(|| panic!("no component {name} in {host:#}"))
+}
+
+#[test]
+fn one_host_sees_and_restarts_another_hosts_components_and_marks_a_dead_manager_unreachable() {
+    let hosts = TwoHosts::start(false);
+    let status = hosts.lab_status(&[]);
+    let (a, b) = (host(&status, "hosta"), host(&status, "hostb"));
+    assert_eq!(a["reachable"], true);
+    assert_eq!(component(a, "instruments")["status"], "running");
+    assert_eq!(component(b, "bench")["status"], "running", "{b:#}");
+    let table = run_host(hosts.a.host().args(["ps", "--lab"])).success();
+    assert!(table.stdout.contains("hostb/bench"), "{table}");
+
+    // Restarted from host a by hostb's manager (on this machine: a
+    // loopback caller may act without TLS).
+    let before = component(b, "bench")["pid"].clone();
+    let restarted = run_host(hosts.a.host().args(["restart", "daemon", "hostb/bench"])).success();
+    assert!(
+        restarted
+            .stdout
+            .starts_with("daemon hostb/bench: running (pid "),
+        "{restarted}"
+    );
+    let b = hosts.lab_status(&[]);
+    let after = &component(host(&b, "hostb"), "bench")["pid"];
+    assert_ne!(*after, before, "a new process");
+    let logs = run_host(hosts.a.host().args(["logs", "hostb/bench", "-n", "50"])).success();
+    assert!(
+        logs.stdout.contains("[manager] stopping (SIGTERM"),
+        "{logs}"
+    );
+    assert!(logs.stdout.contains("[manager] ready at"), "{logs}");
+    let unknown = run_host(hosts.a.host().args(["logs", "hostc/bench"])).failure(1);
+    assert!(
+        unknown.stderr.contains("no host \"hostc\" in the lab"),
+        "{unknown}"
+    );
+
+    // Host b's manager killed: host a and its services go on; b is shown
+    // unreachable.
+    let manager_b = hosts.b.manager_pid();
+    kill_9(manager_b);
+    assert!(wait_until(Duration::from_secs(10), || !process_running(
+        manager_b
+    )));
+    let status = hosts.lab_status(&[]);
+    let b = host(&status, "hostb");
+    assert_eq!(b["reachable"], false, "{b:#}");
+    assert!(b["error"].as_str().is_some_and(|e| !e.is_empty()), "{b:#}");
+    assert_eq!(
+        component(host(&status, "hosta"), "instruments")["status"],
+        "running"
+    );
+    let called = run_host(hosts.a.host().args(["call", "sample_a", "echo", "still"])).success();
+    assert!(called.stdout.contains("SERVER RECEIVED: still"), "{called}");
+}
+
+#[test]
+fn with_tls_only_an_identity_with_the_act_right_restarts_another_hosts_component() {
+    let hosts = TwoHosts::start(true);
+    let alice = hosts.credentials("alice");
+    let admin = hosts.credentials("admin");
+    // Reading is anyone's (with a lab certificate).
+    let status = hosts.lab_status(&alice);
+    assert_eq!(
+        component(host(&status, "hostb"), "bench")["status"],
+        "running"
+    );
+    let refused =
+        run_host(
+            hosts
+                .with(&alice, hosts.a.host())
+                .args(["restart", "daemon", "hostb/bench"]),
+        )
+        .failure(1);
+    assert!(
+        refused.stderr.contains("access denied: \"alice\" may not restart a component on host hostb (it lacks the `act` right)"),
+        "{refused}"
+    );
+    let restarted =
+        run_host(
+            hosts
+                .with(&admin, hosts.a.host())
+                .args(["restart", "daemon", "hostb/bench"]),
+        )
+        .success();
+    assert!(
+        restarted.stdout.starts_with("daemon hostb/bench: running"),
+        "{restarted}"
+    );
+    let log = fs::read_to_string(hosts.b.sandbox.data_dir().join("logs/manager.log")).unwrap();
+    assert!(log.contains("refused: access denied: \"alice\""), "{log}");
+}

@@ -97,6 +97,26 @@ impl Default for MonitorRights {
 }
 
 /// Who makes a call: its certificate's identity and its address.
+/// Who may use a host's management object (`manager:`): `read` its
+/// status, configuration and logs; `act` (start, stop, restart its
+/// components). Without TLS, only callers on the manager's own machine
+/// (loopback) may act, whatever `act` says: a plain connection carries no
+/// identity to check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ManagerRights {
+    pub read: Rule,
+    pub act: Rule,
+}
+
+impl Default for ManagerRights {
+    fn default() -> Self {
+        ManagerRights {
+            read: Rule::anyone(),
+            act: Rule::no_one(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Caller {
     /// The certificate's subject name; `None` without one.
@@ -117,6 +137,17 @@ impl Caller {
     /// Whether the caller has `rule`'s right.
     pub fn has(&self, rule: &Rule) -> bool {
         rule.allows(self.identity.as_deref())
+    }
+
+    /// Whether the caller connected from this machine (a loopback
+    /// address, or a Unix socket).
+    pub fn is_local(&self) -> bool {
+        match &self.address {
+            None => true,
+            Some(address) => address
+                .parse::<std::net::SocketAddr>()
+                .is_ok_and(|address| address.ip().is_loopback()),
+        }
     }
 
     /// Checks `rule` for `action` (`call sample.echo`, made only on a

@@ -13,7 +13,9 @@ use crate::lab::status::Kind;
 
 #[derive(Debug, Args)]
 pub struct LogsCommand {
-    /// The component (a name server's or daemon's name), or `manager`.
+    /// The component (a name server's, daemon's or command's name), or
+    /// `manager`; `HOST/NAME` for one of another host of the lab (its
+    /// last lines, through that host's manager).
     name: String,
 
     /// Which kind NAME is, when a name server and a daemon share it.
@@ -35,6 +37,12 @@ pub struct LogsCommand {
 }
 
 pub fn run(command: LogsCommand, context: &Context) -> anyhow::Result<ExitCode> {
+    if let Some((host, name)) = super::lab::remote(&command.name) {
+        if command.follow || command.since.is_some() {
+            bail!("-f and --since work on this host's logs only; for {host}/{name}, give -n N");
+        }
+        return super::lab::logs(context, host, name, command.lines, command.kind);
+    }
     let Some(data_dir) = &context.data_dir else {
         bail!("no data directory: give --data-dir DIR or set PYROLAB_HOME");
     };

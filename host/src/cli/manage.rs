@@ -81,7 +81,8 @@ pub struct ComponentArgs {
     /// `nameserver`, `daemon` or `command`.
     #[arg(value_enum)]
     kind: Kind,
-    /// Its name in the configuration.
+    /// Its name in the configuration; `HOST/NAME` for a component of
+    /// another host of the lab (done by that host's manager).
     name: String,
 }
 
@@ -365,6 +366,9 @@ pub fn ps(context: &Context, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 pub fn start(component: ComponentArgs, context: &Context) -> anyhow::Result<ExitCode> {
+    if let Some((host, name)) = super::lab::remote(&component.name) {
+        return super::lab::act(context, "start", component.kind, host, name, 0.0);
+    }
     let request = Request::Start {
         kind: component.kind,
         name: component.name.clone(),
@@ -377,6 +381,9 @@ pub fn stop(
     options: StopOptions,
     context: &Context,
 ) -> anyhow::Result<ExitCode> {
+    if let Some((host, name)) = super::lab::remote(&component.name) {
+        return super::lab::act(context, "stop", component.kind, host, name, options.timeout);
+    }
     let request = Request::Stop {
         kind: component.kind,
         name: component.name.clone(),
@@ -390,6 +397,16 @@ pub fn restart(
     options: StopOptions,
     context: &Context,
 ) -> anyhow::Result<ExitCode> {
+    if let Some((host, name)) = super::lab::remote(&component.name) {
+        return super::lab::act(
+            context,
+            "restart",
+            component.kind,
+            host,
+            name,
+            options.timeout,
+        );
+    }
     let request = Request::Restart {
         kind: component.kind,
         name: component.name.clone(),

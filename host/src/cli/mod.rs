@@ -21,6 +21,7 @@
 mod call;
 mod config;
 mod info;
+mod lab;
 mod logs;
 mod manage;
 mod monitor;
@@ -91,6 +92,11 @@ enum Command {
         /// Print JSON (docs/cli-json.md) instead of tables.
         #[arg(long)]
         json: bool,
+
+        /// Every host of the lab: each host's manager whose configuration
+        /// has a `manager:` section, found on the lab's name servers.
+        #[arg(long)]
+        lab: bool,
     },
 
     /// Start a stopped or failed component of the configuration.
@@ -244,7 +250,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Up(command) => manage::up(command, &context, verbose),
         Command::Down(options) => manage::down(options, &context),
-        Command::Ps { json } => manage::ps(&context, json),
+        Command::Ps { json, lab: true } => lab::ps(&context, json),
+        Command::Ps { json, lab: false } => manage::ps(&context, json),
         Command::Start(component) => manage::start(component, &context),
         Command::Stop { component, options } => manage::stop(component, options, &context),
         Command::Restart { component, options } => manage::restart(component, options, &context),

@@ -113,6 +113,12 @@ impl Checker<'_> {
             let path = format!("autolaunch.commands[{i}]");
             self.refer(diagnostics, &path, command, "command", &config.commands);
         }
+        if let Some(manager) = &config.manager {
+            for (i, ns) in manager.nameservers.iter().enumerate() {
+                let path = format!("manager.nameservers[{i}]");
+                self.refer(diagnostics, &path, ns, "name server", &config.nameservers);
+            }
+        }
         for (name, command) in config.commands.iter() {
             if let Readiness::Name { nameserver, .. } = &command.ready
                 && !nameserver.is_empty()

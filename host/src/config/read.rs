@@ -13,8 +13,8 @@ use pyrolab_plugin_api::Value;
 use super::diagnostic::{Diagnostics, suggestion};
 use super::schema::{
     Autolaunch, CommandConfig, DAEMON_MODULE, DaemonClass, DaemonConfig, InstanceMode, LabAccess,
-    LaunchConfig, MonitorConfig, NameServerConfig, Readiness, RestartPolicy, Section, ServerType,
-    ServiceConfig, Storage, TlsConfig, VERSION,
+    LaunchConfig, ManagerConfig, MonitorConfig, NameServerConfig, Readiness, RestartPolicy,
+    Section, ServerType, ServiceConfig, Storage, TlsConfig, VERSION,
 };
 use super::yaml::{Mark, Node, NodeKind, Scalar};
 use crate::access::Rule;
@@ -33,6 +33,7 @@ const TOP_KEYS: &[&str] = &[
     "commands",
     "autolaunch",
     "monitor",
+    "manager",
     "tls",
     "access",
 ];
@@ -97,6 +98,16 @@ const COMMAND_KEYS: &[&str] = &["run", "cwd", "env", "ready", "ready_timeout", "
 const READY_KEYS: &[&str] = &["port", "host", "name", "nameserver"];
 const AUTOLAUNCH_KEYS: &[&str] = &["nameservers", "daemons", "commands"];
 const MONITOR_KEYS: &[&str] = &["host", "port", "polling", "tls", "insecure", "access"];
+const MANAGER_KEYS: &[&str] = &[
+    "name",
+    "host",
+    "port",
+    "nameservers",
+    "tls",
+    "insecure",
+    "access",
+];
+const MANAGER_RIGHTS: &[&str] = &["read", "act"];
 const SERVICE_RIGHTS: &[&str] = &["call", "lock", "force_release"];
 const NAMESERVER_RIGHTS: &[&str] = &["register", "remove", "manage"];
 const MONITOR_RIGHTS: &[&str] = &["logs"];
@@ -249,6 +260,9 @@ impl Reader<'_> {
         }
         if let Some(node) = fields.get("monitor") {
             config.monitor = Some(self.monitor(node));
+        }
+        if let Some(node) = fields.get("manager") {
+            config.manager = Some(self.manager(node));
         }
         config
     }
@@ -943,6 +957,53 @@ impl Reader<'_> {
         monitor
     }
 
+    /// `manager:`; `manager: {}` serves the management object with every
+    /// default.
+    fn manager(&mut self, node: &Node) -> ManagerConfig {
+        const PATH: &str = "manager";
+        let mut manager = ManagerConfig {
+            tls: self.lab_tls.clone(),
+            ..ManagerConfig::default()
+        };
+        let Some(fields) = self.fields(node, PATH, MANAGER_KEYS) else {
+            return manager;
+        };
+        (manager.tls, manager.insecure) = self.exposure(&fields, PATH);
+        if let Some(node) = fields.get("access") {
+            let mut rules = self.rules(node, "manager.access", MANAGER_RIGHTS);
+            for (key, slot) in [
+                ("read", &mut manager.access.read),
+                ("act", &mut manager.access.act),
+            ] {
+                if let Some(rule) = rules.remove(key) {
+                    *slot = rule;
+                }
+            }
+        }
+        if let Some(name) = self.field(&fields, PATH, "name", Self::optional_string) {
+            if let Some(bad) = name.as_deref().filter(|n| !valid_host_name(n)) {
+                self.error(
+                    fields.get("name").expect("just read"),
+                    "manager.name",
+                    format!(
+                        "expected a host name (letters, digits, `-`, `_` and `.`, no `/`), found {bad:?}"
+                    ),
+                );
+            }
+            manager.name = name;
+        }
+        if let Some(host) = self.field(&fields, PATH, "host", Self::host) {
+            manager.host = host;
+        }
+        if let Some(port) = self.field(&fields, PATH, "port", Self::port) {
+            manager.port = port;
+        }
+        if let Some(node) = fields.get("nameservers") {
+            manager.nameservers = self.names(node, "manager.nameservers");
+        }
+        manager
+    }
+
     /// `access:` at the top level: a default for every right.
     fn lab_access(&mut self, node: &Node) -> LabAccess {
         let mut access = LabAccess::default();
@@ -1464,6 +1525,15 @@ fn storage_without_file(storage: Storage) -> String {
         storage.as_str(),
         forms.join(" / ")
     )
+}
+
+/// Whether `name` can name a host in `HOST/COMPONENT` and in a
+/// registered name.
+pub fn valid_host_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
 fn did_you_mean(word: &str, options: &[&str]) -> String {

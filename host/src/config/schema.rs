@@ -11,7 +11,7 @@ use pyrolab_plugin_api::Value;
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
-use crate::access::{MonitorRights, NameServerRights, ServiceRights};
+use crate::access::{ManagerRights, MonitorRights, NameServerRights, ServiceRights};
 use crate::data_dir::DataDir;
 use crate::lab::status::{ComponentId, Kind};
 
@@ -44,6 +44,11 @@ pub struct LaunchConfig {
     /// section.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub monitor: Option<MonitorConfig>,
+    /// The management object the manager serves and registers with the
+    /// lab's name servers, for the lab's other hosts; none without a
+    /// `manager:` section.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manager: Option<ManagerConfig>,
     /// The lab's TLS (`tls:`): what every name server, daemon and monitor
     /// uses unless its own `tls` says otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -108,6 +113,7 @@ impl Default for LaunchConfig {
             commands: Section::default(),
             autolaunch: Autolaunch::default(),
             monitor: None,
+            manager: None,
             tls: None,
             access: LabAccess::default(),
         }
@@ -632,6 +638,54 @@ impl Autolaunch {
             .collect()
     }
 }
+
+/// The manager's management object (`manager:`): this host's components,
+/// their status, logs and configuration, and starting, stopping and
+/// restarting them, for the lab's other hosts (`ps --lab`, `logs
+/// HOST/NAME`, `restart KIND HOST/NAME`, the monitor). Registered as
+/// `pyrolab.manager.NAME` with the lab's name servers.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ManagerConfig {
+    /// This host's name in the lab. Default (`null`) this machine's host
+    /// name.
+    pub name: Option<String>,
+    /// The address it listens on. Default `localhost`.
+    pub host: String,
+    /// Its TCP port. Default 0 (any free port: clients find it by name).
+    pub port: u16,
+    /// The name servers it registers with. Default every configured one.
+    pub nameservers: Vec<String>,
+    /// Its TLS: the lab's unless it says otherwise; its certificate is
+    /// found by the identity `manager` unless `identity` says otherwise.
+    #[serde(serialize_with = "tls_or_false")]
+    pub tls: Option<TlsConfig>,
+    /// Lets it listen on an address other than loopback without TLS.
+    pub insecure: bool,
+    /// Who may read and who may act.
+    pub access: ManagerRights,
+}
+
+impl Default for ManagerConfig {
+    fn default() -> Self {
+        ManagerConfig {
+            name: None,
+            host: "localhost".to_owned(),
+            port: 0,
+            nameservers: Vec::new(),
+            tls: None,
+            insecure: false,
+            access: ManagerRights::default(),
+        }
+    }
+}
+
+/// The name a host's management object is registered under.
+pub fn management_name(host: &str) -> String {
+    format!("{MANAGEMENT_PREFIX}{host}")
+}
+
+/// What every management object's registered name starts with.
+pub const MANAGEMENT_PREFIX: &str = "pyrolab.manager.";
 
 /// The web monitor (`monitor:`): a page and a JSON API showing the name
 /// servers, the services and the lab's components, read-only.

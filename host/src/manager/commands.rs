@@ -52,7 +52,7 @@ impl Manager {
     }
 
     /// Does what `request` asks and replies, or says why not.
-    fn handle(self: &Arc<Self>, request: Request) -> Result<Reply, String> {
+    pub(super) fn handle(self: &Arc<Self>, request: Request) -> Result<Reply, String> {
         let seconds =
             |s: f64| Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(DEFAULT_STOP_TIMEOUT);
         // Only looking and stopping do not wait for the start-up: changes

@@ -27,6 +27,8 @@
 //!   (a plan), and carrying it out.
 //! - `lab_status.rs`: the lab's status, from what the manager knows.
 //! - `web_monitor.rs`: the web monitor the manager serves.
+//! - `management.rs`: the management object the other hosts of the lab
+//!   call (`manager:`).
 //! - `instance.rs`: one manager per data directory; cleaning up after a
 //!   killed one.
 //! - `notify.rs`: systemd readiness notification.
@@ -51,6 +53,7 @@ mod foreign;
 mod instance;
 mod lab_status;
 mod liveness;
+pub mod management;
 mod nameservers;
 mod notify;
 mod process;
@@ -112,6 +115,8 @@ pub struct Manager {
     /// The web monitor (`monitor:` in the configuration), or why it is not
     /// running.
     monitor: Mutex<Option<Result<crate::monitor::Monitor, String>>>,
+    /// The management object, while it is served (`manager:`).
+    management: Mutex<Option<management::Management>>,
 }
 
 /// What the manager knows of the lab, behind one lock: every change is
@@ -185,6 +190,7 @@ pub fn run(
         shutting_down: AtomicBool::new(false),
         requests: AtomicUsize::new(0),
         monitor: Mutex::new(None),
+        management: Mutex::new(None),
     });
     manager.write_active_config(&config)?;
     let listener = control::bind(&manager.options.data_dir)?;
@@ -205,8 +211,11 @@ pub fn run(
             on_started(&starter.status());
         })?;
     manager.start_monitor(&config);
+    manager.start_management();
     manager.serve_control(listener);
-    // Before the manager goes: the monitor looks at it.
+    // Before the manager goes: the monitor looks at it, and the other
+    // hosts stop finding it.
+    manager.stop_management();
     manager.stop_monitor();
     instance::forget_children(&manager.options.data_dir);
     let _ = std::fs::remove_file(control::socket_path(&manager.options.data_dir));
