@@ -383,7 +383,7 @@ fn the_api_answers_each_endpoint_and_refuses_bad_parameters() {
         (
             "api/logs?component=lockable&kind=robot",
             400,
-            "kind must be daemon or nameserver",
+            "kind must be daemon, nameserver or command",
         ),
         ("api/logs?component=nonesuch", 404, "no component named"),
         ("api/nothing", 404, "no such page"),
