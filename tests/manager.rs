@@ -1091,7 +1091,12 @@ services:
   {service}: {{module: sample, classname: SampleService, daemon: {daemon}, nameservers: [production]}}
 manager: {{name: {host}, host: 127.0.0.1, access: {{act: [admin]}}}}
 autolaunch: {autolaunch}
-",
+{monitor}",
+                monitor = if host == "hosta" && !tls {
+                    "monitor: {host: 127.0.0.1, port: 0, polling: 0.2}\n"
+                } else {
+                    ""
+                },
                 plugins = sandbox.plugin_dir().display(),
             );
             let path = sandbox.path().join("lab.yaml");
@@ -1290,4 +1295,91 @@ fn with_tls_only_an_identity_with_the_act_right_restarts_another_hosts_component
     );
     let log = fs::read_to_string(hosts.b.sandbox.data_dir().join("logs/manager.log")).unwrap();
     assert!(log.contains("refused: access denied: \"alice\""), "{log}");
+}
+
+/// The web monitor's URL on host a.
+fn monitor_url(lab: &Lab) -> String {
+    lab.ps()["manager"]["monitor"]
+        .as_str()
+        .expect("host a runs the monitor")
+        .to_owned()
+}
+
+fn get_json(url: &str) -> serde_json::Value {
+    let (status, body) = pyrolab_test_support::browser::http_get(url);
+    assert_eq!(status, 200, "{url}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{url}: {e}: {body}"))
+}
+
+#[test]
+fn the_monitor_shows_every_host_its_components_configuration_and_logs_and_a_host_gone() {
+    let hosts = TwoHosts::start(false);
+    let url = monitor_url(&hosts.a);
+    let seen = wait_until(Duration::from_secs(20), || {
+        get_json(&format!("{url}api/hosts"))["lab"]["hosts_reachable"] == 2
+    });
+    assert!(seen, "{:#}", get_json(&format!("{url}api/hosts")));
+    let lab = get_json(&format!("{url}api/hosts"));
+    assert_eq!(lab["lab"]["configured"], 3, "{lab:#}");
+    assert_eq!(lab["lab"]["configured_running"], 3, "{lab:#}");
+    let config = get_json(&format!("{url}api/hosts/config?host=hostb"));
+    assert!(
+        config["config"]
+            .as_str()
+            .is_some_and(|c| c.contains("bench:")),
+        "{config:#}"
+    );
+    let logs = get_json(&format!(
+        "{url}api/logs?host=hostb&component=bench&lines=20"
+    ));
+    assert!(
+        logs["lines"].as_array().is_some_and(|l| l
+            .iter()
+            .any(|l| l.as_str().is_some_and(|l| l.contains("[manager] ready at")))),
+        "{logs:#}"
+    );
+
+    let mut browser = pyrolab_test_support::browser::Browser::start(1280, 1000);
+    browser.open(&url);
+    browser.wait_for_text(
+        "both hosts and their components",
+        Duration::from_secs(20),
+        |text| {
+            text.contains("2 of 2 hosts answer")
+                && text.contains("3 of 3 configured components run")
+                && text.contains("hostb/bench")
+                && text.contains("hosta/instruments")
+        },
+    );
+    browser.eval("document.querySelector('tr[data-host=\"hostb\"] button').click()");
+    browser.wait_for_text("host b's configuration", Duration::from_secs(10), |text| {
+        text.contains("Configuration: hostb") && text.contains("sample_b:")
+    });
+
+    // Host b's manager killed: marked unreachable, with since when, at the
+    // next look (polling 0.2 s; a refused connection answers at once, a
+    // silent host within 3 s).
+    let manager_b = hosts.b.manager_pid();
+    let killed = Instant::now();
+    kill_9(manager_b);
+    let marked = wait_until(Duration::from_secs(10), || {
+        get_json(&format!("{url}api/hosts"))["hosts"]
+            .as_array()
+            .and_then(|h| h.iter().find(|h| h["host"] == "hostb").cloned())
+            .is_some_and(|b| b["reachable"] == false && b["unreachable_since"].is_string())
+    });
+    assert!(marked, "{:#}", get_json(&format!("{url}api/hosts")));
+    assert!(
+        killed.elapsed() < Duration::from_secs(5),
+        "marked after {:?}",
+        killed.elapsed()
+    );
+    browser.wait_for_text("host b unreachable", Duration::from_secs(10), |text| {
+        text.contains("1 of 2 hosts answer")
+            && text.contains("2 of 3 configured components run")
+            && text.contains("unreachable since")
+    });
+    let artifacts = pyrolab_test_support::target_dir().join("test-artifacts");
+    std::fs::create_dir_all(&artifacts).expect("artifacts folder");
+    browser.screenshot(&artifacts.join("monitor-hosts.png"));
 }

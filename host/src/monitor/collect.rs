@@ -7,14 +7,18 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::client::{ClientError, NameServerProxy, Proxy};
+use crate::config::schema::MANAGEMENT_PREFIX;
 use crate::daemon::pyro::DAEMON_OBJECT;
 use crate::lab::status::LabStatus;
+use crate::manager::management;
 use crate::nameserver::{NAMESERVER_OBJECT, tags};
 use crate::tls::ClientTls;
 use crate::wire::uri::PyroUri;
 
 /// How long one look at a name server or daemon may take.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
+/// How long a host's manager may take to say how its host is.
+const HOST_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A name server to watch.
 #[derive(Clone, Debug)]
@@ -106,6 +110,27 @@ pub struct ServiceView {
     pub stale: bool,
 }
 
+/// A host of the lab, as its management object (`pyrolab.manager.HOST`,
+/// found on the name servers) shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct HostView {
+    /// The host's name in the lab.
+    pub host: String,
+    /// Its management object's URI.
+    pub uri: String,
+    /// Whether its manager answered this look.
+    pub reachable: bool,
+    /// Why not.
+    pub error: Option<String>,
+    /// Since when it has not answered (RFC 3339, UTC): the first look that
+    /// found it unreachable.
+    pub unreachable_since: Option<String>,
+    /// When it last answered.
+    pub last_seen: Option<String>,
+    /// Its components and services (its `ps --json`), as of `last_seen`.
+    pub status: Option<LabStatus>,
+}
+
 /// Everything one look saw.
 #[derive(Clone, Debug, Serialize)]
 pub struct Snapshot {
@@ -117,6 +142,8 @@ pub struct Snapshot {
     pub services: Vec<ServiceView>,
     /// The lab's components and manager, where a manager runs here.
     pub lab: Option<LabStatus>,
+    /// The lab's hosts whose managers serve a management object, by name.
+    pub hosts: Vec<HostView>,
 }
 
 /// Looks at every name server, then at every daemon their services live
@@ -133,16 +160,23 @@ pub fn look(
     let mut nameservers = Vec::new();
     let mut listed: Vec<(String, String, BTreeSet<String>, String)> = Vec::new();
     let mut carried: Vec<ServiceView> = Vec::new();
+    let mut managers: BTreeMap<String, String> = BTreeMap::new();
     for target in targets {
         let address = format!("{}:{}", target.host, target.port);
         match list(target, tls) {
             Ok(entries) => {
-                let services: Vec<_> = entries
+                let (hosts, services): (Vec<_>, Vec<_>) = entries
                     .into_iter()
                     .filter(|(name, (_, metadata))| {
                         name != NAMESERVER_OBJECT && !tags::describe(metadata).daemon
                     })
-                    .collect();
+                    .partition(|(name, (_, metadata))| {
+                        metadata.contains(management::TAG) && name.starts_with(MANAGEMENT_PREFIX)
+                    });
+                for (name, (uri, _)) in hosts {
+                    let host = name[MANAGEMENT_PREFIX.len()..].to_owned();
+                    managers.entry(host).or_insert(uri);
+                }
                 nameservers.push(NameServerView {
                     name: target.name.clone(),
                     address,
@@ -175,13 +209,18 @@ pub fn look(
             }
         }
     }
-    let daemons = probe_daemons(
-        listed
-            .iter()
-            .map(|(_, uri, _, _)| uri.as_str())
-            .chain(carried.iter().map(|s| s.uri.as_str())),
-        tls,
-    );
+    // The hosts' managers are asked while the daemons are.
+    let (daemons, hosts) = std::thread::scope(|scope| {
+        let hosts = scope.spawn(|| look_at_hosts(&managers, previous, tls));
+        let daemons = probe_daemons(
+            listed
+                .iter()
+                .map(|(_, uri, _, _)| uri.as_str())
+                .chain(carried.iter().map(|s| s.uri.as_str())),
+            tls,
+        );
+        (daemons, hosts.join().unwrap_or_default())
+    });
     let status_of = |uri: &str| match location_of(uri).and_then(|l| daemons.get(&l)) {
         Some(Ok(locks)) => match locks.get(&object_of(uri)) {
             Some(holder) => (ServiceState::Locked, Some(holder.clone()), None),
@@ -220,11 +259,83 @@ pub fn look(
     }));
     services.sort_by(|a, b| (&a.name, &a.nameserver).cmp(&(&b.name, &b.nameserver)));
     Snapshot {
-        taken: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+        taken: now(),
         nameservers,
         services,
         lab,
+        hosts,
     }
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+/// Asks each host's manager for its status, all at once. A host that was
+/// seen before and is not listed now (its name servers do not answer) is
+/// kept, unreachable: a host is not gone because its phone book is.
+fn look_at_hosts(
+    managers: &BTreeMap<String, String>,
+    previous: Option<&Snapshot>,
+    tls: Option<&ClientTls>,
+) -> Vec<HostView> {
+    let before: BTreeMap<&str, &HostView> = previous
+        .map(|p| p.hosts.iter().map(|h| (h.host.as_str(), h)).collect())
+        .unwrap_or_default();
+    let mut wanted: BTreeMap<String, String> = managers.clone();
+    for (host, view) in &before {
+        wanted
+            .entry((*host).to_owned())
+            .or_insert_with(|| view.uri.clone());
+    }
+    std::thread::scope(|scope| {
+        let asked: Vec<_> = wanted
+            .iter()
+            .map(|(host, uri)| (host, uri, scope.spawn(move || host_status(uri, tls))))
+            .collect();
+        asked
+            .into_iter()
+            .map(|(host, uri, answer)| {
+                let answer = answer
+                    .join()
+                    .unwrap_or_else(|_| Err("the look panicked".to_owned()));
+                let earlier = before.get(host.as_str());
+                match answer {
+                    Ok(status) => HostView {
+                        host: host.clone(),
+                        uri: uri.clone(),
+                        reachable: true,
+                        error: None,
+                        unreachable_since: None,
+                        last_seen: Some(now()),
+                        status: Some(status),
+                    },
+                    Err(error) => HostView {
+                        host: host.clone(),
+                        uri: uri.clone(),
+                        reachable: false,
+                        error: Some(error),
+                        unreachable_since: earlier
+                            .and_then(|h| h.unreachable_since.clone())
+                            .or_else(|| Some(now())),
+                        last_seen: earlier.and_then(|h| h.last_seen.clone()),
+                        status: earlier.and_then(|h| h.status.clone()),
+                    },
+                }
+            })
+            .collect()
+    })
+}
+
+/// A host manager's `status()`.
+fn host_status(uri: &str, tls: Option<&ClientTls>) -> Result<LabStatus, String> {
+    let uri: PyroUri = uri.parse().map_err(|err| format!("{err}"))?;
+    let mut proxy = Proxy::new(uri);
+    proxy.set_tls(tls.cloned());
+    proxy.set_timeout(Some(HOST_TIMEOUT));
+    proxy
+        .call::<LabStatus>("status", ())
+        .map_err(|err| format!("its manager does not answer: {err}"))
 }
 
 fn list(

@@ -405,6 +405,8 @@ fn router(state: Arc<State>) -> Router {
         .route("/api/components", get(components))
         .route("/api/events", get(events))
         .route("/api/logs", get(logs))
+        .route("/api/hosts", get(hosts))
+        .route("/api/hosts/config", get(host_config))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such page: see /api for the API") })
         .method_not_allowed_fallback(|| async {
             error(
@@ -477,7 +479,9 @@ async fn api_index() -> Response {
             "/api/services": "the services they list, and this host's lab's that could not register: status available/locked/unreachable/unregistered (?status=...)",
             "/api/components": "this host's name servers and daemons, as `pyrolab-host ps` shows them",
             "/api/events": "recent status changes (?since=TIME)",
-            "/api/logs": "a component's log (?component=NAME[&kind=daemon|nameserver][&since=TIME][&lines=N])",
+            "/api/logs": "a component's log (?component=NAME[&kind=daemon|nameserver|command][&since=TIME][&lines=N]; &host=HOST for another host's, its last lines)",
+            "/api/hosts": "the lab's hosts (each host's manager with a `manager:` section, found on the name servers): reachable or unreachable since when, their components, and the lab's configured against running components",
+            "/api/hosts/config": "the configuration a host runs, as YAML (?host=HOST)",
         }
     }))
 }
@@ -503,8 +507,94 @@ async fn status(Extract(state): Extract<Arc<State>>, Query(params): Params) -> A
         "services": snapshot.services,
         "components": snapshot.lab.as_ref().map(|lab| &lab.components),
         "manager": snapshot.lab.as_ref().map(|lab| &lab.manager),
+        "hosts": snapshot.hosts,
+        "lab": lab_summary(&snapshot.hosts),
         "events": events,
     })))
+}
+
+/// The whole lab at a glance: hosts answering, and the components the
+/// hosts' configurations autolaunch against those running (pylm's
+/// registry's "have enough servers joined?").
+fn lab_summary(hosts: &[super::collect::HostView]) -> Value {
+    use crate::lab::status::{ComponentStatus, State};
+    // What each host is configured to run, as last seen (an unreachable
+    // host's components are still wanted), and what the hosts answering
+    // run now.
+    let known = || {
+        hosts
+            .iter()
+            .filter_map(|h| Some((h.reachable, h.status.as_ref()?)))
+            .flat_map(|(reachable, status)| status.components.iter().map(move |c| (reachable, c)))
+    };
+    let running =
+        |(reachable, c): &(bool, &ComponentStatus)| *reachable && c.status == State::Running;
+    json!({
+        "hosts": hosts.len(),
+        "hosts_reachable": hosts.iter().filter(|h| h.reachable).count(),
+        "configured": known().filter(|(_, c)| c.autolaunch).count(),
+        "configured_running": known().filter(|(_, c)| c.autolaunch).filter(running).count(),
+        "components": known().count(),
+        "running": known().filter(running).count(),
+    })
+}
+
+async fn hosts(Extract(state): Extract<Arc<State>>, Query(params): Params) -> Answer {
+    only(&params, &[])?;
+    let snapshot = snapshot(&state)?;
+    Ok(json(json!({
+        "taken": snapshot.taken,
+        "hosts": snapshot.hosts,
+        "lab": lab_summary(&snapshot.hosts),
+    })))
+}
+
+/// The management object of `host`, as the last look found it.
+fn host_manager(state: &State, host: &str) -> Result<crate::client::Proxy, ApiError> {
+    let snapshot = snapshot(state)?;
+    let found = snapshot
+        .hosts
+        .iter()
+        .find(|h| h.host == host)
+        .ok_or_else(|| {
+            ApiError(
+                StatusCode::NOT_FOUND,
+                format!("no host {host:?} in the lab (see /api/hosts)"),
+            )
+        })?;
+    let uri = found
+        .uri
+        .parse()
+        .map_err(|err| ApiError(StatusCode::BAD_GATEWAY, format!("{err}")))?;
+    let mut proxy = crate::client::Proxy::new(uri);
+    proxy.set_tls(state.client_tls.clone());
+    proxy.set_timeout(Some(Duration::from_secs(5)));
+    Ok(proxy)
+}
+
+/// Calls `method` on `host`'s manager, off the async threads.
+async fn ask_host<T: serde::de::DeserializeOwned + Send + 'static>(
+    state: &State,
+    host: &str,
+    method: &'static str,
+    args: Vec<pyrolab_plugin_api::Value>,
+) -> Result<T, ApiError> {
+    let proxy = host_manager(state, host)?;
+    let host = host.to_owned();
+    tokio::task::spawn_blocking(move || proxy.call::<T>(method, args))
+        .await
+        .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?
+        .map_err(|err| ApiError(StatusCode::BAD_GATEWAY, format!("host {host}: {err}")))
+}
+
+async fn host_config(Extract(state): Extract<Arc<State>>, Query(params): Params) -> Answer {
+    only(&params, &["host"])?;
+    let host = params
+        .get("host")
+        .cloned()
+        .ok_or_else(|| ApiError::bad("host is required (see /api/hosts)"))?;
+    let config: String = ask_host(&state, &host, "config", Vec::new()).await?;
+    Ok(json(json!({ "host": host, "config": config })))
 }
 
 async fn nameservers(Extract(state): Extract<Arc<State>>, Query(params): Params) -> Answer {
@@ -567,17 +657,55 @@ async fn events(Extract(state): Extract<Arc<State>>, Query(params): Params) -> A
     Ok(json(json!(events)))
 }
 
+/// Another host's component's last lines, through its manager.
+async fn remote_logs(state: &State, host: &str, params: &HashMap<String, String>) -> Answer {
+    if params.contains_key("since") {
+        return Err(ApiError::bad(
+            "since works on this host's logs only; for another host's, give lines",
+        ));
+    }
+    let component = params
+        .get("component")
+        .cloned()
+        .ok_or_else(|| ApiError::bad("component is required"))?;
+    let lines = match params.get("lines").map(|text| text.parse::<usize>()) {
+        None => DEFAULT_LINES,
+        Some(Ok(n)) if (1..=MAX_LINES).contains(&n) => n,
+        Some(_) => {
+            return Err(ApiError::bad(format!(
+                "lines must be a number from 1 to {MAX_LINES}"
+            )));
+        }
+    };
+    let kind = params
+        .get("kind")
+        .map(|k| pyrolab_plugin_api::Value::from(k.as_str()))
+        .unwrap_or(pyrolab_plugin_api::Value::Null);
+    let args = vec![
+        pyrolab_plugin_api::Value::from(component.as_str()),
+        pyrolab_plugin_api::Value::Int(lines as i64),
+        kind,
+    ];
+    let lines: Vec<String> = ask_host(state, host, "logs", args).await?;
+    Ok(json(
+        json!({ "host": host, "component": component, "lines": lines, "last": null }),
+    ))
+}
+
 async fn logs(
     Extract(state): Extract<Arc<State>>,
     axum::extract::ConnectInfo(caller): axum::extract::ConnectInfo<Caller>,
     Query(params): Params,
 ) -> Answer {
-    only(&params, &["component", "kind", "since", "lines"])?;
+    only(&params, &["component", "kind", "since", "lines", "host"])?;
     caller
         .check(&state.rights.logs, "logs", || {
             "read the lab's logs".to_owned()
         })
         .map_err(|refusal| ApiError(StatusCode::FORBIDDEN, refusal))?;
+    if let Some(host) = params.get("host").cloned() {
+        return remote_logs(&state, &host, &params).await;
+    }
     let data_dir = state.data_dir.clone().ok_or_else(|| {
         ApiError(
             StatusCode::NOT_FOUND,

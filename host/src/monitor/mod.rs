@@ -90,6 +90,8 @@ struct State {
     polling: Duration,
     data_dir: Option<DataDir>,
     rights: crate::access::MonitorRights,
+    /// What it calls the hosts' managers with.
+    client_tls: Option<crate::tls::ClientTls>,
 }
 
 /// A running monitor; stops when dropped.
@@ -110,6 +112,7 @@ impl Monitor {
             polling: settings.polling,
             data_dir: settings.data_dir,
             rights: settings.rights,
+            client_tls: settings.client_tls.clone(),
         });
         let https = settings.tls.is_some();
         let server = http::Server::start(
@@ -279,6 +282,7 @@ mod tests {
             nameservers: Vec::new(),
             services,
             lab: None,
+            hosts: Vec::new(),
         }
     }
 
@@ -292,6 +296,7 @@ mod tests {
             polling: Duration::from_secs(2),
             data_dir: None,
             rights: Default::default(),
+            client_tls: None,
         };
         let count = 30_000;
         let all = |status| (0..count).map(|n| service(n, status)).collect::<Vec<_>>();

@@ -85,6 +85,60 @@ function drawComponents(components) {
   }));
 }
 
+function when(time) {
+  return time ? time.replace("T", " ").replace(/\.\d+Z$/, " UTC") : "-";
+}
+
+function drawHosts(hosts, lab) {
+  const section = document.getElementById("hosts-section");
+  section.hidden = !hosts || hosts.length === 0;
+  if (section.hidden) return;
+  document.getElementById("lab-summary").textContent =
+    lab.hosts_reachable + " of " + lab.hosts + " hosts answer; " +
+    lab.configured_running + " of " + lab.configured + " configured components run (" +
+    lab.running + " of " + lab.components + " in all)";
+  fill("hosts", hosts.map((h) => {
+    const components = h.status ? h.status.components : [];
+    const running = components.filter((c) => c.status === "running").length;
+    const button = el("button", { type: "button", class: "config" }, "configuration");
+    button.addEventListener("click", () => openConfig(h.host));
+    return el("tr", { "data-host": h.host, "data-reachable": String(h.reachable) },
+      cell("Host", el("strong", {}, h.host)),
+      statusCell("State", h.reachable ? "available" : "unreachable",
+        h.reachable ? "reachable" : "unreachable since " + when(h.unreachable_since),
+        h.reachable ? null : h.error + (h.last_seen ? "; last seen " + when(h.last_seen) : "")),
+      cell("Running", h.status ? running + "/" + components.length + (h.reachable ? "" : " (as last seen)") : "-"),
+      cell("Configuration", button));
+  }));
+  fill("lab-components", hosts.flatMap((h) => (h.status ? h.status.components : []).map((c) => {
+    const button = el("button", { type: "button", class: "log" }, "log");
+    button.addEventListener("click", () => openLog(c.name, c.kind, h.host));
+    return el("tr", { "data-component": h.host + "/" + c.name },
+      cell("Host/component", el("strong", {}, h.host + "/" + c.name)),
+      cell("Kind", c.kind),
+      statusCell("Status", h.reachable ? c.status : "unreachable", h.reachable ? c.status : c.status + " (as last seen)"),
+      cell("Restarts", c.restarts),
+      el("td", { class: "address", "data-label": "Address" }, c.address || "-"),
+      cell("Last error", c.last_error || "-"),
+      cell("Log", button));
+  })));
+}
+
+async function openConfig(host) {
+  state.log = null;
+  const pre = document.getElementById("log");
+  document.getElementById("log-title").textContent = "Configuration: " + host;
+  document.getElementById("log-section").hidden = false;
+  pre.textContent = "";
+  try {
+    const response = await fetch("/api/hosts/config?" + new URLSearchParams({ host }), { cache: "no-store" });
+    const body = await response.json();
+    pre.textContent = response.ok ? body.config : body.error;
+  } catch (err) {
+    pre.textContent = "the monitor does not answer (" + err.message + ")";
+  }
+}
+
 function drawEvents(events) {
   const list = document.getElementById("events");
   list.replaceChildren(...events.slice(-20).reverse().map((e) => {
@@ -106,6 +160,7 @@ async function refresh() {
     drawServices(status.services);
     drawNameservers(status.nameservers);
     drawComponents(status.components);
+    drawHosts(status.hosts, status.lab);
     drawEvents(status.events);
     const freshness = document.getElementById("freshness");
     freshness.className = "";
@@ -119,12 +174,12 @@ async function refresh() {
   setTimeout(refresh, Math.max(200, state.polling * 1000));
 }
 
-function openLog(name, kind) {
-  state.log = { name, kind };
+function openLog(name, kind, host) {
+  state.log = { name, kind, host };
   state.logSeen = new Set();
   state.logLast = null;
   document.getElementById("log").textContent = "";
-  document.getElementById("log-title").textContent = "Log: " + kind + " " + name;
+  document.getElementById("log-title").textContent = "Log: " + kind + " " + (host ? host + "/" : "") + name;
   document.getElementById("log-section").hidden = false;
   pollLog(true);
 }
@@ -133,7 +188,11 @@ async function pollLog(first) {
   const log = state.log;
   if (!log) return;
   const params = new URLSearchParams({ component: log.name, kind: log.kind });
-  if (first) params.set("lines", "200");
+  if (log.host) {
+    // Another host's log: its last lines, asked again each round.
+    params.set("host", log.host);
+    params.set("lines", "200");
+  } else if (first) params.set("lines", "200");
   else if (state.logLast) {
     // Everything written since the last look, however much.
     params.set("since", state.logLast);
@@ -148,12 +207,17 @@ async function pollLog(first) {
       pre.textContent = body.error;
     } else {
       const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
-      // `since` repeats the lines of the last millisecond: skip those seen.
-      const fresh = body.lines.filter((line) => !state.logSeen.has(line));
-      if (body.last !== state.logLast) state.logSeen = new Set();
-      for (const line of body.lines) state.logSeen.add(line);
-      state.logLast = body.last || state.logLast;
-      if (fresh.length) pre.append(fresh.join("\n") + "\n");
+      if (log.host) {
+        // Another host's log comes as its last lines, each round whole.
+        pre.textContent = body.lines.join("\n") + "\n";
+      } else {
+        // `since` repeats the lines of the last millisecond: skip those seen.
+        const fresh = body.lines.filter((line) => !state.logSeen.has(line));
+        if (body.last !== state.logLast) state.logSeen = new Set();
+        for (const line of body.lines) state.logSeen.add(line);
+        state.logLast = body.last || state.logLast;
+        if (fresh.length) pre.append(fresh.join("\n") + "\n");
+      }
       if (atBottom) pre.scrollTop = pre.scrollHeight;
     }
   } catch (err) {
