@@ -7,6 +7,7 @@ mod conformance;
 mod manager;
 mod mixed_lab;
 mod monitor;
+mod multi_host;
 mod nameserver;
 mod plugin_abi;
 mod plugin_loading;

@@ -150,10 +150,17 @@ fn target_uri(
     if nameservers.is_empty() {
         bail!("{name:?} is not a URI, and the configuration has no name servers to look it up in");
     }
+    // With several, one cut off the network must not hold the others up
+    // for the whole call timeout.
+    let lookup_timeout = if nameservers.len() > 1 {
+        timeout.min(crate::client::nameserver::FAILOVER_TIMEOUT)
+    } else {
+        timeout
+    };
     let mut failures = Vec::new();
     for ns_name in &nameservers {
         let (host, port) = super::nslist::address_of(&config, ns_name)?;
-        let found = NameServerProxy::connect(&host, port, Some(timeout), None)
+        let found = NameServerProxy::connect(&host, port, Some(lookup_timeout), None)
             .and_then(|ns| ns.lookup(name));
         match found {
             Ok(uri) => return Ok(uri),

@@ -82,8 +82,14 @@ pub fn run(command: NslistCommand, context: &Context) -> anyhow::Result<ExitCode
         }
     };
     let shown = |(host, port): &(String, u16)| net::join_host_port(host, *port);
+    // With several, one cut off the network gives way to the next soon.
+    let each = if nameservers.len() > 1 {
+        timeout.min(nameserver::FAILOVER_TIMEOUT)
+    } else {
+        timeout
+    };
     let (ns, answered) =
-        nameserver::connect_to_any(&nameservers, Some(timeout)).with_context(|| {
+        nameserver::connect_to_any(&nameservers, Some(each)).with_context(|| {
             let all: Vec<String> = nameservers.iter().map(shown).collect();
             format!("cannot reach the name server at {}", all.join(" or "))
         })?;
