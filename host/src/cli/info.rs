@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::bail;
 
 use super::Context;
+use crate::config::schema::Readiness;
 use crate::config::{ConfigStore, LaunchConfig};
 
 pub fn run(context: &Context, json: bool) -> anyhow::Result<ExitCode> {
@@ -145,5 +146,44 @@ fn render(config: &LaunchConfig) -> String {
         ],
         &rows,
     );
+    if !config.commands.is_empty() {
+        let rows: Vec<Vec<String>> = config
+            .commands
+            .iter()
+            .map(|(name, c)| {
+                vec![
+                    name.to_owned(),
+                    c.run.join(" "),
+                    match &c.ready {
+                        Readiness::Started => "started".to_owned(),
+                        Readiness::Port { host, port } => format!("port {host}:{port}"),
+                        Readiness::Name { name, nameserver } => {
+                            format!("name {name} on {nameserver}")
+                        }
+                    },
+                    autolaunched(&config.autolaunch.commands, name).to_owned(),
+                ]
+            })
+            .collect();
+        super::table::titled(
+            &mut out,
+            "COMMANDS",
+            &["name", "run", "ready", "autolaunch"],
+            &rows,
+        );
+    }
+    if let Some(manager) = &config.manager {
+        out.push_str(&format!(
+            "\nMANAGER\n  this host is {:?} in the lab: management object {} on {}:{}\n",
+            crate::manager::management::host_name(manager),
+            crate::config::schema::management_name(&crate::manager::management::host_name(manager)),
+            manager.host,
+            if manager.port == 0 {
+                "any".to_owned()
+            } else {
+                manager.port.to_string()
+            }
+        ));
+    }
     out
 }
