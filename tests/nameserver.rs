@@ -17,7 +17,7 @@ use pyrolab_test_support::managed_lab::Lab;
 use pyrolab_test_support::postgres::Postgres;
 use pyrolab_test_support::{
     Background, Output, Sandbox, free_port, lab_config, python_with_pyro5, repo_root, run,
-    run_host, start_lab_daemon,
+    run_host, start_lab_daemon, wait_until,
 };
 
 const SERIALIZERS: &[&str] = &["serpent", "marshal", "json", "msgpack"];
@@ -1101,5 +1101,83 @@ fn clients_fail_over_to_the_other_name_server_and_the_daemon_registers_again() {
         sample["registered_with"],
         serde_json::json!(["a", "b"]),
         "{sample:#}"
+    );
+}
+
+#[test]
+fn a_lost_database_leaves_lookups_answered_from_the_last_copy_and_changes_refused_until_it_is_back()
+{
+    let postgres = Postgres::start();
+    let sandbox = Sandbox::new();
+    let settings = format!(
+        "    storage: postgresql\n    storage_url: {}\n",
+        postgres.url()
+    );
+    let (ns, port) = start_nameserver(&sandbox, &ns_config(&sandbox, &settings));
+    python(
+        "register",
+        port,
+        "serpent",
+        &["lab.scope", "PYRO:scope@127.0.0.1:5555"],
+    );
+    let client = pyrolab_host::client::NameServerProxy::connect(
+        "127.0.0.1",
+        port,
+        Some(Duration::from_secs(30)),
+        None,
+    )
+    .expect("connect");
+
+    postgres.stop_server();
+    // Lookups from the last copy, without waiting out a connect each time.
+    for _ in 0..20 {
+        let started = Instant::now();
+        let uri = client.lookup("lab.scope").expect("answered from the copy");
+        assert_eq!(uri.to_string(), "PYRO:scope@127.0.0.1:5555");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "a lookup took {:?}",
+            started.elapsed()
+        );
+    }
+    let refused = client
+        .register(
+            "lab.new",
+            "PYRO:new@127.0.0.1:5556",
+            false,
+            &Default::default(),
+        )
+        .expect_err("no database, no change");
+    assert!(
+        refused.to_string().contains(
+            "storage error: cannot connect to PostgreSQL at postgresql://postgres@127.0.0.1"
+        ),
+        "{refused}"
+    );
+
+    postgres.start_server();
+    let accepted = wait_until(Duration::from_secs(30), || {
+        client
+            .register(
+                "lab.new",
+                "PYRO:new@127.0.0.1:5556",
+                false,
+                &Default::default(),
+            )
+            .is_ok()
+    });
+    assert!(accepted, "the database came back, the name server did not");
+    let listed = listed(port);
+    assert!(
+        listed.contains("entry lab.new") && listed.contains("entry lab.scope"),
+        "{listed}"
+    );
+    let log = ns.stop();
+    assert_eq!(
+        log.stderr
+            .matches("name server storage unreadable, answering from the last copy")
+            .count(),
+        1,
+        "said once\n{log}"
     );
 }

@@ -24,6 +24,8 @@ pub struct Postgres {
     pub host: String,
     /// Its port.
     pub port: u16,
+    /// The network namespace it runs in.
+    netns: Option<String>,
 }
 
 impl Postgres {
@@ -64,6 +66,7 @@ impl Postgres {
             bin,
             host: host.to_owned(),
             port,
+            netns: netns.map(str::to_owned),
         };
         let initdb = run(
             &mut server.command(
@@ -90,35 +93,7 @@ impl Postgres {
         let mut rules = fs::read_to_string(&hba).expect("read pg_hba.conf");
         rules.push_str("host all all samenet trust\n");
         fs::write(&hba, rules).expect("write pg_hba.conf");
-        let options = format!(
-            "-c listen_addresses={host} -p {port} -k {} -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
-            server.dir.path().display()
-        );
-        let started = run(
-            &mut server.command(
-                netns,
-                "pg_ctl",
-                &[
-                    "-D",
-                    &data.display().to_string(),
-                    "-l",
-                    &server.dir.path().join("server.log").display().to_string(),
-                    "-o",
-                    &options,
-                    "-w",
-                    "-t",
-                    "60",
-                    "start",
-                ],
-            ),
-            SETUP_TIMEOUT,
-        );
-        assert_eq!(
-            started.code,
-            Some(0),
-            "pg_ctl start\n{started}\n{}",
-            fs::read_to_string(server.dir.path().join("server.log")).unwrap_or_default()
-        );
+        server.start_server();
         server
     }
 
@@ -148,6 +123,66 @@ impl Postgres {
         );
         assert_eq!(output.code, Some(0), "psql -c {sql}\n{output}");
         output.stdout
+    }
+
+    /// Starts the server (again), and waits until it accepts connections.
+    /// Without fsync (the tests need no durability against the machine
+    /// crashing), but with synchronous commits: a commit is in the WAL
+    /// before it is acknowledged, so stopping the server at once (as its
+    /// host dying would) loses no acknowledged change.
+    pub fn start_server(&self) {
+        let options = format!(
+            "-c listen_addresses={} -p {} -k {} -c fsync=off -c full_page_writes=off",
+            self.host,
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("server.log");
+        let started = run(
+            &mut self.command(
+                self.netns.as_deref(),
+                "pg_ctl",
+                &[
+                    "-D",
+                    &self.data().display().to_string(),
+                    "-l",
+                    &log.display().to_string(),
+                    "-o",
+                    &options,
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ],
+            ),
+            SETUP_TIMEOUT,
+        );
+        assert_eq!(
+            started.code,
+            Some(0),
+            "pg_ctl start\n{started}\n{}",
+            fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+
+    /// Stops the server at once (`-m immediate`: as if its host died).
+    pub fn stop_server(&self) {
+        let stopped = run(
+            &mut self.command(
+                None,
+                "pg_ctl",
+                &[
+                    "-D",
+                    &self.data().display().to_string(),
+                    "-m",
+                    "immediate",
+                    "-w",
+                    "stop",
+                ],
+            ),
+            SETUP_TIMEOUT,
+        );
+        assert_eq!(stopped.code, Some(0), "pg_ctl stop\n{stopped}");
     }
 
     fn data(&self) -> PathBuf {

@@ -210,8 +210,12 @@ pub fn look(
         }
     }
     // The hosts' managers are asked while the daemons are.
+    // Hosts once seen are kept only while no name server answers: one
+    // that answers and no longer lists a host's manager was told it
+    // stopped.
+    let remembered = previous.filter(|_| nameservers.iter().all(|ns| !ns.reachable));
     let (daemons, hosts) = std::thread::scope(|scope| {
-        let hosts = scope.spawn(|| look_at_hosts(&managers, previous, tls));
+        let hosts = scope.spawn(|| look_at_hosts(&managers, remembered, previous, tls));
         let daemons = probe_daemons(
             listed
                 .iter()
@@ -271,11 +275,13 @@ fn now() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
 
-/// Asks each host's manager for its status, all at once. A host that was
-/// seen before and is not listed now (its name servers do not answer) is
-/// kept, unreachable: a host is not gone because its phone book is.
+/// Asks each host's manager for its status, all at once. The hosts of
+/// `remembered` (the last look, when no name server answers now) are
+/// asked too: a host is not gone because its phone book is. `previous`
+/// says since when a host has been unreachable.
 fn look_at_hosts(
     managers: &BTreeMap<String, String>,
+    remembered: Option<&Snapshot>,
     previous: Option<&Snapshot>,
     tls: Option<&ClientTls>,
 ) -> Vec<HostView> {
@@ -283,9 +289,9 @@ fn look_at_hosts(
         .map(|p| p.hosts.iter().map(|h| (h.host.as_str(), h)).collect())
         .unwrap_or_default();
     let mut wanted: BTreeMap<String, String> = managers.clone();
-    for (host, view) in &before {
+    for view in remembered.map(|r| r.hosts.as_slice()).unwrap_or_default() {
         wanted
-            .entry((*host).to_owned())
+            .entry(view.host.clone())
             .or_insert_with(|| view.uri.clone());
     }
     std::thread::scope(|scope| {

@@ -57,7 +57,13 @@ fn sweep(nameserver: &NameServer, misses: &mut HashMap<String, u32>) {
     let entries = nameserver.snapshot();
     misses.retain(|name, _| entries.iter().any(|(n, _)| n == name));
     for (name, entry) in entries {
-        if name == NAMESERVER_OBJECT || name == DAEMON_OBJECT {
+        // A host's management object stays listed while its manager is
+        // down: it is how the lab's other hosts know that host is missing
+        // (its manager removes it when it stops cleanly).
+        if name == NAMESERVER_OBJECT
+            || name == DAEMON_OBJECT
+            || entry.metadata.contains(crate::manager::management::TAG)
+        {
             continue;
         }
         let Ok(uri) = PyroUri::parse(&entry.uri) else {

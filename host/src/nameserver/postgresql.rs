@@ -27,7 +27,7 @@
 //! whole lab: it is held as long as its connection lives, and taken over
 //! by another name server when it is gone.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use postgres::{Client, NoTls};
 
@@ -42,11 +42,18 @@ const AUTOCLEAN_LOCK: i64 = 0x7079_726f_6e73_0002;
 /// starting at once would race `CREATE ... IF NOT EXISTS`).
 const SCHEMA_LOCK: i64 = 0x7079_726f_6e73_0003;
 
-/// How long connecting may take, unless the URL says otherwise.
+/// How long connecting may take at start, unless the URL says otherwise.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a query may go unanswered before the connection is given up
-/// (a database host cut off the network), unless the URL says otherwise.
-const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long connecting again after a lost connection may take, unless the
+/// URL says otherwise: the name server answers from its copy meanwhile,
+/// and a database on the lab's network answers in milliseconds.
+const RECONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long sent data may go unacknowledged before the connection is
+/// given up (a database host cut off the network), unless the URL says
+/// otherwise.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest wait between attempts to connect again.
+const MAX_RETRY: Duration = Duration::from_secs(10);
 
 const SCHEMA: &str = "
 CREATE SEQUENCE IF NOT EXISTS pyrolab_ns_seq;
@@ -75,11 +82,17 @@ ORDER BY seq";
 /// The connection settings of `url` (a `postgresql://` URL or a
 /// `key=value` string), with our timeouts where it sets none.
 pub fn postgres_config(url: &str) -> Result<postgres::Config, StoreError> {
-    let mut config: postgres::Config = url.parse().map_err(|err| {
-        StoreError::new(format!("invalid PostgreSQL URL {}: {err}", redacted(url)))
-    })?;
+    Ok(with_defaults(parse(url)?, CONNECT_TIMEOUT))
+}
+
+fn parse(url: &str) -> Result<postgres::Config, StoreError> {
+    url.parse()
+        .map_err(|err| StoreError::new(format!("invalid PostgreSQL URL {}: {err}", redacted(url))))
+}
+
+fn with_defaults(mut config: postgres::Config, connect_timeout: Duration) -> postgres::Config {
     if config.get_connect_timeout().is_none() {
-        config.connect_timeout(CONNECT_TIMEOUT);
+        config.connect_timeout(connect_timeout);
     }
     if config.get_tcp_user_timeout().is_none() {
         config.tcp_user_timeout(QUERY_TIMEOUT);
@@ -89,7 +102,7 @@ pub fn postgres_config(url: &str) -> Result<postgres::Config, StoreError> {
     if config.get_application_name().is_none() {
         config.application_name("pyrolab-host name server");
     }
-    Ok(config)
+    config
 }
 
 /// `url` without its password, for messages.
@@ -126,6 +139,15 @@ pub fn redacted(url: &str) -> String {
 /// The registry in PostgreSQL.
 pub struct PostgresStore {
     config: postgres::Config,
+    /// The same, with a shorter connect timeout for connecting again.
+    reconnect: postgres::Config,
+    /// After a failed attempt to connect: not before this, and why it
+    /// failed (a call meanwhile is told so at once).
+    retry: Option<(Instant, String)>,
+    /// Failed attempts to connect in a row (the wait doubles).
+    failures: u32,
+    /// Whether it connected once (reconnecting takes the short timeout).
+    ever_connected: bool,
     /// `storage_url` without its password.
     shown: String,
     client: Option<Client>,
@@ -140,8 +162,13 @@ impl PostgresStore {
     /// Connects to the database at `url` and creates the tables if they
     /// are not there.
     pub fn open(url: &str) -> Result<PostgresStore, StoreError> {
+        let raw = parse(url)?;
         let mut store = PostgresStore {
-            config: postgres_config(url)?,
+            config: with_defaults(raw.clone(), CONNECT_TIMEOUT),
+            reconnect: with_defaults(raw, RECONNECT_TIMEOUT),
+            retry: None,
+            failures: 0,
+            ever_connected: false,
             shown: redacted(url),
             client: None,
             seen: None,
@@ -162,15 +189,46 @@ impl PostgresStore {
             self.lost();
         }
         if self.client.is_none() {
-            let mut client = self
-                .config
-                .connect(NoTls)
-                .map_err(|err| self.error("cannot connect to", &err))?;
-            create_schema(&mut client)
-                .map_err(|err| self.error("cannot create the tables in", &err))?;
-            self.client = Some(client);
+            if let Some((at, err)) = &self.retry
+                && Instant::now() < *at
+            {
+                return Err(StoreError::new(err.clone()));
+            }
+            match self.connect() {
+                Ok(client) => {
+                    self.client = Some(client);
+                    self.retry = None;
+                    self.failures = 0;
+                    self.ever_connected = true;
+                }
+                Err(err) => {
+                    // Not tried again at once: every call meanwhile would
+                    // wait out a connect timeout, holding the registry.
+                    self.failures += 1;
+                    let wait = (Duration::from_millis(250) * 2u32.pow(self.failures.min(6)))
+                        .min(MAX_RETRY);
+                    self.retry = Some((Instant::now() + wait, err.to_string()));
+                    return Err(err);
+                }
+            }
         }
         Ok(self.client.as_mut().expect("connected above"))
+    }
+
+    /// A new connection, with the schema made: the first with the full
+    /// connect timeout, later ones with a short one.
+    fn connect(&self) -> Result<Client, StoreError> {
+        let config = if self.ever_connected {
+            &self.reconnect
+        } else {
+            &self.config
+        };
+        let mut client = config
+            .connect(NoTls)
+            .map_err(|err| self.error("cannot connect to", &err))?;
+        create_schema(&mut client)
+            .map_err(|err| self.error("cannot create the tables in", &err))?;
+        Ok(client)
     }
 
     /// Forgets the connection: the next operation opens a new one and reads
