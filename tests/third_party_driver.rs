@@ -499,3 +499,169 @@ fn new_driver_creates_a_project_that_builds_tests_and_serves() {
     );
     daemon.stop();
 }
+
+/// A third party's SCPI driver on `instrument-io`, in a crate of its own:
+/// a multimeter reached by a VISA resource string.
+const MULTIMETER: &str = r#"
+use instrument_io::{Options, Scpi};
+use pyrolab_plugin_api::prelude::*;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// `TCPIP0::HOST::5025::SOCKET`, `TCPIP0::HOST::inst0::INSTR`, ...
+    resource: String,
+    #[serde(default = "default_timeout")]
+    timeout: f64,
+}
+
+fn default_timeout() -> f64 {
+    2.0
+}
+
+pub struct Multimeter {
+    scpi: Scpi,
+}
+
+/// A bench multimeter speaking SCPI.
+#[service]
+impl Multimeter {
+    #[constructor]
+    pub fn new(settings: Settings) -> Result<Self> {
+        let options = Options {
+            timeout: std::time::Duration::from_secs_f64(settings.timeout),
+            ..Options::default()
+        };
+        Ok(Multimeter {
+            scpi: Scpi::open(&settings.resource, &options)?,
+        })
+    }
+
+    /// Its make and model, as `*IDN?` says.
+    pub fn identify(&mut self) -> Result<String> {
+        let identity = self.scpi.identify()?;
+        Ok(format!("{} {}", identity.manufacturer, identity.model))
+    }
+
+    /// A DC voltage reading, in volts.
+    pub fn measure_voltage(&mut self) -> Result<f64> {
+        self.scpi.query_parsed(":MEAS:VOLT:DC?")
+    }
+
+    /// Sets the voltage range; the instrument's own error when it refuses.
+    pub fn set_range(&mut self, volts: f64) -> Result<()> {
+        self.scpi.write_checked(&format!(":VOLT:DC:RANG {volts}"))
+    }
+}
+
+export_plugin!(Multimeter);
+"#;
+
+/// A multimeter on a TCP socket: `*IDN?`, `:MEAS:VOLT:DC?`, a range it
+/// takes (up to 100 V) or refuses with an entry in its error queue.
+fn simulated_multimeter() -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            let mut out = stream.try_clone().expect("clone");
+            let mut errors: Vec<String> = Vec::new();
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let reply = match line.trim() {
+                    "*IDN?" => Some("ACME,DMM 42,7,1.0".to_owned()),
+                    ":MEAS:VOLT:DC?" => Some("+1.234500E+00".to_owned()),
+                    "SYST:ERR?" if errors.is_empty() => Some("+0,\"No error\"".to_owned()),
+                    "SYST:ERR?" => Some(errors.remove(0)),
+                    command => {
+                        let range = command
+                            .strip_prefix(":VOLT:DC:RANG ")
+                            .and_then(|v| v.parse::<f64>().ok());
+                        if !range.is_some_and(|v| v <= 100.0) {
+                            errors.push("-222,\"Data out of range\"".to_owned());
+                        }
+                        None
+                    }
+                };
+                if let Some(reply) = reply {
+                    if writeln!(out, "{reply}").is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn a_third_party_scpi_driver_on_instrument_io_builds_and_talks_to_its_instrument() {
+    let sandbox = Sandbox::new();
+    let crate_dir = sandbox.path().join("acme-multimeter");
+    let path = |dir: &str| repo_root().join(dir).display().to_string();
+    write(
+        &crate_dir.join("Cargo.toml"),
+        &(driver_manifest(
+            "acme-multimeter",
+            &format!(
+                "pyrolab-plugin-api = {{ path = {:?} }}\npyrolab-instrument-io = {{ path = {:?} }}",
+                path("plugin-api"),
+                path("instrument-io")
+            ),
+            "serde = { version = \"1\", features = [\"derive\"] }",
+        ) + "\n[workspace]\n"),
+    );
+    write(&crate_dir.join("src/lib.rs"), MULTIMETER);
+    let built = build_external_crate(&crate_dir, "acme_multimeter");
+    sandbox.install_file(&built);
+
+    let port = simulated_multimeter();
+    let params = format!(r#"{{"resource": "TCPIP0::127.0.0.1::{port}::SOCKET"}}"#);
+    let call = |method: &str, args: &[&str]| {
+        run_host(
+            sandbox
+                .host()
+                .args(["plugins", "call", "acme-multimeter:Multimeter", method])
+                .args(args)
+                .args(["--params", &params]),
+        )
+    };
+    assert_eq!(
+        call("identify", &[]).success().stdout.trim(),
+        "'ACME DMM 42'"
+    );
+    assert_eq!(
+        call("measure_voltage", &[]).success().stdout.trim(),
+        "1.2345"
+    );
+    call("set_range", &["10"]).success();
+    let refused = call("set_range", &["1000"]).failure(1);
+    assert!(
+        refused.stderr.contains("RuntimeError")
+            && refused.stderr.contains("-222,\"Data out of range\""),
+        "{refused}"
+    );
+    // Nothing listening: a ConnectionError naming the resource.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("address").port()
+    };
+    let nowhere =
+        format!(r#"{{"resource": "TCPIP0::127.0.0.1::{closed}::SOCKET", "timeout": 0.5}}"#);
+    let gone = run_host(sandbox.host().args([
+        "plugins",
+        "call",
+        "acme-multimeter:Multimeter",
+        "identify",
+        "--params",
+        &nowhere,
+    ]))
+    .failure(1);
+    assert!(
+        gone.stderr.contains("ConnectionError")
+            && gone
+                .stderr
+                .contains(&format!("TCPIP0::127.0.0.1::{closed}::SOCKET")),
+        "{gone}"
+    );
+}

@@ -20,9 +20,13 @@ use crate::transport::{self, Options, Transport};
 /// whose queue never empties must not loop us forever).
 const MAX_QUEUED_ERRORS: usize = 64;
 
-/// An SCPI instrument.
+/// An SCPI instrument. It is `Send + Sync`, as a driver must be; its
+/// methods take `&mut self` (one command on the wire at a time).
 pub struct Scpi {
-    transport: Box<dyn Transport>,
+    /// Behind a mutex only to make it `Sync` (a serial port is `Send`
+    /// alone); every use has `&mut self`, so it never waits.
+    transport: std::sync::Mutex<Box<dyn Transport>>,
+    resource: Resource,
     /// Appended to each command. Default `\n`.
     pub write_termination: String,
     /// Ends each reply. Default `\n` (a `\r` before it is dropped too).
@@ -67,7 +71,8 @@ impl Scpi {
     /// SCPI over `transport`.
     pub fn new(transport: Box<dyn Transport>) -> Scpi {
         Scpi {
-            transport,
+            resource: transport.resource().clone(),
+            transport: std::sync::Mutex::new(transport),
             write_termination: "\n".to_owned(),
             read_termination: b'\n',
             max_reply: 1024 * 1024,
@@ -77,12 +82,15 @@ impl Scpi {
 
     /// The transport, for what SCPI does not cover.
     pub fn transport(&mut self) -> &mut dyn Transport {
-        self.transport.as_mut()
+        self.transport
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .as_mut()
     }
 
     /// The resource, for messages.
     pub fn resource(&self) -> &Resource {
-        self.transport.resource()
+        &self.resource
     }
 
     /// Sends a command (no reply expected).
@@ -90,12 +98,12 @@ impl Scpi {
         let mut line = String::with_capacity(command.len() + self.write_termination.len());
         line.push_str(command);
         line.push_str(&self.write_termination);
-        self.transport.write(line.as_bytes())
+        self.transport().write(line.as_bytes())
     }
 
     /// Sends a query and returns its reply line.
     pub fn query(&mut self, command: &str) -> Result<String, DriverError> {
-        self.transport.clear()?;
+        self.transport().clear()?;
         self.write(command)?;
         self.read_line()
             .map_err(|err| err.context(format!("in reply to {command:?}")))
@@ -103,9 +111,8 @@ impl Scpi {
 
     /// Reads one reply line.
     pub fn read_line(&mut self) -> Result<String, DriverError> {
-        let mut line = self
-            .transport
-            .read_until(self.read_termination, self.max_reply)?;
+        let (terminator, max) = (self.read_termination, self.max_reply);
+        let mut line = self.transport().read_until(terminator, max)?;
         if line.last() == Some(&b'\r') {
             line.pop();
         }
@@ -128,7 +135,7 @@ impl Scpi {
 
     /// Sends a query whose reply is an IEEE 488.2 binary block.
     pub fn query_block(&mut self, command: &str) -> Result<Vec<u8>, DriverError> {
-        self.transport.clear()?;
+        self.transport().clear()?;
         self.write(command)?;
         self.read_block()
             .map_err(|err| err.context(format!("in reply to {command:?}")))
@@ -137,9 +144,9 @@ impl Scpi {
     /// Reads an IEEE 488.2 binary block: `#<n><len><data>` (n digits of
     /// length), or `#0<data>` up to the line's end.
     pub fn read_block(&mut self) -> Result<Vec<u8>, DriverError> {
-        let head = self.transport.read_exact(2)?;
+        let head = self.transport().read_exact(2)?;
         if head[0] != b'#' {
-            let _ = self.transport.clear();
+            let _ = self.transport().clear();
             return Err(self.garbled(&format!(
                 "a reply starting {:?}, where a binary block (#...) was expected",
                 String::from_utf8_lossy(&head)
@@ -148,39 +155,38 @@ impl Scpi {
         let digits = match head[1] {
             b'0' => {
                 // Indefinite: to the end of the message.
-                return self
-                    .transport
-                    .read_until(self.read_termination, self.max_block);
+                let (terminator, max) = (self.read_termination, self.max_block);
+                return self.transport().read_until(terminator, max);
             }
             digit @ b'1'..=b'9' => usize::from(digit - b'0'),
             other => {
-                let _ = self.transport.clear();
+                let _ = self.transport().clear();
                 return Err(self.garbled(&format!(
                     "a binary block whose length digit is {:?}",
                     char::from(other)
                 )));
             }
         };
-        let length = self.transport.read_exact(digits)?;
+        let length = self.transport().read_exact(digits)?;
         let length: usize = std::str::from_utf8(&length)
             .ok()
             .and_then(|text| text.parse().ok())
             .ok_or_else(|| {
-                let _ = self.transport.clear();
+                let _ = self.transport().clear();
                 self.garbled(&format!(
                     "a binary block whose length is {:?}",
                     String::from_utf8_lossy(&length)
                 ))
             })?;
         if length > self.max_block {
-            let _ = self.transport.clear();
+            let _ = self.transport().clear();
             return Err(self.garbled(&format!(
                 "a binary block of {length} bytes, over the limit of {}",
                 self.max_block
             )));
         }
         // The terminator after the data is left: the next query clears it.
-        self.transport.read_exact(length)
+        self.transport().read_exact(length)
     }
 
     /// `*IDN?`.
@@ -237,10 +243,10 @@ impl Scpi {
     /// Waits (at most `timeout`) until the operations in progress are done
     /// (`*OPC?` answering 1).
     pub fn wait_complete(&mut self, timeout: Duration) -> Result<(), DriverError> {
-        let usual = self.transport.timeout();
-        self.transport.set_timeout(timeout);
+        let usual = self.transport().timeout();
+        self.transport().set_timeout(timeout);
         let reply = self.query("*OPC?");
-        self.transport.set_timeout(usual);
+        self.transport().set_timeout(usual);
         match reply?.trim() {
             "1" | "+1" => Ok(()),
             other => Err(self.garbled(&format!("{other:?} in reply to \"*OPC?\""))),
