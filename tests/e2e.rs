@@ -4,6 +4,7 @@
 
 mod config_cli;
 mod conformance;
+mod keysight;
 mod manager;
 mod mixed_lab;
 mod monitor;
