@@ -317,7 +317,12 @@ pub struct Simulator {
 impl Simulator {
     /// Serves a fresh B2900 on a free port of `host`.
     pub fn start(host: &str) -> std::io::Result<Simulator> {
-        let listener = TcpListener::bind((host, 0))?;
+        Simulator::start_on(host, 0)
+    }
+
+    /// Serves a fresh B2900 on `host:port` (0: a free port).
+    pub fn start_on(host: &str, port: u16) -> std::io::Result<Simulator> {
+        let listener = TcpListener::bind((host, port))?;
         let port = listener.local_addr()?.port();
         let faults = Arc::new(Faults::default());
         let stop = Arc::new(AtomicBool::new(false));
