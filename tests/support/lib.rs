@@ -78,6 +78,7 @@ const PLUGIN_PACKAGES: &[&str] = &[
     "faulty",
     "not-a-plugin",
     "tsl550",
+    "keysight",
     "pyro5-test-objects",
 ];
 
