@@ -4,6 +4,7 @@
 
 mod config_cli;
 mod conformance;
+mod driver_calls;
 mod keysight;
 mod manager;
 mod mixed_lab;
@@ -15,6 +16,7 @@ mod plugin_loading;
 mod plugins_cli;
 mod python_interop;
 mod rust_client;
+mod smcv100b;
 mod soak;
 mod streaming;
 mod third_party_driver;

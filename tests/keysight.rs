@@ -9,9 +9,10 @@ use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use pyrolab_host::client::{ClientError, Proxy};
+use crate::driver_calls::{call, remote};
+use pyrolab_host::client::Proxy;
 use pyrolab_plugin_api::{CallArgs, Value};
-use pyrolab_test_support::{Background, Output, Sandbox, python_with_pyro5, run};
+use pyrolab_test_support::{Output, Sandbox, python_with_pyro5, run, start_lab_daemon};
 use simulators::b2900::Simulator;
 
 /// A daemon `lab` serving the SMU as PyroLab's configuration names it.
@@ -38,42 +39,17 @@ services:
     path
 }
 
-fn start(sandbox: &Sandbox, config: &PathBuf) -> (Background, String) {
-    let mut daemon = Background::start(
-        sandbox
-            .host()
-            .args(["run", "daemon", "lab", "--config"])
-            .arg(config),
-    );
-    let line = daemon.wait_for_line("daemon lab listening on ", Duration::from_secs(30));
-    (
-        daemon,
-        line.rsplit(' ').next().expect("a location").to_owned(),
-    )
-}
-
 fn proxy(location: &str) -> Proxy {
     let mut proxy = Proxy::connect(&format!("PYRO:smu@{location}")).expect("connect");
     proxy.set_timeout(Some(Duration::from_secs(30)));
     proxy
 }
 
-fn call(proxy: &Proxy, method: &str, args: Vec<Value>) -> Result<Value, ClientError> {
-    proxy.call_with(method, CallArgs::positional(args))
-}
-
-fn remote(result: Result<Value, ClientError>) -> (String, String) {
-    match result {
-        Err(ClientError::Remote(error)) => (error.kind().to_owned(), error.message.clone()),
-        other => panic!("expected a remote exception, got {other:?}"),
-    }
-}
-
 #[test]
 fn the_rust_client_measures_sweeps_and_screenshots_the_smu() {
     let smu = Simulator::start("127.0.0.1").expect("simulator");
     let sandbox = Sandbox::new();
-    let (_daemon, location) = start(&sandbox, &lab(&sandbox, &smu));
+    let (_daemon, location) = start_lab_daemon(&sandbox, &lab(&sandbox, &smu));
     let b2900 = proxy(&location);
     assert_eq!(
         call(&b2900, "autoconnect", vec![]).unwrap(),
@@ -161,7 +137,7 @@ fn the_rust_client_measures_sweeps_and_screenshots_the_smu() {
 fn each_instrument_fault_reaches_the_client_as_its_own_exception_and_the_driver_goes_on() {
     let smu = Simulator::start("127.0.0.1").expect("simulator");
     let sandbox = Sandbox::new();
-    let (_daemon, location) = start(&sandbox, &lab(&sandbox, &smu));
+    let (_daemon, location) = start_lab_daemon(&sandbox, &lab(&sandbox, &smu));
     let b2900 = proxy(&location);
     call(&b2900, "autoconnect", vec![]).unwrap();
 
@@ -213,7 +189,7 @@ fn python(script: &str) -> Output {
 fn stock_python_drives_the_smu_and_meets_its_errors() {
     let smu = Simulator::start("127.0.0.1").expect("simulator");
     let sandbox = Sandbox::new();
-    let (_daemon, location) = start(&sandbox, &lab(&sandbox, &smu));
+    let (_daemon, location) = start_lab_daemon(&sandbox, &lab(&sandbox, &smu));
     let output = python(&format!(
         r#"
 import Pyro5.api as p, serpent

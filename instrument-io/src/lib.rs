@@ -9,6 +9,9 @@
 //!   ([`vxi11`]), every read within a timeout and bounded in size.
 //! - [`Scpi`]: queries, IEEE 488.2 binary blocks, the error queue, `*IDN?`
 //!   and `*OPC?`.
+//! - [`Session`]: PyroLab's network-instrument methods (`connect`, `close`,
+//!   `timeout`, `query`, `write`, `write_block`, `wait_for_device`), for a
+//!   driver to forward to.
 //!
 //! Errors are [`DriverError`](pyrolab_plugin_api::DriverError)s a driver
 //! can return as they are: an instrument that does not answer is a
@@ -29,11 +32,13 @@
 
 pub mod resource;
 pub mod scpi;
+pub mod session;
 pub mod transport;
 pub mod vxi11;
 
 pub use resource::Resource;
 pub use scpi::{Identity, InstrumentError, Scpi};
+pub use session::Session;
 pub use transport::{Options, Transport, open};
 
 #[cfg(test)]

@@ -79,6 +79,7 @@ const PLUGIN_PACKAGES: &[&str] = &[
     "not-a-plugin",
     "tsl550",
     "keysight",
+    "smcv100b",
     "pyro5-test-objects",
 ];
 

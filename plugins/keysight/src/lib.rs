@@ -24,9 +24,8 @@
 //! (milliseconds, 1000), used by `autoconnect()` and as `connect()`'s
 //! defaults.
 
-use std::time::Duration;
-
-use instrument_io::{Options, Scpi};
+use instrument_io::session::OPERATION_TIMEOUT;
+use instrument_io::{Scpi, Session};
 use pyrolab_plugin_api::prelude::*;
 use pyrolab_plugin_api::tracing;
 
@@ -51,21 +50,16 @@ pub const MAX_POINTS: usize = 2500;
 
 /// PyroLab's default timeout, in milliseconds.
 const DEFAULT_TIMEOUT_MS: f64 = 1000.0;
-/// How long a sweep or a screenshot may take to complete (`*OPC?`).
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The Keysight B2900 source-measure unit.
 pub struct B2900 {
     parameters: Parameters,
-    scpi: Option<Scpi>,
-    timeout_ms: f64,
+    session: Session,
 }
 
 impl B2900 {
     fn scpi(&mut self) -> Result<&mut Scpi> {
-        self.scpi.as_mut().ok_or_else(|| {
-            DriverError::connection("not connected to an SMU: call connect(address) first")
-        })
+        self.session.scpi()
     }
 
     /// `:SOUR2...` for channel 2, `:SOUR...` for channel 0 (the default
@@ -225,11 +219,10 @@ impl B2900 {
     #[constructor]
     pub fn new(parameters: Parameters) -> Result<Self> {
         let timeout_ms = parameters.timeout.unwrap_or(DEFAULT_TIMEOUT_MS);
-        check_timeout(timeout_ms)?;
+        let session = Session::new("an SMU", 5025, timeout_ms)?;
         Ok(B2900 {
             parameters,
-            scpi: None,
-            timeout_ms,
+            session,
         })
     }
 
@@ -244,33 +237,14 @@ impl B2900 {
     /// (`*RST;*CLS`, the display on). `timeout` in milliseconds. Returns
     /// True.
     pub fn connect(&mut self, address: Option<String>, timeout: Option<f64>) -> Result<bool> {
-        let address = address
-            .filter(|a| !a.is_empty())
-            .or_else(|| self.parameters.address.clone())
-            .ok_or_else(|| {
-                DriverError::value(
-                    "no address: give connect(address=...) or the service parameter `address`",
-                )
-            })?;
-        let timeout_ms = timeout.unwrap_or(self.timeout_ms);
-        check_timeout(timeout_ms)?;
-        let resource = if address.contains("::") {
-            address.clone()
-        } else {
-            format!("TCPIP0::{address}::5025::SOCKET")
-        };
-        let options = Options {
-            timeout: Duration::from_secs_f64(timeout_ms / 1000.0),
-            ..Options::default()
-        };
-        let mut scpi = Scpi::open(&resource, &options)?;
-        scpi.write("*RST;*CLS")?;
-        scpi.write(":DISP:ENAB ON")?;
-        scpi.check()
-            .map_err(|err| err.context(format!("while resetting the SMU at {resource}")))?;
-        tracing::info!(%resource, "connected to the B2900");
-        self.scpi = Some(scpi);
-        self.timeout_ms = timeout_ms;
+        let default = self.parameters.address.clone();
+        let address = self.session.connect_to(
+            address,
+            default.as_deref(),
+            timeout,
+            &["*RST;*CLS", ":DISP:ENAB ON"],
+        )?;
+        tracing::info!(%address, "connected to the B2900");
         Ok(true)
     }
 
@@ -281,41 +255,32 @@ impl B2900 {
 
     /// Closes the connection.
     pub fn close(&mut self) {
-        if self.scpi.take().is_some() {
+        if self.session.close() {
             tracing::info!("disconnected from the B2900");
         }
     }
 
+    // `timeout`, `query`, `write`, `write_block`, `wait_for_device`:
+    // PyroLab's network-instrument methods. Their behaviour is
+    // instrument-io's `Session`; each class lists them only because
+    // `#[service]` exposes a class's own methods.
+
     /// The reply timeout, in milliseconds.
     #[getter]
     pub fn timeout(&self) -> f64 {
-        self.timeout_ms
+        self.session.timeout_ms()
     }
 
     /// Sets the reply timeout, in milliseconds.
     #[setter]
     pub fn set_timeout(&mut self, ms: f64) -> Result<()> {
-        check_timeout(ms)?;
-        self.timeout_ms = ms;
-        if let Some(scpi) = self.scpi.as_mut() {
-            scpi.transport()
-                .set_timeout(Duration::from_secs_f64(ms / 1000.0));
-        }
-        Ok(())
+        self.session.set_timeout_ms(ms)
     }
 
     /// Sends `message` and returns the reply. `delay` (seconds) is waited
     /// between the two, as PyroLab's does.
     pub fn query(&mut self, message: String, delay: Option<f64>) -> Result<String> {
-        let scpi = self.scpi()?;
-        match delay.filter(|d| *d > 0.0) {
-            None => scpi.query(&message),
-            Some(delay) => {
-                scpi.write(&message)?;
-                std::thread::sleep(Duration::from_secs_f64(delay.min(60.0)));
-                scpi.read_line()
-            }
-        }
+        self.session.query(&message, delay)
     }
 
     /// Sends `message`. `termination` replaces the line's `\n`;
@@ -326,39 +291,19 @@ impl B2900 {
         termination: Option<String>,
         encoding: Option<String>,
     ) -> Result<()> {
-        if let Some(encoding) = encoding {
-            if !matches!(
-                encoding.to_ascii_lowercase().as_str(),
-                "ascii" | "utf-8" | "utf8"
-            ) {
-                return Err(DriverError::value(format!(
-                    "encoding must be ascii or utf-8, not {encoding:?}"
-                )));
-            }
-        }
-        let scpi = self.scpi()?;
-        match termination {
-            None => scpi.write(&message),
-            Some(termination) => {
-                let line = format!("{message}{termination}");
-                scpi.transport().write(line.as_bytes())
-            }
-        }
+        self.session
+            .write(&message, termination.as_deref(), encoding.as_deref())
     }
 
     /// Sends `message`, waits until the SMU is done (`*OPC?`) and checks
     /// its error queue: the SMU's own error when it refused it.
     pub fn write_block(&mut self, message: String) -> Result<()> {
-        let scpi = self.scpi()?;
-        scpi.write(&message)?;
-        scpi.wait_complete(OPERATION_TIMEOUT)?;
-        scpi.check()
-            .map_err(|err| err.context(format!("after {message:?}")))
+        self.session.write_block(&message)
     }
 
     /// Waits until the last operation is complete.
     pub fn wait_for_device(&mut self) -> Result<()> {
-        self.scpi()?.wait_complete(OPERATION_TIMEOUT)
+        self.session.wait_for_device()
     }
 
     /// A spot measurement of current (A) at `voltage` (V), the current
@@ -483,16 +428,6 @@ impl B2900 {
         let image = scpi.query_block("HCOP:SDUM:DATA?")?;
         scpi.check()?;
         Ok(Bytes::from(image))
-    }
-}
-
-fn check_timeout(ms: f64) -> Result<()> {
-    if ms.is_finite() && (1.0..=600_000.0).contains(&ms) {
-        Ok(())
-    } else {
-        Err(DriverError::value(format!(
-            "timeout must be between 1 and 600000 milliseconds, not {ms}"
-        )))
     }
 }
 
