@@ -80,6 +80,9 @@ const PLUGIN_PACKAGES: &[&str] = &[
     "tsl550",
     "keysight",
     "smcv100b",
+    "rohdeschwarz",
+    "ppcl55x",
+    "kdc101",
     "pyro5-test-objects",
 ];
 

@@ -4,6 +4,14 @@
 //!
 //! - [`b2900`]: the Keysight B2900 source-measure unit, on a TCP socket.
 //! - [`smcv100b`]: the Rohde & Schwarz SMCV100B signal generator, on VXI-11.
+//! - [`rto`]: the Rohde & Schwarz RTO oscilloscope, on a TCP socket.
+//! - [`ppcl55x`]: the Pure Photonics PPCL550/551 laser, on a serial port.
+//! - [`kdc101`]: the Thorlabs KDC101 motor controller, on a serial port.
+//! - [`pty`]: a serial instrument on a pseudo-terminal.
 
 pub mod b2900;
+pub mod kdc101;
+pub mod ppcl55x;
+pub mod pty;
+pub mod rto;
 pub mod smcv100b;
