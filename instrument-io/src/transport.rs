@@ -85,6 +85,9 @@ pub fn open(resource: &Resource, options: &Options) -> Result<Box<dyn Transport>
     })
 }
 
+/// The most one read takes from the wire.
+const READ_CHUNK: usize = 256 * 1024;
+
 /// A byte stream with its own connection: a TCP socket or a serial port.
 enum Wire {
     Tcp(TcpStream),
@@ -202,19 +205,21 @@ impl Stream {
         if left.is_zero() {
             return Err(self.timed_out(waiting_for));
         }
-        let mut buffer = [0u8; 64 * 1024];
         let wire = self.wire()?;
         wire.set_read_timeout(left).map_err(|e| self.lost(&e))?;
         let wire = self.wire.as_mut().expect("connected above");
-        match wire.read(&mut buffer) {
+        // Straight into `pending`, past what it holds: no copy between a
+        // buffer and it, which counts for blocks of megabytes.
+        let had = self.pending.len();
+        self.pending.resize(had + READ_CHUNK, 0);
+        let read = wire.read(&mut self.pending[had..]);
+        self.pending.truncate(had + *read.as_ref().unwrap_or(&0));
+        match read {
             Ok(0) => Err(self.lost(&io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "the instrument closed the connection",
             ))),
-            Ok(n) => {
-                self.pending.extend_from_slice(&buffer[..n]);
-                Ok(())
-            }
+            Ok(_) => Ok(()),
             Err(err)
                 if matches!(
                     err.kind(),
@@ -244,13 +249,22 @@ impl Transport for Stream {
     }
 
     fn read_until(&mut self, terminator: u8, max: usize) -> Result<Vec<u8>, DriverError> {
-        let deadline = Instant::now() + self.timeout;
+        let mut deadline = Instant::now() + self.timeout;
+        // Where the search for the terminator goes on from: a long reply
+        // (an ASCII waveform) is scanned once, not again on every read.
+        let mut scanned = 0;
         loop {
-            if let Some(at) = self.pending.iter().position(|&b| b == terminator) {
-                let mut line: Vec<u8> = self.pending.drain(..=at).collect();
+            if let Some(at) = self.pending[scanned..].iter().position(|&b| b == terminator) {
+                let rest = self.pending.split_off(scanned + at + 1);
+                let mut line = std::mem::replace(&mut self.pending, rest);
                 line.pop();
                 return Ok(line);
             }
+            if self.pending.len() > scanned {
+                // Still coming: the timeout is for each wait, as in read_exact.
+                deadline = Instant::now() + self.timeout;
+            }
+            scanned = self.pending.len();
             if self.pending.len() > max {
                 self.pending.clear();
                 let _ = self.clear();
@@ -263,13 +277,21 @@ impl Transport for Stream {
         }
     }
 
+    /// The timeout is for each wait, as VISA's is: a long block that keeps
+    /// coming (a waveform of many megabytes) is read whole however long it
+    /// takes, and an instrument that stops sending in its middle times out.
     fn read_exact(&mut self, len: usize) -> Result<Vec<u8>, DriverError> {
-        let deadline = Instant::now() + self.timeout;
+        self.pending.reserve(len.saturating_sub(self.pending.len()));
         while self.pending.len() < len {
             let had = self.pending.len();
+            let deadline = Instant::now() + self.timeout;
             self.fill(deadline, &format!("{len} bytes (got {had})"))?;
         }
-        Ok(self.pending.drain(..len).collect())
+        if self.pending.len() == len {
+            return Ok(std::mem::take(&mut self.pending));
+        }
+        let rest = self.pending.split_off(len);
+        Ok(std::mem::replace(&mut self.pending, rest))
     }
 
     fn clear(&mut self) -> Result<(), DriverError> {
