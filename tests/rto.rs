@@ -73,7 +73,12 @@ fn the_rust_client_sets_up_acquires_and_reads_waveforms_and_meets_each_fault() {
         vec![2.into(), "ON".into(), "DC".into(), 1.0.into()],
     )
     .unwrap();
-    call(&scope, "acquisition_settings", vec![1e9.into(), 1e-5.into()]).unwrap();
+    call(
+        &scope,
+        "acquisition_settings",
+        vec![1e9.into(), 1e-5.into()],
+    )
+    .unwrap();
     assert_eq!(
         call(&scope, "record_length", vec![]).unwrap(),
         Value::Int(10_000)
@@ -264,8 +269,16 @@ except Exception as e:
     };
     let faults = [
         (&simulator.faults.mute, "scope.measure(2)", "TimeoutError"),
-        (&simulator.faults.garble, "scope.get_data(1, 'real')", "ConnectionError"),
-        (&simulator.faults.drop_mid_transfer, "scope.get_waveform(1)", "ConnectionError"),
+        (
+            &simulator.faults.garble,
+            "scope.get_data(1, 'real')",
+            "ConnectionError",
+        ),
+        (
+            &simulator.faults.drop_mid_transfer,
+            "scope.get_waveform(1)",
+            "ConnectionError",
+        ),
     ];
     for (fault, call, expected) in faults {
         fault.store(true, Ordering::SeqCst);

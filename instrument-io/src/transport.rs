@@ -254,7 +254,10 @@ impl Transport for Stream {
         // (an ASCII waveform) is scanned once, not again on every read.
         let mut scanned = 0;
         loop {
-            if let Some(at) = self.pending[scanned..].iter().position(|&b| b == terminator) {
+            if let Some(at) = self.pending[scanned..]
+                .iter()
+                .position(|&b| b == terminator)
+            {
                 let rest = self.pending.split_off(scanned + at + 1);
                 let mut line = std::mem::replace(&mut self.pending, rest);
                 line.pop();

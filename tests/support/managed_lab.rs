@@ -45,8 +45,13 @@ impl Lab {
             .replace("host: localhost", "host: 127.0.0.1")
             .replace("  port: 8080\n", "  port: 0\n  polling: 0.2\n");
         assert_ne!(text, demo, "the demo configuration changed shape");
-        let text = text + extra;
-        let config = sandbox.path().join("demo-lab.yaml");
+        Lab::with_config(sandbox, ns_port, "demo-lab.yaml", &(text + extra))
+    }
+
+    /// A lab of configuration `text` (written to `name` in the sandbox),
+    /// its name server on `ns_port`.
+    pub fn with_config(sandbox: Sandbox, ns_port: u16, name: &str, text: &str) -> Lab {
+        let config = sandbox.path().join(name);
         fs::write(&config, text).expect("write the lab config");
         Lab {
             sandbox,

@@ -29,6 +29,7 @@ mod new;
 mod nslist;
 mod plugins;
 mod run;
+mod simulate;
 mod systemd;
 mod table;
 mod tls;
@@ -164,6 +165,10 @@ enum Command {
     #[command(subcommand)]
     Run(run::RunCommand),
 
+    /// Serve a simulated instrument (B2900, RTO, SMCV100B, KDC101, PPCL55x) until
+    /// Ctrl-C, to try a lab configuration with no hardware.
+    Simulate(simulate::SimulateCommand),
+
     /// The lab's certificate authority: create it, issue certificates to
     /// components and users, list them (docs/security.md).
     #[command(subcommand)]
@@ -266,6 +271,7 @@ pub fn main() -> ExitCode {
         Command::Nslist(command) => nslist::run(command, &context),
         Command::Plugins(command) => plugins::run(command, &context),
         Command::Run(command) => run::run(command, &context),
+        Command::Simulate(command) => simulate::run(command),
         Command::Tls(command) => tls::run(command, &context),
     };
     match result {

@@ -69,8 +69,15 @@ pub(super) fn command_line(command: &CommandConfig) -> Vec<String> {
 /// `program` as the child is started with: a relative path with a slash
 /// (`./driver.py`, `bin/server`) is taken from the command's folder, not
 /// from wherever the manager was started; a bare name is looked up on
-/// `PATH`.
+/// `PATH`; `pyrolab-host` is this very program (the manager's own
+/// binary), so a lab's `pyrolab-host simulate ...` commands run the same
+/// build wherever it was started from.
 fn program_path(program: &str, cwd: &Path) -> PathBuf {
+    if program == "pyrolab-host"
+        && let Ok(own) = std::env::current_exe()
+    {
+        return own;
+    }
     let path = Path::new(program);
     if path.is_relative() && program.contains('/') {
         cwd.join(path)

@@ -36,7 +36,18 @@ impl Server {
     /// Serves `device` on `host`, on free ports for the portmapper and the
     /// core channel.
     pub fn start(host: &str, device: Arc<Mutex<dyn Device>>) -> io::Result<Server> {
-        let portmapper = TcpListener::bind((host, 0))?;
+        Server::start_on(host, 0, device)
+    }
+
+    /// Serves `device` on `host`, its portmapper on `portmapper_port` (0:
+    /// a free one; 111 is the standard's, and needs privileges) and the
+    /// core channel on a free port.
+    pub fn start_on(
+        host: &str,
+        portmapper_port: u16,
+        device: Arc<Mutex<dyn Device>>,
+    ) -> io::Result<Server> {
+        let portmapper = TcpListener::bind((host, portmapper_port))?;
         let core = TcpListener::bind((host, 0))?;
         let (portmapper_address, core_address) = (portmapper.local_addr()?, core.local_addr()?);
         let stop = Arc::new(AtomicBool::new(false));

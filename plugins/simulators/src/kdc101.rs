@@ -42,7 +42,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::pty::{PtyPort, SerialDevice};
+use crate::pty::{Plug, PtyPort, SerialDevice, TcpPort};
 
 /// The controller's serial number (KDC101 serial numbers begin with 27).
 pub const SERIAL_NUMBER: u32 = 27_000_101;
@@ -1031,7 +1031,7 @@ impl SerialDevice for Controller {
 /// A simulated KDC101 with a Z825B on a pseudo-terminal; unplugged when
 /// dropped.
 pub struct Simulator {
-    port: PtyPort,
+    port: Plug,
     observed: Arc<Observed>,
     /// How it misbehaves.
     pub faults: Arc<Faults>,
@@ -1040,23 +1040,35 @@ pub struct Simulator {
 impl Simulator {
     /// Powers up a fresh controller on a new pseudo-terminal.
     pub fn start() -> io::Result<Simulator> {
+        Simulator::start_with(|controller| Ok(Plug::Pty(PtyPort::start(controller)?)))
+    }
+
+    /// Powers up a fresh controller behind a serial-to-Ethernet adapter
+    /// on `host:port` (0: a free port).
+    pub fn start_on_tcp(host: &str, port: u16) -> io::Result<Simulator> {
+        Simulator::start_with(|controller| Ok(Plug::Tcp(TcpPort::start(controller, host, port)?)))
+    }
+
+    fn start_with(serve: impl FnOnce(Controller) -> io::Result<Plug>) -> io::Result<Simulator> {
         let faults = Arc::new(Faults::default());
         let observed = Arc::new(Observed::default());
         let controller =
             Controller::new(Arc::clone(&faults), Arc::clone(&observed), Instant::now());
         Ok(Simulator {
-            port: PtyPort::start(controller)?,
+            port: serve(controller)?,
             observed,
             faults,
         })
     }
 
-    /// The serial port to give the driver (`/dev/pts/N`).
+    /// The serial port to give the driver (`/dev/pts/N`; empty behind a
+    /// TCP adapter).
     pub fn path(&self) -> &Path {
         self.port.path()
     }
 
-    /// The VISA resource naming it (`ASRL/dev/pts/N::INSTR`).
+    /// The VISA resource naming it (`ASRL/dev/pts/N::INSTR`, or
+    /// `TCPIP0::127.0.0.1::PORT::SOCKET` behind a TCP adapter).
     pub fn resource(&self) -> String {
         self.port.resource()
     }

@@ -140,3 +140,128 @@ fn serve(master: OwnedFd, mut device: impl SerialDevice, stop: &AtomicBool) {
         }
     }
 }
+
+/// The simulated instrument behind a serial-to-Ethernet adapter (a
+/// device server that passes a serial line through a TCP socket, as labs
+/// put instruments on the network): one client at a time, the device's
+/// state kept between them. Drivers reach it as
+/// `TCPIP0::HOST::PORT::SOCKET`.
+pub struct TcpPort {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl TcpPort {
+    /// Serves `device` on `host:port` (0: a free port).
+    pub fn start(device: impl SerialDevice, host: &str, port: u16) -> io::Result<TcpPort> {
+        let listener = std::net::TcpListener::bind((host, port))?;
+        let port = listener.local_addr()?.port();
+        listener.set_nonblocking(true)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = stop.clone();
+            thread::Builder::new()
+                .name("simulated serial instrument on TCP".into())
+                .spawn(move || serve_tcp(&listener, device, &stop))?
+        };
+        Ok(TcpPort {
+            port,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Its TCP port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops serving; the client's connection closes.
+    pub fn unplug(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for TcpPort {
+    fn drop(&mut self) {
+        self.unplug();
+    }
+}
+
+fn serve_tcp(listener: &std::net::TcpListener, mut device: impl SerialDevice, stop: &AtomicBool) {
+    while !stop.load(Ordering::SeqCst) {
+        let mut client = match listener.accept() {
+            Ok((client, _)) => client,
+            Err(_) => {
+                // Nobody yet: the device goes on (a move ends) meanwhile.
+                let _ = device.poll(Instant::now());
+                thread::sleep(POLL_INTERVAL);
+                continue;
+            }
+        };
+        let _ = client.set_nonblocking(false);
+        let _ = client.set_nodelay(true);
+        let _ = client.set_read_timeout(Some(POLL_INTERVAL));
+        let mut buffer = [0u8; 4096];
+        while !stop.load(Ordering::SeqCst) {
+            let mut answer = match client.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => device.receive(&buffer[..n], Instant::now()),
+                Err(err)
+                    if matches!(
+                        err.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    Vec::new()
+                }
+                Err(_) => break,
+            };
+            answer.extend(device.poll(Instant::now()));
+            if !answer.is_empty() && client.write_all(&answer).is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// Where a simulated serial instrument is plugged in: a pseudo-terminal,
+/// or a serial-to-Ethernet adapter.
+pub enum Plug {
+    Pty(PtyPort),
+    Tcp(TcpPort),
+}
+
+impl Plug {
+    /// The pseudo-terminal's path (`/dev/pts/N`); empty behind a TCP
+    /// adapter.
+    pub fn path(&self) -> &Path {
+        match self {
+            Plug::Pty(pty) => pty.path(),
+            Plug::Tcp(_) => Path::new(""),
+        }
+    }
+
+    /// The VISA resource naming it: `ASRL/dev/pts/N::INSTR`, or
+    /// `TCPIP0::127.0.0.1::PORT::SOCKET` behind a TCP adapter.
+    pub fn resource(&self) -> String {
+        match self {
+            Plug::Pty(pty) => pty.resource(),
+            Plug::Tcp(tcp) => format!("TCPIP0::127.0.0.1::{}::SOCKET", tcp.port()),
+        }
+    }
+
+    /// Pulls the cable.
+    pub fn unplug(&mut self) {
+        match self {
+            Plug::Pty(pty) => pty.unplug(),
+            Plug::Tcp(tcp) => tcp.unplug(),
+        }
+    }
+}

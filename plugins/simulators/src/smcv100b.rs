@@ -303,11 +303,17 @@ impl Simulator {
     /// Serves a fresh generator over VXI-11 on `host` (its portmapper and
     /// core channel on free ports).
     pub fn start(host: &str) -> std::io::Result<Simulator> {
+        Simulator::start_on(host, 0)
+    }
+
+    /// Serves a fresh generator on `host`, its portmapper on
+    /// `portmapper_port` (0: a free one).
+    pub fn start_on(host: &str, portmapper_port: u16) -> std::io::Result<Simulator> {
         let faults = Arc::new(Faults::default());
         let device: Arc<Mutex<dyn Device>> =
             Arc::new(Mutex::new(Generator::new(Arc::clone(&faults))));
         Ok(Simulator {
-            server: Server::start(host, device)?,
+            server: Server::start_on(host, portmapper_port, device)?,
             host: host.to_owned(),
             faults,
         })
