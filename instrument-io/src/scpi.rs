@@ -35,6 +35,9 @@ pub struct Scpi {
     pub max_reply: usize,
     /// The longest binary block. Default 1 GiB.
     pub max_block: usize,
+    /// A definite block was read and the terminator the instrument sends
+    /// after it may still be on its way: the next reply skips it.
+    terminator_due: bool,
 }
 
 /// What `*IDN?` says.
@@ -77,6 +80,7 @@ impl Scpi {
             read_termination: b'\n',
             max_reply: 1024 * 1024,
             max_block: 1024 * 1024 * 1024,
+            terminator_due: false,
         }
     }
 
@@ -113,6 +117,10 @@ impl Scpi {
     pub fn read_line(&mut self) -> Result<String, DriverError> {
         let (terminator, max) = (self.read_termination, self.max_reply);
         let mut line = self.transport().read_until(terminator, max)?;
+        if std::mem::take(&mut self.terminator_due) && matches!(line.as_slice(), [] | [b'\r']) {
+            // The end of the last block, not this reply.
+            line = self.transport().read_until(terminator, max)?;
+        }
         if line.last() == Some(&b'\r') {
             line.pop();
         }
@@ -144,7 +152,14 @@ impl Scpi {
     /// Reads an IEEE 488.2 binary block: `#<n><len><data>` (n digits of
     /// length), or `#0<data>` up to the line's end.
     pub fn read_block(&mut self) -> Result<Vec<u8>, DriverError> {
-        let head = self.transport().read_exact(2)?;
+        let mut head = self.transport().read_exact(2)?;
+        if std::mem::take(&mut self.terminator_due) {
+            // The end of the last block, come after it was cleared.
+            while matches!(head[0], b'\r' | b'\n') {
+                head.remove(0);
+                head.extend(self.transport().read_exact(1)?);
+            }
+        }
         if head[0] != b'#' {
             let _ = self.transport().clear();
             return Err(self.garbled(&format!(
@@ -185,8 +200,11 @@ impl Scpi {
                 self.max_block
             )));
         }
-        // The terminator after the data is left: the next query clears it.
-        self.transport().read_exact(length)
+        // The terminator after the data is left: the next query clears
+        // it, or skips it should it come late.
+        let data = self.transport().read_exact(length)?;
+        self.terminator_due = true;
+        Ok(data)
     }
 
     /// `*IDN?`.

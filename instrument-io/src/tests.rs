@@ -101,6 +101,13 @@ fn socket_instrument() -> u16 {
                 if line.starts_with(":LATE?") {
                     thread::sleep(Duration::from_millis(500));
                 }
+                if line.starts_with(":SLOWEND?") {
+                    // A block whose terminator follows a moment later.
+                    let _ = writer.write_all(b"#13abc");
+                    thread::sleep(Duration::from_millis(50));
+                    let _ = writer.write_all(b"\r\n");
+                    continue;
+                }
                 fake.command(&line);
                 if writer.write_all(&std::mem::take(&mut fake.output)).is_err() {
                     break;
@@ -211,6 +218,15 @@ fn a_late_reply_is_not_taken_for_the_next_one() {
     assert_eq!(late.kind(), ErrorKind::TimeoutError);
     thread::sleep(Duration::from_millis(400));
     assert_eq!(scpi.identify().expect("its own reply").model, "Model 1");
+}
+
+#[test]
+fn the_end_of_a_block_coming_late_is_not_taken_for_the_next_reply() {
+    let mut scpi = socket_scpi();
+    assert_eq!(scpi.query_block(":SLOWEND?").expect("block"), b"abc");
+    assert_eq!(scpi.identify().expect("its own reply").model, "Model 1");
+    assert_eq!(scpi.query_block(":SLOWEND?").expect("block"), b"abc");
+    assert_eq!(scpi.query_block(":SLOWEND?").expect("block"), b"abc");
 }
 
 #[test]

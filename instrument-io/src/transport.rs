@@ -143,6 +143,35 @@ impl Wire {
         }
     }
 
+    /// Discards whatever arrived and was not read, at once: no wait (a
+    /// query pays nothing for it). An error: the connection is gone.
+    fn discard_available(&mut self) -> io::Result<()> {
+        match self {
+            Wire::Tcp(stream) => {
+                stream.set_nonblocking(true)?;
+                let mut buffer = [0u8; 4096];
+                let result = loop {
+                    match stream.read(&mut buffer) {
+                        Ok(0) => break Err(io::ErrorKind::UnexpectedEof.into()),
+                        Ok(_) => continue,
+                        Err(err) if err.kind() == io::ErrorKind::WouldBlock => break Ok(()),
+                        Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(err) => break Err(err),
+                    }
+                };
+                stream.set_nonblocking(false)?;
+                result
+            }
+            Wire::Serial(port) => {
+                if port.bytes_to_read().map_err(io::Error::other)? > 0 {
+                    port.clear(serialport::ClearBuffer::Input)
+                        .map_err(io::Error::other)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
         match self {
             Wire::Tcp(stream) => stream.read(buffer),
@@ -302,21 +331,11 @@ impl Transport for Stream {
         let Some(wire) = self.wire.as_mut() else {
             return Ok(());
         };
-        // Whatever is there now, without waiting for more.
-        let mut buffer = [0u8; 4096];
-        if wire.set_read_timeout(Duration::from_millis(1)).is_err() {
-            return Ok(());
+        if wire.discard_available().is_err() {
+            // Closed, or failing: the next operation connects again.
+            self.wire = None;
         }
-        loop {
-            match wire.read(&mut buffer) {
-                Ok(0) => {
-                    self.wire = None;
-                    return Ok(());
-                }
-                Ok(_) => continue,
-                Err(_) => return Ok(()),
-            }
-        }
+        Ok(())
     }
 
     fn set_timeout(&mut self, timeout: Duration) {

@@ -301,7 +301,13 @@ struct Scope {
     hardcopy_language: &'static str,
     file_name: String,
     files: HashMap<String, Vec<u8>>,
+    /// The last waveform made, for the next query of the same record.
+    made: Option<(WaveformKey, Arc<Vec<u8>>)>,
 }
+
+/// What a waveform's bytes depend on: the record, the channel, the
+/// format and the byte order.
+type WaveformKey = (u64, usize, Format, bool);
 
 impl Default for Scope {
     fn default() -> Self {
@@ -329,6 +335,7 @@ impl Default for Scope {
             hardcopy_language: "PNG",
             file_name: "C:\\Users\\Public\\Documents\\Rohde-Schwarz\\RTx\\Hardcopy.png".into(),
             files: HashMap::new(),
+            made: None,
         }
     }
 }
@@ -337,7 +344,9 @@ impl Default for Scope {
 #[derive(Debug)]
 enum Reply {
     Line(String),
-    Block(Vec<u8>),
+    /// Shared: a waveform of many megabytes is made once per record and
+    /// sent without copying.
+    Block(Arc<Vec<u8>>),
     /// Waits for the acquisition in progress, then is rendered.
     After(Deferred),
 }
@@ -668,10 +677,10 @@ impl Scope {
             }
             ("MMEM:DATA", true) => {
                 match quoted(argument).and_then(|name| self.files.get(&name.to_ascii_lowercase())) {
-                    Some(data) => replies.push(Reply::Block(data.clone())),
+                    Some(data) => replies.push(Reply::Block(Arc::new(data.clone()))),
                     None => {
                         self.error(-256, "File name not found", text);
-                        replies.push(Reply::Block(Vec::new()));
+                        replies.push(Reply::Block(Arc::default()));
                     }
                 }
             }
@@ -1021,8 +1030,18 @@ impl Scope {
             }
             Deferred::Waveform(channel, format) => {
                 let record = self.record();
+                let key = (record.seed, channel, format, self.little_endian);
+                if let Some((made, data)) = &self.made
+                    && *made == key
+                {
+                    return Reply::Block(Arc::clone(data));
+                }
                 let volts = record.volts(channel);
-                waveform(&record, channel, &volts, format, self.little_endian)
+                let reply = waveform(&record, channel, &volts, format, self.little_endian);
+                if let Reply::Block(data) = &reply {
+                    self.made = Some((key, Arc::clone(data)));
+                }
+                reply
             }
             Deferred::Measure(index) => {
                 let measurement = self.measurements[index];
@@ -1217,7 +1236,7 @@ fn waveform(
             })
             .collect(),
     };
-    Reply::Block(data)
+    Reply::Block(Arc::new(data))
 }
 
 /// `'C:\temp\x.png'` → `C:\temp\x.png`.
@@ -1492,16 +1511,15 @@ impl Connection {
                 bytes
             }
             Reply::Block(data) => {
-                let mut block =
-                    format!("#{}{}", data.len().to_string().len(), data.len()).into_bytes();
-                block.extend_from_slice(&data);
-                block.push(b'\n');
+                let head = format!("#{}{}", data.len().to_string().len(), data.len());
+                self.stream.write_all(head.as_bytes())?;
                 if self.faults.drop_mid_transfer.swap(false, Ordering::SeqCst) {
-                    let _ = self.stream.write_all(&block[..block.len() / 2]);
+                    let _ = self.stream.write_all(&data[..data.len() / 2]);
                     let _ = self.stream.shutdown(std::net::Shutdown::Both);
                     return Err(ErrorKind::ConnectionAborted.into());
                 }
-                block
+                self.stream.write_all(&data)?;
+                b"\n".to_vec()
             }
             Reply::After(_) => unreachable!("rendered before sending"),
         };
