@@ -59,11 +59,11 @@ enum Instrument {
 
 /// A simulator that runs while it is held.
 enum Running {
-    B2900(simulators::b2900::Simulator),
-    Rto(simulators::rto::Simulator),
-    Smcv100b(simulators::smcv100b::Simulator),
-    Kdc101(simulators::kdc101::Simulator),
-    Ppcl55x(simulators::ppcl55x::Simulator, &'static str),
+    B2900(simulators::B2900),
+    Rto(simulators::Rto),
+    Smcv100b(simulators::Smcv100b),
+    Kdc101(simulators::Kdc101),
+    Ppcl55x(simulators::Ppcl55x, &'static str),
 }
 
 impl Running {
@@ -82,25 +82,22 @@ impl Running {
         let port = |default: u16| command.port.unwrap_or(default);
         Ok(match command.instrument {
             Instrument::B2900 => Running::B2900(
-                simulators::b2900::Simulator::start_on(host, port(5025))
-                    .map_err(listening(port(5025)))?,
+                simulators::B2900::start_on(host, port(5025)).map_err(listening(port(5025)))?,
             ),
             Instrument::Rto => Running::Rto(
-                simulators::rto::Simulator::start_on(host, port(5025))
-                    .map_err(listening(port(5025)))?,
+                simulators::Rto::start_on(host, port(5025)).map_err(listening(port(5025)))?,
             ),
             Instrument::Smcv100b => Running::Smcv100b(
-                simulators::smcv100b::Simulator::start_on(host, port(111))
-                    .map_err(listening(port(111)))?,
+                simulators::Smcv100b::start_on(host, port(111)).map_err(listening(port(111)))?,
             ),
             Instrument::Kdc101 => Running::Kdc101(match command.port {
-                None => simulators::kdc101::Simulator::start()
-                    .context("cannot open a pseudo-terminal")?,
-                Some(port) => simulators::kdc101::Simulator::start_on_tcp(host, port)
-                    .map_err(listening(port))?,
+                None => simulators::Kdc101::start().context("cannot open a pseudo-terminal")?,
+                Some(port) => {
+                    simulators::Kdc101::start_on_tcp(host, port).map_err(listening(port))?
+                }
             }),
             Instrument::Ppcl550 | Instrument::Ppcl551 => {
-                use simulators::ppcl55x::{Model, Simulator, Timing};
+                use simulators::{Ppcl55x as Simulator, PpclModel as Model, PpclTiming as Timing};
                 let (model, name) = match command.instrument {
                     Instrument::Ppcl550 => (Model::Ppcl550, "PPCL550"),
                     _ => (Model::Ppcl551, "PPCL551"),

@@ -15,3 +15,14 @@ pub mod ppcl55x;
 pub mod pty;
 pub mod rto;
 pub mod smcv100b;
+
+// The simulators by the instrument's name, for `pyrolab-host simulate`:
+// a program that also has the drivers as dependencies (the host's tests
+// do) must not name a module as a driver crate is named (`kdc101`), or
+// the compiler links that driver's library in, and two drivers clash on
+// the symbol each exports.
+pub use b2900::Simulator as B2900;
+pub use kdc101::Simulator as Kdc101;
+pub use ppcl55x::{Model as PpclModel, Simulator as Ppcl55x, Timing as PpclTiming};
+pub use rto::Simulator as Rto;
+pub use smcv100b::Simulator as Smcv100b;
