@@ -2,12 +2,14 @@
 //! real sockets, the pinned Python Pyro5 and PyroLab packages, headless
 //! Chromium. One module per area, linked as one test binary.
 
+mod cli_conventions;
 mod config_cli;
 mod conformance;
 mod driver_calls;
 mod kdc101;
 mod keysight;
 mod manager;
+mod metrics;
 mod mixed_lab;
 mod monitor;
 mod multi_host;
@@ -17,6 +19,7 @@ mod plugin_loading;
 mod plugins_cli;
 mod ppcl55x;
 mod python_interop;
+mod quick_start;
 mod rto;
 mod rust_client;
 mod simulated_lab;

@@ -384,8 +384,9 @@ fn reload_after_changing_one_daemon_restarts_only_that_one() {
 fn up_again_after_kill_9_of_the_manager_needs_no_cleanup() {
     let lab = Lab::demo();
     lab.up().success();
-    let refused = run_host(lab.host().arg("up")).failure(1);
-    assert!(refused.stderr.contains("already running"), "{refused}");
+    // Not an error: it says so and shows the status.
+    let again = run_host(lab.host().arg("up")).success();
+    assert!(again.stderr.contains("already running"), "{again}");
 
     let old = lab.pids();
     kill_9(lab.manager_pid());

@@ -27,13 +27,7 @@ const DEMO_SERVICES: [&str; 5] = [
 ];
 
 fn lab_with_monitor() -> (Lab, String) {
-    let lab = Lab::demo();
-    lab.up().success();
-    let url = lab.ps()["manager"]["monitor"]
-        .as_str()
-        .expect("the monitor's URL in ps --json")
-        .to_owned();
-    (lab, url)
+    Lab::demo_with_monitor()
 }
 
 fn get_json(url: &str) -> (u16, Value) {

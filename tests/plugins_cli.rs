@@ -2,6 +2,7 @@
 //! the real binary, with driver files dropped into a plugin directory.
 
 use std::fs;
+use std::path::Path;
 
 use pyrolab_test_support::{Sandbox, library_file_name, run_host};
 
@@ -41,10 +42,80 @@ fn list_reports_every_plugin_with_its_classes() {
         search_path[0]["path"],
         sandbox.plugin_dir().display().to_string()
     );
-    // <data-dir>/plugins is always searched, even when it does not exist yet.
+    // <data-dir>/plugins is always searched, even when it does not exist
+    // yet, and the system plugin directory after it.
+    let last_two: Vec<&str> = search_path[search_path.len() - 2..]
+        .iter()
+        .map(|dir| dir["path"].as_str().unwrap())
+        .collect();
     assert_eq!(
-        search_path.last().unwrap()["path"],
-        sandbox.data_dir().join("plugins").display().to_string()
+        last_two,
+        [
+            sandbox.data_dir().join("plugins").display().to_string(),
+            sandbox.system_plugin_dir().display().to_string()
+        ],
+        "{output}"
+    );
+}
+
+/// The drivers a package installs (/usr/lib/pyrolab-host/plugins) are
+/// found last: a user's own copy of the same module, in
+/// `<data-dir>/plugins`, wins.
+#[test]
+fn the_system_plugin_directory_is_searched_after_the_data_directory() {
+    let sandbox = Sandbox::new();
+    let system = sandbox.system_plugin_dir();
+    fs::create_dir_all(&system).unwrap();
+    for module in ["sample", "libservice"] {
+        fs::copy(
+            pyrolab_test_support::built_library(module),
+            system.join(library_file_name(module)),
+        )
+        .unwrap();
+    }
+    let data_plugins = sandbox.data_dir().join("plugins");
+    fs::create_dir_all(&data_plugins).unwrap();
+    fs::copy(
+        pyrolab_test_support::built_library("sample"),
+        data_plugins.join(library_file_name("sample")),
+    )
+    .unwrap();
+
+    let listed = run_host(sandbox.host().args(["plugins", "list", "--json"])).success();
+    let files: Vec<(String, String)> = listed.json()["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let file = p["file"].as_str().unwrap();
+            (p["module"].as_str().unwrap().to_owned(), file.to_owned())
+        })
+        .collect();
+    let libservice = files.iter().find(|(module, _)| module == "libservice");
+    assert!(
+        libservice.is_some_and(|(_, file)| file.starts_with(&system.display().to_string())),
+        "{listed}"
+    );
+    let call = run_host(sandbox.host().args([
+        "plugins",
+        "call",
+        "libservice:LibraryCatalog",
+        "get_catalog",
+        "--params",
+        r#"{"catalog": {"Dune": 2}}"#,
+    ]))
+    .success();
+    assert!(call.stdout.contains("Dune"), "{call}");
+    let inspect = run_host(
+        sandbox
+            .host()
+            .args(["plugins", "inspect", "sample", "--json"]),
+    )
+    .success();
+    let file = inspect.json()["file"].as_str().unwrap().to_owned();
+    assert!(
+        Path::new(&file).starts_with(&data_plugins),
+        "the data directory's copy wins\n{inspect}"
     );
 }
 
@@ -348,10 +419,7 @@ fn an_error_names_its_cause_once() {
             .args(["nslist", "--host", "127.0.0.1", "--port", "1"]),
     )
     .failure(1);
-    let line = output
-        .stderr
-        .lines()
-        .find(|l| l.starts_with("error:"))
-        .unwrap_or_default();
-    assert_eq!(line.matches("os error 111").count(), 1, "{output}");
+    assert!(output.stderr.starts_with("error:"), "{output}");
+    // The cause is on a `caused by:` line of its own, once.
+    assert_eq!(output.stderr.matches("os error 111").count(), 1, "{output}");
 }

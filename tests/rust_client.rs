@@ -798,7 +798,7 @@ fn the_call_command_prints_json_and_reports_remote_errors() {
     assert!(
         output
             .stderr
-            .starts_with("builtins.TypeError: echo() argument 'message'"),
+            .starts_with("error: builtins.TypeError: echo() argument 'message'"),
         "{output}"
     );
     let output =
@@ -807,7 +807,7 @@ fn the_call_command_prints_json_and_reports_remote_errors() {
     assert!(
         output
             .stderr
-            .starts_with("builtins.ZeroDivisionError: division by zero"),
+            .starts_with("error: builtins.ZeroDivisionError: division by zero"),
         "{output}"
     );
     let output = pyrolab_test_support::run_host(sandbox.host().args([

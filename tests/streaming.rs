@@ -305,7 +305,7 @@ fn call_prints_a_streams_items_as_json_lines() {
     assert!(
         output
             .stderr
-            .starts_with("builtins.ValueError: failed at item 2"),
+            .starts_with("error: builtins.ValueError: failed at item 2"),
         "{output}"
     );
     let output = run_host(sandbox.host().args(["call", &uri, "open_streams"])).success();

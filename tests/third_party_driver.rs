@@ -229,11 +229,11 @@ fn a_driver_built_against_an_incompatible_plugin_api_is_refused_in_one_line() {
     let error_lines: Vec<&str> = list
         .stdout
         .lines()
-        .filter(|l| l.starts_with("error:"))
+        .filter(|l| l.trim_start().starts_with("error:"))
         .collect();
     assert_eq!(error_lines.len(), 1, "{list}");
     assert!(error_lines[0].contains("0.2.0"), "{list}");
-    assert!(list.stdout.lines().count() < 10, "no layout dump:\n{list}");
+    assert!(list.stdout.lines().count() < 12, "no layout dump:\n{list}");
 }
 
 /// A driver built against plugin-api 0.1.0 reads only the first eight value
@@ -320,7 +320,8 @@ fn a_driver_built_against_a_modified_plugin_api_is_refused_in_one_line() {
     assert!(message.contains("does not match this host's"), "{message}");
 
     let list = run_host(sandbox.host().args(["plugins", "list"])).failure(1);
-    assert!(list.stdout.lines().count() < 10, "no layout dump:\n{list}");
+    // The search path, the (empty) plugins, and one line for the refusal.
+    assert!(list.stdout.lines().count() < 12, "no layout dump:\n{list}");
 }
 
 /// Copies plugin-api into a new workspace with the given version, lets
@@ -398,11 +399,15 @@ pyrolab-plugin-api-macros = {{ path = "plugin-api/macros", version = "{version}"
 fn new_driver_creates_a_project_that_builds_tests_and_serves() {
     let sandbox = Sandbox::new();
     let project = sandbox.path().join("acme-laser");
+    // The checkout's plugin-api: the default, the published crate, is not
+    // on crates.io before the release that publishes it.
     let created = run_host(
         sandbox
             .host()
             .args(["new", "driver", "acme-laser", "--path"])
-            .arg(&project),
+            .arg(&project)
+            .arg("--plugin-api-path")
+            .arg(repo_root().join("plugin-api")),
     )
     .success();
     assert!(
@@ -498,6 +503,43 @@ fn new_driver_creates_a_project_that_builds_tests_and_serves() {
         "{python}"
     );
     daemon.stop();
+}
+
+/// By default a new driver depends on the published pyrolab-plugin-api at
+/// this host's version, not on the checkout the host was built from
+/// (which its author may not have, and which moves).
+#[test]
+fn new_driver_depends_on_the_published_plugin_api_by_default() {
+    let sandbox = Sandbox::new();
+    let project = sandbox.path().join("acme-meter");
+    let created = run_host(
+        sandbox
+            .host()
+            .args(["new", "driver", "acme-meter", "--path"])
+            .arg(&project),
+    )
+    .success();
+    let version = pyrolab_plugin_api::PLUGIN_API_VERSION;
+    assert!(
+        created
+            .stdout
+            .contains(&format!("pyrolab-plugin-api {version} from crates.io")),
+        "{created}"
+    );
+    let manifest = fs::read_to_string(project.join("Cargo.toml")).unwrap();
+    let dependency: Vec<&str> = manifest
+        .lines()
+        .filter(|line| line.starts_with("pyrolab-plugin-api"))
+        .collect();
+    assert_eq!(
+        dependency,
+        [format!("pyrolab-plugin-api = \"{version}\"")],
+        "{manifest}"
+    );
+    assert!(!manifest.contains("path ="), "{manifest}");
+
+    let help = run_host(sandbox.host().args(["new", "driver", "--help"])).success();
+    assert!(help.stdout.contains("--plugin-api-path <DIR>"), "{help}");
 }
 
 /// A third party's SCPI driver on `instrument-io`, in a crate of its own:

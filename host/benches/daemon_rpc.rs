@@ -102,6 +102,7 @@ fn start_daemon_with(servertype: ServerType, tls: Option<ServerTls>) -> String {
             idle_timeout: None,
             comm_timeout: None,
             streams: Default::default(),
+            metrics: true,
         },
         vec![service],
     );

@@ -66,6 +66,7 @@ fn start_our_nameserver() -> u16 {
             idle_timeout: None,
             comm_timeout: None,
             streams: Default::default(),
+            metrics: true,
         },
         Vec::new(),
         vec![(NAMESERVER_OBJECT.to_owned(), object)],

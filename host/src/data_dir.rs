@@ -1,5 +1,8 @@
-//! The per-user data directory: `--data-dir`, else `PYROLAB_HOME`, else
-//! `PYROLAB_DATA_DIR` (PyroLab 0.5's name for it), else the platform's data
+//! The data directory: `--data-dir`, else `PYROLAB_HOME`, else
+//! `PYROLAB_DATA_DIR` (PyroLab 0.5's name for it), else the `data_dir:` of
+//! the launch configuration the command was given (`up --config FILE`,
+//! `config update FILE`), else a project's own `.pyrolab-host/` in the
+//! working directory or one of its parents, else the platform's data
 //! directory (`$XDG_DATA_HOME/pyrolab-host`, by default
 //! `~/.local/share/pyrolab-host` on Linux).
 
@@ -63,6 +66,39 @@ pub fn private_file_options() -> fs::OpenOptions {
     options
 }
 
+/// The name of a project's own data directory (see
+/// [`DataDir::find_project`]); the demo lab's `data_dir:` names one at the
+/// top of the checkout.
+pub const PROJECT_DATA_DIR: &str = ".pyrolab-host";
+
+/// `path` with symbolic links and `..` resolved, also when its last part
+/// does not exist yet (a data directory before `up` creates it).
+pub fn normalized(path: &Path) -> PathBuf {
+    if let Ok(path) = fs::canonicalize(path) {
+        return path;
+    }
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => fs::canonicalize(parent)
+            .map(|parent| parent.join(name))
+            .unwrap_or_else(|_| path.to_owned()),
+        _ => path.to_owned(),
+    }
+}
+
+/// Whether the current user owns `path`.
+fn is_own(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        fs::metadata(path).is_ok_and(|meta| meta.uid() == rustix::process::geteuid().as_raw())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        true
+    }
+}
+
 /// The environment variable that overrides the default data directory.
 pub const DATA_DIR_ENV: &str = "PYROLAB_HOME";
 
@@ -83,9 +119,21 @@ impl DataDir {
     }
 
     /// The data directory `--data-dir` (or `PYROLAB_HOME`, which clap
-    /// reads into it) names, else `PYROLAB_DATA_DIR`'s, else the platform
+    /// reads into it) names, else `PYROLAB_DATA_DIR`'s, else the project
+    /// data directory found from the working directory, else the platform
     /// default. `None` if none of them gives one.
     pub fn choose(given: Option<&Path>) -> Option<Self> {
+        DataDir::choose_with_config(given, None)
+    }
+
+    /// As [`DataDir::choose`], with the `data_dir:` of the launch
+    /// configuration a command was given coming after the variables and
+    /// before the project's: a file that says where its lab keeps its data
+    /// is obeyed unless the user said otherwise.
+    pub fn choose_with_config(
+        given: Option<&Path>,
+        config_data_dir: Option<&Path>,
+    ) -> Option<Self> {
         given
             .map(DataDir::new)
             .or_else(|| {
@@ -93,7 +141,45 @@ impl DataDir {
                     .filter(|dir| !dir.is_empty())
                     .map(DataDir::new)
             })
+            .or_else(|| config_data_dir.map(DataDir::new))
+            .or_else(|| {
+                let here = std::env::current_dir().ok()?;
+                DataDir::find_project(&here)
+            })
             .or_else(DataDir::platform_default)
+    }
+
+    /// The project data directory for `start`: the first
+    /// [`PROJECT_DATA_DIR`] in `start` or one of its parents, found the way
+    /// Git finds `.git`, so that every command run inside a project (the
+    /// checkout's demo lab, say) acts on the lab it started. One owned by
+    /// another user is ignored, with a warning: in a shared folder such as
+    /// /tmp, anyone could plant a configuration that loads their plugins.
+    pub fn find_project(start: &Path) -> Option<Self> {
+        let candidate = start
+            .ancestors()
+            .map(|dir| dir.join(PROJECT_DATA_DIR))
+            .find(|dir| dir.is_dir())?;
+        if !is_own(&candidate) {
+            eprintln!(
+                "warning: {} belongs to another user; ignored (give --data-dir to use it)",
+                candidate.display()
+            );
+            return None;
+        }
+        Some(DataDir::new(candidate))
+    }
+
+    /// Whether commands run in `start` and given no data directory would
+    /// find this one (once it exists): it is the first project data
+    /// directory in `start` or above.
+    pub fn is_found_from(&self, start: &Path) -> bool {
+        let wanted = normalized(&self.root);
+        start
+            .ancestors()
+            .map(|dir| normalized(&dir.join(PROJECT_DATA_DIR)))
+            .find(|candidate| candidate.is_dir() || *candidate == wanted)
+            .is_some_and(|first| first == wanted)
     }
 
     /// The platform default, when neither `--data-dir` nor `PYROLAB_HOME`
@@ -133,5 +219,65 @@ impl DataDir {
     /// Component and manager logs.
     pub fn logs_dir(&self) -> PathBuf {
         self.root.join("logs")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_project_data_directory_is_found_from_any_folder_below_it() {
+        let project = tempfile::tempdir().unwrap();
+        let deep = project.path().join("config/sub");
+        fs::create_dir_all(&deep).unwrap();
+        assert!(DataDir::find_project(&deep).is_none_or(|found| {
+            // A `.pyrolab-host` above the temporary directory (the
+            // developer's home, say) is not this test's business.
+            !found.root().starts_with(project.path())
+        }));
+        let own = project.path().join(PROJECT_DATA_DIR);
+        fs::create_dir(&own).unwrap();
+        assert_eq!(DataDir::find_project(&deep).unwrap().root(), own);
+        assert_eq!(DataDir::find_project(project.path()).unwrap().root(), own);
+    }
+
+    #[test]
+    fn a_data_directory_not_yet_made_is_known_to_be_found_where_it_will_be() {
+        let project = tempfile::tempdir().unwrap();
+        let config = project.path().join("config");
+        fs::create_dir(&config).unwrap();
+        let lab = DataDir::new(config.join("..").join(PROJECT_DATA_DIR));
+        assert!(lab.is_found_from(project.path()));
+        assert!(lab.is_found_from(&config));
+        let elsewhere = DataDir::new(project.path().join("lab-data"));
+        assert!(!elsewhere.is_found_from(project.path()));
+        // A nearer one hides it.
+        fs::create_dir(config.join(PROJECT_DATA_DIR)).unwrap();
+        assert!(!lab.is_found_from(&config));
+        assert!(lab.is_found_from(project.path()));
+    }
+
+    #[test]
+    fn a_file_named_like_a_project_data_directory_is_not_one() {
+        let project = tempfile::tempdir().unwrap();
+        fs::write(project.path().join(PROJECT_DATA_DIR), b"").unwrap();
+        let found = DataDir::find_project(project.path());
+        assert!(found.is_none_or(|found| !found.root().starts_with(project.path())));
+    }
+
+    /// Needs root to give the directory away; as anyone else it checks
+    /// nothing.
+    #[cfg(unix)]
+    #[test]
+    fn a_project_data_directory_of_another_user_is_ignored() {
+        if !rustix::process::geteuid().is_root() {
+            return;
+        }
+        let project = tempfile::tempdir().unwrap();
+        let planted = project.path().join(PROJECT_DATA_DIR);
+        fs::create_dir(&planted).unwrap();
+        std::os::unix::fs::chown(&planted, Some(65534), Some(65534)).unwrap();
+        assert!(DataDir::find_project(project.path()).is_none());
     }
 }

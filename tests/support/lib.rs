@@ -184,6 +184,14 @@ impl Sandbox {
         target
     }
 
+    /// What the binary takes for the system plugin directory
+    /// (`PYROLAB_SYSTEM_PLUGIN_DIR`): a folder of the sandbox, not created
+    /// until a test puts a driver there, so that what is installed in
+    /// /usr/lib/pyrolab-host/plugins never changes a test's outcome.
+    pub fn system_plugin_dir(&self) -> PathBuf {
+        self.root.path().join("system-plugins")
+    }
+
     /// A `pyrolab-host` command with this sandbox's data and plugin
     /// directories and a clean environment.
     pub fn host(&self) -> Command {
@@ -192,7 +200,8 @@ impl Sandbox {
             .arg("--data-dir")
             .arg(self.data_dir())
             .arg("--plugin-dir")
-            .arg(self.plugin_dir());
+            .arg(self.plugin_dir())
+            .env("PYROLAB_SYSTEM_PLUGIN_DIR", self.system_plugin_dir());
         for var in [
             "PYROLAB_HOME",
             "PYROLAB_DATA_DIR",

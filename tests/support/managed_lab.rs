@@ -48,6 +48,17 @@ impl Lab {
         Lab::with_config(sandbox, ns_port, "demo-lab.yaml", &(text + extra))
     }
 
+    /// The demo lab, up, and its monitor's URL (from `ps --json`).
+    pub fn demo_with_monitor() -> (Lab, String) {
+        let lab = Lab::demo();
+        lab.up().success();
+        let url = lab.ps()["manager"]["monitor"]
+            .as_str()
+            .expect("the monitor's URL in ps --json")
+            .to_owned();
+        (lab, url)
+    }
+
     /// A lab of configuration `text` (written to `name` in the sandbox),
     /// its name server on `ns_port`.
     pub fn with_config(sandbox: Sandbox, ns_port: u16, name: &str, text: &str) -> Lab {

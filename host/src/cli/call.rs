@@ -10,17 +10,11 @@ use std::path::PathBuf;
 use anyhow::{Context as _, bail};
 
 use super::Context;
-use crate::client::{ClientError, NameServerProxy, Proxy, RemoteError, Returned, resolve};
+use crate::client::{ClientError, NameServerProxy, Proxy, Returned, resolve};
 use crate::wire::uri::PyroUri;
 
-/// Call a method of a remote service.
-///
-/// Each ARG is read as a YAML/JSON literal (42, 2.5, true, null, "text",
-/// [1, 2], {a: 1}); anything else is taken as a string. The result is
-/// printed as JSON; a method that returns an item stream (a generator)
-/// prints each item as a line of JSON as it arrives. A remote exception
-/// (also one that ends a stream) is printed on stderr as `CLASS: MESSAGE`
-/// with the remote traceback, and the exit code is 1.
+/// `call`'s arguments. Its help is the `Call` command's doc in mod.rs
+/// (clap shows a subcommand's doc there, not this struct's).
 #[derive(Debug, Args)]
 pub struct CallCommand {
     /// The object: a PYRO: URI such as PYRO:library@localhost:9100, a
@@ -58,14 +52,17 @@ pub fn run(command: CallCommand, context: &Context) -> anyhow::Result<ExitCode> 
         .map_err(|_| anyhow::anyhow!("--timeout must be a positive number of seconds"))?;
     let uri = target_uri(&command, context, timeout)?;
     let args = super::call_arguments(&command.args, &command.kwargs)?;
+    let raised_by = format!("{}.{}", uri.object, command.method);
+    let shown_uri = uri.to_string();
+    let remote = |err: ClientError| remote_exception(err, &raised_by, &shown_uri);
     let mut proxy = Proxy::new(uri);
     proxy.set_timeout(Some(timeout));
     if command.oneway {
-        proxy.call_oneway(&command.method, args)?;
+        proxy.call_oneway(&command.method, args).map_err(remote)?;
         return Ok(ExitCode::SUCCESS);
     }
     match proxy.call_any(&command.method, args) {
-        Ok(returned) => match print_returned(returned) {
+        Ok(returned) => match print_returned(returned, &remote) {
             // The reader went (`| head`): the stream is closed, quietly.
             Err(err)
                 if err
@@ -76,13 +73,16 @@ pub fn run(command: CallCommand, context: &Context) -> anyhow::Result<ExitCode> 
             }
             other => other,
         },
-        Err(err) => failed(err),
+        Err(err) => Err(remote(err)),
     }
 }
 
 /// Prints a result as JSON, or a stream's items as lines of JSON, each as
 /// it arrives.
-fn print_returned(returned: Returned<'_>) -> anyhow::Result<ExitCode> {
+fn print_returned(
+    returned: Returned<'_>,
+    remote: &dyn Fn(ClientError) -> anyhow::Error,
+) -> anyhow::Result<ExitCode> {
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
     let items = match returned {
@@ -99,29 +99,23 @@ fn print_returned(returned: Returned<'_>) -> anyhow::Result<ExitCode> {
                 // Each item is seen as it comes, also through a pipe.
                 out.flush()?;
             }
-            Err(err) => return failed(err),
+            Err(err) => return Err(remote(err)),
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// A remote exception is printed, with exit status 1; other errors are
-/// the command's.
-fn failed(err: ClientError) -> anyhow::Result<ExitCode> {
+/// A remote exception as the error `call` fails with, saying which method
+/// of which object raised it (printed by `errors::print`, exit status 1);
+/// any other failure as it is.
+fn remote_exception(err: ClientError, raised_by: &str, uri: &str) -> anyhow::Error {
     match err {
-        ClientError::Remote(remote) => {
-            print_remote_error(&remote);
-            Ok(ExitCode::FAILURE)
-        }
-        other => Err(other.into()),
-    }
-}
-
-fn print_remote_error(remote: &RemoteError) {
-    eprintln!("{}: {}", remote.class, remote.message);
-    // Pyro5's traceback entries hold several lines each.
-    for line in remote.traceback.iter().flat_map(|entry| entry.lines()) {
-        eprintln!("  {line}");
+        ClientError::Remote(error) => anyhow::Error::new(super::errors::RaisedRemotely {
+            error,
+            raised_by: raised_by.to_owned(),
+            uri: uri.to_owned(),
+        }),
+        other => other.into(),
     }
 }
 

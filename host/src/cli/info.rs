@@ -20,7 +20,7 @@ pub fn run(context: &Context, json: bool) -> anyhow::Result<ExitCode> {
         );
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&config)?);
+        super::print_json(&config)?;
     } else {
         print!("{}", render(&config));
         match crate::manager::InstanceLock::holder(data_dir) {
@@ -77,14 +77,14 @@ fn render(config: &LaunchConfig) -> String {
         .collect();
     super::table::titled(
         &mut out,
-        "NAME SERVERS",
+        "Name servers",
         &[
-            "name",
-            "address",
-            "broadcast",
-            "autoclean",
-            "storage",
-            "autolaunch",
+            "NAME",
+            "ADDRESS",
+            "BROADCAST",
+            "AUTOCLEAN",
+            "STORAGE",
+            "AUTOLAUNCH",
         ],
         &rows,
     );
@@ -108,14 +108,14 @@ fn render(config: &LaunchConfig) -> String {
         .collect();
     super::table::titled(
         &mut out,
-        "DAEMONS",
+        "Daemons",
         &[
-            "name",
-            "class",
-            "address",
-            "servertype",
-            "nameservers",
-            "autolaunch",
+            "NAME",
+            "CLASS",
+            "ADDRESS",
+            "SERVERTYPE",
+            "NAMESERVERS",
+            "AUTOLAUNCH",
         ],
         &rows,
     );
@@ -135,14 +135,14 @@ fn render(config: &LaunchConfig) -> String {
         .collect();
     super::table::titled(
         &mut out,
-        "SERVICES",
+        "Services",
         &[
-            "name",
-            "driver",
-            "daemon",
-            "instancemode",
-            "nameservers",
-            "description",
+            "NAME",
+            "DRIVER",
+            "DAEMON",
+            "INSTANCEMODE",
+            "NAMESERVERS",
+            "DESCRIPTION",
         ],
         &rows,
     );
@@ -167,14 +167,14 @@ fn render(config: &LaunchConfig) -> String {
             .collect();
         super::table::titled(
             &mut out,
-            "COMMANDS",
-            &["name", "run", "ready", "autolaunch"],
+            "Commands",
+            &["NAME", "RUN", "READY", "AUTOLAUNCH"],
             &rows,
         );
     }
     if let Some(manager) = &config.manager {
         out.push_str(&format!(
-            "\nMANAGER\n  this host is {:?} in the lab: management object {} on {}:{}\n",
+            "\nManager\n  this host is {:?} in the lab: management object {} on {}:{}\n",
             crate::manager::management::host_name(manager),
             crate::config::schema::management_name(&crate::manager::management::host_name(manager)),
             manager.host,

@@ -107,10 +107,7 @@ pub fn ps(context: &Context, json: bool) -> anyhow::Result<ExitCode> {
         })
         .collect();
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "hosts": hosts }))?
-        );
+        super::print_json(&serde_json::json!({ "hosts": hosts }))?;
         return Ok(ExitCode::SUCCESS);
     }
     print!("{}", render(&hosts));

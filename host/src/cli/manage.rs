@@ -11,6 +11,7 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 
 use super::Context;
+use super::startup::{self, Progress};
 use crate::config::ConfigStore;
 use crate::data_dir::DataDir;
 use crate::lab::logfile;
@@ -35,6 +36,12 @@ pub struct UpCommand {
     /// The manager process `up` starts in the background.
     #[arg(long, hide = true)]
     detached: bool,
+
+    /// Print the final status as JSON (`ps --json`'s document, see
+    /// docs/cli-json.md) instead of tables. The progress lines on stderr
+    /// are the same.
+    #[arg(long)]
+    json: bool,
 }
 
 impl UpCommand {
@@ -46,6 +53,12 @@ impl UpCommand {
     /// Whether this process is the background manager (no terminal).
     pub fn detached(&self) -> bool {
         self.detached
+    }
+
+    /// The `--config FILE` to store and start, whose `data_dir:` chooses
+    /// the data directory when nothing else does.
+    pub fn config_file(&self) -> Option<&Path> {
+        self.config.as_deref()
     }
 }
 
@@ -104,17 +117,17 @@ fn stop_wait(timeout: f64) -> Duration {
 const START_WAIT: Duration = Duration::from_secs(300);
 
 pub fn up(command: UpCommand, context: &Context, verbose: u8) -> anyhow::Result<ExitCode> {
+    let began = Instant::now();
     let data_dir = data_dir(context)?;
     if let Some(pid) = InstanceLock::holder(data_dir) {
-        let apply = if command.config.is_some() {
-            "; to apply a changed configuration to the running lab: `pyrolab-host config update FILE`, then `pyrolab-host reload`"
-        } else {
-            ""
-        };
-        bail!(
-            "a manager is already running for {} (pid {pid}); see `pyrolab-host ps`, or stop it with `pyrolab-host down`{apply}",
-            data_dir.root().display()
-        );
+        if command.foreground {
+            // This process was to be the manager (systemd's): it cannot be.
+            bail!(
+                "a manager is already running for {} (pid {pid}); see `pyrolab-host ps`, or stop it with `pyrolab-host down`",
+                data_dir.root().display()
+            );
+        }
+        return already_running(data_dir, command.config.as_deref(), command.json, began);
     }
     if let Some(file) = &command.config {
         store_config(data_dir, file)?;
@@ -143,14 +156,94 @@ pub fn up(command: UpCommand, context: &Context, verbose: u8) -> anyhow::Result<
     };
     if command.foreground {
         let print = !command.detached;
+        let json = command.json;
         manager::run(options, move |status| {
-            if print {
-                print_status(status);
+            if !print {
+                return;
+            }
+            if let Err(err) = print_lab_status(status, json) {
+                tracing::warn!("cannot print the lab's status: {err}");
             }
         })?;
         return Ok(ExitCode::SUCCESS);
     }
-    start_in_background(options)
+    let progress = Progress::new(config.autolaunch.components(), began);
+    start_in_background(options, progress, command.json)
+}
+
+/// `up` of a lab whose manager already runs: not an error. Says so (and,
+/// for `--config FILE`, whether FILE differs from the stored
+/// configuration: it is not applied), follows the start-up if it is still
+/// under way, and reports the status and exit code a first `up` would.
+fn already_running(
+    data_dir: &DataDir,
+    config: Option<&Path>,
+    json: bool,
+    began: Instant,
+) -> anyhow::Result<ExitCode> {
+    let status = wait_for_control_socket(data_dir, &mut || match InstanceLock::holder(data_dir) {
+        Some(_) => Ok(()),
+        None => bail!(
+            "the manager running for {} stopped",
+            data_dir.root().display()
+        ),
+    })?;
+    eprintln!(
+        "the lab is already running for {} (manager pid {}); `pyrolab-host down` stops it",
+        data_dir.root().display(),
+        status.manager.pid
+    );
+    if let Some(file) = config {
+        compare_with_stored(data_dir, file)?;
+    }
+    let status = if status.manager.starting {
+        eprintln!("it is still starting its components:");
+        let expected = match ConfigStore::new(data_dir).load() {
+            Ok(Some(config)) => config.autolaunch.components(),
+            _ => Vec::new(),
+        };
+        let mut progress = Progress::new(expected, began);
+        progress.already_seen(&status);
+        startup::follow(data_dir, &mut progress, START_WAIT, &mut || {
+            anyhow::anyhow!("the manager stopped while starting the lab")
+        })?
+    } else {
+        status
+    };
+    print_lab_status(&status, json)?;
+    Ok(report_failures(&status))
+}
+
+/// Says whether `file` (given to `up --config` of a running lab) differs
+/// from the stored configuration, and how to apply it if so. A file with
+/// errors is an error: it could not be applied either way.
+fn compare_with_stored(data_dir: &DataDir, file: &Path) -> anyhow::Result<()> {
+    let Some(given) = super::config::check(file, false)? else {
+        bail!(
+            "{} has errors; the running lab and the stored configuration were not changed",
+            file.display()
+        );
+    };
+    let store = ConfigStore::new(data_dir);
+    // What `config update FILE` would store, against what is stored: the
+    // store writes `to_yaml` of what it was given, so an unchanged file
+    // gives the same text (comparing the configurations loaded back would
+    // also compare paths resolved from two different folders).
+    let stored = std::fs::read_to_string(store.path()).ok();
+    if stored.as_deref() == Some(crate::config::to_yaml(&given).as_str()) {
+        eprintln!(
+            "{} is the stored configuration ({})",
+            file.display(),
+            store.path().display()
+        );
+    } else {
+        eprintln!(
+            "warning: {} differs from the stored configuration and was not applied; to apply it to the running lab: `pyrolab-host config update {}`, then `pyrolab-host reload`",
+            file.display(),
+            file.display()
+        );
+    }
+    Ok(())
 }
 
 fn store_config(data_dir: &DataDir, file: &Path) -> anyhow::Result<()> {
@@ -188,79 +281,152 @@ fn global_args(
     Ok(args)
 }
 
-/// Starts the manager as a background process and reports once the lab
-/// is up.
-fn start_in_background(mut options: Options) -> anyhow::Result<ExitCode> {
+/// Starts the manager as a background process, follows the start-up
+/// (progress on stderr) and reports once the lab is up.
+fn start_in_background(
+    mut options: Options,
+    mut progress: Progress,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     // Children and the manager itself get the absolute data directory.
     let data_dir = DataDir::new(std::path::absolute(options.data_dir.root())?);
     options.data_dir = data_dir.clone();
-    let log_path = logfile::manager_log_path(&data_dir);
-    crate::data_dir::create_private_dir(&data_dir.logs_dir())?;
-    let log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .with_context(|| format!("cannot open {}", log_path.display()))?;
-    let log_start = log.metadata()?.len();
-    let mut command = Command::new(&options.exe);
-    command
-        .args(&options.child_args)
-        .args(["up", "--foreground", "--detached"])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
-    {
-        // Its own process group: the terminal's Ctrl-C and hang-up are
-        // not for it.
-        use std::os::unix::process::CommandExt;
-        command.process_group(0);
+    let mut manager = BackgroundManager::spawn(&options)?;
+    if let Some(line) = progress.waiting_for_all(Instant::now()) {
+        eprintln!("{line}");
     }
-    let mut child = command
-        .spawn()
-        .with_context(|| format!("cannot start {}", options.exe.display()))?;
-    let appear_by = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        match control::request(&data_dir, &Request::WaitStarted {}, START_WAIT) {
-            Ok(reply) => {
-                let status = reply.into_status();
-                if status.manager.pid == child.id() {
-                    break status;
-                }
-                // Another `up` won the race; ours found the lock taken.
-                let _ = child.wait();
-                bail!(
-                    "a manager is already running for {} (pid {}), started meanwhile; see `pyrolab-host ps`",
-                    data_dir.root().display(),
-                    status.manager.pid
-                );
-            }
+    let first = wait_for_control_socket(&data_dir, &mut || manager.still_running())?;
+    if first.manager.pid != manager.child.id() {
+        // Another `up` won the race: ours found the lock taken and exits.
+        let _ = manager.child.wait();
+        return already_running(&data_dir, None, json, progress.began());
+    }
+    let status = startup::follow(&data_dir, &mut progress, START_WAIT, &mut || manager.gone())?;
+    print_lab_status(&status, json)?;
+    Ok(report_failures(&status))
+}
+
+/// The manager process `up` started, logging to its file.
+struct BackgroundManager {
+    child: std::process::Child,
+    log_path: PathBuf,
+    /// Where this run's lines begin in the log.
+    log_start: u64,
+}
+
+impl BackgroundManager {
+    /// Starts `up --foreground --detached` in its own process group, its
+    /// output appended to the manager's log.
+    fn spawn(options: &Options) -> anyhow::Result<Self> {
+        let log_path = logfile::manager_log_path(&options.data_dir);
+        crate::data_dir::create_private_dir(&options.data_dir.logs_dir())?;
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .with_context(|| format!("cannot open {}", log_path.display()))?;
+        let log_start = log.metadata()?.len();
+        let mut command = Command::new(&options.exe);
+        command
+            .args(&options.child_args)
+            .args(["up", "--foreground", "--detached"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        {
+            // Its own process group: the terminal's Ctrl-C and hang-up are
+            // not for it.
+            use std::os::unix::process::CommandExt;
+            command.process_group(0);
+        }
+        let child = command
+            .spawn()
+            .with_context(|| format!("cannot start {}", options.exe.display()))?;
+        Ok(BackgroundManager {
+            child,
+            log_path,
+            log_start,
+        })
+    }
+
+    /// An error if the manager has exited (its log's new lines printed).
+    fn still_running(&mut self) -> anyhow::Result<()> {
+        match self.child.try_wait()? {
+            Some(exit) => Err(self.exited(exit)),
+            None => Ok(()),
+        }
+    }
+
+    /// Why the manager stopped answering: it exited, or it is alive but
+    /// its control socket went.
+    fn gone(&mut self) -> anyhow::Error {
+        match self.child.try_wait() {
+            Ok(Some(exit)) => self.exited(exit),
+            _ => anyhow::anyhow!(
+                "the manager (pid {}) stopped answering on its control socket; see {}",
+                self.child.id(),
+                self.log_path.display()
+            ),
+        }
+    }
+
+    fn exited(&self, exit: std::process::ExitStatus) -> anyhow::Error {
+        let output = std::fs::read(&self.log_path).unwrap_or_default();
+        let tail =
+            String::from_utf8_lossy(output.get(self.log_start as usize..).unwrap_or_default());
+        eprint!("{tail}");
+        anyhow::anyhow!(
+            "the manager exited ({exit}) before the lab started; its log: {}",
+            self.log_path.display()
+        )
+    }
+}
+
+/// How long a manager that holds the instance lock may take to open its
+/// control socket.
+const SOCKET_APPEARS_WITHIN: Duration = Duration::from_secs(30);
+
+/// The manager's status as soon as its control socket answers.
+/// `still_running` fails when the manager is gone (no use waiting).
+fn wait_for_control_socket(
+    data_dir: &DataDir,
+    still_running: &mut dyn FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<LabStatus> {
+    let give_up_at = Instant::now() + SOCKET_APPEARS_WITHIN;
+    loop {
+        match control::request(data_dir, &Request::Status {}, Duration::from_secs(10)) {
+            Ok(reply) => return Ok(reply.into_status()),
             Err(ClientError::NotRunning { .. }) => {
-                if let Some(exit) = child.try_wait()? {
-                    let output = std::fs::read(&log_path).unwrap_or_default();
-                    let tail = String::from_utf8_lossy(
-                        output.get(log_start as usize..).unwrap_or_default(),
-                    );
-                    eprint!("{tail}");
+                still_running()?;
+                if Instant::now() > give_up_at {
                     bail!(
-                        "the manager exited ({}) before the lab started; its log: {}",
-                        exit,
-                        log_path.display()
+                        "the manager did not open its control socket within {} s; see {}",
+                        SOCKET_APPEARS_WITHIN.as_secs(),
+                        logfile::manager_log_path(data_dir).display()
                     );
                 }
-                if Instant::now() > appear_by {
-                    bail!(
-                        "the manager (pid {}) did not open its control socket within 30 s; see {}",
-                        child.id(),
-                        log_path.display()
-                    );
-                }
-                std::thread::sleep(Duration::from_millis(5));
+                std::thread::sleep(Duration::from_millis(20));
             }
             Err(err) => return Err(err.into()),
         }
-    };
-    print_status(&status);
-    Ok(report_failures(&status))
+    }
+}
+
+/// `ps`'s and `up`'s result on stdout: the status tables, or `ps
+/// --json`'s document.
+fn print_lab_status(status: &LabStatus, json: bool) -> anyhow::Result<()> {
+    if json {
+        print_status_json(status)
+    } else {
+        print_status(status);
+        Ok(())
+    }
+}
+
+/// `ps --json`: through a `Value`, whose keys are sorted, since `ps
+/// --json` has always printed them in that order.
+fn print_status_json(status: &LabStatus) -> anyhow::Result<()> {
+    super::print_json(&serde_json::to_value(status)?)
 }
 
 /// Exit status 1, with the reasons, if an autolaunched component is not
@@ -352,16 +518,7 @@ pub fn ps(context: &Context, json: bool) -> anyhow::Result<ExitCode> {
     let data_dir = data_dir(context)?;
     let status =
         control::request(data_dir, &Request::Status {}, Duration::from_secs(10))?.into_status();
-    if json {
-        // Through a `Value`, whose keys are sorted: `ps --json` has always
-        // printed them in that order.
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::to_value(&status)?)?
-        );
-    } else {
-        print_status(&status);
-    }
+    print_lab_status(&status, json)?;
     Ok(ExitCode::SUCCESS)
 }
 

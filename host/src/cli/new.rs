@@ -35,19 +35,17 @@ pub struct DriverArgs {
     class: Option<String>,
 
     /// Depend on the pyrolab-plugin-api crate in DIR (a checkout's
-    /// plugin-api/). Default: this host's own plugin-api source when it was
-    /// built from a checkout that still exists, else pyrolab-plugin-api
-    /// from crates.io.
-    #[arg(long, value_name = "DIR")]
-    api_path: Option<PathBuf>,
+    /// plugin-api/, e.g. to try changes to it) instead of the published
+    /// one. Default: pyrolab-plugin-api from crates.io, at this host's
+    /// version (a 0.1.4 host writes `pyrolab-plugin-api = "0.1.4"`, which
+    /// Cargo reads as 0.1.4 or any later 0.1.x: what such a host loads).
+    #[arg(long, value_name = "DIR", alias = "api-path")]
+    plugin_api_path: Option<PathBuf>,
 }
 
-/// The plugin-api sources this binary was built from.
-const BUILT_FROM: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugin-api");
-
 /// This host's plugin-api version: drivers must be built against the same
-/// series.
-const API_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// series, and at least this release for every feature it documents.
+const API_VERSION: &str = pyrolab_plugin_api::PLUGIN_API_VERSION;
 
 const TEMPLATES: &[(&str, &str)] = &[
     (
@@ -95,7 +93,7 @@ fn new_driver(args: DriverArgs) -> anyhow::Result<ExitCode> {
             dir.display()
         );
     }
-    let (api_dependency, api_note) = api_dependency(args.api_path.as_deref())?;
+    let (api_dependency, api_note) = api_dependency(args.plugin_api_path.as_deref())?;
     let libfile = format!(
         "{}{lib}{}",
         std::env::consts::DLL_PREFIX,
@@ -128,36 +126,30 @@ fn new_driver(args: DriverArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The dependency line for pyrolab-plugin-api, and a note saying which.
-fn api_dependency(api_path: Option<&Path>) -> anyhow::Result<(String, String)> {
-    let path = match api_path {
-        Some(path) => {
-            if !path.join("Cargo.toml").is_file() {
-                bail!(
-                    "{} is not the plugin-api crate (it has no Cargo.toml)",
-                    path.display()
-                );
-            }
-            Some(path.to_owned())
-        }
-        None => Some(PathBuf::from(BUILT_FROM)).filter(|p| p.join("Cargo.toml").is_file()),
-    };
-    Ok(match path {
-        Some(path) => {
-            let path = fs::canonicalize(&path).unwrap_or(path);
-            let text = path.display().to_string().replace('\\', "/");
-            (
-                format!("pyrolab-plugin-api = {{ path = {text:?} }}"),
-                format!("pyrolab-plugin-api: the source in {text}"),
-            )
-        }
-        None => (
+/// The dependency line for pyrolab-plugin-api, and a note saying which:
+/// the published crate, or the one in `plugin_api_path` when given.
+fn api_dependency(plugin_api_path: Option<&Path>) -> anyhow::Result<(String, String)> {
+    let Some(path) = plugin_api_path else {
+        return Ok((
             format!("pyrolab-plugin-api = \"{API_VERSION}\""),
             format!(
-                "pyrolab-plugin-api {API_VERSION} from crates.io (give --api-path DIR to use a checkout's plugin-api/ instead)"
+                "pyrolab-plugin-api {API_VERSION} from crates.io (give --plugin-api-path DIR to build against a checkout's plugin-api/ instead)"
             ),
-        ),
-    })
+        ));
+    };
+    if !path.join("Cargo.toml").is_file() {
+        bail!(
+            "{} is not the plugin-api crate (it has no Cargo.toml)",
+            path.display()
+        );
+    }
+    // Absolute: the project may be moved, the checkout stays where it is.
+    let path = fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    let text = path.display().to_string().replace('\\', "/");
+    Ok((
+        format!("pyrolab-plugin-api = {{ path = {text:?} }}"),
+        format!("pyrolab-plugin-api: the source in {text}"),
+    ))
 }
 
 /// Cargo's rules for a package name, kept simple: ASCII letters, digits,
@@ -211,5 +203,19 @@ mod tests {
         assert!(check_crate_name("a b").is_err());
         assert!(check_class_name("Laser").is_ok());
         assert!(check_class_name("laser").is_err());
+    }
+
+    #[test]
+    fn the_published_plugin_api_is_the_default_dependency() {
+        let (line, note) = api_dependency(None).unwrap();
+        assert_eq!(line, format!("pyrolab-plugin-api = \"{API_VERSION}\""));
+        assert!(note.contains("crates.io"), "{note}");
+        let checkout = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugin-api");
+        let (line, _) = api_dependency(Some(Path::new(checkout))).unwrap();
+        assert!(
+            line.starts_with("pyrolab-plugin-api = { path = \"/"),
+            "{line}"
+        );
+        assert!(api_dependency(Some(Path::new("/nonexistent"))).is_err());
     }
 }

@@ -15,13 +15,8 @@ use crate::config::LaunchConfig;
 use crate::nameserver::tags;
 use crate::net;
 
-/// List a name server's registrations: NAME, URI and DESCRIPTION.
-///
-/// Without --host and --port, asks the configured name server (from
-/// --config or the stored configuration; with several, the first that
-/// answers, in the configuration's order, or the one --nameserver
-/// names), else PYRO_NS_HOST:PYRO_NS_PORT, by default localhost:9090, as
-/// Pyro5 does.
+/// `nslist`'s arguments. Its help is the `Nslist` command's doc in
+/// mod.rs (clap shows a subcommand's doc there, not this struct's).
 #[derive(Debug, Args)]
 pub struct NslistCommand {
     /// The name server's host.
@@ -117,7 +112,7 @@ pub fn run(command: NslistCommand, context: &Context) -> anyhow::Result<ExitCode
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        super::print_json(&rows)?;
         return Ok(ExitCode::SUCCESS);
     }
     let rows: Vec<Vec<String>> = entries

@@ -98,9 +98,33 @@ pub fn run(command: PluginsCommand, context: &Context) -> anyhow::Result<ExitCod
 /// `plugins list --json`.
 #[derive(Serialize)]
 struct ListReport {
+    /// Which drivers this host loads (added in 0.1.4; `--version` says
+    /// the same).
+    host: HostPluginApi,
     search_path: Vec<SearchDir>,
     plugins: Vec<PluginSummary>,
     errors: Vec<LoadFailure>,
+}
+
+/// The plugin API of this host, against which every library is checked.
+#[derive(Serialize)]
+struct HostPluginApi {
+    /// This pyrolab-host's version.
+    version: String,
+    /// The pyrolab-plugin-api it was built with.
+    plugin_api_version: String,
+    /// The plugin-api versions a driver may be built against: `0.1.x`.
+    loads_plugin_api: String,
+}
+
+impl HostPluginApi {
+    fn of_this_build() -> Self {
+        HostPluginApi {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            plugin_api_version: crate::loader::host_plugin_api_version(),
+            loads_plugin_api: crate::loader::loadable_plugin_api_series(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -133,6 +157,7 @@ struct LoadFailure {
 fn list(context: &Context, json: bool) -> anyhow::Result<ExitCode> {
     let loader = Loader::new();
     let mut report = ListReport {
+        host: HostPluginApi::of_this_build(),
         search_path: context
             .search_path
             .dirs()
@@ -155,7 +180,7 @@ fn list(context: &Context, json: bool) -> anyhow::Result<ExitCode> {
         }
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        super::print_json(&report)?;
     } else {
         print!("{}", render_list(&report));
     }
@@ -184,35 +209,65 @@ fn summarize(library: &Library) -> PluginSummary {
     }
 }
 
+/// The search path, the libraries found and their classes as tables
+/// (table.rs), then the libraries that did not load, an `error:` line
+/// each.
 fn render_list(report: &ListReport) -> String {
-    let mut out = String::from("plugin search path:\n");
-    if report.search_path.is_empty() {
-        out.push_str("  (empty: use --plugin-dir DIR or set PYROLAB_PLUGIN_PATH)\n");
+    let mut out = String::new();
+    let dirs: Vec<Vec<String>> = report
+        .search_path
+        .iter()
+        .map(|dir| {
+            let state = if dir.exists { "found" } else { "missing" };
+            vec![dir.path.display().to_string(), state.to_owned()]
+        })
+        .collect();
+    super::table::titled(&mut out, "Search path", &["DIRECTORY", "STATE"], &dirs);
+    if dirs.is_empty() {
+        out.push_str("  (use --plugin-dir DIR or set PYROLAB_PLUGIN_PATH)\n");
     }
-    for dir in &report.search_path {
-        let missing = if dir.exists { "" } else { "  (missing)" };
-        let _ = writeln!(out, "  {}{missing}", dir.path.display());
-    }
-    if report.plugins.is_empty() && report.errors.is_empty() {
-        out.push_str("\nno plugins found\n");
-    }
-    for plugin in &report.plugins {
-        let _ = writeln!(
-            out,
-            "\n{}  {}  (pyrolab-plugin-api {})",
-            plugin.module,
-            plugin.file.display(),
-            plugin.plugin_api_version
+    let libraries: Vec<Vec<String>> = report
+        .plugins
+        .iter()
+        .map(|plugin| {
+            vec![
+                plugin.module.clone(),
+                plugin.plugin_api_version.clone(),
+                plugin.file.display().to_string(),
+            ]
+        })
+        .collect();
+    super::table::titled(
+        &mut out,
+        &format!("Plugins (this host: {})", super::version::plugin_abi()),
+        &["MODULE", "PLUGIN API", "FILE"],
+        &libraries,
+    );
+    let classes: Vec<Vec<String>> = report
+        .plugins
+        .iter()
+        .flat_map(|plugin| {
+            plugin.classes.iter().map(|class| {
+                vec![
+                    format!("{}:{}", plugin.module, class.name),
+                    class.doc.clone(),
+                ]
+            })
+        })
+        .collect();
+    if !classes.is_empty() {
+        super::table::titled(
+            &mut out,
+            "Classes",
+            &["MODULE:CLASS", "DESCRIPTION"],
+            &classes,
         );
-        let rows: Vec<Vec<String>> = plugin
-            .classes
-            .iter()
-            .map(|class| vec![class.name.clone(), class.doc.clone()])
-            .collect();
-        out.push_str(&super::table::rows("  ", &rows));
+    }
+    if !report.errors.is_empty() {
+        out.push_str("\nNot loaded\n");
     }
     for failure in &report.errors {
-        let _ = writeln!(out, "\nerror: {}", failure.error);
+        let _ = writeln!(out, "  error: {}", failure.error);
     }
     out
 }
@@ -242,7 +297,7 @@ fn inspect(context: &Context, target: &str, json: bool) -> anyhow::Result<ExitCo
         classes,
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        super::print_json(&report)?;
     } else {
         print!("{}", render_inspect(&report));
     }
@@ -340,7 +395,9 @@ fn call(
         Ok(())
     };
     let raised = |err: DriverError| {
-        eprintln!("{class}.{method}() raised {err}");
+        // The style of every error (errors.rs); the driver's context lines
+        // (`while checking out 'Dune'`) follow, indented.
+        eprintln!("error: {class}.{method}() raised {err}");
         for line in err.context_lines() {
             eprintln!("  {line}");
         }

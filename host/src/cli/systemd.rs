@@ -185,4 +185,36 @@ mod tests {
         );
         assert!(text.contains("WantedBy=multi-user.target"), "{text}");
     }
+
+    /// The unit the .deb installs (packaging/pyrolab-host.service) runs
+    /// the lab as this command's unit would for the package's binary,
+    /// data directory and user: every setting of the generated [Service]
+    /// section is in it, so a change here reaches the package too.
+    #[test]
+    fn the_packaged_unit_has_every_service_setting_of_the_generated_one() {
+        let packaged = include_str!("../../../packaging/pyrolab-host.service");
+        let generated = unit(&Unit {
+            exe: Path::new("/usr/bin/pyrolab-host"),
+            data_dir: Path::new("/var/lib/pyrolab-host"),
+            plugin_dirs: &[],
+            plugin_path: None,
+            user: Some("pyrolab"),
+            user_unit: false,
+        });
+        fn settings(text: &str) -> Vec<&str> {
+            text.lines()
+                .skip_while(|line| *line != "[Service]")
+                .take_while(|line| *line != "[Install]")
+                .filter(|line| !line.is_empty() && !line.starts_with('#'))
+                .collect()
+        }
+        let packaged_settings = settings(packaged);
+        for setting in settings(&generated) {
+            assert!(
+                packaged_settings.contains(&setting),
+                "packaging/pyrolab-host.service lacks `{setting}`"
+            );
+        }
+        assert!(packaged.contains("WantedBy=multi-user.target"));
+    }
 }

@@ -1,7 +1,10 @@
-//! Plain-text tables, as `info`, `ps`, `up`, `nslist` and `plugins list`
-//! print them:
-//! columns padded to their widest cell, two spaces apart, no trailing
-//! spaces.
+//! Plain-text tables, the one style of every listing (`ps`, `ps --lab`,
+//! `up`, `info`, `nslist`, `plugins list`, `tls show`): columns padded to
+//! their widest cell, two spaces apart, no trailing spaces; column headers
+//! in capitals. A listing of one table prints it bare ([`render`]); one of
+//! several gives each a title in sentence case, its rows indented, and
+//! `(none)` for an empty one ([`titled`]). Scripts read `--json` instead
+//! (docs/cli-json.md).
 
 use std::fmt::Write as _;
 

@@ -103,7 +103,7 @@ pub fn run(command: TlsCommand, context: &Context) -> anyhow::Result<ExitCode> {
         TlsCommand::Show { json } => {
             let all = authority.list()?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&all)?);
+                super::print_json(&all)?;
             } else {
                 print!("{}", show_table(&all));
                 println!();

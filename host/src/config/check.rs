@@ -3,14 +3,21 @@
 //! that no two components want the same address.
 
 use std::collections::{HashMap, HashSet};
+use std::path::Path;
 
 use super::diagnostic::{Diagnostics, suggestion};
 use super::read::Marks;
 use super::schema::{LaunchConfig, Readiness, Section};
 use super::yaml::Mark;
 
-/// Runs every check, recording problems in `diagnostics`.
-pub fn check(config: &LaunchConfig, marks: &Marks, diagnostics: &mut Diagnostics) {
+/// Runs every check, recording problems in `diagnostics`. `source` is the
+/// file's own path, when it is a file.
+pub fn check(
+    config: &LaunchConfig,
+    marks: &Marks,
+    source: Option<&Path>,
+    diagnostics: &mut Diagnostics,
+) {
     let checker = Checker { config, marks };
     checker.reserved_names(diagnostics);
     checker.references(diagnostics);
@@ -18,6 +25,7 @@ pub fn check(config: &LaunchConfig, marks: &Marks, diagnostics: &mut Diagnostics
     checker.addresses(diagnostics);
     checker.idle_daemons(diagnostics);
     checker.plugin_dirs(diagnostics);
+    checker.data_dir(source, diagnostics);
 }
 
 struct Checker<'a> {
@@ -294,6 +302,36 @@ impl Checker<'_> {
         }
     }
 
+    /// The data directory must be a directory (or not exist yet: `up`
+    /// creates it), and must not be where the lab's stored copy would
+    /// overwrite this file: `<data_dir>/config.yaml` is written with every
+    /// default filled in and no comments.
+    fn data_dir(&self, source: Option<&Path>, diagnostics: &mut Diagnostics) {
+        let Some(dir) = &self.config.data_dir else {
+            return;
+        };
+        let path = "data_dir";
+        if dir.exists() && !dir.is_dir() {
+            diagnostics.error(
+                self.mark(path),
+                path,
+                format!(
+                    "{} is not a directory (relative paths are relative to this file's folder)",
+                    dir.display()
+                ),
+            );
+        } else if source.is_some_and(|source| same_file(&dir.join("config.yaml"), source)) {
+            diagnostics.error(
+                self.mark(path),
+                path,
+                format!(
+                    "{} would hold the lab's stored configuration as config.yaml, over this very file: name another folder (e.g. `data_dir: .pyrolab-host`)",
+                    dir.display()
+                ),
+            );
+        }
+    }
+
     /// A daemon without services is legal (it can still be pinged) but is
     /// usually a forgotten `daemon:` line.
     fn idle_daemons(&self, diagnostics: &mut Diagnostics) {
@@ -318,6 +356,16 @@ struct Endpoint {
 impl Endpoint {
     fn clashes_with(&self, other: &Endpoint) -> bool {
         self.port == other.port && same_host(&self.host, &other.host)
+    }
+}
+
+/// Whether `a` and `b` are one file: the same path once both are
+/// canonical (so `./lab/../config.yaml` is `config.yaml`), or the same text
+/// when either cannot be canonicalized (a file not written yet).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
     }
 }
 

@@ -42,6 +42,38 @@ pub fn literal(text: &str) -> Result<pyrolab_plugin_api::Value, String> {
     })
 }
 
+/// The `data_dir:` of the configuration file at `path`, resolved against
+/// the file's folder; `None` when it has none, or cannot be read (the
+/// command that uses the file then reports why, with the line). Read on
+/// its own, before the data directory is chosen: the full check may need
+/// the data directory (its plugins, its lab CA).
+pub fn data_dir_of(path: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(path).ok()?;
+    // Spares parsing twice the large files that do not set it.
+    if !text.contains("data_dir") {
+        return None;
+    }
+    let root = yaml::parse(&text).ok()?.root?;
+    let yaml::NodeKind::Map(entries) = &root.kind else {
+        return None;
+    };
+    let (_, value) = entries
+        .iter()
+        .find(|(key, _)| key.as_scalar().is_some_and(|key| key.text == "data_dir"))?;
+    let text = value
+        .as_scalar()
+        .filter(|scalar| !scalar.is_null())?
+        .text
+        .as_str();
+    if text.is_empty() {
+        return None;
+    }
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let base_dir = absolute.parent().unwrap_or(Path::new("/"));
+    // `config/../.pyrolab-host` is shown, and compared, as `.pyrolab-host`.
+    Some(crate::data_dir::normalized(&base_dir.join(text)))
+}
+
 /// A configuration that passed validation, and its warnings.
 #[derive(Debug)]
 pub struct Loaded {
@@ -121,7 +153,8 @@ pub fn load_str(
     let (config, marks) = read::read(parsed.root.as_ref(), base_dir, strict, &mut diagnostics);
     // Checked even when reading found errors (a value that could not be
     // read keeps its default), so that one run reports everything.
-    check::check(&config, &marks, &mut diagnostics);
+    let source = file.file_name().map(|name| base_dir.join(name));
+    check::check(&config, &marks, source.as_deref(), &mut diagnostics);
     if diagnostics.has_errors() {
         return Err(diagnostics.into_sorted());
     }

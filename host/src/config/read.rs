@@ -27,6 +27,7 @@ const TOP_KEYS: &[&str] = &[
     "version",
     "strict",
     "plugin_dirs",
+    "data_dir",
     "nameservers",
     "daemons",
     "services",
@@ -79,6 +80,7 @@ const DAEMON_KEYS: &[&str] = &[
     "iter_stream_linger",
     "max_item_streams_per_connection",
     "max_item_streams",
+    "metrics",
     "tls",
     "insecure",
     "restart",
@@ -231,6 +233,9 @@ impl Reader<'_> {
                     self.path(item, &path)
                 })
                 .collect();
+        }
+        if let Some(node) = fields.get("data_dir") {
+            config.data_dir = self.optional_path(node, "data_dir").flatten();
         }
         // Read first: services, name servers and the monitor inherit it.
         if let Some(node) = fields.get("access") {
@@ -792,6 +797,9 @@ impl Reader<'_> {
         }
         if let Some(on) = self.field(fields, path, "iter_streaming", Self::boolean) {
             daemon.iter_streaming = on;
+        }
+        if let Some(on) = self.field(fields, path, "metrics", Self::boolean) {
+            daemon.metrics = on;
         }
         for (key, slot) in [
             ("iter_stream_lifetime", &mut daemon.iter_stream_lifetime),

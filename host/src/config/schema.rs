@@ -29,6 +29,13 @@ pub struct LaunchConfig {
     /// Extra directories searched for driver plugins, before the others.
     /// Relative paths in the file are resolved against the file's folder.
     pub plugin_dirs: Vec<PathBuf>,
+    /// The data directory of the lab this file describes (`data_dir:`,
+    /// relative to the file's folder): used by `up --config FILE` and
+    /// `config update FILE` when neither `--data-dir` nor `PYROLAB_HOME`
+    /// (nor `PYROLAB_DATA_DIR`) names one. Not written to the stored copy,
+    /// which lives in the data directory itself.
+    #[serde(skip)]
+    pub data_dir: Option<PathBuf>,
     /// Name servers, by name.
     pub nameservers: Section<NameServerConfig>,
     /// Daemons, by name.
@@ -107,6 +114,7 @@ impl Default for LaunchConfig {
             version: VERSION.to_owned(),
             strict: false,
             plugin_dirs: Vec::new(),
+            data_dir: None,
             nameservers: Section::default(),
             daemons: Section::default(),
             services: Section::default(),
@@ -397,6 +405,9 @@ pub struct DaemonConfig {
     /// Pyro5's `ITER_STREAMING`: whether methods may return item streams.
     /// Default true.
     pub iter_streaming: bool,
+    /// Whether the daemon counts its calls and connections
+    /// (`Pyro.Daemon.metrics()`, the monitor's `/metrics`). Default true.
+    pub metrics: bool,
     /// Pyro5's `ITER_STREAM_LIFETIME`: seconds an item stream may live
     /// from its start; 0 (the default) for no limit.
     pub iter_stream_lifetime: f64,
@@ -548,6 +559,7 @@ impl Default for DaemonConfig {
             idle_timeout: 0.0,
             commtimeout: 0.0,
             iter_streaming: true,
+            metrics: true,
             iter_stream_lifetime: 0.0,
             iter_stream_linger: 30.0,
             max_item_streams_per_connection: 64,

@@ -465,6 +465,93 @@ fn relative_paths_resolve_against_the_config_file_folder() {
 }
 
 #[test]
+fn data_dir_resolves_against_the_config_file_folder_and_is_not_stored() {
+    let config = load(&format!("data_dir: ../.pyrolab-host\n{BASE}"))
+        .unwrap()
+        .config;
+    assert_eq!(
+        config.data_dir.as_deref(),
+        Some(Path::new("/labs/here/../.pyrolab-host"))
+    );
+    // The stored copy lives in the data directory: saying where that is
+    // there would only go stale when the folder is moved.
+    assert!(
+        !to_yaml(&config).contains("data_dir"),
+        "{}",
+        to_yaml(&config)
+    );
+    assert_eq!(
+        load(&format!("data_dir: null\n{BASE}"))
+            .unwrap()
+            .config
+            .data_dir,
+        None
+    );
+    assert_eq!(load(BASE).unwrap().config.data_dir, None);
+}
+
+#[test]
+fn data_dir_is_read_ahead_of_the_full_check_relative_to_the_file() {
+    let folder = tempfile::tempdir().unwrap();
+    let config = folder.path().join("config");
+    std::fs::create_dir(&config).unwrap();
+    let file = config.join("lab.yaml");
+    std::fs::write(&file, format!("data_dir: ../.pyrolab-host\n{BASE}")).unwrap();
+    let root = std::fs::canonicalize(folder.path()).unwrap();
+    assert_eq!(data_dir_of(&file), Some(root.join(".pyrolab-host")));
+    // Unusable or absent: the full check says why, when it runs.
+    for text in [
+        BASE.to_owned(),
+        format!("data_dir: [a]\n{BASE}"),
+        "data_dir: ~\n".into(),
+    ] {
+        std::fs::write(&file, text).unwrap();
+        assert_eq!(data_dir_of(&file), None);
+    }
+    assert_eq!(data_dir_of(&config.join("missing.yaml")), None);
+}
+
+#[test]
+fn data_dir_must_be_a_path_with_its_place_named() {
+    let errors = errors(&format!("data_dir: [a, b]\n{BASE}"));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("lab.yaml:1:11: error: data_dir: "),
+        "{errors:?}"
+    );
+    let empty = self::errors(&format!("data_dir: ''\n{BASE}"));
+    assert!(
+        empty[0].starts_with("lab.yaml:1:11: error: data_dir: "),
+        "{empty:?}"
+    );
+}
+
+#[test]
+fn data_dir_may_not_be_a_file_nor_hold_this_file_as_its_stored_copy() {
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::write(folder.path().join("notes.txt"), "").unwrap();
+    let text = format!("data_dir: notes.txt\n{BASE}");
+    let diagnostics = load_str(&text, Path::new("lab.yaml"), folder.path(), false).unwrap_err();
+    assert!(
+        diagnostics[0]
+            .to_string()
+            .contains("notes.txt is not a directory"),
+        "{diagnostics:?}"
+    );
+
+    // `config.yaml` with `data_dir: .`: storing it would replace it with
+    // its expanded form, comments gone.
+    let text = format!("data_dir: .\n{BASE}");
+    let diagnostics = load_str(&text, Path::new("config.yaml"), folder.path(), false).unwrap_err();
+    assert!(
+        diagnostics[0].to_string().contains("over this very file"),
+        "{diagnostics:?}"
+    );
+    // The same folder is fine for a file of another name.
+    assert!(load_str(&text, Path::new("lab.yaml"), folder.path(), false).is_ok());
+}
+
+#[test]
 fn environment_variables_are_never_expanded() {
     // SAFETY (of the test's intent): the variable is set for this process
     // only; the point is that the value read is the literal text.

@@ -31,6 +31,7 @@ use pyrolab_plugin_api::Value;
 use pyrolab_plugin_api::abi::lending::Lent;
 
 use super::dispatch::{self, Job, Outcome};
+use super::metrics::Refusal;
 use super::poller::Happened;
 use super::pyro::{DAEMON_OBJECT, daemon_metadata};
 use super::{Sessions, Shared};
@@ -131,6 +132,9 @@ struct State {
     lingering: bool,
     /// When the last reply was wholly sent.
     replied_at: Option<Instant>,
+    /// When bytes last came: a call's time is counted from it (the
+    /// request read), which saves reading the clock again.
+    heard_at: Instant,
     /// The message being read or answered came soon after the last reply
     /// ([`CHATTY`]): its client is likely to send another soon.
     chatty: bool,
@@ -214,6 +218,7 @@ impl Connection {
                 close_after_output: false,
                 lingering: false,
                 replied_at: None,
+                heard_at: Instant::now(),
                 chatty: false,
                 held: 0,
                 sessions: Sessions::new(id, client),
@@ -442,7 +447,7 @@ impl Connection {
             let read = match retry(|| self.stream.receive_into_spare(payload, wait)) {
                 Ok(0) => return Err(closed_mid_message()),
                 Ok(read) => {
-                    self.heard_now();
+                    state.heard_at = self.heard_now();
                     read
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
@@ -461,7 +466,7 @@ impl Connection {
             Ok(0) if state.input.is_between_messages() => return Ok(Received::End),
             Ok(0) => return Err(closed_mid_message()),
             Ok(read) => {
-                self.heard_now();
+                state.heard_at = self.heard_now();
                 read
             }
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(Received::Nothing),
@@ -494,13 +499,16 @@ impl Connection {
             .fetch_sub(std::mem::take(&mut state.held), Ordering::SeqCst);
     }
 
-    /// Notes that bytes came now (see [`Connection::silent_for`]).
-    fn heard_now(&self) {
-        let since_accepted = self.accepted.elapsed().as_millis();
+    /// Notes that bytes came now (see [`Connection::silent_for`]), and
+    /// says when that is.
+    fn heard_now(&self) -> Instant {
+        let now = Instant::now();
+        let since_accepted = now.saturating_duration_since(self.accepted).as_millis();
         self.heard.store(
             u64::try_from(since_accepted).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
+        now
     }
 
     /// Answers one message: its reply becomes the output.
@@ -528,6 +536,7 @@ impl Connection {
                         "refusing a connection: already serving the maximum of {}",
                         shared.settings.max_connections
                     );
+                    shared.metrics.refused(Refusal::MaxConnections);
                     state.output = refusal(shared, &message).map(Outgoing::frame);
                     state.close_after_output = true;
                     if state.output.is_none() {
@@ -543,6 +552,7 @@ impl Connection {
                 if accepted {
                     state.phase = Phase::Serving;
                 } else {
+                    shared.metrics.refused(Refusal::Handshake);
                     state.close_after_output = true;
                 }
             }
@@ -563,8 +573,14 @@ impl Connection {
                     let outcome = {
                         let _running = shared.call_running();
                         self.in_call.store(true, Ordering::Release);
-                        let outcome =
-                            dispatch::invoke(shared, &mut state.sessions, serializer, &message);
+                        let read_at = state.heard_at;
+                        let outcome = dispatch::invoke(
+                            shared,
+                            &mut state.sessions,
+                            serializer,
+                            &message,
+                            read_at,
+                        );
                         self.in_call.store(false, Ordering::Release);
                         outcome
                     };

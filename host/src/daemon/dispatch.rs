@@ -6,6 +6,7 @@
 use crate::sync::LockUnpoisoned;
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::time::Instant;
 
 use abi_stable::std_types::RVec;
 use pyrolab_plugin_api::abi::lending::Lent;
@@ -61,32 +62,33 @@ impl Outcome {
 pub(super) type Job = Box<dyn FnOnce() + Send>;
 
 /// Handles one INVOKE message.
+/// `read_at` is when the request was read: its call's time counts from
+/// it.
 pub(super) fn invoke(
     shared: &Shared,
     sessions: &mut Sessions,
     serializer: &'static dyn Serializer,
     request: &Message,
+    read_at: Instant,
 ) -> Outcome {
     let oneway = request.flags & flags::ONEWAY != 0;
     let batch = request.flags & flags::BATCH != 0;
     let blob = request.flags & flags::KEEPSERIALIZED != 0;
+    let bytes_in = wire_size(request);
     if !oneway && !batch && !blob {
-        match serializer.id() {
-            serializer::id::NATIVE => {
-                if let Some(call) = EncodedCall::parse(shared, &request.payload) {
-                    let object = call.object;
-                    let answer = run_encoded(shared, sessions, call);
-                    return reply_answer(shared, sessions, serializer, request, object, answer);
-                }
-            }
-            serializer::id::MSGPACK => {
-                if let Some(call) = EncodedCall::from_msgpack(shared, &request.payload) {
-                    let object = call.object;
-                    let answer = run_encoded(shared, sessions, call);
-                    return reply_answer(shared, sessions, serializer, request, object, answer);
-                }
-            }
-            _ => {}
+        let encoded = match serializer.id() {
+            serializer::id::NATIVE => EncodedCall::parse(shared, &request.payload),
+            serializer::id::MSGPACK => EncodedCall::from_msgpack(shared, &request.payload),
+            _ => None,
+        };
+        if let Some(call) = encoded {
+            let object = call.object;
+            let mut meter = shared.metrics.start(object, call.method, bytes_in, read_at);
+            let answer = run_encoded(shared, sessions, call);
+            meter.result(&answer);
+            let outcome = reply_answer(shared, sessions, serializer, request, object, answer);
+            meter.finish(reply_wire_size(&outcome));
+            return outcome;
         }
     }
     let call = match blob {
@@ -101,7 +103,7 @@ pub(super) fn invoke(
             }),
     };
     if oneway {
-        return match call.and_then(|call| oneway_job(shared, sessions, call)) {
+        return match call.and_then(|call| oneway_job(shared, sessions, call, bytes_in)) {
             Ok(Some(job)) if shared.settings.servertype == ServerType::Thread => {
                 Outcome::Deferred(job)
             }
@@ -117,8 +119,16 @@ pub(super) fn invoke(
         };
     }
     if batch {
+        let first = call
+            .as_ref()
+            .ok()
+            .and_then(|call| batch_first_method(shared, call));
         let result = call.and_then(|call| run_batch(shared, sessions, request, call));
-        return reply(serializer, request, flags::BATCH, result);
+        let outcome = reply(serializer, request, flags::BATCH, result);
+        if let Some(first) = first {
+            first.add_bytes(bytes_in, reply_wire_size(&outcome));
+        }
+        return outcome;
     }
     let call = match call {
         Ok(call) => call,
@@ -130,8 +140,13 @@ pub(super) fn invoke(
         return reply_lent(serializer, request, item);
     }
     let object = call.object.clone();
+    let mut meter = shared
+        .metrics
+        .start(&call.object, &call.method, bytes_in, read_at);
     let context = takes_context(shared, &call).then(|| call_context(sessions, request));
-    match run_call_in_context(shared, sessions, call, context) {
+    let ran = run_call_in_context(shared, sessions, call, context);
+    meter.result(&ran);
+    let outcome = match ran {
         Ok((Ran::Value(value), annotations)) => {
             reply_annotated(serializer, request, Ok(value), annotations)
         }
@@ -139,7 +154,34 @@ pub(super) fn invoke(
             reply_stream(shared, sessions, serializer, request, &object, stream)
         }
         Err(exception) => reply(serializer, request, 0, Err(exception)),
-    }
+    };
+    meter.finish(reply_wire_size(&outcome));
+    outcome
+}
+
+/// The bytes a message takes on the wire: header, annotations, payload.
+fn wire_size(message: &Message) -> usize {
+    let annotations: usize = message
+        .annotations
+        .iter()
+        .map(|(_, data)| 6 + data.len())
+        .sum();
+    HEADER_SIZE + annotations + message.payload.len()
+}
+
+/// The bytes a reply takes on the wire (0: no reply).
+fn reply_wire_size(outcome: &Outcome) -> usize {
+    outcome.reply_size().map_or(0, |size| HEADER_SIZE + size)
+}
+
+/// The metrics of a batch's first call, which count the batch's bytes
+/// (each of its calls counts itself, its time and its failure).
+fn batch_first_method<'a>(
+    shared: &'a Shared,
+    call: &Call<'_>,
+) -> Option<&'a super::metrics::MethodMetrics> {
+    let first = call.args.first()?.as_list()?.first()?.as_str()?;
+    shared.metrics.method(&call.object, first)
 }
 
 /// The call a `SerializedBlob` request makes (`FLAGS_KEEPSERIALIZED`):
@@ -674,13 +716,17 @@ fn lock_call(
     }
     let connection = sessions.connection();
     if LOCK_METHODS.contains(&call.method.as_ref()) {
-        return Some(shared.locks.call(
+        let result = shared.locks.call(
             &call.object,
             &call.method,
             (connection, sessions.caller().identity.as_deref()),
             &call.args,
             &call.kwargs,
-        ));
+        );
+        if call.method == "lock" && result.is_ok() {
+            shared.metrics.lock_taken(&call.object);
+        }
+        return Some(result);
     }
     shared.locks.check(&call.object, connection).err().map(Err)
 }
@@ -811,7 +857,37 @@ fn oneway_job(
     shared: &Shared,
     sessions: &mut Sessions,
     call: Call<'static>,
+    bytes_in: usize,
 ) -> Result<Option<Job>, Value> {
+    let metrics = Arc::clone(&shared.metrics);
+    let (object, method) = (call.object.clone(), call.method.clone());
+    match oneway_work(shared, sessions, call) {
+        // Timed as it runs, apart.
+        Ok(Some(work)) => Ok(Some(Box::new(move || {
+            let mut meter = metrics.start(&object, &method, bytes_in, Instant::now());
+            meter.result(&work());
+            meter.finish(0);
+        }))),
+        // Answered by the daemon, at once.
+        done => {
+            let mut meter = metrics.start(&object, &method, bytes_in, Instant::now());
+            meter.result(&done);
+            meter.finish(0);
+            done.map(|_| None)
+        }
+    }
+}
+
+/// A oneway call's driver work, to run apart (its result is dropped).
+type OnewayWork = Box<dyn FnOnce() -> Result<(), Value> + Send>;
+
+/// What a oneway call does: what the daemon answers itself runs now; a
+/// driver call becomes the work to run.
+fn oneway_work(
+    shared: &Shared,
+    sessions: &mut Sessions,
+    call: Call<'static>,
+) -> Result<Option<OnewayWork>, Value> {
     if call.object == DAEMON_OBJECT {
         return daemon_call(shared, sessions, &call).map(|_| None);
     }
@@ -833,8 +909,12 @@ fn oneway_job(
             kwargs: call.kwargs,
         };
         // A stream returned to no one is closed at once, as Pyro5 drops it.
-        if let Err(err) = instance.call_args_streaming(&call.method, args) {
-            tracing::warn!(service = %call.object, "oneway {}() failed: {err}", call.method);
+        match instance.call_args_streaming(&call.method, args) {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                tracing::warn!(service = %call.object, "oneway {}() failed: {err}", call.method);
+                Err(driver_exception(&call.object, &call.method, &err))
+            }
         }
     })))
 }
@@ -854,7 +934,13 @@ fn run_batch(
         let single =
             batch_item(&call.object, item).map_err(|err| pyro_exception("ProtocolError", &err))?;
         let context = takes_context(shared, &single).then(|| call_context(sessions, request));
-        match run_call_in_context(shared, sessions, single, context).map(|(ran, _)| ran) {
+        let mut meter = shared
+            .metrics
+            .start(&single.object, &single.method, 0, Instant::now());
+        let ran = run_call_in_context(shared, sessions, single, context).map(|(ran, _)| ran);
+        meter.result(&ran);
+        meter.finish(0);
+        match ran {
             Ok(Ran::Value(value)) => results.push(value),
             Ok(Ran::Stream(_)) => {
                 // As in Pyro5, batched calls return no streams.
@@ -964,6 +1050,14 @@ fn daemon_call(shared: &Shared, sessions: &Sessions, call: &Call<'_>) -> Result<
                 .map(|(service, holder)| (Value::from(service), Value::from(holder)))
                 .collect(),
         )),
+        // A pyrolab-host extension (for monitors): what its calls and
+        // connections count up to (docs/metrics.md).
+        "metrics" => pyrolab_plugin_api::value::to_value(&shared.metrics.report()).map_err(|err| {
+            pyro_exception(
+                "SerializeError",
+                &format!("cannot report the metrics: {err}"),
+            )
+        }),
         "get_next_stream_item" => {
             let item = shared
                 .streams

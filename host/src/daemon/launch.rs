@@ -204,6 +204,7 @@ fn settings(name: &str, config: &DaemonConfig) -> DaemonSettings {
             max_per_connection: config.max_item_streams_per_connection,
             max_total: config.max_item_streams,
         },
+        metrics: config.metrics,
     }
 }
 

@@ -20,6 +20,7 @@
 //! - `dispatch.rs`: running calls: services, `Pyro.Daemon`, batches,
 //!   oneway calls.
 //! - `lock.rs`: service locks of a lockable daemon.
+//! - `metrics.rs`: call metrics (`Pyro.Daemon.metrics()`).
 //! - `service.rs`: [`HostedService`] and instance modes.
 //! - `pyro.rs`: Pyro5's payload objects: calls, metadata, exceptions.
 //! - `registrar.rs`: keeping the daemon's names registered with its name
@@ -29,6 +30,7 @@ mod connection;
 mod dispatch;
 pub mod launch;
 mod lock;
+pub mod metrics;
 mod poller;
 pub mod pyro;
 mod reactor;
@@ -98,6 +100,9 @@ pub struct DaemonSettings {
     pub comm_timeout: Option<Duration>,
     /// How methods' item streams are served.
     pub streams: StreamSettings,
+    /// Whether calls and connections are counted
+    /// (`Pyro.Daemon.metrics()`).
+    pub metrics: bool,
 }
 
 /// A timeout as configurations give it, in seconds: 0 for none.
@@ -130,6 +135,9 @@ struct Shared {
     oneway_threads: OnewayThreads,
     /// The item streams clients are reading.
     streams: streams::Streams,
+    /// What its calls and connections count up to (shared with oneway
+    /// calls running apart).
+    metrics: Arc<metrics::DaemonMetrics>,
 }
 
 /// Where a `multiplex` daemon runs oneway calls: each on a thread of its
@@ -217,16 +225,28 @@ impl Daemon {
         services: Vec<HostedService>,
         objects: Vec<(String, Arc<dyn NativeObject>)>,
     ) -> Self {
-        let services = services
+        let services: BTreeMap<String, HostedService> = services
             .into_iter()
             .map(|service| (service.name().to_owned(), service))
             .collect();
+        let objects: BTreeMap<String, Arc<dyn NativeObject>> = objects.into_iter().collect();
+        let metered =
+            services
+                .values()
+                .map(|service| {
+                    let metadata = service.metadata(added_methods(settings.lockable));
+                    (service.name().to_owned(), metrics::method_names(&metadata))
+                })
+                .chain(objects.iter().map(|(name, object)| {
+                    (name.clone(), metrics::method_names(&object.metadata()))
+                }));
+        let metrics = metrics::DaemonMetrics::new(&settings.name, settings.metrics, metered);
         let settings_streams = settings.streams.clone();
         Daemon {
             shared: Arc::new(Shared {
                 settings,
                 services,
-                objects: objects.into_iter().collect(),
+                objects,
                 location: Mutex::new(String::new()),
                 locks: lock::Locks::default(),
                 stopping: AtomicBool::new(false),
@@ -236,6 +256,7 @@ impl Daemon {
                 calls_in_progress: AtomicU64::new(0),
                 oneway_threads: OnewayThreads::default(),
                 streams: streams::Streams::new(settings_streams),
+                metrics: Arc::new(metrics),
             }),
         }
     }
@@ -269,11 +290,7 @@ impl Daemon {
 impl Shared {
     /// Methods the daemon adds to every service's metadata.
     fn added_methods(&self) -> &'static [&'static str] {
-        if self.settings.lockable {
-            lock::LOCK_METHODS
-        } else {
-            &[]
-        }
+        added_methods(self.settings.lockable)
     }
 
     fn is_stopping(&self) -> bool {
@@ -284,6 +301,15 @@ impl Shared {
     fn call_running(&self) -> CallRunning<'_> {
         self.calls_in_progress.fetch_add(1, Ordering::SeqCst);
         CallRunning(&self.calls_in_progress)
+    }
+}
+
+/// Methods a daemon adds to every service's metadata: a lockable one's
+/// lock methods.
+fn added_methods(lockable: bool) -> &'static [&'static str] {
+    match lockable {
+        true => lock::LOCK_METHODS,
+        false => &[],
     }
 }
 

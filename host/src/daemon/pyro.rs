@@ -16,6 +16,7 @@ pub const DAEMON_METHODS: &[&str] = &[
     "get_next_stream_item",
     "close_stream",
     "pyrolab_version",
+    "metrics",
 ];
 
 /// Methods every service answers, as PyroLab's `Service` base class

@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 use super::Shared;
 use super::connection::{Connection, Cut, Next, Workers};
 use super::dispatch::Job;
+use super::metrics::{self, Refusal};
 use super::poller::{Events, Happened, Poller, Waker};
 use crate::config::schema::ServerType;
 use crate::net::{Listener, Stream};
@@ -360,6 +361,7 @@ impl Reactor {
                 Ok(socket) => Stream::Tls(Arc::new(socket)),
                 Err(err) => {
                     tracing::warn!("cannot serve a connection over TLS: {err}");
+                    self.shared.metrics.refused(Refusal::Tls);
                     return;
                 }
             },
@@ -390,6 +392,7 @@ impl Reactor {
                     "closing a connection at once: {handshaking} connections are still in \
                      their handshake"
                 );
+                self.shared.metrics.refused(Refusal::Flood);
                 return;
             }
             make_way(&connections);
@@ -401,6 +404,7 @@ impl Reactor {
             return;
         }
         connections.insert(id, connection);
+        self.shared.metrics.connection_accepted();
     }
 
     /// How many connections may wait for their handshake at once.
@@ -414,9 +418,18 @@ impl Reactor {
         let Some(connection) = self.forget(connection.id) else {
             return;
         };
+        self.shared.metrics.connection_closed();
         let reason = match connection.cut_reason() {
-            Some(why) => Some(self.describe_cut(why)),
-            None => reason,
+            Some(why) => {
+                self.shared.metrics.cut(metered_cut(why));
+                Some(self.describe_cut(why))
+            }
+            None => {
+                if reason.is_some() {
+                    self.shared.metrics.cut(metrics::Cut::Error);
+                }
+                reason
+            }
         };
         match reason {
             None => tracing::debug!(peer = %connection.peer(), "connection closed"),
@@ -651,5 +664,15 @@ fn make_way(connections: &HashMap<u64, Arc<Connection>>) {
         .min_by_key(|connection| connection.accepted());
     if let Some(oldest) = oldest {
         oldest.cut_short(Cut::Crowded);
+    }
+}
+
+/// How the metrics name why a connection was cut short.
+fn metered_cut(why: Cut) -> metrics::Cut {
+    match why {
+        Cut::HandshakeTimeout => metrics::Cut::HandshakeTimeout,
+        Cut::Idle => metrics::Cut::IdleTimeout,
+        Cut::CommTimeout => metrics::Cut::CommTimeout,
+        Cut::Crowded => metrics::Cut::Crowded,
     }
 }

@@ -190,13 +190,13 @@ fn header_error(path: &Path, err: LibraryError) -> LoadError {
 /// user reads one line with both versions rather than a layout comparison.
 fn check_version(path: &Path, header: &LibHeader) -> Result<(), LoadError> {
     let expected = PluginRootRef::VERSION_STRINGS;
-    let expected_text = expected.version.to_string();
+    let expected_text = host_plugin_api_version();
     let found_text = header.version_strings().version.to_string();
     let incompatible = || LoadError::IncompatibleVersion {
         path: path.to_owned(),
         found: found_text.clone(),
         expected: expected_text.clone(),
-        expected_series: compatible_series(&expected_text),
+        expected_series: loadable_plugin_api_series(),
     };
     let expected = VersionNumber::new(expected).map_err(|_| incompatible())?;
     let found = VersionNumber::new(header.version_strings()).map_err(|_| incompatible())?;
@@ -210,6 +210,19 @@ fn check_version(path: &Path, header: &LibHeader) -> Result<(), LoadError> {
     } else {
         Err(incompatible())
     }
+}
+
+/// The `pyrolab-plugin-api` version this host was built with: what each
+/// library's recorded version is checked against.
+pub fn host_plugin_api_version() -> String {
+    PluginRootRef::VERSION_STRINGS.version.to_string()
+}
+
+/// The plugin-api versions a driver may have been built against to load in
+/// this host (`0.1.x`): the plugin ABI it must match. `--version` and
+/// `plugins list` show it; [`check_version`] enforces it.
+pub fn loadable_plugin_api_series() -> String {
+    compatible_series(&host_plugin_api_version())
 }
 
 /// `0.1.4` → `0.1.x`; `1.2.0` → `1.x`.

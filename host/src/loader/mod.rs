@@ -24,5 +24,7 @@ mod search;
 
 pub use error::LoadError;
 pub use instance::{Answer, Instance, ItemStream};
-pub use library::{Library, Loader};
-pub use search::{PLUGIN_PATH_ENV, PluginSearchPath};
+pub use library::{Library, Loader, host_plugin_api_version, loadable_plugin_api_series};
+pub use search::{
+    PLUGIN_PATH_ENV, PluginSearchPath, SYSTEM_PLUGIN_DIR, SYSTEM_PLUGIN_DIR_ENV, system_plugin_dir,
+};

@@ -10,6 +10,24 @@ use crate::data_dir::DataDir;
 /// `:`-separated on Unix, `;` on Windows).
 pub const PLUGIN_PATH_ENV: &str = "PYROLAB_PLUGIN_PATH";
 
+/// Where system packages install drivers: the .deb puts the bundled ones
+/// here (packaging/, docs/install.md).
+pub const SYSTEM_PLUGIN_DIR: &str = "/usr/lib/pyrolab-host/plugins";
+
+/// The environment variable that replaces [`SYSTEM_PLUGIN_DIR`] (empty for
+/// none): for an installation under another prefix, and for tests, which
+/// must not see what happens to be installed.
+pub const SYSTEM_PLUGIN_DIR_ENV: &str = "PYROLAB_SYSTEM_PLUGIN_DIR";
+
+/// The system plugin directory: `PYROLAB_SYSTEM_PLUGIN_DIR` if set (none
+/// if empty), else [`SYSTEM_PLUGIN_DIR`] on Unix, none elsewhere.
+pub fn system_plugin_dir() -> Option<PathBuf> {
+    match std::env::var_os(SYSTEM_PLUGIN_DIR_ENV) {
+        Some(dir) => (!dir.is_empty()).then(|| PathBuf::from(dir)),
+        None => cfg!(unix).then(|| PathBuf::from(SYSTEM_PLUGIN_DIR)),
+    }
+}
+
 /// The directories searched for driver libraries, in priority order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PluginSearchPath {
@@ -29,7 +47,9 @@ impl PluginSearchPath {
 
     /// The standard search path: the `--plugin-dir` directories in the order
     /// given, then the stored configuration's `plugin_dirs`, then those in
-    /// `PYROLAB_PLUGIN_PATH`, then `<data-dir>/plugins`.
+    /// `PYROLAB_PLUGIN_PATH`, then `<data-dir>/plugins`, then the system
+    /// plugin directory ([`system_plugin_dir`]): last, so that a driver
+    /// of one's own wins over the packaged one of the same name.
     pub fn from_sources(
         plugin_dirs: &[PathBuf],
         config_dirs: &[PathBuf],
@@ -44,6 +64,7 @@ impl PluginSearchPath {
         if let Some(data_dir) = data_dir {
             dirs.push(data_dir.plugins());
         }
+        dirs.extend(system_plugin_dir());
         PluginSearchPath::new(dirs)
     }
 

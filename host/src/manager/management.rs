@@ -156,6 +156,7 @@ impl Manager {
                 idle_timeout: None,
                 comm_timeout: None,
                 streams: Default::default(),
+                metrics: true,
             },
             Vec::new(),
             vec![(OBJECT.to_owned(), object)],

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::client::{ClientError, NameServerProxy, Proxy};
 use crate::config::schema::MANAGEMENT_PREFIX;
+use crate::daemon::metrics::MetricsReport;
 use crate::daemon::pyro::DAEMON_OBJECT;
 use crate::lab::status::LabStatus;
 use crate::manager::management;
@@ -144,6 +145,11 @@ pub struct Snapshot {
     pub lab: Option<LabStatus>,
     /// The lab's hosts whose managers serve a management object, by name.
     pub hosts: Vec<HostView>,
+    /// What each pyrolab-host daemon counted, by its location
+    /// (`host:port`): served by `/api/metrics` and `/metrics`, not in
+    /// `/api/status`.
+    #[serde(skip)]
+    pub metrics: BTreeMap<String, MetricsReport>,
 }
 
 /// Looks at every name server, then at every daemon their services live
@@ -216,17 +222,26 @@ pub fn look(
     let remembered = previous.filter(|_| nameservers.iter().all(|ns| !ns.reachable));
     let (daemons, hosts) = std::thread::scope(|scope| {
         let hosts = scope.spawn(|| look_at_hosts(&managers, remembered, previous, tls));
+        // The name servers answering are daemons too: their metrics are
+        // asked with the others'.
+        let nameserver_uris: Vec<String> = targets
+            .iter()
+            .zip(&nameservers)
+            .filter(|(_, view)| view.reachable)
+            .map(|(target, _)| format!("PYRO:{NAMESERVER_OBJECT}@{}", view_address(target)))
+            .collect();
         let daemons = probe_daemons(
             listed
                 .iter()
                 .map(|(_, uri, _, _)| uri.as_str())
-                .chain(carried.iter().map(|s| s.uri.as_str())),
+                .chain(carried.iter().map(|s| s.uri.as_str()))
+                .chain(nameserver_uris.iter().map(String::as_str)),
             tls,
         );
         (daemons, hosts.join().unwrap_or_default())
     });
     let status_of = |uri: &str| match location_of(uri).and_then(|l| daemons.get(&l)) {
-        Some(Ok(locks)) => match locks.get(&object_of(uri)) {
+        Some(Ok(looked)) => match looked.locks.get(&object_of(uri)) {
             Some(holder) => (ServiceState::Locked, Some(holder.clone()), None),
             None => (ServiceState::Available, None, None),
         },
@@ -262,12 +277,25 @@ pub fn look(
         service
     }));
     services.sort_by(|a, b| (&a.name, &a.nameserver).cmp(&(&b.name, &b.nameserver)));
+    let metrics = daemons
+        .into_iter()
+        .filter_map(|(location, looked)| Some((location, looked.ok()?.metrics?)))
+        .collect();
     Snapshot {
         taken: now(),
         nameservers,
         services,
         lab,
         hosts,
+        metrics,
+    }
+}
+
+/// A name server's `host:port` as a URI has it (IPv6 in brackets).
+fn view_address(target: &NameServerTarget) -> String {
+    match target.host.contains(':') && !target.host.starts_with('[') {
+        true => format!("[{}]:{}", target.host, target.port),
+        false => format!("{}:{}", target.host, target.port),
     }
 }
 
@@ -368,14 +396,23 @@ fn object_of(uri: &str) -> String {
     PyroUri::parse(uri).map(|u| u.object).unwrap_or_default()
 }
 
-/// Asks each daemon once whether it answers, and who locks what on it.
-/// A pyrolab-host lockable daemon says (`Pyro.Daemon.locks()`), so no
-/// service is touched; any other daemon's services that list `islocked`
-/// (PyroLab's lockable ones) are asked each.
+/// What a look at a daemon found.
+struct Looked {
+    /// Who locks which of its services.
+    locks: BTreeMap<String, String>,
+    /// What it counted (pyrolab-host daemons).
+    metrics: Option<MetricsReport>,
+}
+
+/// Asks each daemon once whether it answers, who locks what on it, and
+/// (a pyrolab-host daemon) what it counted. A pyrolab-host lockable
+/// daemon says who locks what (`Pyro.Daemon.locks()`), so no service is
+/// touched; any other daemon's services that list `islocked` (PyroLab's
+/// lockable ones) are asked each.
 fn probe_daemons<'a>(
     uris: impl Iterator<Item = &'a str>,
     tls: Option<&ClientTls>,
-) -> BTreeMap<String, Result<BTreeMap<String, String>, String>> {
+) -> BTreeMap<String, Result<Looked, String>> {
     let mut objects: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for uri in uris {
         if let Some(location) = location_of(uri) {
@@ -402,19 +439,26 @@ fn probe(
     location: &str,
     objects: &BTreeSet<String>,
     tls: Option<&ClientTls>,
-) -> Result<BTreeMap<String, String>, String> {
+) -> Result<Looked, String> {
     let unreachable = |err: ClientError| format!("its daemon at {location} does not answer: {err}");
     let daemon = probe_proxy(DAEMON_OBJECT, location, tls)?;
     daemon
         .call::<serde_json::Value>("ping", ())
         .map_err(unreachable)?;
     if daemon.peer_is_pyrolab_host().map_err(unreachable)? {
-        return match daemon.call::<BTreeMap<String, String>>("locks", ()) {
-            Ok(locks) => Ok(locks),
+        let locks = match daemon.call::<BTreeMap<String, String>>("locks", ()) {
+            Ok(locks) => locks,
             // Not a lockable daemon: nothing is locked.
-            Err(ClientError::Remote(_)) => Ok(BTreeMap::new()),
-            Err(err) => Err(unreachable(err)),
+            Err(ClientError::Remote(_)) => BTreeMap::new(),
+            Err(err) => return Err(unreachable(err)),
         };
+        let metrics = match daemon.call::<MetricsReport>("metrics", ()) {
+            Ok(metrics) => Some(metrics),
+            // A pyrolab-host from before metrics.
+            Err(ClientError::Remote(_)) => None,
+            Err(err) => return Err(unreachable(err)),
+        };
+        return Ok(Looked { locks, metrics });
     }
     let mut locks = BTreeMap::new();
     for object in objects {
@@ -422,7 +466,10 @@ fn probe(
             locks.insert(object.clone(), holder);
         }
     }
-    Ok(locks)
+    Ok(Looked {
+        locks,
+        metrics: None,
+    })
 }
 
 /// Who holds the lock of a service on a stock PyroLab `LockableDaemon`,

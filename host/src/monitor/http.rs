@@ -407,6 +407,9 @@ fn router(state: Arc<State>) -> Router {
         .route("/api/logs", get(logs))
         .route("/api/hosts", get(hosts))
         .route("/api/hosts/config", get(host_config))
+        .route("/api/metrics", get(api_metrics))
+        .route("/api/metadata", get(metadata))
+        .route("/metrics", get(prometheus_metrics))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such page: see /api for the API") })
         .method_not_allowed_fallback(|| async {
             error(
@@ -482,6 +485,9 @@ async fn api_index() -> Response {
             "/api/logs": "a component's log (?component=NAME[&kind=daemon|nameserver|command][&since=TIME][&lines=N]; &host=HOST for another host's, its last lines)",
             "/api/hosts": "the lab's hosts (each host's manager with a `manager:` section, found on the name servers): reachable or unreachable since when, their components, and the lab's configured against running components",
             "/api/hosts/config": "the configuration a host runs, as YAML (?host=HOST)",
+            "/api/metrics": "each pyrolab-host daemon's call metrics: per service and method, calls, errors by class, latency, bytes, locks, and the last hour's points (?service=NAME)",
+            "/api/metadata": "a listed service's methods, oneway methods and properties, asked of its daemon (?service=NAME[&nameserver=NS])",
+            "/metrics": "the metrics in Prometheus' text format (docs/metrics.md)",
         }
     }))
 }
@@ -619,6 +625,94 @@ async fn services(Extract(state): Extract<Arc<State>>, Query(params): Params) ->
         .filter(|s| wanted.is_none_or(|w| s.status == w))
         .collect();
     Ok(json(json!(services)))
+}
+
+async fn api_metrics(Extract(state): Extract<Arc<State>>, Query(params): Params) -> Answer {
+    only(&params, &["service"])?;
+    let snapshot = snapshot(&state)?;
+    let history = state.history.read_unpoisoned();
+    let view = super::charts::view(
+        &snapshot,
+        &history,
+        params.get("service").map(String::as_str),
+    );
+    Ok(json(json!(view)))
+}
+
+/// `/metrics`: for Prometheus, which wants text, and an empty page before
+/// the first look rather than an error (a scrape then just has no
+/// samples).
+async fn prometheus_metrics(Extract(state): Extract<Arc<State>>) -> Response {
+    let text = state
+        .snapshot
+        .read_unpoisoned()
+        .as_ref()
+        .map(super::prometheus::render)
+        .unwrap_or_default();
+    (
+        [
+            (header::CONTENT_TYPE, super::prometheus::CONTENT_TYPE),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        text,
+    )
+        .into_response()
+}
+
+/// A listed service's Pyro5 metadata, asked of its daemon: only of
+/// services a name server lists, so the monitor calls no address a
+/// visitor makes up.
+async fn metadata(Extract(state): Extract<Arc<State>>, Query(params): Params) -> Answer {
+    only(&params, &["service", "nameserver"])?;
+    let name = params
+        .get("service")
+        .ok_or_else(|| ApiError::bad("service is required (see /api/services)"))?;
+    let snapshot = snapshot(&state)?;
+    let service = snapshot
+        .services
+        .iter()
+        .filter(|s| {
+            params
+                .get("nameserver")
+                .is_none_or(|ns| *ns == s.nameserver)
+        })
+        .find(|s| s.name == *name && s.status != ServiceState::Unregistered)
+        .ok_or_else(|| {
+            ApiError(
+                StatusCode::NOT_FOUND,
+                format!("no listed service {name:?} (see /api/services)"),
+            )
+        })?;
+    let uri: crate::wire::uri::PyroUri = service
+        .uri
+        .parse()
+        .map_err(|err| ApiError(StatusCode::BAD_GATEWAY, format!("{err}")))?;
+    let object = uri.object.clone();
+    let daemon_uri = crate::wire::uri::PyroUri {
+        object: crate::daemon::pyro::DAEMON_OBJECT.to_owned(),
+        ..uri
+    };
+    let mut proxy = crate::client::Proxy::new(daemon_uri);
+    proxy.set_tls(state.client_tls.clone());
+    proxy.set_timeout(Some(Duration::from_secs(5)));
+    let answer = tokio::task::spawn_blocking(move || {
+        proxy.call::<Value>(
+            "get_metadata",
+            vec![pyrolab_plugin_api::Value::from(object)],
+        )
+    })
+    .await
+    .map_err(|err| ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?
+    .map_err(|err| ApiError(StatusCode::BAD_GATEWAY, format!("its daemon: {err}")))?;
+    let list = |key: &str| answer.get(key).cloned().unwrap_or_else(|| json!([]));
+    Ok(json(json!({
+        "service": service.name,
+        "nameserver": service.nameserver,
+        "uri": service.uri,
+        "methods": list("methods"),
+        "oneway": list("oneway"),
+        "attrs": list("attrs"),
+    })))
 }
 
 async fn components(Extract(state): Extract<Arc<State>>, Query(params): Params) -> Answer {

@@ -15,12 +15,20 @@
 //! - `collect.rs`: one look at the name servers, daemons and components.
 //! - `unregistered.rs`: the services of this host's lab that could not
 //!   register, which no name server lists.
-//! - `http.rs`: the HTTP server (axum): the page, its assets, `/api/`.
+//! - `history.rs`: the last hour of each service's call metrics, for the
+//!   page's charts.
+//! - `charts.rs`: `/api/metrics`, what the charts and call tables show.
+//! - `prometheus.rs`: `/metrics`, in Prometheus' text format.
+//! - `http.rs`: the HTTP server (axum): the page, its assets, `/api/`,
+//!   `/metrics`.
 //! - `assets/`: the page (HTML, CSS, JavaScript; served by the binary, no
 //!   CDN).
 
+mod charts;
 mod collect;
+mod history;
 mod http;
+mod prometheus;
 mod unregistered;
 
 use crate::sync::RwLockUnpoisoned;
@@ -86,6 +94,8 @@ pub struct Event {
 /// What the poller keeps and the HTTP handlers read.
 struct State {
     snapshot: RwLock<Option<Snapshot>>,
+    /// The daemons' metrics of the last hour.
+    history: RwLock<history::History>,
     events: RwLock<VecDeque<Event>>,
     polling: Duration,
     data_dir: Option<DataDir>,
@@ -108,6 +118,7 @@ impl Monitor {
     pub fn start(settings: Settings) -> std::io::Result<Monitor> {
         let state = Arc::new(State {
             snapshot: RwLock::new(None),
+            history: RwLock::default(),
             events: RwLock::new(VecDeque::new()),
             polling: settings.polling,
             data_dir: settings.data_dir,
@@ -142,6 +153,10 @@ impl Monitor {
                             client_tls.as_ref(),
                         );
                         unregistered::add(&mut snapshot);
+                        state
+                            .history
+                            .write_unpoisoned()
+                            .record(&snapshot.metrics, unix_now());
                         state.record(snapshot);
                         if !stop.wait(state.polling) {
                             break;
@@ -174,6 +189,14 @@ impl Monitor {
         let scheme = if self.https { "https" } else { "http" };
         format!("{scheme}://{}/", self.address)
     }
+}
+
+/// Now, in seconds since the Unix epoch.
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
 }
 
 impl Drop for Monitor {
@@ -283,6 +306,7 @@ mod tests {
             services,
             lab: None,
             hosts: Vec::new(),
+            metrics: Default::default(),
         }
     }
 
@@ -292,6 +316,7 @@ mod tests {
     fn recording_a_look_is_linear_in_the_services_and_notes_each_change() {
         let state = State {
             snapshot: RwLock::new(None),
+            history: RwLock::default(),
             events: RwLock::new(VecDeque::new()),
             polling: Duration::from_secs(2),
             data_dir: None,

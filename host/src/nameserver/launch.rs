@@ -156,6 +156,7 @@ impl Launch {
                 comm_timeout: None,
                 // The name server's methods return no streams.
                 streams: Default::default(),
+                metrics: true,
             },
             Vec::new(),
             vec![(NAMESERVER_OBJECT.to_owned(), object)],

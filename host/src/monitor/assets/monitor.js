@@ -1,7 +1,11 @@
-// The monitor page: polls /api/status and redraws; follows a log.
+// The monitor page: polls /api/status and /api/metrics and redraws;
+// draws each service's charts (inline SVG, no library); follows a log.
 "use strict";
 
 const state = { polling: 2, failures: 0, log: null, logSeen: new Set(), logLast: null };
+// The last /api/metrics, by "location|service"; the services whose
+// details are open; their metadata, once asked.
+const calls = { byKey: new Map(), open: new Set(), metadata: new Map() };
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -40,8 +44,41 @@ function fill(tableId, rows) {
   body.replaceChildren(...rows);
 }
 
+// "location|object" of a PYRO: URI, as /api/metrics keys its services.
+function uriKey(uri) {
+  const match = /^PYRO:([^@]*)@(.*)$/.exec(uri || "");
+  return match ? match[2] + "|" + match[1] : null;
+}
+
+function seconds(s) {
+  if (s === null || s === undefined) return "-";
+  if (s < 0.001) return (s * 1e6).toFixed(0) + " µs";
+  if (s < 1) return (s * 1000).toFixed(s < 0.01 ? 2 : 1) + " ms";
+  return s.toFixed(2) + " s";
+}
+
+function bytes(n) {
+  if (n < 1024) return n + " B";
+  if (n < 1048576) return (n / 1024).toFixed(1) + " KiB";
+  if (n < 1073741824) return (n / 1048576).toFixed(1) + " MiB";
+  return (n / 1073741824).toFixed(2) + " GiB";
+}
+
+function rate(r) {
+  if (r === 0) return "0/s";
+  return (r >= 10 ? r.toFixed(0) : r >= 1 ? r.toFixed(1) : r.toPrecision(2)) + "/s";
+}
+
+// "N calls, E errors, p50 X": a service's or method's counts in a line.
+function callSummary(m) {
+  return m.calls + (m.calls === 1 ? " call" : " calls") +
+    (m.errors ? ", " + m.errors + (m.errors === 1 ? " error" : " errors") : "") +
+    (m.p50_s !== null ? ", p50 " + seconds(m.p50_s) : "");
+}
+
 function drawServices(services) {
   fill("services", services.map((s) => {
+    const counted = calls.byKey.get(uriKey(s.uri));
     const unregistered = s.status === "unregistered";
     const text = s.status === "locked" ? "locked by " + (s.locked_by || "someone")
       : unregistered ? "not registered" : s.status;
@@ -51,6 +88,7 @@ function drawServices(services) {
     return el("tr", { "data-service": s.name, "data-status": s.status },
       cell("Service", el("strong", {}, s.name), s.nameserver ? el("span", { class: "reason" }, where) : null),
       statusCell("Status", s.status, text, s.status === "unreachable" || unregistered ? s.reason : null),
+      cell("Calls", counted ? callSummary(counted) : "-"),
       cell("Description", s.description || "-"),
       cell("Driver", driver),
       el("td", { class: "uri", "data-label": "URI" }, s.uri));
@@ -149,12 +187,154 @@ function drawEvents(events) {
   document.getElementById("no-events").hidden = events.length > 0;
 }
 
+const SVG = "http://www.w3.org/2000/svg";
+
+function svg(tag, attrs, ...children) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, value);
+  for (const child of children) node.append(child);
+  return node;
+}
+
+// A round number at least `value`: 1, 2 or 5 times a power of ten.
+function ceiling(value) {
+  if (!(value > 0)) return 1;
+  const power = Math.pow(10, Math.floor(Math.log10(value)));
+  for (const step of [1, 2, 5, 10]) if (step * power >= value) return step * power;
+  return 10 * power;
+}
+
+function clock(t) {
+  return new Date(t * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+// A line chart of `lines` ({key, label, color}) over `points`, from
+// `since` to now, values written with `format`.
+function chart(title, points, lines, format, since, now) {
+  const width = 320, height = 130, left = 56, bottom = 18, top = 8, right = 6;
+  const values = points.flatMap((p) => lines.map((l) => p[l.key]).filter((v) => v !== null && v !== undefined));
+  const max = ceiling(Math.max(0, ...values));
+  const span = Math.max(1, now - since);
+  const x = (t) => left + (t - since) / span * (width - left - right);
+  const y = (v) => top + (1 - v / max) * (height - top - bottom);
+  const label = (text, attrs) => svg("text", attrs, text);
+  const plot = svg("svg", {
+    class: "chart", viewBox: "0 0 " + width + " " + height, role: "img",
+    "aria-label": title, "data-points": String(points.length), "data-max": String(Math.max(0, ...values)),
+  },
+  svg("line", { class: "axis", x1: left, y1: top, x2: left, y2: height - bottom }),
+  svg("line", { class: "axis", x1: left, y1: height - bottom, x2: width - right, y2: height - bottom }),
+  label(format(max), { x: left - 4, y: top + 8, "text-anchor": "end" }),
+  label(format(0), { x: left - 4, y: height - bottom, "text-anchor": "end" }),
+  label(clock(since), { x: left, y: height - 4 }),
+  label("now", { x: width - right, y: height - 4, "text-anchor": "end" }));
+  for (const line of lines) {
+    const drawn = points.filter((p) => p[line.key] !== null && p[line.key] !== undefined);
+    const coordinates = drawn.map((p) => x(p.t).toFixed(1) + "," + y(p[line.key]).toFixed(1));
+    plot.append(svg("polyline", { class: "line", "data-line": line.key, stroke: line.color, points: coordinates.join(" ") }));
+    // A lone point draws no line: a dot shows it.
+    if (drawn.length < 3) {
+      for (const p of drawn) plot.append(svg("circle", { cx: x(p.t), cy: y(p[line.key]), r: 2, fill: line.color }));
+    }
+  }
+  const legend = lines.map((l) => el("span", { class: "legend", style: "color:" + l.color }, "— " + l.label));
+  return el("figure", { class: "chart" }, el("figcaption", {}, title, " ", ...legend), plot);
+}
+
+function methodTable(methods) {
+  const head = el("tr", {}, ...["Method", "Calls", "Errors", "In flight", "Mean", "p50", "p99", "In", "Out"].map((h) => el("th", {}, h)));
+  const rows = methods.map((m) => {
+    const classes = Object.entries(m.errors_by_class).map(([k, v]) => k + " " + v).join(", ");
+    return el("tr", { "data-method": m.method },
+      cell("Method", el("code", {}, m.method)),
+      cell("Calls", m.calls),
+      cell("Errors", m.errors ? m.errors + " (" + classes + ")" : "0"),
+      cell("In flight", m.in_flight),
+      cell("Mean", seconds(m.mean_s)),
+      cell("p50", seconds(m.p50_s)),
+      cell("p99", seconds(m.p99_s)),
+      cell("In", bytes(m.bytes_in)),
+      cell("Out", bytes(m.bytes_out)));
+  });
+  return el("table", { class: "methods" }, el("thead", {}, head), el("tbody", {}, ...rows));
+}
+
+function metadataLine(name) {
+  const known = calls.metadata.get(name);
+  if (!known) return el("p", { class: "metadata" }, "methods: asking its daemon…");
+  if (known.error) return el("p", { class: "metadata" }, "methods: " + known.error);
+  const list = (items) => items.length ? items.join(", ") : "none";
+  return el("div", { class: "metadata" },
+    el("p", {}, el("strong", {}, "Methods: "), list(known.methods)),
+    el("p", {}, el("strong", {}, "Oneway: "), list(known.oneway)),
+    el("p", {}, el("strong", {}, "Properties: "), list(known.attrs)));
+}
+
+async function askMetadata(name) {
+  try {
+    const response = await fetch("/api/metadata?" + new URLSearchParams({ service: name }), { cache: "no-store" });
+    const body = await response.json();
+    calls.metadata.set(name, response.ok ? body : { error: body.error });
+  } catch (err) {
+    calls.metadata.set(name, { error: "the monitor does not answer (" + err.message + ")" });
+  }
+  if (calls.view) drawCalls(calls.view);
+}
+
+function drawCalls(view) {
+  calls.view = view;
+  calls.byKey = new Map();
+  const section = document.getElementById("calls-section");
+  const cards = [];
+  const now = Date.now() / 1000;
+  for (const daemon of view.daemons) {
+    for (const service of daemon.services) {
+      calls.byKey.set(daemon.location + "|" + service.service, service);
+      const key = daemon.location + "|" + service.service;
+      const points = service.points;
+      const since = Math.max(now - view.window_s, points.length ? points[0].t - view.step_s : now - 60);
+      const details = el("details", { "data-service": service.service, "data-daemon": daemon.daemon },
+        el("summary", {}, el("strong", {}, service.service), " on " + daemon.daemon + " (" + daemon.location + "): ",
+          el("span", { class: "totals" }, callSummary(service) +
+            (service.p99_s !== null ? ", p99 " + seconds(service.p99_s) : "") +
+            (service.in_flight ? ", " + service.in_flight + " running" : "") +
+            (service.locks_taken ? ", " + service.locks_taken + " locks taken" : ""))),
+        el("div", { class: "charts" },
+          chart("Call rate", points, [{ key: "rate", label: "calls/s", color: "#1a73e8" }], rate, since, now),
+          chart("Latency", points, [{ key: "p50_s", label: "p50", color: "#1b7f3b" }, { key: "p99_s", label: "p99", color: "#a65e00" }], seconds, since, now),
+          chart("Errors", points, [{ key: "errors", label: "errors/s", color: "#b3261e" }], rate, since, now)),
+        service.methods.length ? methodTable(service.methods) : el("p", { class: "empty" }, "No calls yet."),
+        metadataLine(service.service));
+      if (calls.open.has(key)) details.open = true;
+      details.addEventListener("toggle", () => {
+        if (details.open) {
+          calls.open.add(key);
+          if (!calls.metadata.has(service.service)) askMetadata(service.service);
+        } else calls.open.delete(key);
+      });
+      cards.push(details);
+    }
+  }
+  document.getElementById("calls").replaceChildren(...cards);
+  section.hidden = cards.length === 0;
+}
+
+async function refreshCalls() {
+  try {
+    const response = await fetch("/api/metrics", { cache: "no-store" });
+    if (response.ok) drawCalls(await response.json());
+  } catch (err) {
+    // Shown as the status's failure; retried at the next round.
+  }
+}
+
 async function refresh() {
   try {
     const response = await fetch("/api/status", { cache: "no-store" });
     if (response.status === 503) throw new Error("starting");
     if (!response.ok) throw new Error("HTTP " + response.status);
     const status = await response.json();
+    await refreshCalls();
     state.polling = status.polling_s || state.polling;
     state.failures = 0;
     drawServices(status.services);
